@@ -1,0 +1,16 @@
+import type { Settings } from '../common/config.js';
+import type { Logger } from '../common/log.js';
+import type { JobQueue } from '../common/queue.js';
+import type { Store } from '../common/store.js';
+import type { Authenticator } from './auth.js';
+
+/** What the API needs from the outside world; main.ts builds the real ones, tests may too. */
+export interface ApiDeps {
+  store: Store;
+  queue: JobQueue;
+  auth: Authenticator;
+  settings: Settings;
+  log: Logger;
+  /** The port webhooks are served on (known only once listening when configured as 0). */
+  webhookPort(): number;
+}

@@ -1,0 +1,70 @@
+/** /v1/requests: list (filters, newest first, limit/marker paging), show, and logs as text. */
+import { Router, type Response } from 'express';
+import { REQUEST_STATUSES, type LogRecord, type RequestRecord } from '../common/domain.js';
+import { PrataiError } from '../common/errors.js';
+import { scopeOf } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { methodNotAllowed } from './http.js';
+import { integer, oneOf, onlyKnown, text } from './params.js';
+
+const LIST_PARAMS = ['function_id', 'status', 'request_id', 'limit', 'marker'] as const;
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+/** A request in a listing: everything but the logs, which can be large. */
+const summaryView = ({ logs: _logs, ...summary }: RequestRecord): Omit<RequestRecord, 'logs'> => summary;
+
+/** One log record a line: `2026-11-24T02:33:29.123Z INFO [pratai] message`. */
+export const logsAsText = (logs: readonly LogRecord[]): string =>
+  logs.map((record) => `${record.time} ${record.level} [${record.source}] ${record.message}\n`).join('');
+
+export function requestsRouter(deps: ApiDeps): Router {
+  const { store } = deps;
+  const router = Router();
+
+  const getScoped = async (res: Response, requestId: string): Promise<RequestRecord> => {
+    const request = await store.getRequest(requestId, scopeOf(res));
+    if (request === undefined) throw new PrataiError('RequestNotFound', `No request with id \`${requestId}\` in this project`);
+    return request;
+  };
+
+  router
+    .route('/')
+    .get(async (req, res) => {
+      const query = req.query as Record<string, unknown>;
+      onlyKnown('query parameter', query, LIST_PARAMS);
+      const limit = query.limit === undefined ? DEFAULT_LIMIT : integer('limit', query.limit, 1, MAX_LIMIT);
+      const requests = await store.listRequests(scopeOf(res), {
+        limit,
+        ...(query.function_id !== undefined && { functionId: text('function_id', query.function_id) }),
+        ...(query.status !== undefined && { status: oneOf('status', query.status, REQUEST_STATUSES) }),
+        ...(query.request_id !== undefined && { requestId: text('request_id', query.request_id) }),
+        ...(query.marker !== undefined && { marker: text('marker', query.marker) }),
+      });
+      const last = requests.at(-1);
+      const links = [];
+      if (requests.length === limit && last !== undefined) {
+        const next = new URLSearchParams({ ...(query as Record<string, string>), marker: last.request_id, limit: String(limit) });
+        links.push({ rel: 'next', href: `${req.baseUrl}?${next.toString()}` });
+      }
+      res.json({ requests: requests.map(summaryView), requests_links: links });
+    })
+    .all(methodNotAllowed(['GET']));
+
+  router
+    .route('/:request_id')
+    .get(async (req, res) => {
+      res.json({ request: await getScoped(res, req.params.request_id) });
+    })
+    .all(methodNotAllowed(['GET']));
+
+  router
+    .route('/:request_id/logs')
+    .get(async (req, res) => {
+      const request = await getScoped(res, req.params.request_id);
+      res.type('text/plain; charset=utf-8').send(logsAsText(request.logs));
+    })
+    .all(methodNotAllowed(['GET']));
+
+  return router;
+}

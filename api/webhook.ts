@@ -1,0 +1,71 @@
+/**
+ * The webhook: `POST /function/<function_id>` with `{"payload": ...}`. It stores the request as
+ * `queued`, puts a run job on the queue, and answers 202 with the request id at once, whatever the
+ * function does. If the job cannot be queued the request is removed and the caller gets a 503:
+ * a 202 always means the request will reach a final state.
+ */
+import express, { Router } from 'express';
+import type { RequestRecord } from '../common/domain.js';
+import { PrataiError } from '../common/errors.js';
+import { newId, now } from '../common/ids.js';
+import type { ApiDeps } from './deps.js';
+import { methodNotAllowed } from './http.js';
+
+/** Reads the body as JSON whatever its content type, so a wrong header is not a silent `{}`. */
+function parsePayload(raw: unknown): unknown {
+  const body = Buffer.isBuffer(raw) ? raw.toString('utf8') : '';
+  if (body.trim() === '') throw new PrataiError('InvalidJson', 'The request body is empty; expected JSON such as {"payload": {...}}');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    throw new PrataiError('InvalidJson', `The request body is not valid JSON (${(error as Error).message}); expected {"payload": ...}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !('payload' in parsed)) {
+    throw new PrataiError('PayloadMissing', 'The JSON body has no `payload` key; expected {"payload": <any JSON>}');
+  }
+  return (parsed as { payload: unknown }).payload;
+}
+
+export function webhookRouter(deps: ApiDeps): Router {
+  const { store, queue, log } = deps;
+  const router = Router();
+  router
+    .route('/function/:function_id')
+    .post(express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
+      const payload = parsePayload(req.body);
+      const functionId = req.params.function_id;
+      const fn = await store.getFunction(functionId, 'all-tenants');
+      if (fn === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);
+      if (fn.status === 'error') {
+        throw new PrataiError('FunctionNotReady', `The image of function \`${functionId}\` failed to build; see its build_log, then update or recreate it`);
+      }
+      const request: RequestRecord = {
+        request_id: newId(),
+        function_id: fn.function_id,
+        tenant_id: fn.tenant_id,
+        user_id: fn.user_id,
+        status: 'queued',
+        payload,
+        response: null,
+        error: null,
+        logs: [],
+        attempts: 0,
+        created_at: now(),
+        started_at: null,
+        finished_at: null,
+        duration_ms: null,
+      };
+      await store.createRequest(request);
+      try {
+        await queue.publish({ kind: 'run', request_id: request.request_id });
+      } catch (error) {
+        await store.discardRequest(request.request_id);
+        throw error instanceof PrataiError ? error : new PrataiError('ServiceUnavailable', `The request could not be queued: ${(error as Error).message}`, { cause: error });
+      }
+      log.debug(`request ${request.request_id} queued for function ${fn.function_id}`, res.locals.requestId as string);
+      res.status(202).json({ request_id: request.request_id });
+    })
+    .all(methodNotAllowed(['POST']));
+  return router;
+}

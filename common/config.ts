@@ -1,0 +1,267 @@
+/**
+ * Configuration in the oslo.config style OpenStack operators know: an INI file with sections,
+ * every option also settable as PRATAI_<SECTION>_<OPTION> in the environment (the environment
+ * wins over the file). Read once at start, validated, frozen: a bad value stops the process with a
+ * message that names the option and where it came from.
+ *
+ * OPTIONS below is the single list of options: the loader, the typed Settings and the commented
+ * sample (`pratai-manage config-sample`, etc/pratai.conf.sample) are all derived from it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseIni } from 'ini';
+import { describeValue } from './errors.js';
+
+interface Option<T> {
+  readonly default: T;
+  readonly help: string;
+  /** Turns the text of the file or the environment into a value, or throws with what was expected. */
+  parse(raw: string): T;
+  /** How the default is written in the sample file. */
+  show(value: T): string;
+}
+
+function fail(expected: string, raw: string): never {
+  throw new Error(`expected ${expected}, got ${describeValue(raw)}`);
+}
+
+const str = (fallback: string, help: string): Option<string> => ({
+  default: fallback,
+  help,
+  parse: (raw) => raw.trim(),
+  show: (v) => v,
+});
+
+const int = (fallback: number, min: number, max: number, help: string): Option<number> => ({
+  default: fallback,
+  help,
+  parse(raw) {
+    const text = raw.trim();
+    const value = Number(text);
+    if (!/^-?\d+$/.test(text) || value < min || value > max) fail(`an integer from ${min} to ${max}`, raw);
+    return value;
+  },
+  show: String,
+});
+
+const num = (fallback: number, min: number, max: number, help: string): Option<number> => ({
+  default: fallback,
+  help,
+  parse(raw) {
+    const value = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) fail(`a number from ${min} to ${max}`, raw);
+    return value;
+  },
+  show: String,
+});
+
+const bool = (fallback: boolean, help: string): Option<boolean> => ({
+  default: fallback,
+  help,
+  parse(raw) {
+    const text = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(text)) return true;
+    if (['false', '0', 'no', 'off'].includes(text)) return false;
+    return fail('true or false', raw);
+  },
+  show: String,
+});
+
+const list = (help: string): Option<readonly string[]> => ({
+  default: [],
+  help,
+  parse: (raw) => raw.split(',').map((item) => item.trim()).filter((item) => item !== ''),
+  show: (v) => v.join(','),
+});
+
+const choice = <const C extends string>(fallback: C, choices: readonly C[], help: string): Option<C> => ({
+  default: fallback,
+  help,
+  parse(raw) {
+    const text = raw.trim();
+    if (!(choices as readonly string[]).includes(text)) fail(`one of ${choices.join(', ')}`, raw);
+    return text as C;
+  },
+  show: (v) => v,
+});
+
+const MiB = 1024 * 1024;
+
+export const OPTIONS = {
+  DEFAULT: {
+    state_path: str('/var/lib/pratai', 'Folder for the embedded database and queue (created when missing).'),
+    auth_strategy: choice('noauth', ['noauth'] as const, 'How API callers are authenticated. noauth trusts everyone: one machine, development only.'),
+    debug: bool(false, 'Log at debug level.'),
+  },
+  api: {
+    host: str('0.0.0.0', 'Address the REST API and the webhooks listen on.'),
+    port: int(9998, 0, 65535, 'Port of the REST API (0 picks a free one).'),
+    webhook_port: int(9898, 0, 65535, 'Port of the function webhooks (0 picks a free one).'),
+    webhook_public_url: str('', 'Base URL of the webhooks as callers reach them, e.g. https://functions.example.org. Empty: http://<host the API was called on>:<webhook_port>.'),
+    max_zip_bytes: int(10 * MiB, 1024, 1024 * MiB, 'Largest function zip accepted, in bytes.'),
+    max_zip_entries: int(1000, 1, 65534, 'Most entries a function zip may hold.'),
+    max_unpacked_bytes: int(50 * MiB, 1024, 4096 * MiB, 'Largest total a function zip may unpack to, in bytes.'),
+    max_payload_bytes: int(MiB, 2, 64 * MiB, 'Largest webhook body accepted, in bytes.'),
+  },
+  database: {
+    connection: str('', 'Database URL: sqlite:///ABSOLUTE/PATH. Empty: sqlite:///<state_path>/pratai.db.'),
+  },
+  runner: {
+    name: str('', 'Name of this runner, unique among runners; labels its containers. Empty: the host name.'),
+    concurrency: int(4, 1, 256, 'Requests one runner executes at once.'),
+    docker_socket: str('/var/run/docker.sock', 'Path of the Docker engine socket.'),
+    network: str('none', 'Docker network mode of function containers. none: no network at all.'),
+    pids_limit: int(64, 8, 4096, 'Most processes and threads a function container may have.'),
+    tmpfs_size: int(16, 1, 1024, 'Size of the writable /tmp of a function container, in MiB (the rest is read-only).'),
+    max_log_bytes: int(MiB, 1024, 64 * MiB, 'Most log output kept per request, in bytes; the rest is dropped with a note.'),
+    max_response_bytes: int(MiB, 1024, 64 * MiB, 'Largest response a function may return, in bytes (JSON-encoded).'),
+    heartbeat_interval: int(5, 1, 3600, 'Seconds between a runner checking Docker and reporting itself alive.'),
+    platform_retries: int(4, 0, 100, 'Times a request is tried again after a platform failure (Docker unusable) before it ends failed.'),
+  },
+  build: {
+    timeout: int(600, 10, 86400, 'Seconds an image build may take.'),
+    network: str('default', 'Docker network mode during image builds (pip may need the network; runs never get it by default).'),
+    pip_index_url: str('', 'pip --index-url for requirements.txt (a mirror). Empty: pip default.'),
+    pip_extra_index_url: str('', 'pip --extra-index-url.'),
+    pip_find_links: list('Folders of wheels on the runner host offered to pip (--find-links), comma-separated.'),
+    pip_no_index: bool(false, 'pip --no-index: install only from pip_find_links.'),
+  },
+} as const;
+
+type Options = typeof OPTIONS;
+type ValueOf<O> = O extends Option<infer T> ? T : never;
+/** Validated, frozen settings: `settings.api.port`. */
+export type Settings = {
+  readonly [S in keyof Options]: { readonly [K in keyof Options[S]]: ValueOf<Options[S][K]> };
+};
+
+export const DEFAULT_CONFIG_FILE = '/etc/pratai/pratai.conf';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export interface ConfigSources {
+  /** Files read in order (a later one wins). Empty: /etc/pratai/pratai.conf when it exists. */
+  files?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over files and environment (tests use this). */
+  overrides?: { [S in keyof Options]?: { [K in keyof Options[S]]?: string } };
+}
+
+export const envName = (section: string, option: string): string => `PRATAI_${section.toUpperCase()}_${option.toUpperCase()}`;
+
+/** Reads the configuration once. Throws ConfigError naming the option and its source. */
+export function loadSettings(sources: ConfigSources = {}): { settings: Settings; warnings: string[] } {
+  const env = sources.env ?? {};
+  const warnings: string[] = [];
+  const files = sources.files?.length ? sources.files : existsSync(DEFAULT_CONFIG_FILE) ? [DEFAULT_CONFIG_FILE] : [];
+  const fromFiles: Record<string, Record<string, { raw: string; file: string }>> = {};
+  for (const file of files) {
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = parseIni(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new ConfigError(`Cannot read configuration file ${file}: ${(error as Error).message}`);
+    }
+    for (const [section, body] of Object.entries(parsed)) {
+      if (typeof body !== 'object' || body === null) {
+        warnings.push(`${file}: option ${section} outside any section is ignored`);
+        continue;
+      }
+      if (!(section in OPTIONS)) {
+        warnings.push(`${file}: unknown section [${section}] is ignored`);
+        continue;
+      }
+      for (const [name, raw] of Object.entries(body as Record<string, unknown>)) {
+        if (!(name in OPTIONS[section as keyof Options])) {
+          warnings.push(`${file}: unknown option [${section}] ${name} is ignored`);
+          continue;
+        }
+        (fromFiles[section] ??= {})[name] = { raw: String(raw), file };
+      }
+    }
+  }
+
+  const settings: Record<string, Record<string, unknown>> = {};
+  for (const [section, options] of Object.entries(OPTIONS)) {
+    const values: Record<string, unknown> = {};
+    for (const [name, option] of Object.entries(options) as [string, Option<unknown>][]) {
+      const override = (sources.overrides as Record<string, Record<string, string | undefined>> | undefined)?.[section]?.[name];
+      const variable = envName(section, name);
+      const fileValue = fromFiles[section]?.[name];
+      const [raw, origin] =
+        override !== undefined ? [override, 'overrides']
+        : env[variable] !== undefined ? [env[variable], `environment variable ${variable}`]
+        : fileValue !== undefined ? [fileValue.raw, fileValue.file]
+        : [undefined, 'default'];
+      try {
+        values[name] = raw === undefined ? option.default : option.parse(raw);
+      } catch (error) {
+        throw new ConfigError(`Invalid configuration: [${section}] ${name} (from ${origin}): ${(error as Error).message}`);
+      }
+    }
+    settings[section] = Object.freeze(values);
+  }
+  const knownVariables = new Set(Object.entries(OPTIONS).flatMap(([s, o]) => Object.keys(o).map((n) => envName(s, n))));
+  for (const variable of Object.keys(env)) {
+    if (variable.startsWith('PRATAI_') && !knownVariables.has(variable) && /^PRATAI_[A-Z]+_/.test(variable)) {
+      const section = variable.split('_')[1]?.toLowerCase();
+      if (section !== undefined && (section in OPTIONS || section === 'default')) warnings.push(`unknown environment variable ${variable} is ignored`);
+    }
+  }
+  return { settings: Object.freeze(settings) as Settings, warnings };
+}
+
+/** Settings with every option at its default, plus overrides: for tests and tools. */
+export function defaultSettings(overrides: ConfigSources['overrides'] = {}): Settings {
+  return loadSettings({ files: ['/dev/null'], env: {}, overrides }).settings;
+}
+
+/** The database URL in force: the configured one, or SQLite under state_path. */
+export function databaseUrl(settings: Settings): string {
+  return settings.database.connection || `sqlite://${settings.DEFAULT.state_path}/pratai.db`;
+}
+
+export function runnerName(settings: Settings): string {
+  return settings.runner.name || hostname();
+}
+
+/** The commented sample configuration, every option at its default. */
+export function sampleConfig(): string {
+  const lines = [
+    '# Pratai configuration (oslo.config style).',
+    '# Read from /etc/pratai/pratai.conf, or the files given with --config-file PATH.',
+    '# Every option can also be set in the environment as PRATAI_<SECTION>_<OPTION>,',
+    '# e.g. PRATAI_API_PORT=9998, PRATAI_DEFAULT_DEBUG=true; the environment wins.',
+    '# Generated by `pratai-manage config-sample`.',
+  ];
+  for (const [section, options] of Object.entries(OPTIONS)) {
+    lines.push('', `[${section}]`);
+    for (const [name, option] of Object.entries(options) as [string, Option<unknown>][]) {
+      lines.push('', `# ${option.help} (environment: ${envName(section, name)})`, `#${name} = ${option.show(option.default)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Splits `--config-file PATH` (repeatable, also `--config-file=PATH`) out of argv. */
+export function parseConfigArgs(argv: readonly string[]): { files: string[]; rest: string[] } {
+  const files: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] as string;
+    if (arg === '--config-file') {
+      const next = argv[i + 1];
+      if (next === undefined) throw new ConfigError('--config-file needs a path');
+      files.push(next);
+      i += 1;
+    } else if (arg.startsWith('--config-file=')) {
+      files.push(arg.slice('--config-file='.length));
+    } else {
+      rest.push(arg);
+    }
+  }
+  for (const file of files) if (!existsSync(file)) throw new ConfigError(`Configuration file ${file} does not exist`);
+  return { files, rest };
+}

@@ -1,0 +1,119 @@
+/**
+ * Pratai's domain types. One word for one thing, everywhere (code, API, CLI, docs):
+ *
+ * - **function**: a user's code (`new_module.py` with `main(payload)`, plus `requirements.txt`),
+ *   its settings (runtime, memory, cpus, timeout) and its webhook endpoint. Owned by one tenant.
+ * - **tenant**: the project a function belongs to (`tenant_id`, a Keystone project id). Every read
+ *   and write is scoped to one tenant.
+ * - **runtime**: a language environment (`python3`) with its base image; a function's image is
+ *   built on top of its runtime's image.
+ * - **image**: the Docker image of one function version: runtime image + code + installed
+ *   requirements. Built by a runner, never by the API.
+ * - **request**: one call of a function's webhook: its payload, status, response, error and logs.
+ *   Identified by `request_id`.
+ * - **job**: a message on the queue telling a runner to do something (run a request, build an
+ *   image). The queue carries jobs; the store holds the truth about requests.
+ * - **runner**: the process that takes jobs off the queue and executes them in containers.
+ * - **container**: one Docker container of a function's image, in which `runtimes/<name>/` code
+ *   loads the function and calls `main`.
+ * - **outcome**: how a request ended: succeeded, failed (the function raised or crashed), timeout
+ *   or cancelled. A user's exception is an outcome, never a platform error.
+ */
+
+export const REQUEST_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timeout', 'cancelled'] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+/** Statuses a request never leaves. */
+export const FINAL_STATUSES: readonly RequestStatus[] = ['succeeded', 'failed', 'timeout', 'cancelled'];
+export const isFinal = (status: RequestStatus): boolean => FINAL_STATUSES.includes(status);
+
+export const FUNCTION_STATUSES = ['building', 'ready', 'error'] as const;
+export type FunctionStatus = (typeof FUNCTION_STATUSES)[number];
+
+export const FUNCTION_TYPES = ['async'] as const;
+export type FunctionType = (typeof FUNCTION_TYPES)[number];
+
+/** Who is calling, as the auth layer established it. */
+export interface Identity {
+  readonly userId: string;
+  readonly tenantId: string;
+  readonly roles: readonly string[];
+}
+
+/** A function as stored (code included) and as shown (code left out, endpoint added). */
+export interface FunctionRecord {
+  function_id: string;
+  user_id: string;
+  tenant_id: string;
+  name: string;
+  description: string;
+  type: FunctionType;
+  event: 'webhook';
+  public: boolean;
+  runtime: string;
+  /** MiB of memory, swap included. */
+  memory: number;
+  /** CPU cores (fractions allowed). */
+  cpus: number;
+  /** Seconds a request may run before its container is killed. */
+  timeout: number;
+  status: FunctionStatus;
+  /** Why the last build failed, and its log; empty when it did not. */
+  build_log: string;
+  /** sha256 of the code and requirements: names the function's image version. */
+  code_sha256: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The code of one function version, as taken out of the uploaded zip. */
+export interface FunctionCode {
+  module: string;
+  requirements: string;
+}
+
+export interface LogRecord {
+  /** ISO 8601 time the record was written inside the container. */
+  time: string;
+  /** Python level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) for logger records; INFO/ERROR for streams. */
+  level: string;
+  /** `pratai` for records of logging.getLogger('pratai'), `stdout` or `stderr` for printed output. */
+  source: string;
+  message: string;
+}
+
+export interface RequestError {
+  /** The exception's class (`ValueError`) or a platform kind (`Timeout`, `MemoryLimitExceeded`). */
+  type: string;
+  message: string;
+  traceback: string;
+}
+
+export interface RequestRecord {
+  request_id: string;
+  function_id: string;
+  tenant_id: string;
+  user_id: string;
+  status: RequestStatus;
+  payload: unknown;
+  response: unknown;
+  error: RequestError | null;
+  logs: LogRecord[];
+  /** Times a runner started this request; more than 1 after a redelivery. */
+  attempts: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface RuntimeRecord {
+  name: string;
+  description: string;
+  image: string;
+}
+
+/** A job on the queue. Kept small: the store holds everything else. */
+export type Job =
+  | { kind: 'run'; request_id: string }
+  | { kind: 'build'; function_id: string; code_sha256: string }
+  | { kind: 'forget'; function_id: string };

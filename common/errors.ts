@@ -1,0 +1,87 @@
+/**
+ * The one registry of Pratai's error codes.
+ *
+ * Every error a client can see has a stable `code` (never renamed once shipped), the HTTP status
+ * it is answered with, and whether retrying the same call may succeed. docs/errors.md lists them
+ * and test/errors.test.ts pins them, so a change here is a deliberate API change.
+ */
+
+export interface ErrorSpec {
+  /** HTTP status the API answers with. */
+  readonly status: number;
+  /** True when the same call may succeed later without changes (the platform's fault, not the caller's). */
+  readonly retryable: boolean;
+  /** One line for the docs. */
+  readonly summary: string;
+}
+
+export const ERRORS = {
+  // 400: the caller sent something we refuse; the message names what.
+  InvalidParameter: { status: 400, retryable: false, summary: 'A field or query parameter has a value outside what is accepted.' },
+  InvalidJson: { status: 400, retryable: false, summary: 'The request body is not valid JSON.' },
+  PayloadMissing: { status: 400, retryable: false, summary: 'A webhook body is JSON but has no `payload` key.' },
+  ZipMissing: { status: 400, retryable: false, summary: 'The multipart upload has no `zip` file field.' },
+  ZipInvalid: { status: 400, retryable: false, summary: 'The upload is not a readable zip archive.' },
+  ZipTooLarge: { status: 400, retryable: false, summary: 'The archive, or what it unpacks to, is over the configured size limit.' },
+  ZipTooManyEntries: { status: 400, retryable: false, summary: 'The archive holds more entries than the configured limit.' },
+  ZipUnsafeEntry: { status: 400, retryable: false, summary: 'An entry has an absolute path, a `..` component or is a link.' },
+  ZipMissingModule: { status: 400, retryable: false, summary: '`new_module.py` is not at the root of the archive.' },
+  ZipMissingMain: { status: 400, retryable: false, summary: '`new_module.py` does not define a top-level `main` function.' },
+  ZipBadRequirements: { status: 400, retryable: false, summary: '`requirements.txt` is not plain text or holds pip options.' },
+  // 401/403: who you are and what you may do.
+  Unauthorized: { status: 401, retryable: false, summary: 'No valid token was given.' },
+  Forbidden: { status: 403, retryable: false, summary: 'The token is valid but its roles do not allow this.' },
+  // 404/405/409/413/415: the thing asked for.
+  NotFound: { status: 404, retryable: false, summary: 'No such route.' },
+  FunctionNotFound: { status: 404, retryable: false, summary: 'No function with that id is visible to the caller.' },
+  RequestNotFound: { status: 404, retryable: false, summary: 'No request with that id is visible to the caller.' },
+  RuntimeNotFound: { status: 400, retryable: false, summary: 'The function names a runtime that does not exist.' },
+  MethodNotAllowed: { status: 405, retryable: false, summary: 'The route exists but not for this HTTP method.' },
+  FunctionNameTaken: { status: 409, retryable: false, summary: 'The project already has a function of that name.' },
+  FunctionNotReady: { status: 409, retryable: false, summary: "The function's image failed to build; update or recreate it." },
+  PayloadTooLarge: { status: 413, retryable: false, summary: 'The body is over the configured size limit.' },
+  // 5xx: ours.
+  ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker) cannot be used right now.' },
+  InternalError: { status: 500, retryable: true, summary: 'An unexpected failure inside Pratai; the request id finds it in the logs.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error the platform means to show: a registered code and a message that names the problem. */
+export class PrataiError extends Error {
+  override readonly name = 'PrataiError';
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+
+  get retryable(): boolean {
+    return ERRORS[this.code].retryable;
+  }
+}
+
+/**
+ * Turns anything thrown into a PrataiError, so boundaries (HTTP handlers, queue consumers) handle
+ * one type. Unknown throwables become InternalError; their text stays in the cause for the log.
+ */
+export function coerceError(thrown: unknown): PrataiError {
+  if (thrown instanceof PrataiError) return thrown;
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  return new PrataiError('InternalError', `Internal error: ${message}`, { cause: thrown });
+}
+
+/** Describes a value for an argument error: ``got `"lots"` (string)``. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value) ?? String(value);
+  const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return `\`${shown}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+}

@@ -1,0 +1,33 @@
+/** Builds a runner from settings with its real Docker adapter. */
+import { runnerName, type Settings } from '../common/config.js';
+import type { Logger } from '../common/log.js';
+import type { JobQueue } from '../common/queue.js';
+import type { Store } from '../common/store.js';
+import { DockerContainerRuntime } from './docker-container-runtime.js';
+import { Runner } from './runner.js';
+
+export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; log: Logger }): Runner {
+  const { runner, build } = settings;
+  const name = runnerName(settings);
+  const containers = new DockerContainerRuntime({
+    socketPath: runner.docker_socket,
+    runnerName: name,
+    network: runner.network,
+    pidsLimit: runner.pids_limit,
+    tmpfsMiB: runner.tmpfs_size,
+    maxLogBytes: runner.max_log_bytes,
+    maxResponseBytes: runner.max_response_bytes,
+    build: {
+      timeoutMs: build.timeout * 1000,
+      network: build.network,
+      pipIndexUrl: build.pip_index_url,
+      pipExtraIndexUrl: build.pip_extra_index_url,
+      pipFindLinks: build.pip_find_links,
+      pipNoIndex: build.pip_no_index,
+    },
+  });
+  return new Runner(
+    { store: deps.store, queue: deps.queue, containers, log: deps.log },
+    { name, concurrency: runner.concurrency, heartbeatIntervalMs: runner.heartbeat_interval * 1000, platformRetries: runner.platform_retries },
+  );
+}

@@ -1,0 +1,226 @@
+/**
+ * The runner: takes jobs off the queue and carries them out. For a `run` job it marks the request
+ * running, makes sure the function's image exists (building it on first need), executes the
+ * request in a container, stores the outcome, and only then acks the job: a runner that dies
+ * mid-request leaves the job unacked, and it is delivered again.
+ */
+import { isFinal, type FunctionRecord, type Job } from '../common/domain.js';
+import { coerceError } from '../common/errors.js';
+import { now } from '../common/ids.js';
+import type { Logger } from '../common/log.js';
+import type { Consumer, Delivery, JobQueue } from '../common/queue.js';
+import type { Outcome, Store } from '../common/store.js';
+import type { BuildResult, ContainerRuntime, Execution } from './container-runtime.js';
+
+export interface RunnerOptions {
+  /** Unique among runners; names this runner's heartbeat. */
+  name: string;
+  /** Requests executed at once (the queue's prefetch). */
+  concurrency: number;
+  heartbeatIntervalMs: number;
+  /** Deliveries after a platform failure before the request ends failed. */
+  platformRetries: number;
+}
+
+export interface RunnerDeps {
+  store: Store;
+  queue: JobQueue;
+  containers: ContainerRuntime;
+  log: Logger;
+}
+
+/** The image of one version of a function's code. */
+export const functionImageTag = (fn: Pick<FunctionRecord, 'function_id' | 'code_sha256'>): string =>
+  `pratai/function-${fn.function_id}:${fn.code_sha256.slice(0, 16)}`;
+
+const MAX_RETRY_DELAY_MS = 30_000;
+
+export class Runner {
+  private consumer: Consumer | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** Builds under way on this runner, so concurrent requests of one function share one build. */
+  private readonly builds = new Map<string, Promise<BuildResult>>();
+  /** Images known to exist on this engine, to skip an inspect per request. */
+  private readonly images = new Set<string>();
+
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly options: RunnerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    const reaped = await this.deps.containers.reapContainers().catch(() => 0);
+    if (reaped > 0) this.deps.log.warning(`removed ${reaped} container(s) left by an earlier run of runner ${this.options.name}`);
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
+    this.heartbeat.unref();
+    this.consumer = this.deps.queue.consume((delivery) => this.handle(delivery), { prefetch: this.options.concurrency });
+    this.deps.log.info(`runner ${this.options.name} started, ${this.options.concurrency} at once`);
+  }
+
+  /** Stops taking jobs and waits for those under way to finish. */
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    await this.consumer?.stop();
+    this.consumer = undefined;
+  }
+
+  /** Reports this runner alive, with whether Docker answers and which runtime images it has. */
+  private async beat(): Promise<void> {
+    const { store, containers, log } = this.deps;
+    try {
+      const runtimes = await store.listRuntimes();
+      let dockerOk = true;
+      let images: string[] = [];
+      try {
+        await containers.ping();
+        images = await containers.presentImages(runtimes.map((runtime) => runtime.image));
+      } catch (error) {
+        dockerOk = false;
+        log.error(`Docker is not usable: ${(error as Error).message}`);
+      }
+      await store.recordHeartbeat({ name: this.options.name, dockerOk, images, at: now() });
+    } catch (error) {
+      log.error(`heartbeat failed: ${(error as Error).message}`);
+    }
+  }
+
+  private async handle(delivery: Delivery): Promise<void> {
+    const job: Job = delivery.job;
+    switch (job.kind) {
+      case 'run':
+        return this.runRequest(job.request_id, delivery);
+      case 'build':
+        return this.buildFunction(job.function_id, job.code_sha256, delivery);
+      case 'forget':
+        return this.forgetFunction(job.function_id, delivery);
+    }
+  }
+
+  private async runRequest(requestId: string, delivery: Delivery): Promise<void> {
+    const { store, containers, log } = this.deps;
+    try {
+      const queued = await store.getRequest(requestId, 'all-tenants');
+      const fn = queued && (await store.getFunction(queued.function_id, 'all-tenants'));
+      // The request waits in `queued` while its function's image is built.
+      const image = fn && !isFinal(queued.status) ? await this.ensureImage(fn) : undefined;
+      const request = await store.startRequest(requestId, now());
+      if (request === undefined) {
+        // Finished (or cancelled) already: a redelivered job must never run it again.
+        log.info(`request ${requestId} is already final; not run again`, requestId);
+        return await delivery.ack();
+      }
+      if (request.attempts > 1) log.warning(`request ${requestId} delivered again (attempt ${request.attempts})`, requestId);
+      if (fn === undefined || image === undefined) {
+        await this.finish(requestId, failedOutcome('cancelled', 'Cancelled', 'The function was deleted before the request ran'));
+        return await delivery.ack();
+      }
+      if (!image.ok) {
+        await this.finish(requestId, failedOutcome('failed', 'BuildFailed', `The function's image could not be built:\n${image.log.split('\n').slice(-20).join('\n')}`));
+        return await delivery.ack();
+      }
+      const execution = await containers.run({
+        image: functionImageTag(fn),
+        functionId: fn.function_id,
+        requestId,
+        payload: request.payload,
+        memoryMiB: fn.memory,
+        cpus: fn.cpus,
+        timeoutMs: fn.timeout * 1000,
+      });
+      await this.finish(requestId, toOutcome(execution));
+      return await delivery.ack();
+    } catch (thrown) {
+      return this.platformFailure(`request ${requestId}`, thrown, delivery, () =>
+        this.finish(requestId, failedOutcome('failed', 'PlatformError', coerceError(thrown).message)),
+      );
+    }
+  }
+
+  /**
+   * A platform failure (Docker or the store unusable) is not the job's fault: it is tried again
+   * with backoff, and given up with `giveUp` after the configured number of retries.
+   */
+  private async platformFailure(what: string, thrown: unknown, delivery: Delivery, giveUp: () => Promise<unknown>): Promise<void> {
+    const error = coerceError(thrown);
+    if (delivery.deliveryCount <= this.options.platformRetries) {
+      const delayMs = Math.min(MAX_RETRY_DELAY_MS, 1000 * 2 ** (delivery.deliveryCount - 1));
+      this.deps.log.error(`${what} hit a platform failure, retrying in ${delayMs} ms: ${error.message}`);
+      return delivery.retry(delayMs);
+    }
+    this.deps.log.error(`${what} given up after ${delivery.deliveryCount} platform failures: ${error.message}`);
+    await giveUp();
+    return delivery.ack();
+  }
+
+  private async finish(requestId: string, outcome: Outcome): Promise<void> {
+    const stored = await this.deps.store.finishRequest(requestId, outcome);
+    if (!stored) this.deps.log.warning(`request ${requestId} already had an outcome; ${outcome.status} not stored`, requestId);
+  }
+
+  private async buildFunction(functionId: string, codeSha256: string, delivery: Delivery): Promise<void> {
+    const { store } = this.deps;
+    try {
+      const fn = await store.getFunction(functionId, 'all-tenants');
+      if (fn !== undefined && fn.code_sha256 === codeSha256) await this.ensureImage(fn);
+      return await delivery.ack();
+    } catch (thrown) {
+      return this.platformFailure(`build of function ${functionId}`, thrown, delivery, () =>
+        store.setFunctionBuild(functionId, codeSha256, 'error', `The image could not be built: ${coerceError(thrown).message}`),
+      );
+    }
+  }
+
+  private async forgetFunction(functionId: string, delivery: Delivery): Promise<void> {
+    for (const tag of this.images) if (tag.startsWith(`pratai/function-${functionId}:`)) this.images.delete(tag);
+    const removed = await this.deps.containers.removeFunctionImages(functionId);
+    this.deps.log.info(`function ${functionId} deleted: removed ${removed} image(s)`);
+    return delivery.ack();
+  }
+
+  /** Builds the function's image unless it exists, and records the build's result on the function. */
+  private ensureImage(fn: FunctionRecord): Promise<BuildResult> {
+    const tag = functionImageTag(fn);
+    if (this.images.has(tag)) return Promise.resolve({ ok: true, log: '' });
+    let build = this.builds.get(tag);
+    if (build === undefined) {
+      build = this.build(fn, tag).finally(() => this.builds.delete(tag));
+      this.builds.set(tag, build);
+    }
+    return build;
+  }
+
+  private async build(fn: FunctionRecord, tag: string): Promise<BuildResult> {
+    const { store, containers, log } = this.deps;
+    if (await containers.hasImage(tag)) {
+      this.images.add(tag);
+      if (fn.status !== 'ready') await store.setFunctionBuild(fn.function_id, fn.code_sha256, 'ready', fn.build_log);
+      return { ok: true, log: '' };
+    }
+    const [runtime, code] = await Promise.all([store.getRuntime(fn.runtime), store.getFunctionCode(fn.function_id)]);
+    if (runtime === undefined || code === undefined) {
+      return { ok: false, log: runtime === undefined ? `The runtime \`${fn.runtime}\` no longer exists` : 'The function was deleted' };
+    }
+    log.info(`building image ${tag}`);
+    const result = await containers.buildImage({ tag, runtimeImage: runtime.image, functionId: fn.function_id, codeSha256: fn.code_sha256, code });
+    if (result.ok) this.images.add(tag);
+    else log.warning(`image ${tag} failed to build`);
+    await store.setFunctionBuild(fn.function_id, fn.code_sha256, result.ok ? 'ready' : 'error', result.log);
+    return result;
+  }
+}
+
+function toOutcome(execution: Execution): Outcome {
+  return {
+    status: execution.status,
+    response: execution.response,
+    error: execution.error,
+    logs: execution.logs,
+    finishedAt: now(),
+    durationMs: execution.durationMs,
+  };
+}
+
+function failedOutcome(status: 'failed' | 'cancelled', type: string, message: string): Outcome {
+  return { status, response: null, error: { type, message, traceback: '' }, logs: [], finishedAt: now(), durationMs: null };
+}

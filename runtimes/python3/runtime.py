@@ -1,0 +1,418 @@
+"""Pratai's python3 runtime: the program inside every function container.
+
+It loads the user's `new_module` once and answers `run` messages from the runner, one after the
+other, over line-delimited JSON (runtimes/README.md is the contract). Python 3.9+, stdlib only.
+
+Two promises shape this file:
+- Only this file writes to the protocol channel. The container's real stdout is kept on a private,
+  non-inheritable descriptor; fd 1 and fd 2 become pipes that we read, so whatever the user's code
+  (or its subprocesses, or C extensions) writes there becomes log records, never protocol lines.
+  Likewise fd 0 is replaced by /dev/null so user code cannot swallow the runner's messages.
+- Logs are bounded. A function printing 100 MB must neither block (the pipe readers keep reading
+  and discarding) nor grow our memory past roughly PRATAI_MAX_LOG_BYTES.
+"""
+
+import fcntl
+import io
+import json
+import logging
+import os
+import platform
+import select
+import signal
+import struct
+import sys
+import termios
+import threading
+import time
+import traceback
+
+RUNTIME_NAME = "python3"
+DEFAULT_MAX_LOG_BYTES = 1024 * 1024
+# Charged per record on top of its message, roughly the JSON of time/level/source: without it a
+# function printing millions of empty lines would keep millions of records under a byte cap.
+RECORD_OVERHEAD_BYTES = 64
+# Error messages and tracebacks are user-controlled too (ValueError("x" * 10**8)).
+MAX_ERROR_TEXT_CHARS = 64 * 1024
+READ_CHUNK_BYTES = 64 * 1024
+# Protocol descriptors are moved up here so they are not the "next free fd" user code reuses.
+PRIVATE_FD_MIN = 200
+
+
+def iso_time(timestamp):
+    """ISO 8601 UTC with milliseconds and a Z: 2024-05-01T12:00:00.123Z."""
+    millis = int(timestamp * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + ".%03dZ" % millis
+
+
+def clip(text, limit=MAX_ERROR_TEXT_CHARS):
+    if len(text) <= limit:
+        return text
+    return text[:limit] + "\n... (%d more characters cut)" % (len(text) - limit)
+
+
+def describe_exception(exc, skip_frames=1):
+    """{type, message, traceback} of an exception, leaving out the runtime's own frame(s)."""
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None:
+            tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return {"type": type(exc).__name__, "message": clip(str(exc)), "traceback": clip(text)}
+
+
+def private_fd(fd):
+    """A non-inheritable duplicate of fd, numbered high."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, PRIVATE_FD_MIN)
+
+
+class _Pipe:
+    """The read end of the pipe that replaced fd 1 or fd 2, and its unfinished line."""
+
+    def __init__(self, source, level):
+        self.source = source
+        self.level = level
+        self.read_fd, write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self.write_fd = write_fd
+        self.partial = b""
+
+
+class LogCapture:
+    """Collects the current request's log records: pipe lines and logger records, in order.
+
+    One lock covers reading a pipe, turning bytes into records and appending them, so whoever
+    holds it (a reader thread, or the main thread syncing before a logger record or a result)
+    sees every byte written before it was taken. That is what keeps print() output and
+    logger records in the order the code produced them.
+    """
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        # Lines longer than this are cut into several records; it bounds the unfinished-line buffer.
+        self.max_line_bytes = max(max_bytes, 1)
+        self.lock = threading.RLock()
+        self.records = []
+        self.used_bytes = 0
+        self.truncated = False
+        self.pipes = []
+        self.streams = []
+
+    # -- records --------------------------------------------------------------------------------
+
+    def add(self, level, source, message, timestamp=None, size=None):
+        with self.lock:
+            if self.truncated:
+                return
+            if size is None:
+                size = len(message.encode("utf-8", "replace"))
+            cost = size + RECORD_OVERHEAD_BYTES
+            if self.used_bytes + cost > self.max_bytes:
+                self.truncated = True
+                self.records.append({
+                    "time": iso_time(time.time()),
+                    "level": "WARNING",
+                    "source": "pratai",
+                    "message": "log output truncated at %d bytes" % self.max_bytes,
+                })
+                for pipe in self.pipes:
+                    pipe.partial = b""
+                return
+            self.used_bytes += cost
+            self.records.append({
+                "time": iso_time(time.time() if timestamp is None else timestamp),
+                "level": level,
+                "source": source,
+                "message": message,
+            })
+
+    def take(self):
+        """The records so far, and a fresh, empty budget for the next request."""
+        with self.lock:
+            records, self.records = self.records, []
+            self.used_bytes = 0
+            self.truncated = False
+            return records
+
+    # -- pipes ----------------------------------------------------------------------------------
+
+    def redirect(self, fd, source, level):
+        """Point fd at a new pipe whose lines become records of `source`; start its reader."""
+        pipe = _Pipe(source, level)
+        os.dup2(pipe.write_fd, fd)  # dup2 keeps fd inheritable: subprocesses write here too
+        os.close(pipe.write_fd)
+        self.pipes.append(pipe)
+        thread = threading.Thread(target=self._read_forever, args=(pipe,), name="pratai-" + source, daemon=True)
+        thread.start()
+        return pipe
+
+    def _read_forever(self, pipe):
+        poller = select.poll()
+        poller.register(pipe.read_fd, select.POLLIN)
+        while True:
+            poller.poll()
+            with self.lock:
+                try:
+                    data = os.read(pipe.read_fd, READ_CHUNK_BYTES)
+                except BlockingIOError:
+                    continue  # the main thread drained it first
+                if not data:
+                    return
+                self._feed(pipe, data)
+
+    def _feed(self, pipe, data):
+        if self.truncated:
+            return  # keep reading, keep nothing
+        buffer = pipe.partial + data
+        lines = buffer.split(b"\n")
+        pipe.partial = lines.pop()
+        for line in lines:
+            self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"), size=len(line))
+            if self.truncated:
+                return
+        while len(pipe.partial) > self.max_line_bytes:
+            cut = self.max_line_bytes
+            while cut > 0 and (pipe.partial[cut] & 0xC0) == 0x80:
+                cut -= 1  # do not split a UTF-8 character
+            cut = cut or self.max_line_bytes
+            head, pipe.partial = pipe.partial[:cut], pipe.partial[cut:]
+            self.add(pipe.level, pipe.source, head.decode("utf-8", "replace"), size=len(head))
+
+    def sync(self, finish_lines=False):
+        """Flush the Python streams and take in everything already written to the pipes.
+
+        With finish_lines, an unfinished last line becomes a record too (end of a request).
+        """
+        for stream in self.streams:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a user closed or broke sys.stdout: still report what we have
+        with self.lock:
+            for pipe in self.pipes:
+                pending = _bytes_pending(pipe.read_fd)
+                while pending > 0:
+                    try:
+                        data = os.read(pipe.read_fd, min(pending, READ_CHUNK_BYTES))
+                    except BlockingIOError:
+                        break
+                    if not data:
+                        break
+                    pending -= len(data)
+                    self._feed(pipe, data)
+                if finish_lines and pipe.partial:
+                    line, pipe.partial = pipe.partial, b""
+                    self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"), size=len(line))
+
+
+def _bytes_pending(fd):
+    raw = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
+    return struct.unpack("i", raw)[0]
+
+
+class SyncedTextStream(io.TextIOWrapper):
+    """sys.stdout / sys.stderr: a line-buffered text stream on a pipe that records what was
+    written before it (raw fd writes, the other stream) and the lines it wrote itself, at once,
+    so stdout, stderr and logger records keep the order the code produced them in."""
+
+    capture = None
+
+    def write(self, text):
+        if self.capture is None:
+            return super().write(text)
+        self.capture.sync()
+        written = super().write(text)
+        if "\n" in text:
+            self.capture.sync()
+        return written
+
+
+class CaptureHandler(logging.Handler):
+    """Turns records of logging.getLogger('pratai') into log records of the current request."""
+
+    def __init__(self, capture):
+        super().__init__(logging.DEBUG)
+        self.capture = capture
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record):
+        try:
+            message = self.format(record)  # the default formatter appends exc_info and stack_info
+            self.capture.sync()  # lines printed before this record come before it
+            self.capture.add(record.levelname, "pratai", message, timestamp=record.created)
+        except Exception:
+            self.handleError(record)
+
+
+class Runtime:
+    def __init__(self, max_log_bytes, function_dir, deps_dir):
+        self.capture = LogCapture(max_log_bytes)
+        self.function_dir = function_dir
+        self.deps_dir = deps_dir
+        self.module = None
+        self.import_error = None
+        self.import_logs = []
+        self.out_fd = -1
+        self.in_file = None
+
+    # -- start ----------------------------------------------------------------------------------
+
+    def take_over_stdio(self):
+        self.out_fd = private_fd(1)
+        self.in_file = os.fdopen(private_fd(0), "rb")
+        null_fd = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null_fd, 0)
+        os.close(null_fd)
+
+        self.capture.redirect(1, "stdout", "INFO")
+        self.capture.redirect(2, "stderr", "ERROR")
+        streams = []
+        for fd in (1, 2):
+            stream = SyncedTextStream(
+                io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8", errors="backslashreplace", line_buffering=True)
+            stream.capture = self.capture
+            streams.append(stream)
+        self.capture.streams = streams
+        sys.stdout, sys.stderr = streams
+        sys.__stdout__, sys.__stderr__ = streams
+        sys.stdin = sys.__stdin__ = open(os.devnull, "r")
+
+        logger = logging.getLogger("pratai")
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(CaptureHandler(self.capture))
+
+    def load_module(self):
+        for directory in (self.deps_dir, self.function_dir):
+            if directory in sys.path:
+                sys.path.remove(directory)
+            sys.path.insert(0, directory)  # function first, then its dependencies
+        if os.path.isdir(self.function_dir):
+            os.chdir(self.function_dir)
+        try:
+            # __import__ rather than importlib.import_module: no extra frame in the traceback.
+            self.module = __import__("new_module")
+        except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import: all reported per run
+            self.import_error = describe_exception(exc)
+        self.capture.sync(finish_lines=True)
+        self.import_logs = self.capture.take()
+
+    # -- protocol -------------------------------------------------------------------------------
+
+    def send(self, message, raw_response=None):
+        line = json.dumps(message, separators=(",", ":"))
+        if raw_response is not None:
+            line = line[:-1] + ',"response":' + raw_response + "}"
+        data = (line + "\n").encode("ascii")  # ensure_ascii: lone surrogates cannot break UTF-8
+        view = memoryview(data)
+        while view:
+            written = os.write(self.out_fd, view)
+            view = view[written:]
+
+    def serve(self):
+        self.send({"type": "ready", "runtime": RUNTIME_NAME, "python": platform.python_version(), "pid": os.getpid()})
+        first_run = True
+        for raw in self.in_file:
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                message = json.loads(raw)
+            except ValueError as exc:
+                self.send({"type": "error", "message": "the line is not JSON: %s" % exc})
+                continue
+            if not isinstance(message, dict):
+                self.send({"type": "error", "message": "expected a JSON object, got %s" % type(message).__name__})
+                continue
+            kind = message.get("type")
+            request_id = message.get("id")
+            if kind != "run":
+                error = {"type": "error", "message": "unknown message type %s" % json.dumps(kind)}
+                if request_id is not None:
+                    error["id"] = request_id
+                self.send(error)
+                continue
+            if not isinstance(request_id, str) or not request_id:
+                self.send({"type": "error", "message": "a run message needs a non-empty string id"})
+                continue
+            logs = self.import_logs if (first_run or self.import_error) else []
+            first_run = False
+            self.run(request_id, message.get("payload"), list(logs))
+        os._exit(0)  # not sys.exit: user threads must not keep the container alive
+
+    def run(self, request_id, payload, logs):
+        self.capture.take()  # output between two requests belongs to neither
+        started = time.perf_counter()
+        outcome = self.call(payload)
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        self.capture.sync(finish_lines=True)
+        logs.extend(self.capture.take())
+        result = {"type": "result", "id": request_id}
+        raw_response = None
+        if "error" in outcome:
+            result["status"] = "failed"
+            result["error"] = outcome["error"]
+        else:
+            result["status"] = "succeeded"
+            raw_response = outcome["response"]
+        result["logs"] = logs
+        result["duration_ms"] = duration_ms
+        self.send(result, raw_response)
+
+    def call(self, payload):
+        if self.import_error is not None:
+            return {"error": self.import_error}
+        try:
+            value = self.module.main(payload)
+            if _is_coroutine(value):
+                import asyncio
+                value = asyncio.run(value)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt are the function's outcome too
+            return {"error": describe_exception(exc)}
+        try:
+            return {"response": json.dumps(value, separators=(",", ":"), allow_nan=False)}
+        except Exception as exc:  # TypeError, ValueError (NaN, circular), RecursionError
+            return {"error": {
+                "type": "ResponseNotSerializable",
+                "message": clip("main returned a %s that is not JSON serializable: %s" % (type(value).__name__, exc)),
+                "traceback": "",
+            }}
+
+
+def _is_coroutine(value):
+    return type(value).__name__ == "coroutine" and hasattr(value, "send")
+
+
+def read_settings():
+    raw = os.environ.get("PRATAI_MAX_LOG_BYTES", "")
+    max_log_bytes = DEFAULT_MAX_LOG_BYTES
+    if raw != "":
+        try:
+            max_log_bytes = int(raw)
+        except ValueError:
+            max_log_bytes = 0
+        if max_log_bytes <= 0:
+            sys.stderr.write("pratai runtime: expected PRATAI_MAX_LOG_BYTES to be a positive integer, got %r\n" % raw)
+            sys.exit(2)
+    return {
+        "max_log_bytes": max_log_bytes,
+        "function_dir": os.environ.get("PRATAI_FUNCTION_DIR") or "/opt/pratai/function",
+        "deps_dir": os.environ.get("PRATAI_DEPS_DIR") or "/opt/pratai/deps",
+    }
+
+
+def main():
+    settings = read_settings()
+    # As PID 1 in a container, SIGTERM is ignored unless handled: let `docker stop` end us at once.
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
+    runtime = Runtime(**settings)
+    runtime.take_over_stdio()
+    runtime.load_module()
+    try:
+        runtime.serve()
+    except BrokenPipeError:
+        os._exit(0)  # the runner went away
+
+
+if __name__ == "__main__":
+    main()

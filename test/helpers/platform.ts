@@ -1,0 +1,133 @@
+/**
+ * Starts a real all-in-one platform in this process for a test file: its own state folder, free
+ * ports, a runner name of its own (so its containers are told apart), real Docker.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import AdmZip from 'adm-zip';
+import { defaultSettings, type ConfigSources, type Settings } from '../../common/config.js';
+import { isFinal, type RequestRecord } from '../../common/domain.js';
+import { silentLogger } from '../../common/log.js';
+import { startPlatform, type Platform } from '../../server/platform.js';
+
+export interface TestPlatform extends Platform {
+  settings: Settings;
+  runnerName: string;
+  statePath: string;
+  /** Stops the platform and removes its state folder. */
+  close(): Promise<void>;
+}
+
+export async function startTestPlatform(overrides: NonNullable<ConfigSources['overrides']> = {}): Promise<TestPlatform> {
+  const statePath = mkdtempSync(join(tmpdir(), 'pratai-test-'));
+  const runnerName = `test-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+  const settings = defaultSettings({
+    ...overrides,
+    DEFAULT: { state_path: statePath, ...overrides.DEFAULT },
+    api: { host: '127.0.0.1', port: '0', webhook_port: '0', ...overrides.api },
+    runner: { name: runnerName, heartbeat_interval: '1', ...overrides.runner },
+  });
+  const platform = await startPlatform(settings, process.env.PRATAI_TEST_LOG ? (await import('../../common/log.js')).createLogger('test', { debug: true }) : silentLogger);
+  return {
+    ...platform,
+    settings,
+    runnerName,
+    statePath,
+    close: async () => {
+      await platform.stop();
+      rmSync(statePath, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Containers of this runner that still exist (running or not). */
+export function leftoverContainers(runnerName: string): string[] {
+  const out = execFileSync('docker', ['ps', '-aq', '--filter', `label=pratai.runner=${runnerName}`], { encoding: 'utf8' });
+  return out.split('\n').filter(Boolean);
+}
+
+export function assertNoLeftoverContainers(runnerName: string): void {
+  assert.deepEqual(leftoverContainers(runnerName), [], `containers of runner ${runnerName} were left behind`);
+}
+
+/** Images built for a function that still exist. */
+export function functionImages(functionId: string): string[] {
+  const out = execFileSync('docker', ['images', '-q', '--filter', `label=pratai.function_id=${functionId}`], { encoding: 'utf8' });
+  return out.split('\n').filter(Boolean);
+}
+
+/** A zip holding the given files at its root. */
+export function zipOf(files: Record<string, string | Buffer>): Buffer {
+  const zip = new AdmZip();
+  for (const [name, content] of Object.entries(files)) zip.addFile(name, Buffer.isBuffer(content) ? content : Buffer.from(content));
+  return zip.toBuffer();
+}
+
+export const ECHO_MODULE = 'def main(payload=None):\n    return payload\n';
+
+export interface Json {
+  status: number;
+  headers: Headers;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON
+}
+
+export async function call(url: string, init: RequestInit = {}): Promise<Json> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let body: unknown = text;
+  if ((response.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text);
+  return { status: response.status, headers: response.headers, body };
+}
+
+/** POST /v1/functions with the given zip and fields. */
+export async function createFunction(platform: Platform, zip: Buffer | undefined, fields: Record<string, string>): Promise<Json> {
+  const form = new FormData();
+  for (const [key, value] of Object.entries(fields)) form.append(key, value);
+  if (zip !== undefined) form.append('zip', new Blob([zip]), 'package.zip');
+  return call(`${platform.apiUrl}/v1/functions`, { method: 'POST', body: form });
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Creates a function and waits until its image is built; returns it. */
+export async function deployFunction(platform: Platform, files: Record<string, string | Buffer>, fields: Record<string, string>): Promise<any> {
+  const created = await createFunction(platform, zipOf(files), fields);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.function.function_id as string;
+  return waitFor(`function ${id} to be built`, async () => {
+    const { body } = await call(`${platform.apiUrl}/v1/functions/${id}`);
+    return body.function.status === 'building' ? undefined : body.function;
+  });
+}
+
+export async function invoke(platform: Platform, functionId: string, payload: unknown): Promise<string> {
+  const response = await call(`${platform.webhookUrl}/function/${functionId}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ payload }),
+  });
+  assert.equal(response.status, 202, JSON.stringify(response.body));
+  return response.body.request_id as string;
+}
+
+export async function waitForRequest(platform: Platform, requestId: string, timeoutMs = 120_000): Promise<RequestRecord> {
+  return waitFor(
+    `request ${requestId} to finish`,
+    async () => {
+      const { body } = await call(`${platform.apiUrl}/v1/requests/${requestId}`);
+      return isFinal(body.request.status) ? (body.request as RequestRecord) : undefined;
+    },
+    timeoutMs,
+  );
+}

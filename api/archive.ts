@@ -8,7 +8,7 @@
  * what zlib produces is capped by what is left of the unpacked-size limit.
  *
  * adm-zip parses the archive, but its parse costs memory in proportion to what the headers claim
- * (about 10 KB per entry, plus one invented entry for every folder a path implies: one 128 KB zip
+ * (about 8 KB per entry, plus one invented entry for every folder a path implies: one 128 KB zip
  * holding a single 32,000-folders-deep name took 2.4 GB and 15 s). So before handing it the buffer
  * we read the end-of-central-directory record and walk the central directory ourselves, refusing
  * archives whose entries plus implied folders are over the entry limit.
@@ -105,19 +105,19 @@ export function inspectArchive(zip: Buffer, limits: ArchiveLimits): InspectedArc
   }
 
   const budget = { remaining: limits.maxUncompressedBytes };
-  const module = decodeText(inflateEntry(moduleEntry, zip, budget), moduleEntry.entryName, 'ZipInvalid');
+  const module = decodeText(inflateEntry(moduleEntry, budget), moduleEntry.entryName, 'ZipInvalid');
   checkMain(module);
   let requirements = '';
   if (requirementsEntry) {
-    requirements = decodeText(inflateEntry(requirementsEntry, zip, budget), requirementsEntry.entryName, 'ZipBadRequirements');
+    requirements = decodeText(inflateEntry(requirementsEntry, budget), requirementsEntry.entryName, 'ZipBadRequirements');
     checkRequirements(requirements);
   }
   return { module, requirements, ignoredEntries, ignoredNames };
 }
 
 function assertLimits(limits: ArchiveLimits): void {
-  // A NaN or negative limit would make every `>` comparison below false: fail closed instead.
-  for (const [name, value] of Object.entries(limits)) {
+  // A NaN or missing limit would make every `>` comparison below false: fail closed instead.
+  for (const [name, value] of [['maxEntries', limits.maxEntries], ['maxUncompressedBytes', limits.maxUncompressedBytes]] as const) {
     if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`Expected ArchiveLimits.${name} to be a non-negative integer, got ${String(value)}`);
   }
 }
@@ -199,7 +199,7 @@ function checkCentralDirectory(zip: Buffer, directory: CentralDirectory, maxEntr
 function parseEntries(zip: Buffer, expected: number): AdmZip.IZipEntry[] {
   let entries: AdmZip.IZipEntry[];
   try {
-    const archive = new AdmZip(zip, { readEntries: false });
+    const archive = new AdmZip(zip, { readEntries: false, noSort: true });
     // Our checks hold only if adm-zip reads the record we read; it reports that count before parsing the entries.
     const count = archive.getEntryCount();
     if (count !== expected) throw new Error(`it counts ${count} entries where the end-of-central-directory record says ${expected}`);
@@ -222,9 +222,9 @@ function checkEntrySafe(entry: AdmZip.IZipEntry, name: string): void {
 
 /**
  * Decompresses one entry without trusting its header: zlib stops at what is left of the budget.
- * Returns a view of `zip` for stored entries.
+ * Returns a view of the archive's buffer for stored entries.
  */
-function inflateEntry(entry: AdmZip.IZipEntry, zip: Buffer, budget: { remaining: number }): Buffer {
+function inflateEntry(entry: AdmZip.IZipEntry, budget: { remaining: number }): Buffer {
   const name = entry.entryName;
   const header = entry.header;
   if (header.encrypted) throw new PrataiError('ZipInvalid', `Expected ${show(name)} without a password, got an encrypted entry`);
@@ -304,6 +304,7 @@ function checkMain(module: string): void {
 // separator JavaScript does not treat as one (\x1c, \x85) must not hide an option from us.
 const PY_LINE_BREAK = /\r\n|[\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029]/;
 const PY_SPACE = '[\\s\\x1c-\\x1f\\x85]';
+const PY_SPACES = new RegExp(`${PY_SPACE}+`);
 const PY_COMMENT = new RegExp(`(^|${PY_SPACE}+)#.*$`, 's');
 const PY_COMMENT_LINE = new RegExp(`^${PY_SPACE}*#`);
 const HASH_OPTION = /^--hash=[A-Za-z0-9]+:[0-9A-Fa-f]+$/;
@@ -315,16 +316,17 @@ const HASH_OPTION = /^--hash=[A-Za-z0-9]+:[0-9A-Fa-f]+$/;
  */
 function checkRequirements(text: string): void {
   for (const { line, content } of logicalLines(text.split(PY_LINE_BREAK))) {
-    const tokens = content.replace(PY_COMMENT, '').split(new RegExp(`${PY_SPACE}+`)).filter((token) => token !== '');
+    const tokens = content.replace(PY_COMMENT, '').split(PY_SPACES).filter((token) => token !== '');
     const first = tokens.findIndex((token) => token.startsWith('-'));
     if (first === -1) continue;
     // After a requirement, pip-compile's `--hash=` options are fine; anything else is refused.
     const refused = first === 0 ? tokens[0] : tokens.slice(first).find((token) => !HASH_OPTION.test(token));
     if (refused === undefined) continue;
     const shown = refused.startsWith('--') ? refused.replace(/=.*$/s, '') : refused.startsWith('-') ? refused.slice(0, 2) : refused;
+    const got = refused.startsWith('-') ? `the pip option ${show(shown)}` : `${show(shown)} among pip options`;
     throw new PrataiError(
       'ZipBadRequirements',
-      `Expected \`${REQUIREMENTS}\` to list packages only (\`name==version\`, optionally with \`--hash=\`), got the pip option ${show(shown)} on line ${line}; pip's index and options are set by the operator`,
+      `Expected \`${REQUIREMENTS}\` to list packages only (\`name==version\`, optionally with \`--hash=\`), got ${got} on line ${line}; pip's index and options are set by the operator`,
       { details: { line, option: shown } },
     );
   }

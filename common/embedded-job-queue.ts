@@ -225,7 +225,7 @@ export class EmbeddedJobQueue implements JobQueue {
     const availableAt = Date.now() + (delayMs ?? 0);
     this.use(() => (delayMs === null ? this.remove.run(claim.seq) : this.release.run(availableAt, claim.seq)));
     consumer.unsettled.delete(claim);
-    
+    if (delayMs) this.armTimer(availableAt);
     this.wake();
   }
 

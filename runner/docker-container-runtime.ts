@@ -273,7 +273,9 @@ export class DockerContainerRuntime implements ContainerRuntime {
           if (message?.type === 'result' && message.id === spec.requestId) resolve(toExecution(message as ResultMessage, this.options.maxResponseBytes));
         }
       });
-      stdout.on('end', () => resolve('exited'));
+      // demuxStream does not end its outputs: the end of the attached stream is the exit.
+      stream.on('end', () => resolve('exited'));
+      stream.on('close', () => resolve('exited'));
     });
 
     try {

@@ -200,7 +200,8 @@ class LogCapture:
                         break
                     pending -= len(data)
                     self._feed(pipe, data)
-                if finish_lines and pipe.partial:
+            for pipe in self.pipes if finish_lines else ():
+                if pipe.partial:
                     line, pipe.partial = pipe.partial, b""
                     self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"), size=len(line))
 

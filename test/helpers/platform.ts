@@ -59,11 +59,26 @@ export function functionImages(functionId: string): string[] {
   return out.split('\n').filter(Boolean);
 }
 
-/** A zip holding the given files at its root. */
+/**
+ * A zip holding the given files. adm-zip cleans names such as `../x` when adding them, so each
+ * entry is added under a placeholder name of the same length that is then patched in the bytes.
+ */
 export function zipOf(files: Record<string, string | Buffer>): Buffer {
   const zip = new AdmZip();
-  for (const [name, content] of Object.entries(files)) zip.addFile(name, Buffer.isBuffer(content) ? content : Buffer.from(content));
-  return zip.toBuffer();
+  const names = Object.keys(files).map((name, index) => [name, `${String(index).padStart(name.length, 'Q')}`] as const);
+  for (const [name, placeholder] of names) {
+    const content = files[name] as string | Buffer;
+    zip.addFile(placeholder, Buffer.isBuffer(content) ? content : Buffer.from(content));
+  }
+  let bytes = zip.toBuffer();
+  for (const [name, placeholder] of names) {
+    let at = bytes.indexOf(placeholder);
+    while (at >= 0) {
+      bytes.write(name, at, 'latin1');
+      at = bytes.indexOf(placeholder, at + name.length);
+    }
+  }
+  return bytes;
 }
 
 export const ECHO_MODULE = 'def main(payload=None):\n    return payload\n';

@@ -1,0 +1,251 @@
+/**
+ * What happens after the webhook answers 202: the request runs in a container of the function's
+ * image and ends succeeded, failed or timeout with its response, error and logs — real Docker.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import AdmZip from 'adm-zip';
+import {
+  assertNoLeftoverContainers,
+  call,
+  deployFunction,
+  ECHO_MODULE,
+  invoke,
+  startTestPlatform,
+  waitForRequest,
+  type TestPlatform,
+} from './helpers/platform.js';
+
+/** A wheel made by hand (no package index here): `pratai_testdep` with VALUE = 42. */
+function writeWheel(folder: string): void {
+  const wheel = new AdmZip();
+  const files: Record<string, string> = {
+    'pratai_testdep/__init__.py': 'VALUE = 42\n',
+    'pratai_testdep-1.0.dist-info/METADATA': 'Metadata-Version: 2.1\nName: pratai-testdep\nVersion: 1.0\n',
+    'pratai_testdep-1.0.dist-info/WHEEL': 'Wheel-Version: 1.0\nGenerator: pratai-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
+  };
+  files['pratai_testdep-1.0.dist-info/RECORD'] = `${Object.keys(files).map((name) => `${name},,`).join('\n')}\npratai_testdep-1.0.dist-info/RECORD,,\n`;
+  for (const [name, content] of Object.entries(files)) wheel.addFile(name, Buffer.from(content));
+  writeFileSync(join(folder, 'pratai_testdep-1.0-py3-none-any.whl'), wheel.toBuffer());
+}
+
+let platform: TestPlatform;
+let wheels: string;
+before(async () => {
+  wheels = mkdtempSync(join(tmpdir(), 'pratai-wheels-'));
+  writeWheel(wheels);
+  platform = await startTestPlatform({ build: { pip_find_links: wheels, pip_no_index: 'true' } });
+});
+after(async () => {
+  await platform.close();
+  rmSync(wheels, { recursive: true, force: true });
+});
+afterEach(() => assertNoLeftoverContainers(platform.runnerName));
+
+const webhook = (functionId: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  call(`${platform.webhookUrl}/function/${functionId}`, { method: 'POST', headers, body });
+
+describe('a request that succeeds', () => {
+  test('main returns the payload: 202 at once, then succeeded with the response, times and logs', async () => {
+    const module = [
+      'import logging, sys',
+      "logger = logging.getLogger('pratai')",
+      '',
+      'def main(payload=None):',
+      "    logger.info('got %s', payload['key'])",
+      "    logger.error('an error record')",
+      "    print('to stdout')",
+      "    print('to stderr', file=sys.stderr)",
+      '    return {"echo": payload}',
+      '',
+    ].join('\n');
+    const fn = await deployFunction(platform, { 'new_module.py': module, 'requirements.txt': '' }, { name: 'logs' });
+    const accepted = await webhook(fn.function_id, JSON.stringify({ payload: { key: 'value' } }));
+    assert.equal(accepted.status, 202);
+    assert.deepEqual(Object.keys(accepted.body), ['request_id']);
+    assert.match(accepted.body.request_id, /^[0-9a-f]{32}$/);
+
+    const request = await waitForRequest(platform, accepted.body.request_id);
+    assert.equal(request.status, 'succeeded');
+    assert.deepEqual(request.payload, { key: 'value' });
+    assert.deepEqual(request.response, { echo: { key: 'value' } });
+    assert.equal(request.error, null);
+    assert.equal(request.attempts, 1);
+    assert.ok(request.created_at <= (request.started_at as string) && (request.started_at as string) <= (request.finished_at as string));
+    assert.equal(typeof request.duration_ms, 'number');
+    assert.deepEqual(
+      request.logs.map((r) => [r.level, r.source, r.message]),
+      [
+        ['INFO', 'pratai', 'got value'],
+        ['ERROR', 'pratai', 'an error record'],
+        ['INFO', 'stdout', 'to stdout'],
+        ['ERROR', 'stderr', 'to stderr'],
+      ],
+    );
+    for (const record of request.logs) assert.ok(!Number.isNaN(Date.parse(record.time)), `${record.time} is a time`);
+
+    const text = await call(`${platform.apiUrl}/v1/requests/${request.request_id}/logs`);
+    assert.equal(text.status, 200);
+    assert.match(text.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.match(text.body, /^\S+Z INFO \[pratai\] got value\n\S+Z ERROR \[pratai\] an error record\n/);
+  });
+
+  test('a payload of any JSON type reaches main unchanged, null included', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'echo-types' });
+    for (const payload of [null, 0, 'text', [1, 'two', { three: 3 }], { nested: { list: [true, false] } }]) {
+      const request = await waitForRequest(platform, await invoke(platform, fn.function_id, payload));
+      assert.equal(request.status, 'succeeded');
+      assert.deepEqual(request.response, payload);
+    }
+  });
+
+  test('a dependency from requirements.txt is installed into the image and imported by main', async () => {
+    const module = 'import pratai_testdep\n\ndef main(payload=None):\n    return pratai_testdep.VALUE\n';
+    const fn = await deployFunction(platform, { 'new_module.py': module, 'requirements.txt': 'pratai-testdep==1.0\n' }, { name: 'with-dep' });
+    assert.equal(fn.status, 'ready', fn.build_log);
+    assert.match(fn.build_log, /Successfully installed pratai-testdep-1.0/);
+    const request = await waitForRequest(platform, await invoke(platform, fn.function_id, null));
+    assert.equal(request.status, 'succeeded', JSON.stringify(request.error));
+    assert.equal(request.response, 42);
+  });
+});
+
+describe('a request that fails', () => {
+  test('an exception in main ends the request failed with type, message and traceback, keeping earlier logs', async () => {
+    const module = "import logging\n\ndef main(payload=None):\n    logging.getLogger('pratai').warning('about to fail')\n    raise ValueError('bad input: ' + str(payload))\n";
+    const fn = await deployFunction(platform, { 'new_module.py': module }, { name: 'raises' });
+    const request = await waitForRequest(platform, await invoke(platform, fn.function_id, 7));
+    assert.equal(request.status, 'failed');
+    assert.equal(request.response, null);
+    assert.equal(request.error?.type, 'ValueError');
+    assert.equal(request.error?.message, 'bad input: 7');
+    assert.match(request.error?.traceback ?? '', /Traceback[\s\S]*new_module\.py[\s\S]*ValueError: bad input: 7/);
+    assert.deepEqual(request.logs.map((r) => [r.level, r.message]), [['WARNING', 'about to fail']]);
+  });
+
+  test('a return value that is not JSON fails the request, naming the type', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': 'def main(payload=None):\n    return {1, 2}\n' }, { name: 'returns-set' });
+    const request = await waitForRequest(platform, await invoke(platform, fn.function_id, null));
+    assert.equal(request.status, 'failed');
+    assert.equal(request.error?.type, 'ResponseNotSerializable');
+    assert.match(request.error?.message ?? '', /set/);
+  });
+
+  test('main running past the timeout ends the request as timeout and its container is killed', async () => {
+    const module = 'import time\n\ndef main(payload=None):\n    print("started")\n    time.sleep(60)\n';
+    const fn = await deployFunction(platform, { 'new_module.py': module }, { name: 'sleeps', timeout: '1' });
+    const request = await waitForRequest(platform, await invoke(platform, fn.function_id, null));
+    assert.equal(request.status, 'timeout');
+    assert.equal(request.error?.type, 'Timeout');
+    assert.match(request.error?.message ?? '', /1 s/);
+  });
+
+  test('main allocating past the memory limit ends the request failed with MemoryLimitExceeded', async () => {
+    const module = 'def main(payload=None):\n    hog = []\n    while True:\n        hog.append(bytearray(16 * 1024 * 1024))\n';
+    const fn = await deployFunction(platform, { 'new_module.py': module }, { name: 'memory-hog', memory: '64' });
+    const request = await waitForRequest(platform, await invoke(platform, fn.function_id, null));
+    assert.equal(request.status, 'failed');
+    assert.equal(request.error?.type, 'MemoryLimitExceeded');
+    assert.match(request.error?.message ?? '', /64 MiB/);
+  });
+
+  test('a function whose requirement cannot be installed ends in error with the build log, and its webhook answers 409', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': ECHO_MODULE, 'requirements.txt': 'no-such-package-anywhere==9.9\n' }, { name: 'bad-dep' });
+    assert.equal(fn.status, 'error');
+    assert.match(fn.build_log, /no-such-package-anywhere/);
+    const refused = await webhook(fn.function_id, '{"payload": 1}');
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.code, 'FunctionNotReady');
+  });
+
+  test('a module that fails to import fails each request with the import error', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': 'import not_installed_anywhere\n\ndef main(payload=None):\n    return 1\n' }, { name: 'bad-import' });
+    const request = await waitForRequest(platform, await invoke(platform, fn.function_id, null));
+    assert.equal(request.status, 'failed');
+    assert.equal(request.error?.type, 'ModuleNotFoundError');
+    assert.match(request.error?.message ?? '', /not_installed_anywhere/);
+  });
+});
+
+describe('the webhook refuses bad calls', () => {
+  let functionId: string;
+  before(async () => {
+    functionId = (await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'webhook-target' })).function_id;
+  });
+  const count = async (): Promise<number> => (await call(`${platform.apiUrl}/v1/requests?function_id=${functionId}`)).body.requests.length;
+
+  const cases: [string, string, Record<string, string> | undefined, string, RegExp][] = [
+    ['a body that is not JSON', 'payload=1', { 'content-type': 'application/x-www-form-urlencoded' }, 'InvalidJson', /not valid JSON/],
+    ['an empty body', '', undefined, 'InvalidJson', /empty/],
+    ['JSON without a payload key', '{"data": 1}', undefined, 'PayloadMissing', /`payload` key/],
+    ['a JSON array', '[1, 2]', undefined, 'PayloadMissing', /`payload` key/],
+  ];
+  for (const [what, body, headers, code, message] of cases) {
+    test(`${what} gets 400 ${code} and queues nothing`, async () => {
+      const before = await count();
+      const response = await webhook(functionId, body, headers);
+      assert.equal(response.status, 400);
+      assert.equal(response.body.error.code, code);
+      assert.match(response.body.error.message, message);
+      assert.equal(await count(), before);
+    });
+  }
+
+  test('a body over the payload limit gets 413 PayloadTooLarge', async () => {
+    const response = await webhook(functionId, JSON.stringify({ payload: 'x'.repeat(platform.settings.api.max_payload_bytes) }));
+    assert.equal(response.status, 413);
+    assert.equal(response.body.error.code, 'PayloadTooLarge');
+  });
+
+  test('GET on a webhook is a 405 that names POST', async () => {
+    const response = await call(`${platform.webhookUrl}/function/${functionId}`);
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'POST');
+  });
+});
+
+describe('listing requests', () => {
+  test('requests are listed newest first, filtered, and paged with limit and marker', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': 'def main(payload=None):\n    if payload == "fail":\n        raise RuntimeError("no")\n    return payload\n' }, { name: 'paged' });
+    const ids: string[] = [];
+    for (const payload of [1, 2, 'fail', 4, 5]) ids.push(await invoke(platform, fn.function_id, payload));
+    for (const id of ids) await waitForRequest(platform, id);
+    const newestFirst = [...ids].reverse();
+
+    const all = await call(`${platform.apiUrl}/v1/requests?function_id=${fn.function_id}`);
+    assert.deepEqual(all.body.requests.map((r: any) => r.request_id), newestFirst);
+    assert.equal(all.body.requests[0].logs, undefined, 'listings leave the logs out');
+
+    const first = await call(`${platform.apiUrl}/v1/requests?function_id=${fn.function_id}&limit=2`);
+    assert.deepEqual(first.body.requests.map((r: any) => r.request_id), newestFirst.slice(0, 2));
+    const next = first.body.requests_links.find((link: any) => link.rel === 'next');
+    assert.ok(next, 'a full page links to the next');
+    const second = await call(`${platform.apiUrl}${next.href}`);
+    assert.deepEqual(second.body.requests.map((r: any) => r.request_id), newestFirst.slice(2, 4));
+
+    const failed = await call(`${platform.apiUrl}/v1/requests?function_id=${fn.function_id}&status=failed`);
+    assert.deepEqual(failed.body.requests.map((r: any) => r.request_id), [ids[2]]);
+    const one = await call(`${platform.apiUrl}/v1/requests?request_id=${ids[0]}`);
+    assert.deepEqual(one.body.requests.map((r: any) => r.response), [1]);
+  });
+
+  test('bad filters are refused with 400 naming the parameter', async () => {
+    for (const [query, name] of [['status=done', 'status'], ['limit=0', 'limit'], ['limit=many', 'limit'], ['colour=red', 'colour'], [`marker=${'f'.repeat(32)}`, 'marker']]) {
+      const response = await call(`${platform.apiUrl}/v1/requests?${query}`);
+      assert.equal(response.status, 400, query);
+      assert.equal(response.body.error.code, 'InvalidParameter');
+      assert.match(response.body.error.message, new RegExp(`\`${name}\``));
+    }
+  });
+
+  test('an unknown request id is a 404 RequestNotFound', async () => {
+    for (const path of ['', '/logs']) {
+      const response = await call(`${platform.apiUrl}/v1/requests/${'0'.repeat(32)}${path}`);
+      assert.equal(response.status, 404);
+      assert.equal(response.body.error.code, 'RequestNotFound');
+    }
+  });
+});

@@ -1,0 +1,433 @@
+// The python3 runtime (runtimes/python3/runtime.py) in its real image, driven over the protocol of
+// runtimes/README.md exactly as a runner would: `docker run -i`, JSON lines in and out.
+// Needs pratai/runtime-python3:latest, which `node scripts/setup.mjs` builds (npm test's pretest).
+
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import type { LogRecord, RequestError } from '../common/domain.js';
+
+const IMAGE = 'pratai/runtime-python3:latest';
+const TEST_RUN = randomUUID().slice(0, 8);
+const LABEL = `pratai.test=runtime-python3-${TEST_RUN}`;
+const DEFAULT_MAX_LOG_BYTES = 1_048_576;
+const LINE_TIMEOUT_MS = 30_000;
+const ISO_UTC_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+const execFileAsync = promisify(execFile);
+
+type ReadyMessage = { type: 'ready'; runtime: string; python: string; pid: number };
+type ResultMessage =
+  | { type: 'result'; id: string; status: 'succeeded'; response: unknown; logs: LogRecord[]; duration_ms: number }
+  | { type: 'result'; id: string; status: 'failed'; error: RequestError; logs: LogRecord[]; duration_ms: number };
+type ErrorMessage = { type: 'error'; message: string; id?: string };
+type RuntimeMessage = ReadyMessage | ResultMessage | ErrorMessage;
+
+const tempDirs: string[] = [];
+
+/** A runtime container of the runtime image with `files` mounted as the function folder. */
+class RuntimeContainer {
+  private readonly lines: AsyncIterator<string>;
+  private stderr = '';
+  private readonly exited: Promise<number | null>;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams, readonly name: string) {
+    this.lines = createInterface({ input: child.stdout, crlfDelay: Infinity })[Symbol.asyncIterator]();
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => { this.stderr = (this.stderr + chunk).slice(-8192); });
+    this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  }
+
+  static async start(files: Record<string, string>, env: Record<string, string> = {}): Promise<RuntimeContainer> {
+    const dir = await mkdtemp(join(tmpdir(), 'pratai-runtime-test-'));
+    tempDirs.push(dir);
+    // The runtime runs as 65534: mkdtemp's 0700 would hide the function from it.
+    await chmod(dir, 0o755);
+    for (const [name, content] of Object.entries(files)) {
+      await writeFile(join(dir, name), content, { mode: 0o644 });
+    }
+    const name = `pratai-test-${TEST_RUN}-${randomUUID().slice(0, 8)}`;
+    const envArgs = Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
+    const child = spawn('docker', [
+      'run', '--rm', '-i', '--network', 'none', '--name', name, '--label', LABEL,
+      '-v', `${dir}:/opt/pratai/function:ro`, ...envArgs, IMAGE,
+    ]);
+    return new RuntimeContainer(child, name);
+  }
+
+  /** Starts a container, checks its ready line, hands it to `body`, and always ends it. */
+  static async with(
+    files: Record<string, string>,
+    body: (runtime: RuntimeContainer, ready: ReadyMessage) => Promise<void>,
+    env: Record<string, string> = {},
+  ): Promise<void> {
+    const runtime = await RuntimeContainer.start(files, env);
+    try {
+      const ready = await runtime.next();
+      assert.equal(ready.type, 'ready', `expected the ready line first, got ${JSON.stringify(ready)}`);
+      await body(runtime, ready);
+    } finally {
+      await runtime.close();
+    }
+  }
+
+  send(message: unknown): void {
+    this.child.stdin.write(`${JSON.stringify(message)}\n`);
+  }
+
+  async next(): Promise<RuntimeMessage> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no line from ${this.name} within ${LINE_TIMEOUT_MS} ms; stderr: ${this.stderr}`)), LINE_TIMEOUT_MS);
+    });
+    try {
+      const line = await Promise.race([this.lines.next(), timeout]);
+      if (line.done) throw new Error(`${this.name} closed its output; stderr: ${this.stderr}`);
+      return JSON.parse(line.value) as RuntimeMessage;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async run(id: string, payload: unknown): Promise<ResultMessage> {
+    this.send({ type: 'run', id, payload });
+    const message = await this.next();
+    assert.equal(message.type, 'result', `expected a result, got ${JSON.stringify(message).slice(0, 500)}`);
+    const result = message as ResultMessage;
+    assert.equal(result.id, id);
+    return result;
+  }
+
+  /** Ends stdin (the runtime exits on EOF) and returns the container's exit code. */
+  async close(): Promise<number | null> {
+    this.child.stdin.end();
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<'stuck'>((resolve) => { timer = setTimeout(() => resolve('stuck'), 15_000); });
+    const outcome = await Promise.race([this.exited, stuck]);
+    clearTimeout(timer);
+    if (outcome !== 'stuck') return outcome;
+    await execFileAsync('docker', ['rm', '-f', this.name]).catch(() => undefined);
+    return this.exited;
+  }
+}
+
+function succeeded(result: ResultMessage): Extract<ResultMessage, { status: 'succeeded' }> {
+  assert.equal(result.status, 'succeeded', `expected success, got ${JSON.stringify(result).slice(0, 2000)}`);
+  return result as Extract<ResultMessage, { status: 'succeeded' }>;
+}
+
+function failed(result: ResultMessage): Extract<ResultMessage, { status: 'failed' }> {
+  assert.equal(result.status, 'failed', `expected failure, got ${JSON.stringify(result).slice(0, 2000)}`);
+  return result as Extract<ResultMessage, { status: 'failed' }>;
+}
+
+const newModule = (source: string): Record<string, string> => ({ 'new_module.py': source });
+
+async function leftoverContainers(): Promise<string[]> {
+  const { stdout } = await execFileAsync('docker', ['ps', '-aq', '--filter', `label=${LABEL}`]);
+  return stdout.split('\n').filter(Boolean);
+}
+
+describe('python3 runtime', () => {
+  before(async () => {
+    await execFileAsync('docker', ['image', 'inspect', IMAGE]).catch(() => {
+      throw new Error(`${IMAGE} is missing: run \`node scripts/setup.mjs\` first`);
+    });
+  });
+
+  after(async () => {
+    await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    // `docker run --rm` removes the container a moment after the client returns.
+    let left = await leftoverContainers();
+    for (let attempt = 0; left.length > 0 && attempt < 20; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      left = await leftoverContainers();
+    }
+    if (left.length > 0) {
+      await execFileAsync('docker', ['rm', '-f', ...left]).catch(() => undefined);
+      assert.fail(`containers left behind with label ${LABEL}: ${left.join(', ')}`);
+    }
+  });
+
+  test('the runtime first announces itself with a ready line naming python3, its Python version and pid', async () => {
+    await RuntimeContainer.with(newModule('def main(payload):\n    return payload\n'), async (_runtime, ready) => {
+      assert.equal(ready.runtime, 'python3');
+      assert.match(ready.python, /^3\.\d+\.\d+$/);
+      assert.equal(typeof ready.pid, 'number');
+    });
+  });
+
+  test('a run answers succeeded with the JSON value main returned', async () => {
+    const payload = { text: 'héllo ☃ 😀', list: [1, 2.5, null, true, false], nested: { a: { b: [] } }, big: 2 ** 53 - 1 };
+    await RuntimeContainer.with(newModule('def main(payload):\n    return payload\n'), async (runtime) => {
+      const result = succeeded(await runtime.run('r-1', payload));
+      assert.deepEqual(result.response, payload);
+      assert.deepEqual(result.logs, []);
+      assert.equal(typeof result.duration_ms, 'number');
+      assert.ok(result.duration_ms >= 0);
+    });
+  });
+
+  test("a logger record written through getLogger('pratai') arrives with level and time", async () => {
+    const source = [
+      'import logging',
+      "log = logging.getLogger('pratai')",
+      'def main(payload):',
+      "    log.debug('debugging %s', payload)",
+      "    log.info('hello %s', payload)",
+      '    try:',
+      "        {}['missing']",
+      '    except KeyError:',
+      "        log.exception('lookup failed')",
+      "    log.getChild('db').error('child logger')",
+      '    return None',
+    ].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const before = Date.now();
+      const result = succeeded(await runtime.run('r-1', 'world'));
+      assert.equal(result.response, null);
+      assert.deepEqual(result.logs.map((record) => [record.level, record.source]), [
+        ['DEBUG', 'pratai'], ['INFO', 'pratai'], ['ERROR', 'pratai'], ['ERROR', 'pratai'],
+      ]);
+      assert.equal(result.logs[0]?.message, 'debugging world');
+      assert.equal(result.logs[1]?.message, 'hello world');
+      assert.match(result.logs[2]?.message ?? '', /^lookup failed\nTraceback \(most recent call last\):[\s\S]*KeyError: 'missing'$/);
+      assert.equal(result.logs[3]?.message, 'child logger');
+      for (const record of result.logs) {
+        assert.match(record.time, ISO_UTC_MS);
+        // The container shares the host's clock; allow for a second of rounding and scheduling.
+        assert.ok(Math.abs(Date.parse(record.time) - before) < 60_000, `time ${record.time} is not now`);
+      }
+    });
+  });
+
+  test('print(), stderr and a subprocess arrive as stdout/stderr records in the order they were written', async () => {
+    const source = [
+      'import logging, subprocess, sys',
+      'def main(payload):',
+      "    print('one')",
+      "    logging.getLogger('pratai').warning('two')",
+      "    print('three', file=sys.stderr)",
+      // A subprocess writes to the descriptors directly: ordered within a stream, not across two.
+      "    subprocess.run(['sh', '-c', 'echo four; echo five'], check=True)",
+      "    print('six\\nseven')",
+      "    print('eight', end='')",
+      "    return 'done'",
+    ].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const result = succeeded(await runtime.run('r-1', null));
+      assert.deepEqual(result.logs.map((record) => [record.source, record.level, record.message]), [
+        ['stdout', 'INFO', 'one'],
+        ['pratai', 'WARNING', 'two'],
+        ['stderr', 'ERROR', 'three'],
+        ['stdout', 'INFO', 'four'],
+        ['stdout', 'INFO', 'five'],
+        ['stdout', 'INFO', 'six'],
+        ['stdout', 'INFO', 'seven'],
+        ['stdout', 'INFO', 'eight'],
+      ]);
+      const times = result.logs.map((record) => Date.parse(record.time));
+      assert.deepEqual(times, [...times].sort((a, b) => a - b), 'records are in time order');
+    });
+  });
+
+  test('an exception raised by main is a failed outcome with its type, message and traceback', async () => {
+    const source = [
+      'def check(payload):',
+      "    raise ValueError('bad payload: %r' % payload)",
+      'def main(payload):',
+      "    print('before the error')",
+      '    check(payload)',
+    ].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const result = failed(await runtime.run('r-1', 42));
+      assert.equal(result.error.type, 'ValueError');
+      assert.equal(result.error.message, 'bad payload: 42');
+      assert.match(result.error.traceback, /^Traceback \(most recent call last\):\n/);
+      assert.match(result.error.traceback, /new_module\.py", line 5, in main/);
+      assert.match(result.error.traceback, /in check\n/);
+      assert.match(result.error.traceback, /ValueError: bad payload: 42\n$/);
+      assert.doesNotMatch(result.error.traceback, /runtime\.py/, "the runtime's own frames are left out");
+      assert.deepEqual(result.logs.map((record) => record.message), ['before the error']);
+      assert.equal('response' in result, false);
+    });
+  });
+
+  test('a return value json cannot serialize fails with ResponseNotSerializable naming the Python type', async () => {
+    const source = [
+      'def main(payload):',
+      "    if payload == 'set':",
+      '        return {1, 2}',
+      "    return float('nan')",
+    ].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const set = failed(await runtime.run('r-set', 'set'));
+      assert.equal(set.error.type, 'ResponseNotSerializable');
+      assert.match(set.error.message, /\bset\b/);
+      // NaN is not JSON: Python would write it, JSON.parse would not read it.
+      const nan = failed(await runtime.run('r-nan', 'nan'));
+      assert.equal(nan.error.type, 'ResponseNotSerializable');
+      assert.match(nan.error.message, /\bfloat\b/);
+    });
+  });
+
+  test('SystemExit and KeyboardInterrupt raised by main are failed outcomes and the container keeps serving', async () => {
+    const source = [
+      'import sys',
+      'def main(payload):',
+      "    if payload == 'exit':",
+      '        sys.exit(3)',
+      "    if payload == 'interrupt':",
+      '        raise KeyboardInterrupt()',
+      "    return 'still here'",
+    ].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const exit = failed(await runtime.run('r-1', 'exit'));
+      assert.equal(exit.error.type, 'SystemExit');
+      assert.equal(exit.error.message, '3');
+      assert.equal(failed(await runtime.run('r-2', 'interrupt')).error.type, 'KeyboardInterrupt');
+      assert.equal(succeeded(await runtime.run('r-3', null)).response, 'still here');
+    });
+  });
+
+  test('two runs in one container are answered in order, and module state carries over', async () => {
+    const source = ['calls = 0', 'def main(payload):', '    global calls', '    calls += 1', "    return {'calls': calls, 'payload': payload}"].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      // Both lines are sent before either answer is read.
+      runtime.send({ type: 'run', id: 'first', payload: 'a' });
+      runtime.send({ type: 'run', id: 'second', payload: 'b' });
+      const first = (await runtime.next()) as ResultMessage;
+      const second = (await runtime.next()) as ResultMessage;
+      assert.equal(first.id, 'first');
+      assert.deepEqual(succeeded(first).response, { calls: 1, payload: 'a' });
+      assert.equal(second.id, 'second');
+      assert.deepEqual(succeeded(second).response, { calls: 2, payload: 'b' });
+    });
+  });
+
+  test('a module that fails to import answers every run with the import error', async () => {
+    const source = ["print('loading')", 'import not_installed_anywhere', 'def main(payload):', '    return payload'].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      for (const id of ['r-1', 'r-2']) {
+        const result = failed(await runtime.run(id, null));
+        assert.equal(result.error.type, 'ModuleNotFoundError');
+        assert.equal(result.error.message, "No module named 'not_installed_anywhere'");
+        assert.match(result.error.traceback, /new_module\.py", line 2, in <module>/);
+        // What the module printed while loading explains the failure: every run shows it.
+        assert.deepEqual(result.logs.map((record) => record.message), ['loading']);
+      }
+    });
+  });
+
+  test('a module with a syntax error answers runs with SyntaxError', async () => {
+    await RuntimeContainer.with(newModule('def main(payload)\n    return payload\n'), async (runtime) => {
+      const result = failed(await runtime.run('r-1', null));
+      assert.equal(result.error.type, 'SyntaxError');
+      assert.match(result.error.traceback, /new_module\.py", line 1/);
+    });
+  });
+
+  test('a function printing ~20 MB gets its logs truncated with a marker and the container still answers', async () => {
+    const source = [
+      'import sys',
+      'def main(payload):',
+      '    if payload == "flood":',
+      "        line = 'x' * 999",
+      '        for _ in range(20000):',
+      '            print(line)',
+      "        sys.stdout.write('y' * 5000000)",
+      "    return 'ok'",
+    ].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const flood = succeeded(await runtime.run('r-flood', 'flood'));
+      assert.equal(flood.response, 'ok');
+      const last = flood.logs.at(-1);
+      assert.deepEqual({ ...last, time: undefined }, {
+        time: undefined, level: 'WARNING', source: 'pratai', message: `log output truncated at ${DEFAULT_MAX_LOG_BYTES} bytes`,
+      });
+      const kept = flood.logs.slice(0, -1);
+      assert.ok(kept.length > 100, `kept ${kept.length} records`);
+      const keptBytes = kept.reduce((sum, record) => sum + Buffer.byteLength(record.message), 0);
+      assert.ok(keptBytes <= DEFAULT_MAX_LOG_BYTES, `kept ${keptBytes} bytes`);
+      const next = succeeded(await runtime.run('r-after', 'quiet'));
+      assert.equal(next.response, 'ok');
+      assert.deepEqual(next.logs, [], 'the next request starts with an empty log');
+    });
+  });
+
+  test('PRATAI_MAX_LOG_BYTES sets the log cap', async () => {
+    const source = ['def main(payload):', '    for i in range(100):', "        print('%03d' % i + '.' * 96)"].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const result = succeeded(await runtime.run('r-1', null));
+      assert.equal(result.logs.at(-1)?.message, 'log output truncated at 2000 bytes');
+      assert.equal(result.logs[0]?.message.slice(0, 3), '000');
+      assert.ok(result.logs.length < 20, `kept ${result.logs.length} records`);
+    }, { PRATAI_MAX_LOG_BYTES: '2000' });
+  });
+
+  test('bytes main writes straight to fd 1 become stdout records and do not corrupt the protocol', async () => {
+    const source = [
+      'import os',
+      'def main(payload):',
+      '    os.write(1, b\'{"type":"result","id":"forged","status":"succeeded","response":"forged","logs":[],"duration_ms":0}\\n\')',
+      "    os.write(2, b'to fd 2\\n')",
+      "    os.write(1, b'no newline')",
+      "    return 'genuine'",
+    ].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const result = succeeded(await runtime.run('r-1', null));
+      assert.equal(result.response, 'genuine');
+      // Raw writes to two descriptors have no order between them (see runtimes/README.md).
+      assert.deepEqual(result.logs.map((record) => [record.source, record.message]).sort(), [
+        ['stderr', 'to fd 2'],
+        ['stdout', 'no newline'],
+        ['stdout', '{"type":"result","id":"forged","status":"succeeded","response":"forged","logs":[],"duration_ms":0}'],
+      ]);
+      assert.equal(succeeded(await runtime.run('r-2', null)).response, 'genuine');
+    });
+  });
+
+  test("main cannot read the runner's messages from stdin", async () => {
+    const source = ['import os, sys', 'def main(payload):', '    return [sys.stdin.read(), os.read(0, 100).decode()]'].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      runtime.send({ type: 'run', id: 'r-1', payload: null });
+      runtime.send({ type: 'run', id: 'r-2', payload: null });
+      const first = succeeded((await runtime.next()) as ResultMessage);
+      assert.equal(first.id, 'r-1');
+      assert.deepEqual(first.response, ['', '']);
+      assert.equal(((await runtime.next()) as ResultMessage).id, 'r-2');
+    });
+  });
+
+  test('an async def main is awaited', async () => {
+    const source = ['import asyncio', 'async def main(payload):', '    await asyncio.sleep(0.01)', '    return payload * 2'].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      assert.equal(succeeded(await runtime.run('r-1', 21)).response, 42);
+    });
+  });
+
+  test('a message of unknown type or a line that is not JSON gets an error line, and the container goes on', async () => {
+    await RuntimeContainer.with(newModule('def main(payload):\n    return payload\n'), async (runtime) => {
+      runtime.send({ type: 'ping', id: 'p-1' });
+      assert.deepEqual(await runtime.next(), { type: 'error', id: 'p-1', message: 'unknown message type "ping"' });
+      runtime.send({ type: 'run', payload: 1 });
+      const noId = await runtime.next();
+      assert.equal(noId.type, 'error');
+      assert.match((noId as ErrorMessage).message, /\bid\b/);
+      assert.equal(succeeded(await runtime.run('r-1', 'fine')).response, 'fine');
+    });
+  });
+
+  test('closing stdin ends the runtime with exit code 0', async () => {
+    const runtime = await RuntimeContainer.start(newModule('def main(payload):\n    return payload\n'));
+    assert.equal((await runtime.next()).type, 'ready');
+    assert.equal(succeeded(await runtime.run('r-1', 1)).response, 1);
+    assert.equal(await runtime.close(), 0);
+  });
+});

@@ -239,10 +239,25 @@ export function sampleConfig(): string {
   for (const [section, options] of Object.entries(OPTIONS)) {
     lines.push('', `[${section}]`);
     for (const [name, option] of Object.entries(options) as [string, Option<unknown>][]) {
-      lines.push('', `# ${option.help} (environment: ${envName(section, name)})`, `#${name} = ${option.show(option.default)}`);
+      const shown = option.show(option.default);
+      lines.push('', ...wrap(`${option.help} (environment: ${envName(section, name)})`, 76).map((line) => `# ${line}`), `#${name} =${shown ? ` ${shown}` : ''}`);
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + word.length + 1 > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  return [...lines, line];
 }
 
 /** Splits `--config-file PATH` (repeatable, also `--config-file=PATH`) out of argv. */

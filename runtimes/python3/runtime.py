@@ -178,12 +178,13 @@ class LogCapture:
             head, pipe.partial = pipe.partial[:cut], pipe.partial[cut:]
             self.add(pipe.level, pipe.source, head.decode("utf-8", "replace"), size=len(head))
 
-    def sync(self, finish_lines=False):
-        """Flush the Python streams and take in everything already written to the pipes.
-
-        With finish_lines, an unfinished last line becomes a record too (end of a request).
+    def sync(self, finish_lines=False, flush=True, skip=None):
+        """Flush the Python streams (all but `skip`) and take in everything already written to
+        the pipes. With finish_lines, an unfinished last line becomes a record too (end of a request).
         """
-        for stream in self.streams:
+        for stream in self.streams if flush else ():
+            if stream is skip:
+                continue
             try:
                 stream.flush()
             except (OSError, ValueError):
@@ -219,12 +220,14 @@ class SyncedTextStream(io.TextIOWrapper):
     capture = None
 
     def write(self, text):
-        if self.capture is None:
-            return super().write(text)
-        self.capture.sync()
+        capture = self.capture
+        if capture is None or capture.truncated:
+            return super().write(text)  # nothing more is kept this request: order no longer matters
+        # Our own buffered text precedes `text` in the same pipe anyway: flush only the other one.
+        capture.sync(skip=self)
         written = super().write(text)
         if "\n" in text:
-            self.capture.sync()
+            capture.sync(flush=False)  # line buffering has just written the line
         return written
 
 

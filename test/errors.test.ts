@@ -1,0 +1,52 @@
+/** The error registry is part of the API: codes and statuses change only on purpose. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { coerceError, ERRORS, PrataiError } from '../common/errors.js';
+
+test('the error codes and their HTTP statuses are pinned', () => {
+  const pinned = Object.fromEntries(Object.entries(ERRORS).map(([code, spec]) => [code, [spec.status, spec.retryable]]));
+  assert.deepEqual(pinned, {
+    InvalidParameter: [400, false],
+    InvalidJson: [400, false],
+    PayloadMissing: [400, false],
+    ZipMissing: [400, false],
+    ZipInvalid: [400, false],
+    ZipTooLarge: [400, false],
+    ZipTooManyEntries: [400, false],
+    ZipUnsafeEntry: [400, false],
+    ZipMissingModule: [400, false],
+    ZipMissingMain: [400, false],
+    ZipBadRequirements: [400, false],
+    Unauthorized: [401, false],
+    Forbidden: [403, false],
+    NotFound: [404, false],
+    FunctionNotFound: [404, false],
+    RequestNotFound: [404, false],
+    RuntimeNotFound: [400, false],
+    MethodNotAllowed: [405, false],
+    FunctionNameTaken: [409, false],
+    FunctionNotReady: [409, false],
+    PayloadTooLarge: [413, false],
+    ServiceUnavailable: [503, true],
+    InternalError: [500, true],
+  });
+});
+
+test('docs/errors.md lists every code with its status and retryable flag', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'errors.md'), 'utf8');
+  for (const [code, spec] of Object.entries(ERRORS)) {
+    assert.ok(doc.includes(`| \`${code}\` | ${spec.status} | ${spec.retryable ? 'yes' : 'no'} |`), `docs/errors.md lacks ${code}`);
+  }
+});
+
+test('an unknown throwable becomes an InternalError that keeps it as the cause', () => {
+  const cause = new TypeError('boom');
+  const error = coerceError(cause);
+  assert.equal(error.code, 'InternalError');
+  assert.equal(error.status, 500);
+  assert.equal(error.cause, cause);
+  const known = new PrataiError('FunctionNotFound', 'x');
+  assert.equal(coerceError(known), known);
+});

@@ -99,7 +99,7 @@ export const OPTIONS = {
     webhook_port: int(9898, 0, 65535, 'Port of the function webhooks (0 picks a free one).'),
     webhook_public_url: str('', 'Base URL of the webhooks as callers reach them, e.g. https://functions.example.org. Empty: http://<host the API was called on>:<webhook_port>.'),
     max_zip_bytes: int(10 * MiB, 1024, 1024 * MiB, 'Largest function zip accepted, in bytes.'),
-    max_zip_entries: int(1000, 1, 65534, 'Most entries a function zip may hold.'),
+    max_zip_entries: int(1000, 1, 10000, 'Most entries a function zip may hold.'),
     max_unpacked_bytes: int(50 * MiB, 1024, 4096 * MiB, 'Largest total a function zip may unpack to, in bytes.'),
     max_payload_bytes: int(MiB, 2, 64 * MiB, 'Largest webhook body accepted, in bytes.'),
   },

@@ -226,18 +226,24 @@ async function aptInstall(packages) {
 }
 
 async function waitForDocker(started, exited) {
+  let why = `did not answer \`docker info\` within ${DOCKERD_START_TIMEOUT_MS / 1000} s`;
   while (Date.now() - started < DOCKERD_START_TIMEOUT_MS) {
     if (await dockerIsUp()) return;
-    if (exited?.()) break;
+    if (exited?.()) {
+      why = 'exited while starting';
+      break;
+    }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   let log = '';
-  try {
-    log = tail(readFileSync(DOCKERD_LOG, 'utf8'));
-  } catch {
-    // no log: dockerd was started by someone else
+  if (exited) {
+    try {
+      log = tail(readFileSync(DOCKERD_LOG, 'utf8'));
+    } catch {
+      // no log to show
+    }
   }
-  throw new SetupError(`the Docker engine did not answer \`docker info\` within ${DOCKERD_START_TIMEOUT_MS / 1000} s${log ? `; last lines of ${DOCKERD_LOG}:\n${log}` : ''}`);
+  throw new SetupError(`the Docker engine (dockerd) ${why}${log ? `; last lines of ${DOCKERD_LOG}:\n${log}` : ''}`);
 }
 
 async function ensureDocker() {

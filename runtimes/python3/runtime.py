@@ -178,19 +178,33 @@ class LogCapture:
             head, pipe.partial = pipe.partial[:cut], pipe.partial[cut:]
             self.add(pipe.level, pipe.source, head.decode("utf-8", "replace"), size=len(head))
 
-    def sync(self, finish_lines=False, flush=True, skip=None):
-        """Flush the Python streams (all but `skip`) and take in everything already written to
-        the pipes. With finish_lines, an unfinished last line becomes a record too (end of a request).
+    def sync(self, finish_lines=False):
+        """Flush the Python streams and take in everything already written to the pipes.
+
+        With finish_lines, an unfinished last line becomes a record too (end of a request).
         """
-        for stream in self.streams if flush else ():
+        self.flush_streams()
+        self.drain(self.pipes)
+        if finish_lines:
+            with self.lock:
+                for pipe in self.pipes:
+                    if pipe.partial:
+                        line, pipe.partial = pipe.partial, b""
+                        self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"), size=len(line))
+
+    def flush_streams(self, skip=None):
+        for stream in self.streams:
             if stream is skip:
                 continue
             try:
                 stream.flush()
             except (OSError, ValueError):
                 pass  # a user closed or broke sys.stdout: still report what we have
+
+    def drain(self, pipes):
+        """Turn the bytes waiting in `pipes` into records now (not when a reader gets to them)."""
         with self.lock:
-            for pipe in self.pipes:
+            for pipe in pipes:
                 pending = _bytes_pending(pipe.read_fd)
                 while pending > 0:
                     try:
@@ -201,10 +215,6 @@ class LogCapture:
                         break
                     pending -= len(data)
                     self._feed(pipe, data)
-            for pipe in self.pipes if finish_lines else ():
-                if pipe.partial:
-                    line, pipe.partial = pipe.partial, b""
-                    self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"), size=len(line))
 
 
 def _bytes_pending(fd):
@@ -213,21 +223,24 @@ def _bytes_pending(fd):
 
 
 class SyncedTextStream(io.TextIOWrapper):
-    """sys.stdout / sys.stderr: a line-buffered text stream on a pipe that records what was
-    written before it (raw fd writes, the other stream) and the lines it wrote itself, at once,
-    so stdout, stderr and logger records keep the order the code produced them in."""
+    """sys.stdout / sys.stderr: a line-buffered text stream on a pipe that, when it writes a
+    line, first records what the other descriptor received before it and then records the line,
+    so print() lines and logger records keep the order the code produced them in."""
 
     capture = None
+    pipe = None  # the pipe this stream writes to
+    others = ()  # the other pipes
 
     def write(self, text):
         capture = self.capture
-        if capture is None or capture.truncated:
-            return super().write(text)  # nothing more is kept this request: order no longer matters
-        # Our own buffered text precedes `text` in the same pipe anyway: flush only the other one.
-        capture.sync(skip=self)
-        written = super().write(text)
-        if "\n" in text:
-            capture.sync(flush=False)  # line buffering has just written the line
+        if capture is None or capture.truncated or "\n" not in text:
+            # Text without a newline stays buffered, and becomes part of a record only with its
+            # line; once truncated, nothing more is kept this request.
+            return super().write(text)
+        capture.flush_streams(skip=self)
+        capture.drain(self.others)
+        written = super().write(text)  # line buffering: the line is in the pipe now
+        capture.drain((self.pipe,))
         return written
 
 
@@ -268,13 +281,14 @@ class Runtime:
         os.dup2(null_fd, 0)
         os.close(null_fd)
 
-        self.capture.redirect(1, "stdout", "INFO")
-        self.capture.redirect(2, "stderr", "ERROR")
+        pipes = [self.capture.redirect(1, "stdout", "INFO"), self.capture.redirect(2, "stderr", "ERROR")]
         streams = []
-        for fd in (1, 2):
+        for fd, pipe in zip((1, 2), pipes):
             stream = SyncedTextStream(
                 io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8", errors="backslashreplace", line_buffering=True)
             stream.capture = self.capture
+            stream.pipe = pipe
+            stream.others = tuple(other for other in pipes if other is not pipe)
             streams.append(stream)
         self.capture.streams = streams
         sys.stdout, sys.stderr = streams

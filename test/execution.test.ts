@@ -113,6 +113,41 @@ describe('a request that succeeds', () => {
   });
 });
 
+describe('the box a function runs in', () => {
+  test('main runs as an unprivileged user, on a read-only root with a writable /tmp, with no network and no capabilities', async () => {
+    const module = [
+      'import os',
+      '',
+      'def main(payload=None):',
+      '    found = {"uid": os.getuid(), "gid": os.getgid(), "interfaces": sorted(os.listdir("/sys/class/net"))}',
+      '    try:',
+      '        open("/opt/pratai/function/written", "w").write("x")',
+      '        found["root_writable"] = True',
+      '    except OSError as error:',
+      '        found["root_writable"] = error.strerror',
+      '    open("/tmp/scratch", "w").write("ok")',
+      '    found["tmp"] = open("/tmp/scratch").read()',
+      '    status = open("/proc/self/status").read()',
+      '    found["cap_eff"] = [l.split()[1] for l in status.splitlines() if l.startswith("CapEff")][0]',
+      '    found["no_new_privs"] = [l.split()[1] for l in status.splitlines() if l.startswith("NoNewPrivs")][0]',
+      '    return found',
+      '',
+    ].join('\n');
+    const fn = await deployFunction(platform, { 'new_module.py': module }, { name: 'boxed' });
+    const request = await waitForRequest(platform, await invoke(platform, fn.function_id, null));
+    assert.equal(request.status, 'succeeded', JSON.stringify(request.error));
+    assert.deepEqual(request.response, {
+      uid: 65534,
+      gid: 65534,
+      interfaces: ['lo'],
+      root_writable: 'Read-only file system',
+      tmp: 'ok',
+      cap_eff: '0000000000000000',
+      no_new_privs: '1',
+    });
+  });
+});
+
 describe('a request that fails', () => {
   test('an exception in main ends the request failed with type, message and traceback, keeping earlier logs', async () => {
     const module = "import logging\n\ndef main(payload=None):\n    logging.getLogger('pratai').warning('about to fail')\n    raise ValueError('bad input: ' + str(payload))\n";

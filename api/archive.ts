@@ -302,6 +302,7 @@ function checkMain(module: string): void {
 
 // Python's str.splitlines() and str.isspace(), which pip uses to read requirements files: a
 // separator JavaScript does not treat as one (\x1c, \x85) must not hide an option from us.
+// eslint-disable-next-line no-control-regex -- \x1c-\x1e are line breaks to Python: the point of this pattern.
 const PY_LINE_BREAK = /\r\n|[\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029]/;
 const PY_SPACE = '[\\s\\x1c-\\x1f\\x85]';
 const PY_SPACES = new RegExp(`${PY_SPACE}+`);

@@ -8,7 +8,7 @@ import type { ApiDeps } from './deps.js';
 
 const V1 = { id: 'v1.0', status: 'CURRENT', version: '', min_version: '', updated: '2026-11-24T00:00:00Z' };
 
-export function discoveryRouter(deps: ApiDeps): Router {
+export function discoveryRouter(_deps: ApiDeps): Router {
   const router = Router();
   const base = (req: Request): string => `${req.protocol}://${req.headers.host ?? 'localhost'}`;
   const version = (req: Request) => ({

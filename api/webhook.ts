@@ -24,7 +24,7 @@ function parsePayload(raw: unknown): unknown {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !('payload' in parsed)) {
     throw new PrataiError('PayloadMissing', 'The JSON body has no `payload` key; expected {"payload": <any JSON>}');
   }
-  return (parsed as { payload: unknown }).payload;
+  return parsed.payload;
 }
 
 export function webhookRouter(deps: ApiDeps): Router {

@@ -17,5 +17,5 @@ await runProcess('pratai.server', USAGE, async ({ settings, log }) => {
   const platform = await startPlatform(settings, log);
   log.info(`REST API on ${platform.apiUrl} (listening on ${settings.api.host}), webhooks on ${platform.webhookUrl}/function/<function_id>`);
   log.info(`state in ${settings.DEFAULT.state_path}; healthcheck at ${platform.apiUrl}/healthcheck`);
-  return platform.stop;
+  return () => platform.stop();
 });

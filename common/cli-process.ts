@@ -54,7 +54,7 @@ export async function runProcess(name: string, usage: string, main: (context: Pr
     }
     stopping = true;
     log.info(`${signal} received: stopping gracefully (again to force)`);
-    void (stop as () => Promise<void>)().then(
+    void stop().then(
       () => log.info('stopped'),
       (error: Error) => {
         log.error(`stop failed: ${error.message}`);

@@ -44,17 +44,6 @@ const int = (fallback: number, min: number, max: number, help: string): Option<n
   show: String,
 });
 
-const num = (fallback: number, min: number, max: number, help: string): Option<number> => ({
-  default: fallback,
-  help,
-  parse(raw) {
-    const value = Number(raw.trim());
-    if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) fail(`a number from ${min} to ${max}`, raw);
-    return value;
-  },
-  show: String,
-});
-
 const bool = (fallback: boolean, help: string): Option<boolean> => ({
   default: fallback,
   help,

@@ -81,6 +81,7 @@ export function coerceError(thrown: unknown): PrataiError {
 /** Describes a value for an argument error: ``got `"lots"` (string)``. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- JSON.stringify gives undefined here only for a function or a symbol, whose String() reads well
   const text = JSON.stringify(value) ?? String(value);
   const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text;
   return `\`${shown}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;

@@ -92,7 +92,8 @@ function toRequest(row: Selectable<RequestsTable>): RequestRecord {
 }
 
 function isUniqueViolation(error: unknown): boolean {
-  const text = String((error as { code?: unknown }).code ?? '') + String((error as Error).message ?? '');
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = `${typeof code === 'string' || typeof code === 'number' ? code : ''}${typeof message === 'string' ? message : ''}`;
   return /UNIQUE|unique|23505|ER_DUP_ENTRY/.test(text);
 }
 

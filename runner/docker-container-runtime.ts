@@ -41,6 +41,10 @@ const LABEL_FUNCTION = 'pratai.function_id';
 /** Room for the protocol's own framing on top of logs and response. */
 const PROTOCOL_OVERHEAD_BYTES = 64 * 1024;
 const STDERR_KEEP_BYTES = 16 * 1024;
+/** How long a timed-out function's runtime gets to hand over its logs before the kill. */
+const LOGS_ON_TIMEOUT_WAIT_MS = 500;
+
+const delay = <T>(ms: number, value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 
 interface ResultMessage {
   type: 'result';
@@ -255,6 +259,9 @@ export class DockerContainerRuntime implements ContainerRuntime {
     const wallMs = (): number => Math.round(performance.now() - started);
     const outputCap = this.options.maxLogBytes + this.options.maxResponseBytes + PROTOCOL_OVERHEAD_BYTES;
 
+    // On a timeout the runtime is asked (SIGUSR1) for the logs written so far, sent as a `logs` message.
+    let resolveLogs: (logs: LogRecord[]) => void = () => undefined;
+    const logsSoFar = new Promise<LogRecord[]>((resolve) => (resolveLogs = resolve));
     const result = new Promise<Execution | 'exited' | 'output-limit'>((resolve) => {
       let buffered = '';
       let received = 0;
@@ -270,7 +277,9 @@ export class DockerContainerRuntime implements ContainerRuntime {
           const line = buffered.slice(0, newline);
           buffered = buffered.slice(newline + 1);
           const message = parseMessage(line);
-          if (message?.type === 'result' && message.id === spec.requestId) resolve(toExecution(message as ResultMessage, this.options.maxResponseBytes));
+          if (message?.id !== spec.requestId) continue;
+          if (message.type === 'result') resolve(toExecution(message as ResultMessage, this.options.maxResponseBytes));
+          else if (message.type === 'logs') resolveLogs(Array.isArray((message as { logs?: unknown }).logs) ? (message as { logs: LogRecord[] }).logs : []);
         }
       });
       // demuxStream does not end its outputs: the end of the attached stream is the exit.
@@ -294,8 +303,11 @@ export class DockerContainerRuntime implements ContainerRuntime {
     stream.end();
 
     if (ended === 'timeout') {
+      await container.kill({ signal: 'SIGUSR1' }).catch(() => undefined);
+      const logs = await Promise.race([logsSoFar, delay(LOGS_ON_TIMEOUT_WAIT_MS, [] as LogRecord[])]);
       await container.kill().catch(() => undefined);
-      return failure('timeout', 'Timeout', `main() did not finish within the function's timeout of ${spec.timeoutMs / 1000} s; its container was killed`, wallMs());
+      const timedOut = failure('timeout', 'Timeout', `main() did not finish within the function's timeout of ${spec.timeoutMs / 1000} s; its container was killed`, wallMs());
+      return { ...timedOut, logs };
     }
     if (ended === 'output-limit') {
       await container.kill().catch(() => undefined);

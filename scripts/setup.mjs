@@ -24,7 +24,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const TS_SOURCE_DIRS = ['common', 'api', 'runner', 'cli', 'bin'];
+// Where TypeScript sources live when tsconfig.json's `include` cannot be read.
+const DEFAULT_TS_SOURCE_DIRS = ['common', 'api', 'runner', 'cli', 'bin'];
 const BUILD_STAMP = join(ROOT, 'dist', '.setup-build-stamp');
 
 const RUNTIME_IMAGE = 'pratai/runtime-python3:latest';
@@ -172,7 +173,7 @@ async function ensureNodeDependencies() {
   }
   const isTs = (name) => name.endsWith('.ts') && !name.endsWith('.d.ts');
   const newestSource = Math.max(
-    ...TS_SOURCE_DIRS.map((dir) => newestMtime(join(ROOT, dir), isTs)),
+    ...typescriptSourceDirs().map((dir) => newestMtime(join(ROOT, dir), isTs)),
     mtimeMs(join(ROOT, 'tsconfig.json')) ?? 0,
   );
   if (newestSource > 0 && (mtimeMs(BUILD_STAMP) ?? 0) < newestSource) {
@@ -182,6 +183,19 @@ async function ensureNodeDependencies() {
     });
     markBuilt();
   }
+}
+
+/** The folders tsconfig.json compiles (its `include`), so a new folder needs no change here. */
+function typescriptSourceDirs() {
+  try {
+    const { include } = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8'));
+    if (Array.isArray(include) && include.every((entry) => typeof entry === 'string')) {
+      return include.map((entry) => entry.replace(/\/?\*.*$/, '')).filter(Boolean);
+    }
+  } catch {
+    // tsconfig.json with comments, or none: fall back to the usual folders
+  }
+  return DEFAULT_TS_SOURCE_DIRS;
 }
 
 /**

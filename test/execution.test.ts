@@ -2,6 +2,7 @@
  * What happens after the webhook answers 202: the request runs in a container of the function's
  * image and ends succeeded, failed or timeout with its response, error and logs — real Docker.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -169,13 +170,14 @@ describe('a request that fails', () => {
     assert.match(request.error?.message ?? '', /set/);
   });
 
-  test('main running past the timeout ends the request as timeout and its container is killed', async () => {
+  test('main running past the timeout ends the request as timeout, keeps its logs so far, and kills its container', async () => {
     const module = 'import time\n\ndef main(payload=None):\n    print("started")\n    time.sleep(60)\n';
     const fn = await deployFunction(platform, { 'new_module.py': module }, { name: 'sleeps', timeout: '1' });
     const request = await waitForRequest(platform, await invoke(platform, fn.function_id, null));
     assert.equal(request.status, 'timeout');
     assert.equal(request.error?.type, 'Timeout');
     assert.match(request.error?.message ?? '', /1 s/);
+    assert.deepEqual(request.logs.map((r) => [r.source, r.message]), [['stdout', 'started']], 'what it logged before the timeout is kept');
   });
 
   test('main allocating past the memory limit ends the request failed with MemoryLimitExceeded', async () => {

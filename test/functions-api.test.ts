@@ -2,6 +2,7 @@
  * The REST API a user meets first: discovery, health, creating, listing, showing and deleting
  * functions, and every refusal of bad input — against the real platform and Docker.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';

@@ -99,7 +99,7 @@ class RuntimeContainer {
     this.send({ type: 'run', id, payload });
     const message = await this.next();
     assert.equal(message.type, 'result', `expected a result, got ${JSON.stringify(message).slice(0, 500)}`);
-    const result = message as ResultMessage;
+    const result = message;
     assert.equal(result.id, id);
     return result;
   }
@@ -119,12 +119,12 @@ class RuntimeContainer {
 
 function succeeded(result: ResultMessage): Extract<ResultMessage, { status: 'succeeded' }> {
   assert.equal(result.status, 'succeeded', `expected success, got ${JSON.stringify(result).slice(0, 2000)}`);
-  return result as Extract<ResultMessage, { status: 'succeeded' }>;
+  return result;
 }
 
 function failed(result: ResultMessage): Extract<ResultMessage, { status: 'failed' }> {
   assert.equal(result.status, 'failed', `expected failure, got ${JSON.stringify(result).slice(0, 2000)}`);
-  return result as Extract<ResultMessage, { status: 'failed' }>;
+  return result;
 }
 
 const newModule = (source: string): Record<string, string> => ({ 'new_module.py': source });
@@ -353,8 +353,10 @@ describe('python3 runtime', () => {
       });
       const kept = flood.logs.slice(0, -1);
       assert.ok(kept.length > 100, `kept ${kept.length} records`);
-      const keptBytes = kept.reduce((sum, record) => sum + Buffer.byteLength(record.message), 0);
+      // The cap bounds the records as they travel: the JSON of the kept records.
+      const keptBytes = Buffer.byteLength(JSON.stringify(kept));
       assert.ok(keptBytes <= DEFAULT_MAX_LOG_BYTES, `kept ${keptBytes} bytes`);
+      assert.ok(keptBytes > DEFAULT_MAX_LOG_BYTES - 2000, `kept only ${keptBytes} bytes`);
       const next = succeeded(await runtime.run('r-after', 'quiet'));
       assert.equal(next.response, 'ok');
       assert.deepEqual(next.logs, [], 'the next request starts with an empty log');
@@ -369,6 +371,19 @@ describe('python3 runtime', () => {
       assert.equal(result.logs[0]?.message.slice(0, 3), '000');
       assert.ok(result.logs.length < 20, `kept ${result.logs.length} records`);
     }, { PRATAI_MAX_LOG_BYTES: '2000' });
+  });
+
+  test('a single line longer than the cap keeps its head, then the truncation marker', async () => {
+    const source = ['def main(payload):', "    print('head' + 'y' * 100000)"].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const result = succeeded(await runtime.run('r-1', null));
+      assert.equal(result.logs.length, 2);
+      const [head, marker] = result.logs;
+      assert.equal(head?.source, 'stdout');
+      assert.match(head?.message ?? '', /^headyyy/);
+      assert.ok(Buffer.byteLength(JSON.stringify(result.logs.slice(0, 1))) <= 4096);
+      assert.equal(marker?.message, 'log output truncated at 4096 bytes');
+    }, { PRATAI_MAX_LOG_BYTES: '4096' });
   });
 
   test('bytes main writes straight to fd 1 become stdout records and do not corrupt the protocol', async () => {
@@ -419,7 +434,7 @@ describe('python3 runtime', () => {
       runtime.send({ type: 'run', payload: 1 });
       const noId = await runtime.next();
       assert.equal(noId.type, 'error');
-      assert.match((noId as ErrorMessage).message, /\bid\b/);
+      assert.match(noId.message, /\bid\b/);
       assert.equal(succeeded(await runtime.run('r-1', 'fine')).response, 'fine');
     });
   });

@@ -29,9 +29,14 @@ import traceback
 
 RUNTIME_NAME = "python3"
 DEFAULT_MAX_LOG_BYTES = 1024 * 1024
-# Charged per record on top of its message, roughly the JSON of time/level/source: without it a
-# function printing millions of empty lines would keep millions of records under a byte cap.
-RECORD_OVERHEAD_BYTES = 64
+# A record's size on the protocol line, besides its level, source and JSON-escaped message:
+# {"time":"2024-05-01T12:00:00.123Z","level":"","source":"","message":}, plus a comma.
+RECORD_FRAME_BYTES = len('{"time":"","level":"","source":"","message":},') + len("2024-05-01T12:00:00.123Z")
+# The logs array's brackets: with RECORD_FRAME_BYTES, the JSON of a request's kept records is at
+# most the cap.
+EMPTY_LOGS_BYTES = len("[]")
+# Over the cap, a record is cut to what room is left if that is at least this much.
+MIN_CLIPPED_RECORD_BYTES = 1024
 # Error messages and tracebacks are user-controlled too (ValueError("x" * 10**8)).
 MAX_ERROR_TEXT_CHARS = 64 * 1024
 READ_CHUNK_BYTES = 64 * 1024
@@ -93,44 +98,51 @@ class LogCapture:
         self.max_line_bytes = max(max_bytes, 1)
         self.lock = threading.RLock()
         self.records = []
-        self.used_bytes = 0
+        self.used_bytes = EMPTY_LOGS_BYTES
         self.truncated = False
         self.pipes = []
         self.streams = []
 
     # -- records --------------------------------------------------------------------------------
 
-    def add(self, level, source, message, timestamp=None, size=None):
+    def add(self, level, source, message):
         with self.lock:
             if self.truncated:
                 return
-            if size is None:
-                size = len(message.encode("utf-8", "replace"))
-            cost = size + RECORD_OVERHEAD_BYTES
-            if self.used_bytes + cost > self.max_bytes:
-                self.truncated = True
-                self.records.append({
-                    "time": iso_time(time.time()),
-                    "level": "WARNING",
-                    "source": "pratai",
-                    "message": "log output truncated at %d bytes" % self.max_bytes,
-                })
-                for pipe in self.pipes:
-                    pipe.partial = b""
+            # The cap counts records as the runner will receive them (escaped JSON), so it bounds
+            # the result line, and charges empty lines too (a million of them is a lot of records).
+            frame = len(level) + len(source) + RECORD_FRAME_BYTES
+            cost = len(json.dumps(message)) + frame
+            if self.used_bytes + cost <= self.max_bytes:
+                self.used_bytes += cost
+                self._append(level, source, message)
                 return
-            self.used_bytes += cost
-            self.records.append({
-                "time": iso_time(time.time() if timestamp is None else timestamp),
-                "level": level,
-                "source": source,
-                "message": message,
-            })
+            # Over the cap: keep the head of this record when a useful part of it fits (one
+            # huge line, say), then say that the rest of this request's output was dropped.
+            room = self.max_bytes - self.used_bytes - frame
+            if room >= MIN_CLIPPED_RECORD_BYTES:
+                head = message[:room]
+                while len(json.dumps(head)) > room:
+                    head = head[:len(head) - max(1, (len(json.dumps(head)) - room) // 6)]
+                self._append(level, source, head)
+            self.truncated = True
+            self._append("WARNING", "pratai", "log output truncated at %d bytes" % self.max_bytes)
+            for pipe in self.pipes:
+                pipe.partial = b""
+
+    def _append(self, level, source, message):
+        self.records.append({
+            "time": iso_time(time.time()),
+            "level": level,
+            "source": source,
+            "message": message,
+        })
 
     def take(self):
         """The records so far, and a fresh, empty budget for the next request."""
         with self.lock:
             records, self.records = self.records, []
-            self.used_bytes = 0
+            self.used_bytes = EMPTY_LOGS_BYTES
             self.truncated = False
             return records
 
@@ -167,7 +179,7 @@ class LogCapture:
         lines = buffer.split(b"\n")
         pipe.partial = lines.pop()
         for line in lines:
-            self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"), size=len(line))
+            self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"))
             if self.truncated:
                 return
         while len(pipe.partial) > self.max_line_bytes:
@@ -176,7 +188,7 @@ class LogCapture:
                 cut -= 1  # do not split a UTF-8 character
             cut = cut or self.max_line_bytes
             head, pipe.partial = pipe.partial[:cut], pipe.partial[cut:]
-            self.add(pipe.level, pipe.source, head.decode("utf-8", "replace"), size=len(head))
+            self.add(pipe.level, pipe.source, head.decode("utf-8", "replace"))
 
     def sync(self, finish_lines=False):
         """Flush the Python streams and take in everything already written to the pipes.
@@ -190,7 +202,7 @@ class LogCapture:
                 for pipe in self.pipes:
                     if pipe.partial:
                         line, pipe.partial = pipe.partial, b""
-                        self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"), size=len(line))
+                        self.add(pipe.level, pipe.source, line.decode("utf-8", "replace"))
 
     def flush_streams(self, skip=None):
         for stream in self.streams:
@@ -256,7 +268,9 @@ class CaptureHandler(logging.Handler):
         try:
             message = self.format(record)  # the default formatter appends exc_info and stack_info
             self.capture.sync()  # lines printed before this record come before it
-            self.capture.add(record.levelname, "pratai", message, timestamp=record.created)
+            # Stamped when added, not record.created: the lines taken in just now were added
+            # after the record was made, and times must not go backwards along the list.
+            self.capture.add(record.levelname, "pratai", message)
         except Exception:
             self.handleError(record)
 
@@ -270,12 +284,16 @@ class Runtime:
         self.import_error = None
         self.import_logs = []
         self.out_fd = -1
+        self.err_fd = 2
         self.in_file = None
+        self.current_id = None
+        self.current_logs = []
 
     # -- start ----------------------------------------------------------------------------------
 
     def take_over_stdio(self):
         self.out_fd = private_fd(1)
+        self.err_fd = private_fd(2)  # for the runtime's own last words (see main)
         self.in_file = os.fdopen(private_fd(0), "rb")
         null_fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null_fd, 0)
@@ -360,8 +378,12 @@ class Runtime:
 
     def run(self, request_id, payload, logs):
         self.capture.take()  # output between two requests belongs to neither
+        self.current_id, self.current_logs = request_id, logs
         started = time.perf_counter()
-        outcome = self.call(payload)
+        try:
+            outcome = self.call(payload)
+        finally:
+            self.current_id = None
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         self.capture.sync(finish_lines=True)
         logs.extend(self.capture.take())
@@ -376,6 +398,18 @@ class Runtime:
         result["logs"] = logs
         result["duration_ms"] = duration_ms
         self.send(result, raw_response)
+
+    def send_logs_so_far(self, signum=None, frame=None):
+        """SIGUSR1: the runner is about to kill a request that ran out of time and asks for its logs.
+
+        Runs in the main thread between two bytecodes of the function, so it only reads: a copy
+        of the records so far, without the capture lock (the interrupted code may hold it).
+        """
+        request_id = self.current_id
+        if request_id is None:
+            return
+        logs = list(self.current_logs) + list(self.capture.records)
+        self.send({"type": "logs", "id": request_id, "logs": logs})
 
     def call(self, payload):
         if self.import_error is not None:
@@ -424,12 +458,18 @@ def main():
     # As PID 1 in a container, SIGTERM is ignored unless handled: let `docker stop` end us at once.
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
     runtime = Runtime(**settings)
+    signal.signal(signal.SIGUSR1, runtime.send_logs_so_far)
     runtime.take_over_stdio()
     runtime.load_module()
     try:
         runtime.serve()
     except BrokenPipeError:
         os._exit(0)  # the runner went away
+    except BaseException:
+        # A bug of ours (or a signal between requests): say so on the container's real stderr,
+        # which the runner keeps, since sys.stderr now feeds a pipe nobody will read.
+        os.write(runtime.err_fd, ("pratai runtime crashed:\n" + traceback.format_exc()).encode("utf-8", "replace"))
+        os._exit(70)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ export function zipOf(files: Record<string, string | Buffer>): Buffer {
     const content = files[name] as string | Buffer;
     zip.addFile(placeholder, Buffer.isBuffer(content) ? content : Buffer.from(content));
   }
-  let bytes = zip.toBuffer();
+  const bytes = zip.toBuffer();
   for (const [name, placeholder] of names) {
     let at = bytes.indexOf(placeholder);
     while (at >= 0) {
@@ -116,6 +116,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /** Creates a function and waits until its image is built; returns it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the function's JSON, as the tests read it
 export async function deployFunction(platform: Platform, files: Record<string, string | Buffer>, fields: Record<string, string>): Promise<any> {
   const created = await createFunction(platform, zipOf(files), fields);
   assert.equal(created.status, 201, JSON.stringify(created.body));

@@ -5,6 +5,7 @@ import js from '@eslint/js';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import { importX } from 'eslint-plugin-import-x';
 import globals from 'globals';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 /**
@@ -31,7 +32,7 @@ function boundary(folder, forbidden, why) {
 
 const TS_FILES = ['**/*.ts'];
 
-export default tseslint.config(
+export default defineConfig(
   {
     ignores: ['dist/**', 'node_modules/**', '.pratai-state/**', 'var/**'],
   },
@@ -129,14 +130,25 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
-      // node:test's describe()/it() return promises that the runner itself
-      // awaits; awaiting them in the test file is neither needed nor usual.
+      // node:test's describe()/it()/test() (and their .skip/.todo/.only)
+      // return promises that the runner itself awaits; awaiting them in the
+      // test file is neither needed nor usual.
       '@typescript-eslint/no-floating-promises': [
         'error',
         {
           allowForKnownSafeCalls: [
-            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] },
+            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'skip', 'todo', 'only'] },
           ],
+        },
+      ],
+      // The allowance above also covers the subtest method `t.test()` (same
+      // name, same package), which must be awaited or the parent may end
+      // first and cancel it: catch that one by shape instead.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ExpressionStatement > CallExpression[callee.type='MemberExpression'][callee.property.name='test']",
+          message: 'Await a subtest: `await t.test(...)`, or the parent test may end first and cancel it.',
         },
       ],
     },

@@ -243,7 +243,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
   private async execute(container: Docker.Container, spec: RunSpec): Promise<Execution> {
     let stream: NodeJS.ReadWriteStream;
     try {
-      stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+      stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }));
     } catch (error) {
       throw platformError('container attach', error);
     }
@@ -328,7 +328,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
 function parseMessage(line: string): { type?: string; id?: string } | undefined {
   try {
     const message = JSON.parse(line) as unknown;
-    return typeof message === 'object' && message !== null ? (message as { type?: string; id?: string }) : undefined;
+    return typeof message === 'object' && message !== null ? (message) : undefined;
   } catch {
     return undefined;
   }

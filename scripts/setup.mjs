@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Gets a machine ready to run Pratai: Node dependencies and build, a Docker engine, and the
-// runtime images. Runs before `npm start` and `npm test` (as `--for-tests`), so it is plain Node
+// runtime images. Runs before `npm start` and `npm test`, so it is plain Node
 // with no npm dependencies: it must work before `npm ci` has run.
 //
 // Idempotent and quiet: it prints one line per step it actually performs, and nothing when all is
@@ -416,7 +416,7 @@ export async function ensureRuntimeImages() {
 
 // ---------------------------------------------------------------------------------------------
 
-const USAGE = 'usage: node scripts/setup.mjs [--for-tests]';
+const USAGE = 'usage: node scripts/setup.mjs';
 
 async function main(argv) {
   for (const arg of argv) {
@@ -424,8 +424,7 @@ async function main(argv) {
       console.log(USAGE);
       return;
     }
-    // --for-tests: `npm test` passes it; today tests and `npm start` need the same steps.
-    if (arg !== '--for-tests') throw new SetupError(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
+    throw new SetupError(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
   }
   await ensureNodeDependencies();
   await ensureRuntimeImages();

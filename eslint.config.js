@@ -1,9 +1,10 @@
 // ESLint flat config. Lints what review misses (STYLE.md, Tooling): floating
-// promises, import cycles, and one folder reaching into another it must not
-// know about. Type-aware rules read tsconfig.test.json, which covers test/ too.
+// promises and one folder reaching into another it must not know about.
+// Type-aware rules read tsconfig.test.json, which covers test/ too. Import
+// cycles are found by madge (`npm run lint`): eslint-plugin-import-x pulls in a
+// native resolver whose per-platform packages npm leaves out of the lockfile,
+// which breaks `npm ci` on a fresh machine.
 import js from '@eslint/js';
-import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
-import { importX } from 'eslint-plugin-import-x';
 import globals from 'globals';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
@@ -53,16 +54,6 @@ export default defineConfig(
         tsconfigRootDir: import.meta.dirname,
       },
     },
-    plugins: { 'import-x': importX },
-    settings: {
-      // no-cycle parses each imported file itself: it must know that `.ts` is
-      // TypeScript, and resolve `./x.js` to `./x.ts` as NodeNext does, or it
-      // silently sees no graph at all.
-      'import-x/extensions': ['.ts', '.js', '.mjs', '.cjs'],
-      'import-x/external-module-folders': ['node_modules', 'node_modules/@types'],
-      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
-      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.test.json' })],
-    },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
@@ -93,9 +84,6 @@ export default defineConfig(
           destructuredArrayIgnorePattern: '^_',
         },
       ],
-      // Counts value imports only: the plugin skips `import type`, which is
-      // erased at compile time and cannot cause initialisation-order bugs.
-      'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
 

@@ -4,9 +4,10 @@
  * queued, and if the queue refuses the function is removed again: nothing half-made remains.
  */
 import { createHash } from 'node:crypto';
-import { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
-import type { FunctionRecord, FunctionCode } from '../common/domain.js';
+import { FUNCTION_TYPES, type FunctionCode, type FunctionRecord, type RuntimeRecord } from '../common/domain.js';
+import type { FunctionChanges } from '../common/store.js';
 import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
 import { inspectArchive } from './archive.js';
@@ -16,6 +17,7 @@ import { methodNotAllowed } from './http.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
 const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public', 'type', 'event'] as const;
+const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public'] as const;
 const NAME = { pattern: /^(?![0-9a-f]{32}$)[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'letters, digits, `_`, `.` and `-`, starting with a letter or digit, and not 32 hex characters (that is an id)' };
 
 /** The function as the API shows it: no code, the webhook endpoint added. */
@@ -35,6 +37,18 @@ export function webhookBase(req: Request, deps: ApiDeps): string {
 export const codeSha256 = (runtime: string, code: FunctionCode): string =>
   createHash('sha256').update(`${runtime}\0${code.module}\0${code.requirements}`).digest('hex');
 
+/** The settings a caller may give, each checked; absent ones are left out. */
+function readSettings(fields: Record<string, unknown>): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'public'>> {
+  return {
+    ...(fields.name !== undefined && { name: text('name', fields.name, NAME) }),
+    ...(fields.description !== undefined && { description: text('description', fields.description, { max: 1024 }) }),
+    ...(fields.memory !== undefined && { memory: integer('memory', fields.memory, 64, 4096, 'MiB') }),
+    ...(fields.cpus !== undefined && { cpus: decimal('cpus', fields.cpus, 0.1, 16) }),
+    ...(fields.timeout !== undefined && { timeout: integer('timeout', fields.timeout, 1, 900, 'seconds') }),
+    ...(fields.public !== undefined && { public: boolean('public', fields.public) }),
+  };
+}
+
 export function functionsRouter(deps: ApiDeps): Router {
   const { store, queue, settings, log } = deps;
   const router = Router();
@@ -42,6 +56,47 @@ export function functionsRouter(deps: ApiDeps): Router {
     storage: multer.memoryStorage(),
     limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length, fieldSize: 64 * 1024, parts: CREATE_FIELDS.length + 1 },
   }).single('zip');
+  const json = express.json({ limit: '64kb' });
+
+  /** Reads a multipart upload (or, where `allowJson`, a JSON body): its fields and its zip, if any. */
+  const readBody = async (req: Request, res: Response, allowJson: boolean): Promise<{ fields: Record<string, unknown>; zip?: Buffer }> => {
+    if (allowJson && req.is('application/json')) {
+      await new Promise<void>((resolve, reject) => json(req, res, (error: unknown) => (error ? reject(error) : resolve())));
+      const body: unknown = req.body;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new PrataiError('InvalidJson', 'Expected a JSON object of the fields to change');
+      return { fields: body as Record<string, unknown> };
+    }
+    if (!req.is('multipart/form-data')) {
+      throw new PrataiError('ZipMissing', `Expected a multipart/form-data upload with the function zip in the file field \`zip\`${allowJson ? ', or a JSON object of the fields to change' : ''}`);
+    }
+    await new Promise<void>((resolve, reject) => upload(req, res, (error: unknown) => (error ? reject(translateMulterError(error, settings.api.max_zip_bytes)) : resolve())));
+    return { fields: (req.body ?? {}) as Record<string, unknown>, ...(req.file && { zip: req.file.buffer }) };
+  };
+
+  const findRuntime = async (name: unknown): Promise<RuntimeRecord> => {
+    const runtimeName = text('runtime', name);
+    const runtime = await store.getRuntime(runtimeName);
+    if (runtime === undefined) {
+      const names = (await store.listRuntimes()).map((r) => r.name);
+      throw new PrataiError('RuntimeNotFound', `Expected \`runtime\` to be one of ${names.join(', ')}, got \`${runtimeName}\``);
+    }
+    return runtime;
+  };
+
+  const readZip = (zip: Buffer): FunctionCode & { ignoredEntries: number } => {
+    const archive = inspectArchive(zip, { maxEntries: settings.api.max_zip_entries, maxUncompressedBytes: settings.api.max_unpacked_bytes });
+    return { module: archive.module, requirements: archive.requirements, ignoredEntries: archive.ignoredEntries };
+  };
+
+  /** Queues the build of a function's new code; if the queue refuses, `undo` puts things back. */
+  const queueBuild = async (fn: FunctionRecord, undo: () => Promise<unknown>): Promise<void> => {
+    try {
+      await queue.publish({ kind: 'build', function_id: fn.function_id, code_sha256: fn.code_sha256 });
+    } catch (error) {
+      await undo();
+      throw error;
+    }
+  };
 
   const getScoped = async (res: Response, functionId: string): Promise<FunctionRecord> => {
     const fn = await store.getFunction(functionId, scopeOf(res));
@@ -56,40 +111,30 @@ export function functionsRouter(deps: ApiDeps): Router {
       res.json({ functions: functions.map((fn) => functionView(fn, webhookBase(req, deps))) });
     })
     .post(async (req, res) => {
-      if (!req.is('multipart/form-data')) {
-        throw new PrataiError('ZipMissing', 'Expected a multipart/form-data upload with the function zip in the file field `zip`');
-      }
-      await new Promise<void>((resolve, reject) => upload(req, res, (error: unknown) => (error ? reject(translateMulterError(error, settings.api.max_zip_bytes)) : resolve())));
-      const fields = (req.body ?? {}) as Record<string, unknown>;
+      const { fields, zip } = await readBody(req, res, false);
       onlyKnown('field', fields, CREATE_FIELDS);
       if (fields.name === undefined) throw new PrataiError('InvalidParameter', 'Expected `name`, the name of the function, got nothing');
-      const runtimeName = fields.runtime === undefined ? 'python3' : text('runtime', fields.runtime);
-      const runtime = await store.getRuntime(runtimeName);
-      if (runtime === undefined) {
-        const names = (await store.listRuntimes()).map((r) => r.name);
-        throw new PrataiError('RuntimeNotFound', `Expected \`runtime\` to be one of ${names.join(', ')}, got \`${runtimeName}\``);
-      }
-      const draft = {
-        name: text('name', fields.name, NAME),
-        description: fields.description === undefined ? '' : text('description', fields.description, { max: 1024 }),
-        memory: fields.memory === undefined ? 128 : integer('memory', fields.memory, 64, 4096, 'MiB'),
-        cpus: fields.cpus === undefined ? 1 : decimal('cpus', fields.cpus, 0.1, 16),
-        timeout: fields.timeout === undefined ? 30 : integer('timeout', fields.timeout, 1, 900, 'seconds'),
-        public: fields.public === undefined ? false : boolean('public', fields.public),
-        type: fields.type === undefined ? 'async' : oneOf('type', fields.type, ['async'] as const),
-        event: fields.event === undefined ? 'webhook' : oneOf('event', fields.event, ['webhook'] as const),
-      };
-      if (req.file === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');
-      const archive = inspectArchive(req.file.buffer, { maxEntries: settings.api.max_zip_entries, maxUncompressedBytes: settings.api.max_unpacked_bytes });
-      const code = { module: archive.module, requirements: archive.requirements };
+      const runtime = await findRuntime(fields.runtime ?? 'python3');
+      const given = readSettings(fields);
+      if (fields.type !== undefined) oneOf('type', fields.type, FUNCTION_TYPES);
+      if (fields.event !== undefined) oneOf('event', fields.event, ['webhook'] as const);
+      if (zip === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');
+      const { ignoredEntries, ...code } = readZip(zip);
       const identity = identityOf(res);
       const at = now();
       const fn: FunctionRecord = {
         function_id: newId(),
         user_id: identity.userId,
         tenant_id: identity.tenantId,
-        ...draft,
+        name: given.name as string,
+        description: given.description ?? '',
+        type: 'async',
+        event: 'webhook',
+        public: given.public ?? false,
         runtime: runtime.name,
+        memory: given.memory ?? 128,
+        cpus: given.cpus ?? 1,
+        timeout: given.timeout ?? 30,
         status: 'building',
         build_log: '',
         code_sha256: codeSha256(runtime.name, code),
@@ -97,14 +142,9 @@ export function functionsRouter(deps: ApiDeps): Router {
         updated_at: at,
       };
       await store.createFunction(fn, code);
-      try {
-        await queue.publish({ kind: 'build', function_id: fn.function_id, code_sha256: fn.code_sha256 });
-      } catch (error) {
-        await store.deleteFunction(fn.function_id);
-        throw error;
-      }
-      log.info(`function ${fn.function_id} (${fn.name}) created; ${archive.ignoredEntries} archive entries ignored`, res.locals.requestId as string);
-      res.status(201).json({ function: functionView(fn, webhookBase(req, deps), { withBuildLog: true }), ignored_entries: archive.ignoredEntries });
+      await queueBuild(fn, () => store.deleteFunction(fn.function_id));
+      log.info(`function ${fn.function_id} (${fn.name}) created; ${ignoredEntries} archive entries ignored`, res.locals.requestId as string);
+      res.status(201).json({ function: functionView(fn, webhookBase(req, deps), { withBuildLog: true }), ignored_entries: ignoredEntries });
     })
     .all(methodNotAllowed(['GET', 'POST']));
 
@@ -113,6 +153,36 @@ export function functionsRouter(deps: ApiDeps): Router {
     .get(async (req, res) => {
       const fn = await getScoped(res, req.params.function_id);
       res.json({ function: functionView(fn, webhookBase(req, deps), { withBuildLog: true }) });
+    })
+    .patch(async (req, res) => {
+      const fn = await getScoped(res, req.params.function_id);
+      const { fields, zip } = await readBody(req, res, true);
+      onlyKnown('field', fields, UPDATE_FIELDS);
+      const runtime = fields.runtime === undefined ? undefined : await findRuntime(fields.runtime);
+      const given = readSettings(fields);
+      const newCode = zip === undefined ? undefined : readZip(zip);
+      // New code, or the same code on another runtime, makes a new image.
+      const code = newCode ?? (runtime && runtime.name !== fn.runtime ? await store.getFunctionCode(fn.function_id) : undefined);
+      const newSha = code && codeSha256(runtime?.name ?? fn.runtime, code);
+      const rebuild = newSha !== undefined && newSha !== fn.code_sha256;
+      const changes: FunctionChanges = {
+        ...given,
+        ...(runtime && { runtime: runtime.name }),
+        ...(rebuild && { code_sha256: newSha, status: 'building' as const, build_log: '' }),
+        updated_at: now(),
+      };
+      const oldCode = rebuild ? await store.getFunctionCode(fn.function_id) : undefined;
+      if (!(await store.updateFunction(fn.function_id, changes, rebuild ? code : undefined))) {
+        throw new PrataiError('FunctionNotFound', `No function with id \`${fn.function_id}\` in this project`);
+      }
+      const updated = { ...fn, ...changes };
+      if (rebuild) {
+        await queueBuild(updated, () =>
+          store.updateFunction(fn.function_id, pickChanges(fn), oldCode),
+        );
+      }
+      log.info(`function ${fn.function_id} updated${rebuild ? '; new code is being built' : ''}`, res.locals.requestId as string);
+      res.json({ function: functionView(updated, webhookBase(req, deps), { withBuildLog: true }) });
     })
     .delete(async (req, res) => {
       const fn = await getScoped(res, req.params.function_id);
@@ -124,9 +194,15 @@ export function functionsRouter(deps: ApiDeps): Router {
       log.info(`function ${fn.function_id} deleted; ${cancelled} queued request(s) cancelled`, res.locals.requestId as string);
       res.status(204).end();
     })
-    .all(methodNotAllowed(['GET', 'DELETE']));
+    .all(methodNotAllowed(['GET', 'PATCH', 'DELETE']));
 
   return router;
+}
+
+/** A function's changeable fields as they are: what an undo writes back. */
+function pickChanges(fn: FunctionRecord): FunctionChanges {
+  const { name, description, memory, cpus, timeout, public: isPublic, runtime, status, build_log, code_sha256, updated_at } = fn;
+  return { name, description, memory, cpus, timeout, public: isPublic, runtime, status, build_log, code_sha256, updated_at };
 }
 
 function translateMulterError(error: unknown, maxZipBytes: number): unknown {

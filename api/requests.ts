@@ -1,6 +1,7 @@
 /** /v1/requests: list (filters, newest first, limit/marker paging), show, and logs as text. */
 import { Router, type Response } from 'express';
-import { REQUEST_STATUSES, type LogRecord, type RequestRecord } from '../common/domain.js';
+import { isFinal, REQUEST_STATUSES, type LogRecord, type RequestRecord } from '../common/domain.js';
+import { now } from '../common/ids.js';
 import { PrataiError } from '../common/errors.js';
 import { scopeOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -57,6 +58,21 @@ export function requestsRouter(deps: ApiDeps): Router {
       res.json({ request: await getScoped(res, req.params.request_id) });
     })
     .all(methodNotAllowed(['GET']));
+
+  router
+    .route('/:request_id/cancel')
+    .post(async (req, res) => {
+      const request = await getScoped(res, req.params.request_id);
+      const finished = (status: string) => new PrataiError('RequestAlreadyFinished', `Request \`${request.request_id}\` is ${status} already; only a queued or running request can be cancelled`);
+      if (isFinal(request.status)) throw finished(request.status);
+      // A queued request will never run; a running one's container is killed by its runner,
+      // which watches for cancellations.
+      const cancelled = await store.cancelRequest(request.request_id, 'Cancelled by the user', now());
+      const after = await getScoped(res, request.request_id);
+      if (!cancelled) throw finished(after.status);
+      res.json({ request: after });
+    })
+    .all(methodNotAllowed(['POST']));
 
   router
     .route('/:request_id/logs')

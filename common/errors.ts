@@ -38,6 +38,7 @@ export const ERRORS = {
   RuntimeNotFound: { status: 400, retryable: false, summary: 'The function names a runtime that does not exist.' },
   MethodNotAllowed: { status: 405, retryable: false, summary: 'The route exists but not for this HTTP method.' },
   FunctionNameTaken: { status: 409, retryable: false, summary: 'The project already has a function of that name.' },
+  RequestAlreadyFinished: { status: 409, retryable: false, summary: 'The request has a final status already; it cannot be cancelled.' },
   FunctionNotReady: { status: 409, retryable: false, summary: "The function's image failed to build; update or recreate it." },
   PayloadTooLarge: { status: 413, retryable: false, summary: 'The body is over the configured size limit.' },
   // 5xx: ours.

@@ -10,7 +10,7 @@ import { Kysely, Migrator, SqliteDialect, sql, type Selectable } from 'kysely';
 import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord, RuntimeRecord } from './domain.js';
 import { PrataiError } from './errors.js';
 import { migrations } from './migrations.js';
-import type { Outcome, RequestFilter, RunnerHeartbeat, Scope, Store } from './store.js';
+import type { FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, Store } from './store.js';
 
 interface FunctionsTable {
   function_id: string;
@@ -174,6 +174,21 @@ export class SqlStore implements Store {
     return result.numUpdatedRows > 0n;
   }
 
+  async updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean> {
+    const { public: isPublic, ...rest } = changes;
+    try {
+      const result = await this.db
+        .updateTable('functions')
+        .set({ ...rest, ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }), ...(code && { module: code.module, requirements: code.requirements }) })
+        .where('function_id', '=', functionId)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new PrataiError('FunctionNameTaken', `A function named \`${changes.name}\` already exists in this project`);
+      throw error;
+    }
+  }
+
   async deleteFunction(functionId: string): Promise<boolean> {
     const result = await this.db.deleteFrom('functions').where('function_id', '=', functionId).executeTakeFirst();
     return result.numDeletedRows > 0n;
@@ -249,6 +264,27 @@ export class SqlStore implements Store {
       .where('status', 'in', outcome.status === 'cancelled' ? ['queued', 'running'] : ['running'])
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
+  }
+
+  async cancelRequest(requestId: string, reason: string, at: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('requests')
+      .set({ status: 'cancelled', error: JSON.stringify({ type: 'Cancelled', message: reason, traceback: '' }), finished_at: at })
+      .where('request_id', '=', requestId)
+      .where('status', 'in', ['queued', 'running'])
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async cancelledAmong(requestIds: readonly string[]): Promise<string[]> {
+    if (requestIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('requests')
+      .select('request_id')
+      .where('request_id', 'in', requestIds)
+      .where('status', '=', 'cancelled')
+      .execute();
+    return rows.map((row) => row.request_id);
   }
 
   async cancelQueuedRequests(functionId: string, reason: string, at: string): Promise<number> {

@@ -22,6 +22,11 @@ export interface RequestFilter {
   marker?: string;
 }
 
+/** What `updateFunction` may change. */
+export type FunctionChanges = Partial<
+  Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'public' | 'runtime' | 'status' | 'build_log' | 'code_sha256'>
+> & { updated_at: string };
+
 /** How a request ended. */
 export interface Outcome {
   status: Exclude<RequestStatus, 'queued' | 'running'>;
@@ -60,6 +65,11 @@ export interface Store {
   listFunctions(scope: Scope): Promise<FunctionRecord[]>;
   /** Records a build's result, only if the function still has that code (a newer upload wins). */
   setFunctionBuild(functionId: string, codeSha256: string, status: FunctionStatus, buildLog: string): Promise<boolean>;
+  /**
+   * Changes a function's settings, and its code when given (code_sha256 and status must then be
+   * in `changes` too). Throws FunctionNameTaken on a rename to a taken name. False when gone.
+   */
+  updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean>;
   /** Removes the function and its code; its requests stay. False when it did not exist. */
   deleteFunction(functionId: string): Promise<boolean>;
 
@@ -75,6 +85,10 @@ export interface Store {
   startRequest(requestId: string, startedAt: string): Promise<RequestRecord | undefined>;
   /** Stores the outcome of a running request. False when another outcome was stored first. */
   finishRequest(requestId: string, outcome: Outcome): Promise<boolean>;
+  /** Ends a queued or running request as cancelled. False when it was already final (or gone). */
+  cancelRequest(requestId: string, reason: string, at: string): Promise<boolean>;
+  /** Of the given requests, those that are cancelled: a runner polls this to kill their containers. */
+  cancelledAmong(requestIds: readonly string[]): Promise<string[]>;
   /** Ends every queued request of a function as cancelled; returns how many. */
   cancelQueuedRequests(functionId: string, reason: string, at: string): Promise<number>;
 

@@ -27,11 +27,13 @@ export interface RunSpec {
   memoryMiB: number;
   cpus: number;
   timeoutMs: number;
+  /** Aborting kills the container: the request was cancelled. */
+  signal?: AbortSignal;
 }
 
 /** How an execution ended, as seen from outside the container. */
 export interface Execution {
-  status: 'succeeded' | 'failed' | 'timeout';
+  status: 'succeeded' | 'failed' | 'timeout' | 'cancelled';
   response: unknown;
   error: RequestError | null;
   logs: LogRecord[];
@@ -50,8 +52,8 @@ export interface ContainerRuntime {
   /** Of the given images, those present on this engine. */
   presentImages(tags: readonly string[]): Promise<string[]>;
   buildImage(build: ImageBuild): Promise<BuildResult>;
-  /** Removes every image of a function; returns how many. */
-  removeFunctionImages(functionId: string): Promise<number>;
+  /** Removes the images of a function, but `keepTag` when given; returns how many. */
+  removeFunctionImages(functionId: string, keepTag?: string): Promise<number>;
   run(spec: RunSpec): Promise<Execution>;
   /** Removes containers a previous life of this runner left behind; returns how many. */
   reapContainers(): Promise<number>;

@@ -175,11 +175,12 @@ export class DockerContainerRuntime implements ContainerRuntime {
     });
   }
 
-  async removeFunctionImages(functionId: string): Promise<number> {
+  async removeFunctionImages(functionId: string, keepTag?: string): Promise<number> {
     try {
       const images = await this.docker.listImages({ filters: { label: [`${LABEL_FUNCTION}=${functionId}`] } });
-      for (const image of images) await this.docker.getImage(image.Id).remove({ force: true });
-      return images.length;
+      const doomed = images.filter((image) => keepTag === undefined || !(image.RepoTags ?? []).includes(keepTag));
+      for (const image of doomed) await this.docker.getImage(image.Id).remove({ force: true });
+      return doomed.length;
     } catch (error) {
       throw platformError('image remove', error);
     }
@@ -298,10 +299,18 @@ export class DockerContainerRuntime implements ContainerRuntime {
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), spec.timeoutMs);
     });
-    const ended = await Promise.race([result, timedOut]);
+    const cancelled = new Promise<'cancelled'>((resolve) => {
+      if (spec.signal?.aborted) resolve('cancelled');
+      spec.signal?.addEventListener('abort', () => resolve('cancelled'), { once: true });
+    });
+    const ended = await Promise.race([result, timedOut, cancelled]);
     clearTimeout(timer);
     stream.end();
 
+    if (ended === 'cancelled') {
+      await container.kill().catch(() => undefined);
+      return failure('cancelled', 'Cancelled', 'The request was cancelled while it ran; its container was killed', wallMs());
+    }
     if (ended === 'timeout') {
       await container.kill({ signal: 'SIGUSR1' }).catch(() => undefined);
       const logs = await Promise.race([logsSoFar, delay(LOGS_ON_TIMEOUT_WAIT_MS, [] as LogRecord[])]);
@@ -348,6 +357,6 @@ function toExecution(message: ResultMessage, maxResponseBytes: number): Executio
   return { status: 'failed', response: null, error, logs, durationMs };
 }
 
-function failure(status: 'failed' | 'timeout', type: string, message: string, durationMs: number, traceback = ''): Execution {
+function failure(status: 'failed' | 'timeout' | 'cancelled', type: string, message: string, durationMs: number, traceback = ''): Execution {
   return { status, response: null, error: { type, message, traceback }, logs: [], durationMs };
 }

@@ -34,6 +34,8 @@ export const functionImageTag = (fn: Pick<FunctionRecord, 'function_id' | 'code_
   `pratai/function-${fn.function_id}:${fn.code_sha256.slice(0, 16)}`;
 
 const MAX_RETRY_DELAY_MS = 30_000;
+/** How often a runner with requests under way checks whether one was cancelled. */
+const CANCEL_POLL_MS = 500;
 
 export class Runner {
   private consumer: Consumer | undefined;
@@ -42,6 +44,9 @@ export class Runner {
   private readonly builds = new Map<string, Promise<BuildResult>>();
   /** Images known to exist on this engine, to skip an inspect per request. */
   private readonly images = new Set<string>();
+  /** Requests executing now, each with the switch that kills its container when it is cancelled. */
+  private readonly executing = new Map<string, AbortController>();
+  private cancelWatch: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -54,6 +59,8 @@ export class Runner {
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
+    this.cancelWatch = setInterval(() => void this.killCancelled(), CANCEL_POLL_MS);
+    this.cancelWatch.unref();
     this.consumer = this.deps.queue.consume((delivery) => this.handle(delivery), { prefetch: this.options.concurrency });
     this.deps.log.info(`runner ${this.options.name} started, ${this.options.concurrency} at once`);
   }
@@ -61,8 +68,25 @@ export class Runner {
   /** Stops taking jobs and waits for those under way to finish. */
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.cancelWatch);
     await this.consumer?.stop();
     this.consumer = undefined;
+  }
+
+  /**
+   * Cancellation reaches a runner through the store (`POST /v1/requests/<id>/cancel` marks the
+   * request cancelled): whichever runner executes it notices here and kills its container.
+   */
+  private async killCancelled(): Promise<void> {
+    if (this.executing.size === 0) return;
+    try {
+      for (const requestId of await this.deps.store.cancelledAmong([...this.executing.keys()])) {
+        this.deps.log.info(`request ${requestId} was cancelled: killing its container`, requestId);
+        this.executing.get(requestId)?.abort();
+      }
+    } catch (error) {
+      this.deps.log.error(`could not check for cancelled requests: ${(error as Error).message}`);
+    }
   }
 
   /** Reports this runner alive, with whether Docker answers and which runtime images it has. */
@@ -119,16 +143,25 @@ export class Runner {
         await this.finish(requestId, failedOutcome('failed', 'BuildFailed', `The function's image could not be built:\n${image.log.split('\n').slice(-20).join('\n')}`));
         return await delivery.ack();
       }
-      const execution = await containers.run({
-        image: functionImageTag(fn),
-        functionId: fn.function_id,
-        requestId,
-        payload: request.payload,
-        memoryMiB: fn.memory,
-        cpus: fn.cpus,
-        timeoutMs: fn.timeout * 1000,
-      });
-      await this.finish(requestId, toOutcome(execution));
+      const cancel = new AbortController();
+      this.executing.set(requestId, cancel);
+      let execution: Execution;
+      try {
+        execution = await containers.run({
+          image: functionImageTag(fn),
+          functionId: fn.function_id,
+          requestId,
+          payload: request.payload,
+          memoryMiB: fn.memory,
+          cpus: fn.cpus,
+          timeoutMs: fn.timeout * 1000,
+          signal: cancel.signal,
+        });
+      } finally {
+        this.executing.delete(requestId);
+      }
+      // A cancelled request's outcome was stored by the cancel itself.
+      if (execution.status !== 'cancelled') await this.finish(requestId, toOutcome(execution));
       return await delivery.ack();
     } catch (thrown) {
       return this.platformFailure(`request ${requestId}`, thrown, delivery, () =>
@@ -203,8 +236,14 @@ export class Runner {
     }
     log.info(`building image ${tag}`);
     const result = await containers.buildImage({ tag, runtimeImage: runtime.image, functionId: fn.function_id, codeSha256: fn.code_sha256, code });
-    if (result.ok) this.images.add(tag);
-    else log.warning(`image ${tag} failed to build`);
+    if (result.ok) {
+      this.images.add(tag);
+      // Earlier versions of the function's code are not run any more.
+      const removed = await containers.removeFunctionImages(fn.function_id, tag).catch(() => 0);
+      if (removed > 0) log.info(`removed ${removed} earlier image(s) of function ${fn.function_id}`);
+    } else {
+      log.warning(`image ${tag} failed to build`);
+    }
     await store.setFunctionBuild(fn.function_id, fn.code_sha256, result.ok ? 'ready' : 'error', result.log);
     return result;
   }

@@ -27,6 +27,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     RuntimeNotFound: [400, false],
     MethodNotAllowed: [405, false],
     FunctionNameTaken: [409, false],
+    RequestAlreadyFinished: [409, false],
     FunctionNotReady: [409, false],
     PayloadTooLarge: [413, false],
     ServiceUnavailable: [503, true],

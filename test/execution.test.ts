@@ -15,7 +15,9 @@ import {
   deployFunction,
   ECHO_MODULE,
   invoke,
+  leftoverContainers,
   startTestPlatform,
+  waitFor,
   waitForRequest,
   type TestPlatform,
 } from './helpers/platform.js';
@@ -204,6 +206,49 @@ describe('a request that fails', () => {
     assert.equal(request.status, 'failed');
     assert.equal(request.error?.type, 'ModuleNotFoundError');
     assert.match(request.error?.message ?? '', /not_installed_anywhere/);
+  });
+});
+
+describe('cancelling a request', () => {
+  const cancel = (requestId: string) => call(`${platform.apiUrl}/v1/requests/${requestId}/cancel`, { method: 'POST' });
+  const SLEEPER = 'import time\n\ndef main(payload=None):\n    time.sleep(payload)\n    return "finished"\n';
+
+  test('a running request is cancelled: its container is killed and it ends cancelled, not finished', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': SLEEPER }, { name: 'cancel-running' });
+    const id = await invoke(platform, fn.function_id, 60);
+    await waitFor('the request to run', async () => ((await call(`${platform.apiUrl}/v1/requests/${id}`)).body.request.status === 'running' ? true : undefined));
+    const response = await cancel(id);
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.equal(response.body.request.status, 'cancelled');
+    await waitFor('its container to go', async () => (leftoverContainers(platform.runnerName).length === 0 ? true : undefined), 30_000);
+    const request = await waitForRequest(platform, id);
+    assert.equal(request.status, 'cancelled');
+    assert.equal(request.response, null);
+    assert.equal(request.error?.type, 'Cancelled');
+  });
+
+  test('a queued request that is cancelled never runs', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': SLEEPER }, { name: 'cancel-queued' });
+    // Occupy every slot of the runner so the next request waits in the queue.
+    const busy = await Promise.all([1, 2, 3, 4].map(() => invoke(platform, fn.function_id, 3)));
+    await waitFor('the runner to be full', async () => ((await call(`${platform.apiUrl}/v1/requests?function_id=${fn.function_id}&status=running`)).body.requests.length === 4 ? true : undefined));
+    const queued = await invoke(platform, fn.function_id, 0);
+    assert.equal((await cancel(queued)).status, 200);
+    for (const id of busy) assert.equal((await waitForRequest(platform, id)).status, 'succeeded');
+    const request = await waitForRequest(platform, queued);
+    assert.equal(request.status, 'cancelled');
+    assert.equal(request.attempts, 0, 'it never started');
+  });
+
+  test('cancelling a finished request is a 409, and an unknown one a 404', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'cancel-late' });
+    const id = await invoke(platform, fn.function_id, 1);
+    await waitForRequest(platform, id);
+    const late = await cancel(id);
+    assert.equal(late.status, 409);
+    assert.equal(late.body.error.code, 'RequestAlreadyFinished');
+    assert.equal((await waitForRequest(platform, id)).status, 'succeeded');
+    assert.equal((await cancel('0'.repeat(32))).status, 404);
   });
 });
 

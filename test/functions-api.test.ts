@@ -195,6 +195,56 @@ describe('creating a function', () => {
   });
 });
 
+describe('updating a function', () => {
+  const patchJson = (id: string, body: unknown) =>
+    call(`${platform.apiUrl}/v1/functions/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  test('PATCH with JSON changes settings without a rebuild', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'settings-only' });
+    const response = await patchJson(fn.function_id, { memory: 256, description: 'more memory', timeout: 10 });
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.deepEqual([response.body.function.memory, response.body.function.description, response.body.function.timeout, response.body.function.status], [256, 'more memory', 10, 'ready']);
+    const shown = await call(`${platform.apiUrl}/v1/functions/${fn.function_id}`);
+    assert.equal(shown.body.function.memory, 256);
+    assert.ok(shown.body.function.updated_at > fn.updated_at);
+  });
+
+  test('PATCH with a new zip rebuilds the image, later requests run the new code, and the old image goes', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': 'def main(payload=None):\n    return "v1"\n' }, { name: 'versioned' });
+    const [oldImage] = functionImages(fn.function_id);
+    const form = new FormData();
+    form.append('zip', new Blob([zipOf({ 'new_module.py': 'def main(payload=None):\n    return "v2"\n' })]), 'package.zip');
+    const response = await call(`${platform.apiUrl}/v1/functions/${fn.function_id}`, { method: 'PATCH', body: form });
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.equal(response.body.function.status, 'building');
+    const ready = await waitFor('the rebuild', async () => {
+      const { body } = await call(`${platform.apiUrl}/v1/functions/${fn.function_id}`);
+      return body.function.status === 'building' ? undefined : body.function;
+    });
+    assert.equal(ready.status, 'ready');
+    const request = await waitForRequest(platform, await invoke(platform, fn.function_id, null));
+    assert.equal(request.response, 'v2');
+    const images = functionImages(fn.function_id);
+    assert.equal(images.length, 1);
+    assert.notEqual(images[0], oldImage);
+  });
+
+  test('a bad PATCH is refused and changes nothing', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'stable' });
+    await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'taken' });
+    assert.equal(errorCode(await patchJson(fn.function_id, { memory: 'lots' }), 400), 'InvalidParameter');
+    assert.equal(errorCode(await patchJson(fn.function_id, { colour: 'red' }), 400), 'InvalidParameter');
+    assert.equal(errorCode(await patchJson(fn.function_id, { name: 'taken' }), 409), 'FunctionNameTaken');
+    assert.equal(errorCode(await patchJson(fn.function_id, { runtime: 'cobol' }), 400), 'RuntimeNotFound');
+    const form = new FormData();
+    form.append('zip', new Blob([zipOf({ 'new_module.py': 'def handler(x):\n    pass\n' })]), 'package.zip');
+    assert.equal(errorCode(await call(`${platform.apiUrl}/v1/functions/${fn.function_id}`, { method: 'PATCH', body: form }), 400), 'ZipMissingMain');
+    assert.equal(errorCode(await patchJson('0'.repeat(32), { memory: 256 }), 404), 'FunctionNotFound');
+    const shown = await call(`${platform.apiUrl}/v1/functions/${fn.function_id}`);
+    assert.deepEqual({ ...shown.body.function, build_log: undefined }, { ...fn, build_log: undefined });
+  });
+});
+
 describe('listing, showing and deleting functions', () => {
   test('GET /v1/functions lists functions newest first, and GET /v1/functions/<id> shows one', async () => {
     const fn = await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'listed' });

@@ -13,7 +13,7 @@ import { newId, now } from '../common/ids.js';
 import { inspectArchive } from './archive.js';
 import { identityOf, scopeOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { methodNotAllowed } from './http.js';
+import { methodNotAllowed, runMiddleware } from './http.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
 const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public', 'type', 'event'] as const;
@@ -61,7 +61,7 @@ export function functionsRouter(deps: ApiDeps): Router {
   /** Reads a multipart upload (or, where `allowJson`, a JSON body): its fields and its zip, if any. */
   const readBody = async (req: Request, res: Response, allowJson: boolean): Promise<{ fields: Record<string, unknown>; zip?: Buffer }> => {
     if (allowJson && req.is('application/json')) {
-      await new Promise<void>((resolve, reject) => json(req, res, (error: unknown) => (error ? reject(error) : resolve())));
+      await runMiddleware(json, req, res);
       const body: unknown = req.body;
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new PrataiError('InvalidJson', 'Expected a JSON object of the fields to change');
       return { fields: body as Record<string, unknown> };
@@ -69,7 +69,9 @@ export function functionsRouter(deps: ApiDeps): Router {
     if (!req.is('multipart/form-data')) {
       throw new PrataiError('ZipMissing', `Expected a multipart/form-data upload with the function zip in the file field \`zip\`${allowJson ? ', or a JSON object of the fields to change' : ''}`);
     }
-    await new Promise<void>((resolve, reject) => upload(req, res, (error: unknown) => (error ? reject(translateMulterError(error, settings.api.max_zip_bytes)) : resolve())));
+    await runMiddleware(upload, req, res).catch((error: unknown) => {
+      throw translateMulterError(error, settings.api.max_zip_bytes);
+    });
     return { fields: (req.body ?? {}) as Record<string, unknown>, ...(req.file && { zip: req.file.buffer }) };
   };
 

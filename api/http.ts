@@ -3,7 +3,7 @@
  * stable code, and an access log line.
  */
 import { STATUS_CODES } from 'node:http';
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { coerceError, PrataiError } from '../common/errors.js';
 import { newRequestId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -36,6 +36,13 @@ export function sendError(res: Response, error: PrataiError): void {
       request_id: requestIdOf(res),
       ...(error.details ? { details: error.details } : {}),
     },
+  });
+}
+
+/** Runs a middleware (a body parser) inside a handler, as a promise. */
+export function runMiddleware(middleware: RequestHandler, req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    void middleware(req, res, (error?: unknown) => (error ? reject(error instanceof Error ? error : new Error('middleware failed', { cause: error })) : resolve()));
   });
 }
 

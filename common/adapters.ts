@@ -1,9 +1,8 @@
 /** Opens the store and the queue the settings name: the adapters every process shares. */
-import { join } from 'node:path';
-import { databaseUrl, type Settings } from './config.js';
-import { EmbeddedJobQueue } from './embedded-job-queue.js';
+import type { Settings } from './config.js';
 import type { JobQueue } from './queue.js';
-import { SqlStore } from './sql-store.js';
+import { openQueue } from './queue-factory.js';
+import { openStore } from './store-factory.js';
 import type { Store } from './store.js';
 
 export interface Adapters {
@@ -13,10 +12,9 @@ export interface Adapters {
 }
 
 export async function openAdapters(settings: Settings): Promise<Adapters> {
-  const store = SqlStore.open(databaseUrl(settings));
+  const store = await openStore(settings);
   try {
-    await store.migrate();
-    const queue = EmbeddedJobQueue.open(join(settings.DEFAULT.state_path, 'queue.db'));
+    const queue = await openQueue(settings);
     return {
       store,
       queue,

@@ -1,0 +1,9 @@
+/** Opens the job queue the settings name: the embedded one under state_path. */
+import { join } from 'node:path';
+import type { Settings } from './config.js';
+import { EmbeddedJobQueue } from './embedded-job-queue.js';
+import type { JobQueue } from './queue.js';
+
+export function openQueue(settings: Settings): JobQueue {
+  return EmbeddedJobQueue.open(join(settings.DEFAULT.state_path, 'queue.db'));
+}

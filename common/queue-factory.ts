@@ -4,6 +4,6 @@ import type { Settings } from './config.js';
 import { EmbeddedJobQueue } from './embedded-job-queue.js';
 import type { JobQueue } from './queue.js';
 
-export function openQueue(settings: Settings): JobQueue {
+export async function openQueue(settings: Settings): Promise<JobQueue> {
   return EmbeddedJobQueue.open(join(settings.DEFAULT.state_path, 'queue.db'));
 }

@@ -81,6 +81,8 @@ export const OPTIONS = {
     state_path: str('/var/lib/pratai', 'Folder for the embedded database and queue (created when missing).'),
     auth_strategy: choice('noauth', ['noauth'] as const, 'How API callers are authenticated. noauth trusts everyone: one machine, development only.'),
     debug: bool(false, 'Log at debug level.'),
+    transport_url: str('', 'Message broker shared by API processes and runners, oslo.messaging style: rabbit://USER:PASS@HOST:5672/VHOST. Empty: the embedded queue under state_path (one process only).'),
+    control_exchange: str('pratai', 'Prefix of the broker queues: jobs go to <control_exchange>.jobs.'),
   },
   api: {
     host: str('0.0.0.0', 'Address the REST API and the webhooks listen on.'),

@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler, Response } from 'express';
+import type { Settings } from '../common/config.js';
 import type { Identity } from '../common/domain.js';
 import type { Scope } from '../common/store.js';
 
@@ -21,6 +22,14 @@ export class NoAuthAuthenticator implements Authenticator {
 
   async authenticate(): Promise<Identity> {
     return NoAuthAuthenticator.identity;
+  }
+}
+
+/** The authenticator `[DEFAULT] auth_strategy` names. */
+export function createAuthenticator(settings: Settings): Authenticator {
+  switch (settings.DEFAULT.auth_strategy) {
+    case 'noauth':
+      return new NoAuthAuthenticator();
   }
 }
 

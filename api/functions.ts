@@ -17,7 +17,7 @@ import { methodNotAllowed, runMiddleware } from './http.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
 const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public', 'type', 'event'] as const;
-const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public'] as const;
+const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public', 'type'] as const;
 const NAME = { pattern: /^(?![0-9a-f]{32}$)[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'letters, digits, `_`, `.` and `-`, starting with a letter or digit, and not 32 hex characters (that is an id)' };
 
 /** The function as the API shows it: no code, the webhook endpoint added. */
@@ -38,7 +38,7 @@ export const codeSha256 = (runtime: string, code: FunctionCode): string =>
   createHash('sha256').update(`${runtime}\0${code.module}\0${code.requirements}`).digest('hex');
 
 /** The settings a caller may give, each checked; absent ones are left out. */
-function readSettings(fields: Record<string, unknown>): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'public'>> {
+function readSettings(fields: Record<string, unknown>): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'public' | 'type'>> {
   return {
     ...(fields.name !== undefined && { name: text('name', fields.name, NAME) }),
     ...(fields.description !== undefined && { description: text('description', fields.description, { max: 1024 }) }),
@@ -46,6 +46,7 @@ function readSettings(fields: Record<string, unknown>): Partial<Pick<FunctionRec
     ...(fields.cpus !== undefined && { cpus: decimal('cpus', fields.cpus, 0.1, 16) }),
     ...(fields.timeout !== undefined && { timeout: integer('timeout', fields.timeout, 1, 900, 'seconds') }),
     ...(fields.public !== undefined && { public: boolean('public', fields.public) }),
+    ...(fields.type !== undefined && { type: oneOf('type', fields.type, FUNCTION_TYPES) }),
   };
 }
 
@@ -118,7 +119,6 @@ export function functionsRouter(deps: ApiDeps): Router {
       if (fields.name === undefined) throw new PrataiError('InvalidParameter', 'Expected `name`, the name of the function, got nothing');
       const runtime = await findRuntime(fields.runtime ?? 'python3');
       const given = readSettings(fields);
-      if (fields.type !== undefined) oneOf('type', fields.type, FUNCTION_TYPES);
       if (fields.event !== undefined) oneOf('event', fields.event, ['webhook'] as const);
       if (zip === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');
       const { ignoredEntries, ...code } = readZip(zip);
@@ -130,7 +130,7 @@ export function functionsRouter(deps: ApiDeps): Router {
         tenant_id: identity.tenantId,
         name: given.name as string,
         description: given.description ?? '',
-        type: 'async',
+        type: given.type ?? 'async',
         event: 'webhook',
         public: given.public ?? false,
         runtime: runtime.name,
@@ -203,8 +203,8 @@ export function functionsRouter(deps: ApiDeps): Router {
 
 /** A function's changeable fields as they are: what an undo writes back. */
 function pickChanges(fn: FunctionRecord): FunctionChanges {
-  const { name, description, memory, cpus, timeout, public: isPublic, runtime, status, build_log, code_sha256, updated_at } = fn;
-  return { name, description, memory, cpus, timeout, public: isPublic, runtime, status, build_log, code_sha256, updated_at };
+  const { name, description, memory, cpus, timeout, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at } = fn;
+  return { name, description, memory, cpus, timeout, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at };
 }
 
 function translateMulterError(error: unknown, maxZipBytes: number): unknown {

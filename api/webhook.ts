@@ -3,13 +3,18 @@
  * `queued`, puts a run job on the queue, and answers 202 with the request id at once, whatever the
  * function does. If the job cannot be queued the request is removed and the caller gets a 503:
  * a 202 always means the request will reach a final state.
+ *
+ * A `wait_for_response` function's webhook (or any called with `?wait=true`) holds the answer
+ * until the request is final: 200 with main's return value as the body, 502 FunctionFailed or 504
+ * FunctionTimedOut with the request id in `details`; past `[api] wait_timeout` it answers 202.
  */
-import express, { Router } from 'express';
-import type { RequestRecord } from '../common/domain.js';
+import express, { Router, type Request } from 'express';
+import { isFinal, type RequestRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed } from './http.js';
+import { boolean } from './params.js';
 
 /** Reads the body as JSON whatever its content type, so a wrong header is not a silent `{}`. */
 function parsePayload(raw: unknown): unknown {
@@ -27,6 +32,25 @@ function parsePayload(raw: unknown): unknown {
   return parsed.payload;
 }
 
+/** The first poll comes soon (most functions are quick); later ones back off to this. */
+const MAX_POLL_MS = 250;
+
+/**
+ * Holds the webhook until the request is final, up to `[api] wait_timeout`, by watching the store
+ * (which works whichever process runs the request). Undefined when the wait ran out or the caller left.
+ */
+async function waitForOutcome(deps: ApiDeps, requestId: string, req: Request): Promise<RequestRecord | undefined> {
+  const deadline = Date.now() + deps.settings.api.wait_timeout * 1000;
+  let pollMs = 10;
+  while (Date.now() < deadline && !req.socket.destroyed) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, deadline - Date.now())));
+    pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
+    const request = await deps.store.getRequest(requestId, 'all-tenants');
+    if (request === undefined || isFinal(request.status)) return request;
+  }
+  return undefined;
+}
+
 export function webhookRouter(deps: ApiDeps): Router {
   const { store, queue, log } = deps;
   const router = Router();
@@ -34,6 +58,7 @@ export function webhookRouter(deps: ApiDeps): Router {
     .route('/function/:function_id')
     .post(express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
       const payload = parsePayload(req.body);
+      const waitAsked = req.query.wait === undefined ? undefined : boolean('wait', req.query.wait);
       const functionId = req.params.function_id;
       const fn = await store.getFunction(functionId, 'all-tenants');
       if (fn === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);
@@ -64,7 +89,19 @@ export function webhookRouter(deps: ApiDeps): Router {
         throw error instanceof PrataiError ? error : new PrataiError('ServiceUnavailable', `The request could not be queued: ${(error as Error).message}`, { cause: error });
       }
       log.debug(`request ${request.request_id} queued for function ${fn.function_id}`, res.locals.requestId as string);
-      res.status(202).json({ request_id: request.request_id });
+      const outcome = (waitAsked ?? fn.type === 'wait_for_response') ? await waitForOutcome(deps, request.request_id, req) : undefined;
+      if (outcome === undefined) {
+        res.status(202).json({ request_id: request.request_id });
+        return;
+      }
+      res.setHeader('x-pratai-request-id', request.request_id);
+      if (outcome.status === 'succeeded') {
+        res.status(200).json(outcome.response);
+        return;
+      }
+      const details = { request_id: request.request_id, status: outcome.status, error: outcome.error };
+      if (outcome.status === 'timeout') throw new PrataiError('FunctionTimedOut', `Function \`${fn.function_id}\` ran past its timeout of ${fn.timeout} s`, { details });
+      throw new PrataiError('FunctionFailed', `Function \`${fn.function_id}\` ended ${outcome.status}: ${outcome.error?.type ?? 'Error'}: ${outcome.error?.message ?? ''}`, { details });
     })
     .all(methodNotAllowed(['POST']));
   return router;

@@ -1,14 +1,31 @@
 #!/usr/bin/env node
-/** pratai-api: the REST API and webhooks alone, for platforms whose processes share RabbitMQ. */
+/** pratai-api: the REST API and the webhooks alone; runners elsewhere take the jobs through the broker. */
+import { openAdapters } from '../common/adapters.js';
 import { runProcess } from '../common/cli-process.js';
+import { startApiRole } from '../server/roles.js';
+import { warnIfNoAuth } from '../server/warnings.js';
 
 const USAGE = `
 Usage: pratai-api [--config-file PATH]...
 
-Runs the REST API and the webhooks alone. Separate processes share jobs through a message
-broker; with the embedded queue (the default) use pratai-server, which runs everything in one.`;
+Serves the REST API and the webhooks. Any number of pratai-api and pratai-runner processes share
+one message broker ([DEFAULT] transport_url) and one database ([database] connection).`;
 
-await runProcess('pratai.api', USAGE, async ({ log }) => {
-  log.error('pratai-api runs apart from the other processes only with a shared message broker, and this build has the embedded queue only: run pratai-server');
-  process.exitCode = 2;
+await runProcess('pratai.api', USAGE, async ({ settings, log }) => {
+  if (settings.DEFAULT.transport_url === '') {
+    log.error('pratai-api needs a message broker shared with the runners: set [DEFAULT] transport_url (or run pratai-server, which runs everything in one process)');
+    process.exitCode = 2;
+    return;
+  }
+  warnIfNoAuth(settings, log);
+  const adapters = await openAdapters(settings, log);
+  const api = await startApiRole(settings, adapters, log).catch(async (error: unknown) => {
+    await adapters.close();
+    throw error;
+  });
+  log.info(`REST API on ${api.apiUrl} (listening on ${settings.api.host}), webhooks on ${api.webhookUrl}/function/<function_id>`);
+  return async () => {
+    await api.stop();
+    await adapters.close();
+  };
 });

@@ -1,14 +1,30 @@
 #!/usr/bin/env node
-/** pratai-runner: the runner alone, for platforms whose processes share RabbitMQ. */
+/** pratai-runner: takes jobs off the broker and runs them in containers. */
+import { openAdapters } from '../common/adapters.js';
 import { runProcess } from '../common/cli-process.js';
+import { startRunnerRole } from '../server/roles.js';
 
 const USAGE = `
 Usage: pratai-runner [--config-file PATH]...
 
-Runs a runner alone. Separate processes share jobs through a message
-broker; with the embedded queue (the default) use pratai-server, which runs everything in one.`;
+Runs the jobs the API processes queue: builds function images and executes requests in containers
+on this machine's Docker engine. Any number of runners share one message broker
+([DEFAULT] transport_url) and one database ([database] connection); each needs a unique
+[runner] name (default: the host name).`;
 
-await runProcess('pratai.runner', USAGE, async ({ log }) => {
-  log.error('pratai-runner runs apart from the other processes only with a shared message broker, and this build has the embedded queue only: run pratai-server');
-  process.exitCode = 2;
+await runProcess('pratai.runner', USAGE, async ({ settings, log }) => {
+  if (settings.DEFAULT.transport_url === '') {
+    log.error('pratai-runner needs a message broker shared with the API: set [DEFAULT] transport_url (or run pratai-server, which runs everything in one process)');
+    process.exitCode = 2;
+    return;
+  }
+  const adapters = await openAdapters(settings, log);
+  const runner = await startRunnerRole(settings, adapters, log).catch(async (error: unknown) => {
+    await adapters.close();
+    throw error;
+  });
+  return async () => {
+    await runner.stop();
+    await adapters.close();
+  };
 });

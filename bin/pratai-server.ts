@@ -2,6 +2,7 @@
 /** pratai-server: the whole platform in one process (API, webhooks, runner; embedded store and queue). */
 import { runProcess } from '../common/cli-process.js';
 import { startPlatform } from '../server/platform.js';
+import { warnIfNoAuth } from '../server/warnings.js';
 
 const USAGE = `
 Usage: pratai-server [--config-file PATH]...
@@ -11,9 +12,7 @@ and the embedded durable queue. Configuration: /etc/pratai/pratai.conf or --conf
 PRATAI_<SECTION>_<OPTION> variables (see etc/pratai.conf.sample).`;
 
 await runProcess('pratai.server', USAGE, async ({ settings, log }) => {
-  if (settings.DEFAULT.auth_strategy === 'noauth') {
-    log.warning('*** auth_strategy = noauth: every caller is an admin of one project. Do not expose this to a network. ***');
-  }
+  warnIfNoAuth(settings, log);
   const platform = await startPlatform(settings, log);
   log.info(`REST API on ${platform.apiUrl} (listening on ${settings.api.host}), webhooks on ${platform.webhookUrl}/function/<function_id>`);
   log.info(`state in ${settings.DEFAULT.state_path}; healthcheck at ${platform.apiUrl}/healthcheck`);

@@ -1,5 +1,6 @@
 /** Opens the store and the queue the settings name: the adapters every process shares. */
 import type { Settings } from './config.js';
+import type { Logger } from './log.js';
 import type { JobQueue } from './queue.js';
 import { openQueue } from './queue-factory.js';
 import { openStore } from './store-factory.js';
@@ -11,10 +12,10 @@ export interface Adapters {
   close(): Promise<void>;
 }
 
-export async function openAdapters(settings: Settings): Promise<Adapters> {
+export async function openAdapters(settings: Settings, log?: Logger): Promise<Adapters> {
   const store = await openStore(settings);
   try {
-    const queue = await openQueue(settings);
+    const queue = await openQueue(settings, log?.child('queue'));
     return {
       store,
       queue,

@@ -93,6 +93,7 @@ export const OPTIONS = {
     max_zip_entries: int(1000, 1, 10000, 'Most entries a function zip may hold.'),
     max_unpacked_bytes: int(50 * MiB, 1024, 4096 * MiB, 'Largest total a function zip may unpack to, in bytes.'),
     max_payload_bytes: int(MiB, 2, 64 * MiB, 'Largest webhook body accepted, in bytes.'),
+    wait_timeout: int(30, 1, 900, 'Seconds a webhook of a wait_for_response function (or called with ?wait=true) holds the answer for the outcome; past it, it answers 202 with the request_id.'),
   },
   database: {
     connection: str('', 'Database URL: sqlite:///ABSOLUTE/PATH. Empty: sqlite:///<state_path>/pratai.db.'),
@@ -107,6 +108,8 @@ export const OPTIONS = {
     max_log_bytes: int(MiB, 1024, 64 * MiB, 'Most log output kept per request, in bytes; the rest is dropped with a note.'),
     max_response_bytes: int(MiB, 1024, 64 * MiB, 'Largest response a function may return, in bytes (JSON-encoded).'),
     heartbeat_interval: int(5, 1, 3600, 'Seconds between a runner checking Docker and reporting itself alive.'),
+    requeue_after: int(300, 1, 86400, 'Seconds a request may wait in `queued` before a runner takes its job for lost and publishes it again.'),
+    sweep_interval: int(60, 1, 3600, 'Seconds between a runner looking for requests whose jobs were lost.'),
     platform_retries: int(4, 0, 100, 'Times a request is tried again after a platform failure (Docker unusable) before it ends failed.'),
   },
   build: {

@@ -29,7 +29,8 @@ export const isFinal = (status: RequestStatus): boolean => FINAL_STATUSES.includ
 export const FUNCTION_STATUSES = ['building', 'ready', 'error'] as const;
 export type FunctionStatus = (typeof FUNCTION_STATUSES)[number];
 
-export const FUNCTION_TYPES = ['async'] as const;
+/** async: the webhook answers 202 at once; wait_for_response: it answers with the outcome. */
+export const FUNCTION_TYPES = ['async', 'wait_for_response'] as const;
 export type FunctionType = (typeof FUNCTION_TYPES)[number];
 
 /** Who is calling, as the auth layer established it. */

@@ -41,6 +41,9 @@ export const ERRORS = {
   RequestAlreadyFinished: { status: 409, retryable: false, summary: 'The request has a final status already; it cannot be cancelled.' },
   FunctionNotReady: { status: 409, retryable: false, summary: "The function's image failed to build; update or recreate it." },
   PayloadTooLarge: { status: 413, retryable: false, summary: 'The body is over the configured size limit.' },
+  // 5xx that report the function's outcome to a caller who waited for it.
+  FunctionFailed: { status: 502, retryable: false, summary: 'A webhook caller waited, and the function failed: `details` holds the request id and its error.' },
+  FunctionTimedOut: { status: 504, retryable: false, summary: "A webhook caller waited, and the function ran past its timeout." },
   // 5xx: ours.
   ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker) cannot be used right now.' },
   InternalError: { status: 500, retryable: true, summary: 'An unexpected failure inside Pratai; the request id finds it in the logs.' },

@@ -224,6 +224,7 @@ export class SqlStore implements Store {
     if (filter.functionId !== undefined) query = query.where('function_id', '=', filter.functionId);
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
     if (filter.requestId !== undefined) query = query.where('request_id', '=', filter.requestId);
+    if (filter.createdBefore !== undefined) query = query.where('created_at', '<', filter.createdBefore);
     if (filter.marker !== undefined) {
       const marker = await this.getRequest(filter.marker, scope);
       if (marker === undefined) throw new PrataiError('InvalidParameter', `Expected \`marker\` to be the id of a request on the previous page, got \`${filter.marker}\` (no such request)`);

@@ -20,11 +20,13 @@ export interface RequestFilter {
   limit: number;
   /** Only requests older than this one (the last of the previous page). */
   marker?: string;
+  /** Only requests created before this ISO time (the sweeper looks for jobs that were lost). */
+  createdBefore?: string;
 }
 
 /** What `updateFunction` may change. */
 export type FunctionChanges = Partial<
-  Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'public' | 'runtime' | 'status' | 'build_log' | 'code_sha256'>
+  Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256'>
 > & { updated_at: string };
 
 /** How a request ended. */

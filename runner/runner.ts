@@ -125,6 +125,12 @@ export class Runner {
     const { store, containers, log } = this.deps;
     try {
       const queued = await store.getRequest(requestId, 'all-tenants');
+      if (queued?.status === 'running' && delivery.deliveryCount === 1) {
+        // A second job for a request another delivery started (the sweeper published it again):
+        // only a redelivery (a runner died holding it) may take a running request over.
+        log.info(`request ${requestId} is running already; duplicate job dropped`, requestId);
+        return await delivery.ack();
+      }
       const fn = queued && (await store.getFunction(queued.function_id, 'all-tenants'));
       // The request waits in `queued` while its function's image is built.
       const image = fn && !isFinal(queued.status) ? await this.ensureImage(fn) : undefined;

@@ -5,10 +5,8 @@
 import { openAdapters } from '../common/adapters.js';
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
-import { NoAuthAuthenticator } from '../api/auth.js';
-import { startApi } from '../api/server.js';
-import { createRunner } from '../runner/factory.js';
 import type { Store } from '../common/store.js';
+import { startApiRole, startRunnerRole, type Role } from './roles.js';
 
 export interface Platform {
   readonly apiUrl: string;
@@ -19,26 +17,20 @@ export interface Platform {
 }
 
 export async function startPlatform(settings: Settings, log: Logger): Promise<Platform> {
-  const adapters = await openAdapters(settings);
-  const { store, queue } = adapters;
-  const runner = createRunner(settings, { store, queue, log: log.child('runner') });
-  try {
-    await runner.start();
-    const api = await startApi({ store, queue, auth: new NoAuthAuthenticator(), settings, log: log.child('api') });
-    const host = settings.api.host === '0.0.0.0' || settings.api.host === '::' ? '127.0.0.1' : settings.api.host;
-    return {
-      apiUrl: `http://${host}:${api.apiPort}`,
-      webhookUrl: `http://${host}:${api.webhookPort}`,
-      store,
-      stop: async () => {
-        await api.close();
-        await runner.stop();
-        await adapters.close();
-      },
-    };
-  } catch (error) {
-    await runner.stop();
+  const adapters = await openAdapters(settings, log);
+  const started: Role[] = [];
+  const stopAll = async (): Promise<void> => {
+    // The API first, so nothing new arrives while the runner finishes what it holds.
+    for (const role of started.reverse()) await role.stop();
     await adapters.close();
+  };
+  try {
+    started.push(await startRunnerRole(settings, adapters, log.child('runner')));
+    const api = await startApiRole(settings, adapters, log.child('api'));
+    started.push(api);
+    return { apiUrl: api.apiUrl, webhookUrl: api.webhookUrl, store: adapters.store, stop: stopAll };
+  } catch (error) {
+    await stopAll();
     throw error;
   }
 }

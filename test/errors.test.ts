@@ -30,6 +30,8 @@ test('the error codes and their HTTP statuses are pinned', () => {
     RequestAlreadyFinished: [409, false],
     FunctionNotReady: [409, false],
     PayloadTooLarge: [413, false],
+    FunctionFailed: [502, false],
+    FunctionTimedOut: [504, false],
     ServiceUnavailable: [503, true],
     InternalError: [500, true],
   });

@@ -40,7 +40,7 @@ let wheels: string;
 before(async () => {
   wheels = mkdtempSync(join(tmpdir(), 'pratai-wheels-'));
   writeWheel(wheels);
-  platform = await startTestPlatform({ build: { pip_find_links: wheels, pip_no_index: 'true' } });
+  platform = await startTestPlatform({ build: { pip_find_links: wheels, pip_no_index: 'true' }, api: { wait_timeout: '3' } });
 });
 after(async () => {
   await platform.close();
@@ -206,6 +206,64 @@ describe('a request that fails', () => {
     assert.equal(request.status, 'failed');
     assert.equal(request.error?.type, 'ModuleNotFoundError');
     assert.match(request.error?.message ?? '', /not_installed_anywhere/);
+  });
+});
+
+describe('waiting for the response', () => {
+  const MODULE = [
+    'import time',
+    '',
+    'def main(payload=None):',
+    '    if payload == "fail":',
+    '        raise KeyError("missing")',
+    '    if isinstance(payload, (int, float)):',
+    '        time.sleep(payload)',
+    '    return {"got": payload}',
+    '',
+  ].join('\n');
+
+  test('the webhook of a wait_for_response function answers 200 with what main returned', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': MODULE }, { name: 'sync', type: 'wait_for_response' });
+    assert.equal(fn.type, 'wait_for_response');
+    const response = await webhook(fn.function_id, JSON.stringify({ payload: 'hi' }));
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.deepEqual(response.body, { got: 'hi' });
+    const requestId = response.headers.get('x-pratai-request-id') ?? '';
+    assert.equal((await call(`${platform.apiUrl}/v1/requests/${requestId}`)).body.request.status, 'succeeded');
+  });
+
+  test('?wait=true on an async function answers with the outcome: 502 FunctionFailed naming the error', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': MODULE, 'requirements.txt': '' }, { name: 'async-waited', timeout: '1' });
+    const failed = await call(`${platform.webhookUrl}/function/${fn.function_id}?wait=true`, { method: 'POST', body: JSON.stringify({ payload: 'fail' }) });
+    assert.equal(failed.status, 502);
+    assert.equal(failed.body.error.code, 'FunctionFailed');
+    assert.match(failed.body.error.message, /KeyError/);
+    assert.equal(failed.body.error.details.error.type, 'KeyError');
+    assert.match(failed.body.error.details.request_id, /^[0-9a-f]{32}$/);
+
+    const slow = await call(`${platform.webhookUrl}/function/${fn.function_id}?wait=true`, { method: 'POST', body: JSON.stringify({ payload: 2 }) });
+    assert.equal(slow.status, 504);
+    assert.equal(slow.body.error.code, 'FunctionTimedOut');
+
+    const plain = await webhook(fn.function_id, JSON.stringify({ payload: 'x' }));
+    assert.equal(plain.status, 202, 'without ?wait an async function answers at once');
+    await waitForRequest(platform, plain.body.request_id as string);
+  });
+
+  test('a wait past [api] wait_timeout answers 202 with the request id, and the request still finishes', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': MODULE }, { name: 'sync-slow', type: 'wait_for_response' });
+    const response = await webhook(fn.function_id, JSON.stringify({ payload: 5 }));
+    assert.equal(response.status, 202);
+    const request = await waitForRequest(platform, response.body.request_id as string);
+    assert.deepEqual(request.response, { got: 5 });
+  });
+
+  test('a bad ?wait value is refused with 400 before anything is queued', async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': MODULE }, { name: 'bad-wait' });
+    const response = await call(`${platform.webhookUrl}/function/${fn.function_id}?wait=maybe`, { method: 'POST', body: '{"payload": 1}' });
+    assert.equal(response.status, 400);
+    assert.match(response.body.error.message, /`wait`/);
+    assert.equal((await call(`${platform.apiUrl}/v1/requests?function_id=${fn.function_id}`)).body.requests.length, 0);
   });
 });
 

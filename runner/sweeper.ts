@@ -1,0 +1,66 @@
+/**
+ * The sweeper: finds requests that have waited in `queued` longer than any queue should keep them
+ * (the API process died between storing a request and publishing its job, or a job was lost) and
+ * publishes their run jobs again. A duplicate job is harmless: the first delivery to start the
+ * request wins, and any other finds it running or final and is acked without running it.
+ */
+import type { Logger } from '../common/log.js';
+import type { JobQueue } from '../common/queue.js';
+import type { Store } from '../common/store.js';
+
+export interface SweeperOptions {
+  /** A request queued longer than this is taken for lost. */
+  requeueAfterMs: number;
+  /** Time between sweeps. */
+  intervalMs: number;
+  /** Most requests published again in one sweep. */
+  batch: number;
+}
+
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<number> | undefined;
+  /** When this runner last published each request again: once per requeue_after is enough. */
+  private readonly republished = new Map<string, number>();
+
+  constructor(
+    private readonly deps: { store: Store; queue: JobQueue; log: Logger },
+    private readonly options: SweeperOptions,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sweeping;
+  }
+
+  /** One sweep; returns how many jobs it published again. */
+  sweep(): Promise<number> {
+    this.sweeping ??= this.republishStale().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async republishStale(): Promise<number> {
+    const { store, queue, log } = this.deps;
+    try {
+      const cutoff = new Date(Date.now() - this.options.requeueAfterMs).toISOString();
+      const now = Date.now();
+      for (const [requestId, at] of this.republished) if (at < now - this.options.requeueAfterMs) this.republished.delete(requestId);
+      const queued = await store.listRequests('all-tenants', { status: 'queued', createdBefore: cutoff, limit: this.options.batch });
+      const stale = queued.filter((request) => !this.republished.has(request.request_id));
+      for (const request of stale) {
+        await queue.publish({ kind: 'run', request_id: request.request_id });
+        this.republished.set(request.request_id, now);
+      }
+      if (stale.length > 0) log.warning(`published the jobs of ${stale.length} request(s) queued since before ${cutoff} again`);
+      return stale.length;
+    } catch (error) {
+      log.error(`sweep failed: ${(error as Error).message}`);
+      return 0;
+    }
+  }
+}

@@ -3,7 +3,7 @@
  * request ids, the error body and the healthcheck.
  */
 import express, { type Express } from 'express';
-import { authenticate } from './auth.js';
+import { authenticate, stripIdentityHeaders } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { discoveryRouter, healthcheckRouter } from './discovery.js';
 import { functionsRouter } from './functions.js';
@@ -17,6 +17,7 @@ function baseApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestIds(deps.log));
+  app.use(stripIdentityHeaders);
   return app;
 }
 

@@ -4,13 +4,15 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler, Response } from 'express';
-import type { Settings } from '../common/config.js';
 import type { Identity } from '../common/domain.js';
+import { PrataiError } from '../common/errors.js';
 import type { Scope } from '../common/store.js';
 
 export interface Authenticator {
-  /** Who is calling; throws an Unauthorized or ServiceUnavailable PrataiError. */
+  /** Who is calling; throws an Unauthorized, Forbidden or ServiceUnavailable PrataiError. */
   authenticate(headers: IncomingHttpHeaders): Promise<Identity>;
+  /** The `WWW-Authenticate` value of a 401, telling clients where to get a token. */
+  readonly challenge?: string;
 }
 
 /**
@@ -25,20 +27,35 @@ export class NoAuthAuthenticator implements Authenticator {
   }
 }
 
-/** The authenticator `[DEFAULT] auth_strategy` names. */
-export function createAuthenticator(settings: Settings): Authenticator {
-  switch (settings.DEFAULT.auth_strategy) {
-    case 'noauth':
-      return new NoAuthAuthenticator();
-  }
-}
-
+/** Sets the caller's identity for the handlers after it; a 401 carries the authenticator's challenge. */
 export function authenticate(auth: Authenticator): RequestHandler {
   return async (req, res, next) => {
-    res.locals.identity = await auth.authenticate(req.headers);
+    res.locals.identity = await authenticateCaller(auth, req.headers, res);
     next();
   };
 }
+
+/** `auth.authenticate`, with `WWW-Authenticate` set on the response when it refuses. */
+export async function authenticateCaller(auth: Authenticator, headers: IncomingHttpHeaders, res: Response): Promise<Identity> {
+  try {
+    return await auth.authenticate(headers);
+  } catch (error) {
+    if (error instanceof PrataiError && error.code === 'Unauthorized' && auth.challenge) res.setHeader('WWW-Authenticate', auth.challenge);
+    throw error;
+  }
+}
+
+/**
+ * Identity headers a proxy such as keystonemiddleware would set. Pratai reads none of them, and
+ * removes any a client sent so that nothing behind it (a log, a function, a later middleware)
+ * can be fooled by them: who is calling comes from the token alone.
+ */
+const IDENTITY_HEADER = /^x-(identity-status|service-identity-status|(service-)?(domain|project|user|user-domain|project-domain)-(id|name)|(service-)?roles|service-catalog|tenant(-id|-name)?|user|role|is-admin-project|auth-(url|project-id)|trust-id|app-cred-id)$/;
+
+export const stripIdentityHeaders: RequestHandler = (req, _res, next) => {
+  for (const name of Object.keys(req.headers)) if (IDENTITY_HEADER.test(name)) delete req.headers[name];
+  next();
+};
 
 export const identityOf = (res: Response): Identity => res.locals.identity as Identity;
 

@@ -3,12 +3,15 @@ import type { Logger } from '../common/log.js';
 import type { JobQueue } from '../common/queue.js';
 import type { Store } from '../common/store.js';
 import type { Authenticator } from './auth.js';
+import type { Policy } from './policy.js';
 
 /** What the API needs from the outside world; main.ts builds the real ones, tests may too. */
 export interface ApiDeps {
   store: Store;
   queue: JobQueue;
   auth: Authenticator;
+  /** Who may do what (`[oslo_policy]`). */
+  policy: Policy;
   settings: Settings;
   log: Logger;
   /** The port webhooks are served on (known only once listening when configured as 0). */

@@ -11,9 +11,10 @@ import type { FunctionChanges } from '../common/store.js';
 import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
 import { inspectArchive } from './archive.js';
-import { identityOf, scopeOf } from './auth.js';
+import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed, runMiddleware } from './http.js';
+import { authorize, authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
 const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public', 'type', 'event'] as const;
@@ -101,19 +102,22 @@ export function functionsRouter(deps: ApiDeps): Router {
     }
   };
 
-  const getScoped = async (res: Response, functionId: string): Promise<FunctionRecord> => {
-    const fn = await store.getFunction(functionId, scopeOf(res));
+  /** The function, if the caller can see it (else 404) and may do `action` on it (else 403). */
+  const getScoped = async (res: Response, functionId: string, action: string): Promise<FunctionRecord> => {
+    const fn = await store.getFunction(functionId, visibleScope(deps.policy, res));
     if (fn === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\` in this project`);
+    authorizeOn(deps.policy, res, action, fn);
     return fn;
   };
 
   router
     .route('/')
     .get(async (req, res) => {
-      const functions = await store.listFunctions(scopeOf(res));
+      const functions = await store.listFunctions(listScope(deps.policy, res, 'function:list', req.query.all_tenants));
       res.json({ functions: functions.map((fn) => functionView(fn, webhookBase(req, deps))) });
     })
     .post(async (req, res) => {
+      authorize(deps.policy, res, 'function:create');
       const { fields, zip } = await readBody(req, res, false);
       onlyKnown('field', fields, CREATE_FIELDS);
       if (fields.name === undefined) throw new PrataiError('InvalidParameter', 'Expected `name`, the name of the function, got nothing');
@@ -153,11 +157,11 @@ export function functionsRouter(deps: ApiDeps): Router {
   router
     .route('/:function_id')
     .get(async (req, res) => {
-      const fn = await getScoped(res, req.params.function_id);
+      const fn = await getScoped(res, req.params.function_id, 'function:get');
       res.json({ function: functionView(fn, webhookBase(req, deps), { withBuildLog: true }) });
     })
     .patch(async (req, res) => {
-      const fn = await getScoped(res, req.params.function_id);
+      const fn = await getScoped(res, req.params.function_id, 'function:update');
       const { fields, zip } = await readBody(req, res, true);
       onlyKnown('field', fields, UPDATE_FIELDS);
       const runtime = fields.runtime === undefined ? undefined : await findRuntime(fields.runtime);
@@ -187,7 +191,7 @@ export function functionsRouter(deps: ApiDeps): Router {
       res.json({ function: functionView(updated, webhookBase(req, deps), { withBuildLog: true }) });
     })
     .delete(async (req, res) => {
-      const fn = await getScoped(res, req.params.function_id);
+      const fn = await getScoped(res, req.params.function_id, 'function:delete');
       await store.deleteFunction(fn.function_id);
       const cancelled = await store.cancelQueuedRequests(fn.function_id, 'The function was deleted', now());
       // Image removal is the runners' job (the API never talks to Docker); a lost message only

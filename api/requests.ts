@@ -3,12 +3,12 @@ import { Router, type Response } from 'express';
 import { isFinal, REQUEST_STATUSES, type LogRecord, type RequestRecord } from '../common/domain.js';
 import { now } from '../common/ids.js';
 import { PrataiError } from '../common/errors.js';
-import { scopeOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed } from './http.js';
+import { authorizeOn, listScope, visibleScope } from './policy.js';
 import { integer, oneOf, onlyKnown, text } from './params.js';
 
-const LIST_PARAMS = ['function_id', 'status', 'request_id', 'limit', 'marker'] as const;
+const LIST_PARAMS = ['function_id', 'status', 'request_id', 'limit', 'marker', 'all_tenants'] as const;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
@@ -23,9 +23,11 @@ export function requestsRouter(deps: ApiDeps): Router {
   const { store } = deps;
   const router = Router();
 
-  const getScoped = async (res: Response, requestId: string): Promise<RequestRecord> => {
-    const request = await store.getRequest(requestId, scopeOf(res));
+  /** The request, if the caller can see it (else 404) and may do `action` on it (else 403). */
+  const getScoped = async (res: Response, requestId: string, action: string): Promise<RequestRecord> => {
+    const request = await store.getRequest(requestId, visibleScope(deps.policy, res));
     if (request === undefined) throw new PrataiError('RequestNotFound', `No request with id \`${requestId}\` in this project`);
+    authorizeOn(deps.policy, res, action, request);
     return request;
   };
 
@@ -35,7 +37,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       const query = req.query as Record<string, unknown>;
       onlyKnown('query parameter', query, LIST_PARAMS);
       const limit = query.limit === undefined ? DEFAULT_LIMIT : integer('limit', query.limit, 1, MAX_LIMIT);
-      const requests = await store.listRequests(scopeOf(res), {
+      const requests = await store.listRequests(listScope(deps.policy, res, 'request:list', query.all_tenants), {
         limit,
         ...(query.function_id !== undefined && { functionId: text('function_id', query.function_id) }),
         ...(query.status !== undefined && { status: oneOf('status', query.status, REQUEST_STATUSES) }),
@@ -55,20 +57,20 @@ export function requestsRouter(deps: ApiDeps): Router {
   router
     .route('/:request_id')
     .get(async (req, res) => {
-      res.json({ request: await getScoped(res, req.params.request_id) });
+      res.json({ request: await getScoped(res, req.params.request_id, 'request:get') });
     })
     .all(methodNotAllowed(['GET']));
 
   router
     .route('/:request_id/cancel')
     .post(async (req, res) => {
-      const request = await getScoped(res, req.params.request_id);
+      const request = await getScoped(res, req.params.request_id, 'request:cancel');
       const finished = (status: string) => new PrataiError('RequestAlreadyFinished', `Request \`${request.request_id}\` is ${status} already; only a queued or running request can be cancelled`);
       if (isFinal(request.status)) throw finished(request.status);
       // A queued request will never run; a running one's container is killed by its runner,
       // which watches for cancellations.
       const cancelled = await store.cancelRequest(request.request_id, 'Cancelled by the user', now());
-      const after = await getScoped(res, request.request_id);
+      const after = await getScoped(res, request.request_id, 'request:get');
       if (!cancelled) throw finished(after.status);
       res.json({ request: after });
     })
@@ -77,7 +79,7 @@ export function requestsRouter(deps: ApiDeps): Router {
   router
     .route('/:request_id/logs')
     .get(async (req, res) => {
-      const request = await getScoped(res, req.params.request_id);
+      const request = await getScoped(res, req.params.request_id, 'request:get');
       res.type('text/plain; charset=utf-8').send(logsAsText(request.logs));
     })
     .all(methodNotAllowed(['GET']));

@@ -14,6 +14,7 @@ import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed } from './http.js';
+import { admittedFunction, admitWebhookCaller } from './webhook-access.js';
 import { boolean } from './params.js';
 
 /** Reads the body as JSON whatever its content type, so a wrong header is not a silent `{}`. */
@@ -56,12 +57,11 @@ export function webhookRouter(deps: ApiDeps): Router {
   const router = Router();
   router
     .route('/function/:function_id')
-    .post(express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
+    .post(admitWebhookCaller(deps), express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
       const payload = parsePayload(req.body);
       const waitAsked = req.query.wait === undefined ? undefined : boolean('wait', req.query.wait);
-      const functionId = req.params.function_id;
-      const fn = await store.getFunction(functionId, 'all-tenants');
-      if (fn === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);
+      const fn = admittedFunction(res);
+      const functionId = fn.function_id;
       if (fn.status === 'error') {
         throw new PrataiError('FunctionNotReady', `The image of function \`${functionId}\` failed to build; see its build_log, then update or recreate it`);
       }

@@ -1,33 +1,101 @@
 #!/usr/bin/env node
 /** pratai-manage: database and admin tasks. */
+import { parseArgs } from 'node:util';
+import { serviceCredentials } from '../api/keystone-auth.js';
+import { policySample } from '../api/policy.js';
 import { runProcess } from '../common/cli-process.js';
-import { databaseUrl, sampleConfig } from '../common/config.js';
-import { SqlStore } from '../common/sql-store.js';
+import { KeystoneClient, KeystoneSession } from '../common/keystone.js';
+import { registerService, SERVICE_TYPE } from '../common/keystone-catalog.js';
+import { databaseUrl, sampleConfig, type Settings } from '../common/config.js';
+import { describeValue } from '../common/errors.js';
+import { createStore } from '../common/store-factory.js';
+import type { Store } from '../common/store.js';
+import { redactUrl } from '../common/store-url.js';
+import { purgeExpiredRequests } from '../runner/retention.js';
 
 const USAGE = `
 Usage: pratai-manage [--config-file PATH]... COMMAND
 
 Commands:
   db-sync         Create or upgrade the database schema ([database] connection).
-  config-sample   Print a commented configuration file with every option at its default.`;
+  purge [--days N]
+                  Delete the requests that finished more than N days ago
+                  (default: [database] request_retention_days).
+  config-sample   Print a commented configuration file with every option at its default.
+  policy-sample   Print the policy file with every rule at its default (etc/policy.yaml).
+  register-service --public-url URL [--internal-url URL] [--admin-url URL] [--region REGION]
+                  Register Pratai in the Keystone catalog (service type function-engine) as the
+                  user of [keystone_authtoken], who needs Keystone's admin role for this. The
+                  internal URL defaults to the public one; the region to [keystone_authtoken]
+                  region_name, else RegionOne. Run again to change a URL.`;
+
+/** Runs `task` on the configured store, closing it after. */
+async function withStore<T>(settings: Settings, task: (store: Store) => Promise<T>): Promise<T> {
+  const store = await createStore(settings);
+  try {
+    return await task(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `purge`'s `--days N`; undefined when absent. */
+function daysOption(extra: string[]): number | undefined {
+  const raw = parseArgs({ args: extra, options: { days: { type: 'string' } }, strict: true }).values.days;
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Error(`expected --days to be a whole number of days, 1 or more, got ${describeValue(raw)}`);
+  return Number(raw);
+}
+
+/** `register-service`'s options, then the registration as [keystone_authtoken]'s user. */
+async function registerServiceFromArgs(settings: Settings, extra: string[]): ReturnType<typeof registerService> {
+  const { values } = parseArgs({
+    args: extra,
+    options: { 'public-url': { type: 'string' }, 'internal-url': { type: 'string' }, 'admin-url': { type: 'string' }, region: { type: 'string' } },
+    strict: true,
+  });
+  const publicUrl = values['public-url'];
+  if (publicUrl === undefined) throw new Error('register-service needs --public-url URL, the address clients reach the API at');
+  const authtoken = settings.keystone_authtoken;
+  if (authtoken.auth_url === '') throw new Error('register-service needs [keystone_authtoken] auth_url (and the credentials of a user with the admin role)');
+  const client = new KeystoneClient({ authUrl: authtoken.auth_url, timeoutMs: authtoken.http_connect_timeout * 1000 });
+  return registerService(new KeystoneSession(client, serviceCredentials(authtoken)), {
+    region: values.region ?? (authtoken.region_name || 'RegionOne'),
+    urls: { public: publicUrl, internal: values['internal-url'] ?? publicUrl, ...(values['admin-url'] !== undefined && { admin: values['admin-url'] }) },
+  });
+}
 
 await runProcess('pratai.manage', USAGE, async ({ settings, log, args }) => {
   const [command, ...extra] = args;
-  if (extra.length > 0) throw new Error(`unexpected arguments: ${extra.join(' ')}`);
+  if (extra.length > 0 && command !== 'purge' && command !== 'register-service') throw new Error(`unexpected arguments: ${extra.join(' ')}`);
   switch (command) {
     case 'db-sync': {
-      const store = SqlStore.open(databaseUrl(settings));
-      try {
-        await store.migrate();
-      } finally {
-        await store.close();
+      await withStore(settings, (store) => store.migrate());
+      log.info(`database schema is up to date (${redactUrl(databaseUrl(settings))})`);
+      return;
+    }
+    case 'purge': {
+      const days = daysOption(extra) ?? settings.database.request_retention_days;
+      if (days === 0) {
+        log.info('[database] request_retention_days is 0 (keep requests forever): nothing purged; give --days N to purge anyway');
+        return;
       }
-      log.info(`database schema is up to date (${databaseUrl(settings).replace(/\/\/[^@/]*@/, '//***@')})`);
+      const { cutoff, purged } = await withStore(settings, (store) => purgeExpiredRequests(store, days));
+      log.info(`purged ${purged} request(s) finished before ${cutoff} (${days} days)`);
       return;
     }
     case 'config-sample':
       process.stdout.write(sampleConfig());
       return;
+    case 'policy-sample':
+      process.stdout.write(policySample());
+      return;
+    case 'register-service': {
+      const { serviceId, endpoints } = await registerServiceFromArgs(settings, extra);
+      log.info(`service ${SERVICE_TYPE} is ${serviceId}`);
+      for (const endpoint of endpoints) log.info(`${endpoint.interface} endpoint ${endpoint.url}: ${endpoint.change}`);
+      return;
+    }
     default:
       process.stderr.write(`pratai-manage: ${command === undefined ? 'a command is needed' : `unknown command \`${command}\``}\n${USAGE.trim()}\n`);
       process.exitCode = 2;

@@ -79,7 +79,7 @@ const MiB = 1024 * 1024;
 export const OPTIONS = {
   DEFAULT: {
     state_path: str('/var/lib/pratai', 'Folder for the embedded database and queue (created when missing).'),
-    auth_strategy: choice('noauth', ['noauth'] as const, 'How API callers are authenticated. noauth trusts everyone: one machine, development only.'),
+    auth_strategy: choice('noauth', ['noauth', 'keystone'] as const, 'How API callers are authenticated. keystone: a Keystone token in X-Auth-Token, validated as [keystone_authtoken] says. noauth trusts everyone as the admin of one project: one machine, development only.'),
     debug: bool(false, 'Log at debug level.'),
     transport_url: str('', 'Message broker shared by API processes and runners, oslo.messaging style: rabbit://USER:PASS@HOST:5672/VHOST. Empty: the embedded queue under state_path (one process only).'),
     control_exchange: str('pratai', 'Prefix of the broker queues: jobs go to <control_exchange>.jobs.'),
@@ -94,9 +94,16 @@ export const OPTIONS = {
     max_unpacked_bytes: int(50 * MiB, 1024, 4096 * MiB, 'Largest total a function zip may unpack to, in bytes.'),
     max_payload_bytes: int(MiB, 2, 64 * MiB, 'Largest webhook body accepted, in bytes.'),
     wait_timeout: int(30, 1, 900, 'Seconds a webhook of a wait_for_response function (or called with ?wait=true) holds the answer for the outcome; past it, it answers 202 with the request_id.'),
+    public_webhook_rate: int(60, 0, 1_000_000, "Calls a minute a public function's webhook takes, per function and API process (token bucket); past it, 429 with Retry-After. 0: no limit."),
+    public_webhook_burst: int(20, 1, 1_000_000, "Calls a public function's webhook takes at once before public_webhook_rate applies."),
   },
   database: {
-    connection: str('', 'Database URL: sqlite:///ABSOLUTE/PATH. Empty: sqlite:///<state_path>/pratai.db.'),
+    connection: str(
+      '',
+      'Database URL: sqlite:///ABSOLUTE/PATH, mysql://USER:PASSWORD@HOST:3306/DATABASE (MariaDB too; mysql+pymysql:// accepted), postgresql://USER:PASSWORD@HOST:5432/DATABASE (postgresql+psycopg2:// accepted) or mongodb://HOST:27017/DATABASE. Empty: sqlite:///<state_path>/pratai.db (one machine only).',
+    ),
+    max_pool_size: int(5, 1, 1000, 'Most connections each process keeps open to a MySQL, PostgreSQL or MongoDB server.'),
+    request_retention_days: int(30, 0, 36500, 'Days a finished request (its payload, response and logs) is kept before the purge deletes it. 0: keep them forever.'),
   },
   runner: {
     name: str('', 'Name of this runner, unique among runners; labels its containers. Empty: the host name.'),
@@ -111,6 +118,31 @@ export const OPTIONS = {
     requeue_after: int(300, 1, 86400, 'Seconds a request may wait in `queued` before a runner takes its job for lost and publishes it again.'),
     sweep_interval: int(60, 1, 3600, 'Seconds between a runner looking for requests whose jobs were lost.'),
     platform_retries: int(4, 0, 100, 'Times a request is tried again after a platform failure (Docker unusable) before it ends failed.'),
+    purge_interval: int(3600, 60, 7 * 86400, "Seconds between a runner's purges of the requests older than [database] request_retention_days."),
+    pool_size: int(16, 0, 1024, 'Most warm containers a runner keeps, busy or idle, across functions: a warm container serves request after request of one function. 0: a fresh container for every request, removed after it.'),
+    container_concurrency: int(1, 1, 64, 'Requests one warm container is given at once; they run in it one after another.'),
+    pool_pause_after: int(10, 0, 86400, 'Seconds a warm container stays idle before it is paused (no CPU until its next request, which pays ~50 ms to resume it). 0: never paused.'),
+    pool_idle_timeout: int(300, 1, 86400, 'Seconds a warm container stays idle before it is removed.'),
+    prewarm: int(2, 0, 64, 'Containers per runtime started before they are needed: the first request of a function without requirements loads its code into one instead of waiting for a container to be created. 0: none.'),
+  },
+  keystone_authtoken: {
+    www_authenticate_uri: str('', 'Keystone endpoint named to clients in 401 answers (WWW-Authenticate: Keystone uri="..."), where they get tokens. Empty: auth_url.'),
+    auth_url: str('', 'Keystone endpoint Pratai authenticates its service user at, e.g. http://keystone.example.org:5000/v3. Required when auth_strategy = keystone.'),
+    auth_type: choice('password', ['password', 'v3applicationcredential'] as const, 'How the service user authenticates: password (username, password, domains, project) or v3applicationcredential.'),
+    username: str('', 'Service user name (auth_type = password). It needs the service or admin role to validate tokens.'),
+    password: str('', 'Service user password (auth_type = password).'),
+    user_domain_name: str('Default', "Service user's domain name."),
+    project_name: str('service', 'Project the service token is scoped to.'),
+    project_domain_name: str('Default', "Service project's domain name."),
+    application_credential_id: str('', 'Application credential id (auth_type = v3applicationcredential).'),
+    application_credential_secret: str('', 'Application credential secret (auth_type = v3applicationcredential).'),
+    region_name: str('', "Region of the identity endpoint in the service token's catalog that tokens are validated at. Empty: any region."),
+    interface: choice('internal', ['public', 'internal', 'admin'] as const, "Interface of the identity endpoint in the service token's catalog that tokens are validated at; auth_url when the catalog has none."),
+    token_cache_time: int(60, 0, 86400, 'Seconds a validated token is trusted without asking Keystone again (never past its expiry). 0: ask every time.'),
+    http_connect_timeout: int(10, 1, 600, 'Seconds a call to Keystone may take before Keystone counts as unreachable (503).'),
+  },
+  oslo_policy: {
+    policy_file: str('', 'YAML or JSON file of policy rules (oslo.policy syntax) over the defaults, re-read when it changes. Empty: /etc/pratai/policy.yaml when it exists. etc/policy.yaml lists every rule.'),
   },
   build: {
     timeout: int(600, 10, 86400, 'Seconds an image build may take.'),

@@ -15,7 +15,9 @@
  *   image). The queue carries jobs; the store holds the truth about requests.
  * - **runner**: the process that takes jobs off the queue and executes them in containers.
  * - **container**: one Docker container of a function's image, in which `runtimes/<name>/` code
- *   loads the function and calls `main`.
+ *   loads the function and calls `main`. A **warm container** serves request after request of one
+ *   function; a runner's **pool** holds them; a **prewarmed container**, of a runtime's image, is
+ *   started before it is needed and loaded with a function's code on its first request.
  * - **outcome**: how a request ended: succeeded, failed (the function raised or crashed), timeout
  *   or cancelled. A user's exception is an outcome, never a platform error.
  */

@@ -29,7 +29,7 @@ export const ERRORS = {
   ZipMissingMain: { status: 400, retryable: false, summary: '`new_module.py` does not define a top-level `main` function.' },
   ZipBadRequirements: { status: 400, retryable: false, summary: '`requirements.txt` is not plain text or holds pip options.' },
   // 401/403: who you are and what you may do.
-  Unauthorized: { status: 401, retryable: false, summary: 'No valid token was given.' },
+  Unauthorized: { status: 401, retryable: false, summary: 'No valid token was given: missing, malformed, expired or revoked; `WWW-Authenticate` names the Keystone to get one from.' },
   Forbidden: { status: 403, retryable: false, summary: 'The token is valid but its roles do not allow this.' },
   // 404/405/409/413/415: the thing asked for.
   NotFound: { status: 404, retryable: false, summary: 'No such route.' },
@@ -41,11 +41,12 @@ export const ERRORS = {
   RequestAlreadyFinished: { status: 409, retryable: false, summary: 'The request has a final status already; it cannot be cancelled.' },
   FunctionNotReady: { status: 409, retryable: false, summary: "The function's image failed to build; update or recreate it." },
   PayloadTooLarge: { status: 413, retryable: false, summary: 'The body is over the configured size limit.' },
+  TooManyRequests: { status: 429, retryable: true, summary: "A public function's webhook was called more often than its rate limit allows; `Retry-After` says when to call again." },
   // 5xx that report the function's outcome to a caller who waited for it.
   FunctionFailed: { status: 502, retryable: false, summary: 'A webhook caller waited, and the function failed: `details` holds the request id and its error.' },
   FunctionTimedOut: { status: 504, retryable: false, summary: "A webhook caller waited, and the function ran past its timeout." },
   // 5xx: ours.
-  ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker) cannot be used right now.' },
+  ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker, Keystone) cannot be used right now.' },
   InternalError: { status: 500, retryable: true, summary: 'An unexpected failure inside Pratai; the request id finds it in the logs.' },
 } as const satisfies Record<string, ErrorSpec>;
 

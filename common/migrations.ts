@@ -1,9 +1,13 @@
 /**
- * Versioned schema migrations, applied in name order by Kysely's Migrator (which takes a lock, so
- * two processes starting at once do not both run one). Never edit a migration that has shipped:
- * add the next one.
+ * Versioned schema migrations, applied in name order by Kysely's Migrator, which holds a lock
+ * while it runs them (GET_LOCK on MySQL/MariaDB, an advisory lock on PostgreSQL, the write lock of
+ * an IMMEDIATE transaction on SQLite): two processes starting at once do not both run one.
+ *
+ * Never edit a migration that has shipped: add the next one (`'0002_…': { async up(db) {…} }`).
+ * Column types are portable: ids and ISO-8601 times as varchar, booleans as 0/1 integers, JSON
+ * documents as text; `bigText(db)` for text that may hold megabytes.
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import { MysqlAdapter, sql, type CreateTableBuilder, type Kysely, type Migration, type RawBuilder } from 'kysely';
 
 export const PYTHON3_RUNTIME = {
   name: 'python3',
@@ -11,16 +15,29 @@ export const PYTHON3_RUNTIME = {
   image: 'pratai/runtime-python3:latest',
 };
 
+const isMysql = (db: Kysely<unknown>): boolean => db.getExecutor().adapter instanceof MysqlAdapter;
+
+/** Text that may hold megabytes (logs, payloads, code): MySQL's TEXT stops at 64 KiB, LONGTEXT at 4 GiB. */
+export const bigText = (db: Kysely<unknown>): RawBuilder<unknown> => (isMysql(db) ? sql`longtext` : sql`text`);
+
+/**
+ * MySQL/MariaDB tables in utf8mb4 (emoji included) with a binary collation, so that names compare
+ * byte for byte as on SQLite and PostgreSQL: `Hello` and `hello` are two functions everywhere.
+ */
+export function portableTable<T extends string, C extends string>(db: Kysely<unknown>, table: CreateTableBuilder<T, C>): CreateTableBuilder<T, C> {
+  return isMysql(db) ? table.modifyEnd(sql`engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin`) : table;
+}
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': {
     async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('functions')
+      const text = bigText(db);
+      await portableTable(db, db.schema.createTable('functions'))
         .addColumn('function_id', 'varchar(32)', (c) => c.primaryKey())
         .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
         .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
         .addColumn('name', 'varchar(255)', (c) => c.notNull())
-        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('description', text, (c) => c.notNull())
         .addColumn('type', 'varchar(32)', (c) => c.notNull())
         .addColumn('event', 'varchar(32)', (c) => c.notNull())
         .addColumn('public', 'integer', (c) => c.notNull())
@@ -29,48 +46,49 @@ export const migrations: Record<string, Migration> = {
         .addColumn('cpus', 'double precision', (c) => c.notNull())
         .addColumn('timeout', 'integer', (c) => c.notNull())
         .addColumn('status', 'varchar(16)', (c) => c.notNull())
-        .addColumn('build_log', 'text', (c) => c.notNull())
+        .addColumn('build_log', text, (c) => c.notNull())
         .addColumn('code_sha256', 'varchar(64)', (c) => c.notNull())
-        .addColumn('module', 'text', (c) => c.notNull())
-        .addColumn('requirements', 'text', (c) => c.notNull())
+        .addColumn('module', text, (c) => c.notNull())
+        .addColumn('requirements', text, (c) => c.notNull())
         .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
         .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
         .addUniqueConstraint('functions_tenant_name', ['tenant_id', 'name'])
         .execute();
 
-      await db.schema
-        .createTable('requests')
+      await portableTable(db, db.schema.createTable('requests'))
         .addColumn('request_id', 'varchar(32)', (c) => c.primaryKey())
         .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
         .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
         .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
         .addColumn('status', 'varchar(16)', (c) => c.notNull())
-        .addColumn('payload', 'text', (c) => c.notNull())
-        .addColumn('response', 'text')
-        .addColumn('error', 'text')
-        .addColumn('logs', 'text', (c) => c.notNull())
+        .addColumn('payload', text, (c) => c.notNull())
+        .addColumn('response', text)
+        .addColumn('error', text)
+        .addColumn('logs', text, (c) => c.notNull())
         .addColumn('attempts', 'integer', (c) => c.notNull())
         .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
         .addColumn('started_at', 'varchar(32)')
         .addColumn('finished_at', 'varchar(32)')
         .addColumn('duration_ms', 'double precision')
         .execute();
+      // A tenant's requests newest first; everyone's (admin); a function's by status (cancelling
+      // its queued ones); the finished ones by age (the retention purge).
       await db.schema.createIndex('requests_tenant_created').on('requests').columns(['tenant_id', 'created_at', 'request_id']).execute();
+      await db.schema.createIndex('requests_created').on('requests').columns(['created_at', 'request_id']).execute();
       await db.schema.createIndex('requests_function_status').on('requests').columns(['function_id', 'status']).execute();
+      await db.schema.createIndex('requests_finished').on('requests').columns(['finished_at']).execute();
 
-      await db.schema
-        .createTable('runtimes')
+      await portableTable(db, db.schema.createTable('runtimes'))
         .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
-        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('description', text, (c) => c.notNull())
         .addColumn('image', 'varchar(255)', (c) => c.notNull())
         .execute();
       await sql`insert into runtimes (name, description, image) values (${PYTHON3_RUNTIME.name}, ${PYTHON3_RUNTIME.description}, ${PYTHON3_RUNTIME.image})`.execute(db);
 
-      await db.schema
-        .createTable('runners')
+      await portableTable(db, db.schema.createTable('runners'))
         .addColumn('name', 'varchar(255)', (c) => c.primaryKey())
         .addColumn('docker_ok', 'integer', (c) => c.notNull())
-        .addColumn('images', 'text', (c) => c.notNull())
+        .addColumn('images', text, (c) => c.notNull())
         .addColumn('heartbeat_at', 'varchar(32)', (c) => c.notNull())
         .execute();
     },

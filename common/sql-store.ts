@@ -1,123 +1,73 @@
 /**
- * SqlStore: the Store port over Kysely. One code path for every SQL dialect; the dialect is chosen
- * by the [database] connection URL. Values are kept portable: ids and ISO-8601 times as text,
- * booleans as 0/1, JSON documents as text.
+ * SqlStore: the Store port over Kysely, one code path for SQLite, MySQL/MariaDB and PostgreSQL; the
+ * dialect is chosen by the [database] connection URL (common/sql-store-dialect.ts). Values are
+ * kept portable: ids and ISO-8601 times as text (they sort as they compare), booleans as 0/1, JSON
+ * documents as text. Status changes that runners race for are single conditional UPDATEs, atomic
+ * on every dialect: the WHERE on the status decides which runner wins.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Selectable } from 'kysely';
-import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord, RuntimeRecord } from './domain.js';
+import { Kysely, Migrator, sql, type Migration } from 'kysely';
+import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from './domain.js';
 import { PrataiError } from './errors.js';
 import { migrations } from './migrations.js';
+import { createSqlDialect, type SqlLocation } from './sql-store-dialect.js';
+import { isUniqueViolation } from './sql-store-errors.js';
+import {
+  cancelRow,
+  finishableFrom,
+  FUNCTION_COLUMNS,
+  functionChangesRow,
+  functionRow,
+  outcomeRow,
+  requestRow,
+  runnerRow,
+  toFunction,
+  toHeartbeat,
+  toRequest,
+  UNFINISHED,
+  type FunctionRow,
+  type RequestRow,
+  type RunnerRow,
+  type RuntimeRow,
+} from './store-rows.js';
 import type { FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, Store } from './store.js';
 
-interface FunctionsTable {
-  function_id: string;
-  user_id: string;
-  tenant_id: string;
-  name: string;
-  description: string;
-  type: string;
-  event: string;
-  public: number;
-  runtime: string;
-  memory: number;
-  cpus: number;
-  timeout: number;
-  status: string;
-  build_log: string;
-  code_sha256: string;
-  module: string;
-  requirements: string;
-  created_at: string;
-  updated_at: string;
+export interface SqlStoreOptions {
+  /** Most connections open at once to a server database ([database] max_pool_size). */
+  poolSize: number;
+  /** The migrations to apply; the real ones unless a test adds its own. */
+  migrations?: Record<string, Migration>;
 }
 
-interface RequestsTable {
-  request_id: string;
-  function_id: string;
-  tenant_id: string;
-  user_id: string;
-  status: string;
-  payload: string;
-  response: string | null;
-  error: string | null;
-  logs: string;
-  attempts: number;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_ms: number | null;
-}
-
-interface RuntimesTable {
-  name: string;
-  description: string;
-  image: string;
-}
-
-interface RunnersTable {
-  name: string;
-  docker_ok: number;
-  images: string;
-  heartbeat_at: string;
-}
+/** Rows the purge deletes per statement, so that no statement holds locks for long. */
+const PURGE_BATCH = 500;
 
 export interface Tables {
-  functions: FunctionsTable;
-  requests: RequestsTable;
-  runtimes: RuntimesTable;
-  runners: RunnersTable;
-}
-
-const FUNCTION_COLUMNS = [
-  'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'runtime',
-  'memory', 'cpus', 'timeout', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
-] as const;
-
-function toFunction(row: Pick<Selectable<FunctionsTable>, (typeof FUNCTION_COLUMNS)[number]>): FunctionRecord {
-  return { ...row, public: row.public === 1, type: row.type as FunctionRecord['type'], event: 'webhook', status: row.status as FunctionStatus };
-}
-
-function toRequest(row: Selectable<RequestsTable>): RequestRecord {
-  return {
-    ...row,
-    status: row.status as RequestRecord['status'],
-    payload: JSON.parse(row.payload) as unknown,
-    response: row.response === null ? null : (JSON.parse(row.response) as unknown),
-    error: row.error === null ? null : (JSON.parse(row.error) as RequestRecord['error']),
-    logs: JSON.parse(row.logs) as RequestRecord['logs'],
-  };
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  const text = `${typeof code === 'string' || typeof code === 'number' ? code : ''}${typeof message === 'string' ? message : ''}`;
-  return /UNIQUE|unique|23505|ER_DUP_ENTRY/.test(text);
+  functions: FunctionRow;
+  requests: RequestRow;
+  runtimes: RuntimeRow;
+  runners: RunnerRow;
 }
 
 export class SqlStore implements Store {
-  private constructor(private readonly db: Kysely<Tables>) {}
+  private constructor(
+    private readonly db: Kysely<Tables>,
+    private readonly migrations: Record<string, Migration>,
+  ) {}
 
-  /** Opens the database named by a connection URL. Only sqlite:/// for now. */
-  static open(url: string): SqlStore {
-    const match = /^sqlite:\/\/(\/.*)$/.exec(url);
-    if (match?.[1] === undefined) {
-      throw new PrataiError('InvalidParameter', `Expected [database] connection to be sqlite:///ABSOLUTE/PATH, got \`${url}\``);
-    }
-    const path = match[1];
-    mkdirSync(dirname(path), { recursive: true });
-    const database = new Database(path);
-    database.pragma('journal_mode = WAL');
-    database.pragma('synchronous = NORMAL');
-    database.pragma('busy_timeout = 5000');
-    return new SqlStore(new Kysely<Tables>({ dialect: new SqliteDialect({ database }) }));
+  /** Opens the database at `location` (connecting lazily: the first call reports an unusable one). */
+  static open(location: SqlLocation, options: SqlStoreOptions): SqlStore {
+    return new SqlStore(new Kysely<Tables>({ dialect: createSqlDialect(location, options) }), options.migrations ?? migrations);
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: { getMigrations: async () => migrations } });
+    const migrator = new Migrator({
+      db: this.db,
+      provider: { getMigrations: async () => this.migrations },
+      migrationTableName: 'pratai_migration',
+      migrationLockTableName: 'pratai_migration_lock',
+    });
     const { error } = await migrator.migrateToLatest();
+    if (error instanceof PrataiError) throw error;
     if (error) throw new PrataiError('ServiceUnavailable', `Database migration failed: ${(error as Error).message}`, { cause: error });
   }
 
@@ -125,6 +75,7 @@ export class SqlStore implements Store {
     try {
       await sql`select 1`.execute(this.db);
     } catch (error) {
+      if (error instanceof PrataiError) throw error;
       throw new PrataiError('ServiceUnavailable', `The database cannot be used: ${(error as Error).message}`, { cause: error });
     }
   }
@@ -137,7 +88,7 @@ export class SqlStore implements Store {
     try {
       await this.db
         .insertInto('functions')
-        .values({ ...fn, public: fn.public ? 1 : 0, module: code.module, requirements: code.requirements })
+        .values(functionRow(fn, code))
         .execute();
     } catch (error) {
       if (isUniqueViolation(error)) {
@@ -175,11 +126,10 @@ export class SqlStore implements Store {
   }
 
   async updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean> {
-    const { public: isPublic, ...rest } = changes;
     try {
       const result = await this.db
         .updateTable('functions')
-        .set({ ...rest, ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }), ...(code && { module: code.module, requirements: code.requirements }) })
+        .set(functionChangesRow(changes, code))
         .where('function_id', '=', functionId)
         .executeTakeFirst();
       return result.numUpdatedRows > 0n;
@@ -195,16 +145,7 @@ export class SqlStore implements Store {
   }
 
   async createRequest(request: RequestRecord): Promise<void> {
-    await this.db
-      .insertInto('requests')
-      .values({
-        ...request,
-        payload: JSON.stringify(request.payload),
-        response: request.response === null ? null : JSON.stringify(request.response),
-        error: request.error === null ? null : JSON.stringify(request.error),
-        logs: JSON.stringify(request.logs),
-      })
-      .execute();
+    await this.db.insertInto('requests').values(requestRow(request)).execute();
   }
 
   async discardRequest(requestId: string): Promise<void> {
@@ -244,7 +185,7 @@ export class SqlStore implements Store {
       .updateTable('requests')
       .set((eb) => ({ status: 'running', started_at: startedAt, attempts: eb('attempts', '+', 1) }))
       .where('request_id', '=', requestId)
-      .where('status', 'in', ['queued', 'running'])
+      .where('status', 'in', UNFINISHED)
       .executeTakeFirst();
     if (result.numUpdatedRows === 0n) return undefined;
     return this.getRequest(requestId, 'all-tenants');
@@ -253,16 +194,9 @@ export class SqlStore implements Store {
   async finishRequest(requestId: string, outcome: Outcome): Promise<boolean> {
     const result = await this.db
       .updateTable('requests')
-      .set({
-        status: outcome.status,
-        response: outcome.response === null || outcome.response === undefined ? null : JSON.stringify(outcome.response),
-        error: outcome.error === null ? null : JSON.stringify(outcome.error),
-        logs: JSON.stringify(outcome.logs),
-        finished_at: outcome.finishedAt,
-        duration_ms: outcome.durationMs,
-      })
+      .set(outcomeRow(outcome))
       .where('request_id', '=', requestId)
-      .where('status', 'in', outcome.status === 'cancelled' ? ['queued', 'running'] : ['running'])
+      .where('status', 'in', finishableFrom(outcome))
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   }
@@ -270,9 +204,9 @@ export class SqlStore implements Store {
   async cancelRequest(requestId: string, reason: string, at: string): Promise<boolean> {
     const result = await this.db
       .updateTable('requests')
-      .set({ status: 'cancelled', error: JSON.stringify({ type: 'Cancelled', message: reason, traceback: '' }), finished_at: at })
+      .set(cancelRow(reason, at))
       .where('request_id', '=', requestId)
-      .where('status', 'in', ['queued', 'running'])
+      .where('status', 'in', UNFINISHED)
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   }
@@ -291,11 +225,7 @@ export class SqlStore implements Store {
   async cancelQueuedRequests(functionId: string, reason: string, at: string): Promise<number> {
     const result = await this.db
       .updateTable('requests')
-      .set({
-        status: 'cancelled',
-        error: JSON.stringify({ type: 'Cancelled', message: reason, traceback: '' }),
-        finished_at: at,
-      })
+      .set(cancelRow(reason, at))
       .where('function_id', '=', functionId)
       .where('status', '=', 'queued')
       .executeTakeFirst();
@@ -310,16 +240,38 @@ export class SqlStore implements Store {
     return this.db.selectFrom('runtimes').selectAll().where('name', '=', name).executeTakeFirst();
   }
 
+  async purgeFinishedRequests(finishedBefore: string): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const batch = await this.db
+        .selectFrom('requests')
+        .select('request_id')
+        .where('status', 'in', FINAL_STATUSES)
+        .where('finished_at', '<', finishedBefore)
+        .limit(PURGE_BATCH)
+        .execute();
+      if (batch.length === 0) return purged;
+      const result = await this.db.deleteFrom('requests').where('request_id', 'in', batch.map((row) => row.request_id)).executeTakeFirst();
+      purged += Number(result.numDeletedRows);
+      if (batch.length < PURGE_BATCH) return purged;
+    }
+  }
+
   async recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void> {
-    const row = { docker_ok: heartbeat.dockerOk ? 1 : 0, images: JSON.stringify(heartbeat.images), heartbeat_at: heartbeat.at };
-    const updated = await this.db.updateTable('runners').set(row).where('name', '=', heartbeat.name).executeTakeFirst();
-    if (updated.numUpdatedRows === 0n) {
-      await this.db.insertInto('runners').values({ name: heartbeat.name, ...row }).execute();
+    const row = runnerRow(heartbeat);
+    const update = () => this.db.updateTable('runners').set(row).where('name', '=', heartbeat.name).executeTakeFirst();
+    if ((await update()).numUpdatedRows > 0n) return;
+    try {
+      await this.db.insertInto('runners').values(row).execute();
+    } catch (error) {
+      // Another process inserted this runner's first heartbeat between the two statements.
+      if (!isUniqueViolation(error)) throw error;
+      await update();
     }
   }
 
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {
     const rows = await this.db.selectFrom('runners').selectAll().execute();
-    return rows.map((row) => ({ name: row.name, dockerOk: row.docker_ok === 1, images: JSON.parse(row.images) as string[], at: row.heartbeat_at }));
+    return rows.map(toHeartbeat);
   }
 }

@@ -50,8 +50,10 @@ export interface RunnerHeartbeat {
 
 /**
  * The store port: the truth about functions and requests.
- * Adapter: SqlStore (SQLite now; MariaDB and PostgreSQL through the same Kysely code later).
+ * Adapters: SqlStore (SQLite, MySQL/MariaDB, PostgreSQL: one Kysely code path) and MongoStore
+ * (mongoose); test/store-contract.ts holds each to the same behaviour.
  * Status changes that runners race for are conditional updates: they report whether they won.
+ * A database that cannot be used makes any call throw a ServiceUnavailable PrataiError.
  */
 export interface Store {
   /** Creates or upgrades the schema. Safe to call from several processes at once. */
@@ -93,6 +95,8 @@ export interface Store {
   cancelledAmong(requestIds: readonly string[]): Promise<string[]>;
   /** Ends every queued request of a function as cancelled; returns how many. */
   cancelQueuedRequests(functionId: string, reason: string, at: string): Promise<number>;
+  /** Deletes the requests that ended (a final status) before this ISO-8601 time; returns how many. */
+  purgeFinishedRequests(finishedBefore: string): Promise<number>;
 
   listRuntimes(): Promise<RuntimeRecord[]>;
   getRuntime(name: string): Promise<RuntimeRecord | undefined>;

@@ -17,15 +17,30 @@ export interface BuildResult {
   log: string;
 }
 
-/** One request to execute in a container of a function's image. */
-export interface RunSpec {
+/** What a container is started from. */
+export interface ContainerSpec {
+  /** A function's image; or a runtime's image, for a prewarmed container. */
   image: string;
-  functionId: string;
-  requestId: string;
-  payload: unknown;
+  /** The function it serves. Absent for a prewarmed container: load() gives it its function. */
+  functionId?: string;
   /** MiB of memory, swap included. */
   memoryMiB: number;
   cpus: number;
+}
+
+/** A function's code and limits, loaded into a prewarmed container. */
+export interface LoadSpec {
+  functionId: string;
+  /** The source of new_module.py. */
+  module: string;
+  memoryMiB: number;
+  cpus: number;
+}
+
+/** One request for a started container. */
+export interface RunRequest {
+  requestId: string;
+  payload: unknown;
   timeoutMs: number;
   /** Aborting kills the container: the request was cancelled. */
   signal?: AbortSignal;
@@ -42,7 +57,33 @@ export interface Execution {
 }
 
 /**
- * The container-runtime port: builds function images and runs requests in hardened containers.
+ * A started, hardened container whose runtime program serves requests one at a time over the
+ * protocol of runtimes/README.md. Only a platform failure throws; whatever the function does is
+ * an Execution, after which `reusable` says whether the container may serve another request.
+ */
+export interface Container {
+  readonly id: string;
+  /**
+   * False once the container must not serve another request: it ended, was killed (timeout,
+   * cancel, output limit), or its function left processes (or half the pids limit in threads)
+   * running after main returned. Such a container is removed, never handed out again.
+   */
+  readonly reusable: boolean;
+  /** Resolves once the runtime announced itself, telling whether it accepts `load` (init). */
+  ready(): Promise<{ acceptsInit: boolean }>;
+  /** Gives a prewarmed container its function: its limits, then its module (an init message). */
+  load(spec: LoadSpec): Promise<void>;
+  /** Runs one request; never call it again before it settles. */
+  run(request: RunRequest): Promise<Execution>;
+  /** Freezes every process of the container (no CPU) until resume(). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Kills and removes the container; calling it again does nothing. */
+  remove(): Promise<void>;
+}
+
+/**
+ * The container-runtime port: builds function images and starts hardened containers.
  * Adapter: DockerContainerRuntime (dockerode). Throws only for platform failures (the engine is
  * unusable); anything the function does (raise, crash, time out, exhaust memory) is an Execution.
  */
@@ -54,7 +95,12 @@ export interface ContainerRuntime {
   buildImage(build: ImageBuild): Promise<BuildResult>;
   /** Removes the images of a function, but `keepTag` when given; returns how many. */
   removeFunctionImages(functionId: string, keepTag?: string): Promise<number>;
-  run(spec: RunSpec): Promise<Execution>;
+  /** Starts a container; its runtime may still be importing the function when this resolves. */
+  start(spec: ContainerSpec): Promise<Container>;
   /** Removes containers a previous life of this runner left behind; returns how many. */
   reapContainers(): Promise<number>;
 }
+
+/** Whether a requirements.txt asks for anything (comments and blank lines do not). */
+export const hasRequirements = (requirements: string): boolean =>
+  requirements.split('\n').some((line) => line.replace(/#.*/, '').trim() !== '');

@@ -4,16 +4,15 @@
  * Every function container is hardened the same way (see hostConfig): non-root, no capabilities,
  * no-new-privileges, read-only root with a small tmpfs, a pids limit, memory equal to memory+swap,
  * a CPU quota, and no network unless the operator configured one. The runtime program inside
- * speaks the line protocol of runtimes/README.md on the container's stdin/stdout.
+ * speaks the line protocol of runtimes/README.md on the container's stdin/stdout, held open by a
+ * DockerContainer for as long as the container lives.
  */
 import { copyFile, mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
-import type { LogRecord } from '../common/domain.js';
-import { PrataiError } from '../common/errors.js';
-import type { BuildResult, ContainerRuntime, Execution, ImageBuild, RunSpec } from './container-runtime.js';
+import { hasRequirements, type BuildResult, type Container, type ContainerRuntime, type ContainerSpec, type ImageBuild } from './container-runtime.js';
+import { DockerContainer, platformError, resources } from './docker-container.js';
 
 export interface DockerOptions {
   socketPath: string;
@@ -38,31 +37,7 @@ export interface DockerOptions {
 const LABEL_MANAGED = 'pratai.managed';
 const LABEL_RUNNER = 'pratai.runner';
 const LABEL_FUNCTION = 'pratai.function_id';
-/** Room for the protocol's own framing on top of logs and response. */
-const PROTOCOL_OVERHEAD_BYTES = 64 * 1024;
-const STDERR_KEEP_BYTES = 16 * 1024;
-/** How long a timed-out function's runtime gets to hand over its logs before the kill. */
-const LOGS_ON_TIMEOUT_WAIT_MS = 500;
-
-const delay = <T>(ms: number, value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
-
-interface ResultMessage {
-  type: 'result';
-  id: string;
-  status: 'succeeded' | 'failed';
-  response?: unknown;
-  error?: Execution['error'];
-  logs?: LogRecord[];
-  duration_ms?: number;
-}
-
-function platformError(action: string, error: unknown): PrataiError {
-  return new PrataiError('ServiceUnavailable', `Docker ${action} failed: ${(error as Error).message}`, { cause: error });
-}
-
-/** Whether a requirements.txt asks for anything (comments and blank lines do not). */
-export const hasRequirements = (requirements: string): boolean =>
-  requirements.split('\n').some((line) => line.replace(/#.*/, '').trim() !== '');
+const LABEL_PREWARMED = 'pratai.prewarmed';
 
 export class DockerContainerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
@@ -196,27 +171,27 @@ export class DockerContainerRuntime implements ContainerRuntime {
     }
   }
 
-  async run(spec: RunSpec): Promise<Execution> {
-    let container: Docker.Container;
-    try {
-      container = await this.docker.createContainer(this.containerConfig(spec));
-    } catch (error) {
-      throw platformError('container create', error);
-    }
-    try {
-      return await this.execute(container, spec);
-    } finally {
-      // Force removal also kills: whatever the function left running dies with its container.
-      await container.remove({ force: true }).catch(() => undefined);
-    }
+  async start(spec: ContainerSpec): Promise<Container> {
+    const { maxLogBytes, maxResponseBytes, pidsLimit } = this.options;
+    return DockerContainer.start(this.docker, this.containerConfig(spec), { maxLogBytes, maxResponseBytes, pidsLimit }, spec);
   }
 
-  private containerConfig(spec: RunSpec): Docker.ContainerCreateOptions {
-    const memoryBytes = spec.memoryMiB * 1024 * 1024;
+  private containerConfig(spec: ContainerSpec): Docker.ContainerCreateOptions {
+    const { functionId } = spec;
+    const labels: Record<string, string> = { [LABEL_MANAGED]: 'true', [LABEL_RUNNER]: this.options.runnerName };
+    const env = [`PRATAI_MAX_LOG_BYTES=${this.options.maxLogBytes}`];
+    if (functionId === undefined) {
+      // A prewarmed container: its runtime waits for an init message carrying the function.
+      labels[LABEL_PREWARMED] = 'true';
+      env.push('PRATAI_AWAIT_INIT=1');
+    } else {
+      labels[LABEL_FUNCTION] = functionId;
+      env.push(`PRATAI_FUNCTION_ID=${functionId}`);
+    }
     return {
       Image: spec.image,
-      Labels: { [LABEL_MANAGED]: 'true', [LABEL_RUNNER]: this.options.runnerName, [LABEL_FUNCTION]: spec.functionId, 'pratai.request_id': spec.requestId },
-      Env: [`PRATAI_MAX_LOG_BYTES=${this.options.maxLogBytes}`, `PRATAI_FUNCTION_ID=${spec.functionId}`, `PRATAI_REQUEST_ID=${spec.requestId}`],
+      Labels: labels,
+      Env: env,
       User: '65534:65534',
       AttachStdin: true,
       AttachStdout: true,
@@ -226,10 +201,8 @@ export class DockerContainerRuntime implements ContainerRuntime {
       Tty: false,
       NetworkDisabled: this.options.network === 'none',
       HostConfig: {
+        ...resources(spec),
         NetworkMode: this.options.network,
-        Memory: memoryBytes,
-        MemorySwap: memoryBytes,
-        NanoCpus: Math.round(spec.cpus * 1e9),
         PidsLimit: this.options.pidsLimit,
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${this.options.tmpfsMiB}m` },
@@ -240,123 +213,4 @@ export class DockerContainerRuntime implements ContainerRuntime {
       },
     };
   }
-
-  private async execute(container: Docker.Container, spec: RunSpec): Promise<Execution> {
-    let stream: NodeJS.ReadWriteStream;
-    try {
-      stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }));
-    } catch (error) {
-      throw platformError('container attach', error);
-    }
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    this.docker.modem.demuxStream(stream, stdout, stderr);
-    let stderrText = '';
-    stderr.on('data', (chunk: Buffer) => {
-      if (stderrText.length < STDERR_KEEP_BYTES) stderrText += chunk.toString('utf8');
-    });
-
-    const started = performance.now();
-    const wallMs = (): number => Math.round(performance.now() - started);
-    const outputCap = this.options.maxLogBytes + this.options.maxResponseBytes + PROTOCOL_OVERHEAD_BYTES;
-
-    // On a timeout the runtime is asked (SIGUSR1) for the logs written so far, sent as a `logs` message.
-    let resolveLogs: (logs: LogRecord[]) => void = () => undefined;
-    const logsSoFar = new Promise<LogRecord[]>((resolve) => (resolveLogs = resolve));
-    const result = new Promise<Execution | 'exited' | 'output-limit'>((resolve) => {
-      let buffered = '';
-      let received = 0;
-      stdout.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (received > outputCap) {
-          resolve('output-limit');
-          return;
-        }
-        buffered += chunk.toString('utf8');
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          const message = parseMessage(line);
-          if (message?.id !== spec.requestId) continue;
-          if (message.type === 'result') resolve(toExecution(message as ResultMessage, this.options.maxResponseBytes));
-          else if (message.type === 'logs') resolveLogs(Array.isArray((message as { logs?: unknown }).logs) ? (message as { logs: LogRecord[] }).logs : []);
-        }
-      });
-      // demuxStream does not end its outputs: the end of the attached stream is the exit.
-      stream.on('end', () => resolve('exited'));
-      stream.on('close', () => resolve('exited'));
-    });
-
-    try {
-      await container.start();
-    } catch (error) {
-      throw platformError('container start', error);
-    }
-    stream.write(`${JSON.stringify({ type: 'run', id: spec.requestId, payload: spec.payload })}\n`);
-
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), spec.timeoutMs);
-    });
-    const cancelled = new Promise<'cancelled'>((resolve) => {
-      if (spec.signal?.aborted) resolve('cancelled');
-      spec.signal?.addEventListener('abort', () => resolve('cancelled'), { once: true });
-    });
-    const ended = await Promise.race([result, timedOut, cancelled]);
-    clearTimeout(timer);
-    stream.end();
-
-    if (ended === 'cancelled') {
-      await container.kill().catch(() => undefined);
-      return failure('cancelled', 'Cancelled', 'The request was cancelled while it ran; its container was killed', wallMs());
-    }
-    if (ended === 'timeout') {
-      await container.kill({ signal: 'SIGUSR1' }).catch(() => undefined);
-      const logs = await Promise.race([logsSoFar, delay(LOGS_ON_TIMEOUT_WAIT_MS, [] as LogRecord[])]);
-      await container.kill().catch(() => undefined);
-      const timedOut = failure('timeout', 'Timeout', `main() did not finish within the function's timeout of ${spec.timeoutMs / 1000} s; its container was killed`, wallMs());
-      return { ...timedOut, logs };
-    }
-    if (ended === 'output-limit') {
-      await container.kill().catch(() => undefined);
-      return failure('failed', 'OutputLimitExceeded', `The function wrote more than ${outputCap} bytes of output; its container was killed`, wallMs());
-    }
-    if (ended !== 'exited') return ended;
-
-    // The container ended without answering: find out why.
-    const state = await container.inspect().then((info) => info.State).catch(() => undefined);
-    if (state?.OOMKilled || state?.ExitCode === 137) {
-      return failure('failed', 'MemoryLimitExceeded', `The function used more than its ${spec.memoryMiB} MiB of memory and was killed`, wallMs());
-    }
-    const tail = stderrText.trim().split('\n').slice(-20).join('\n');
-    return failure('failed', 'ContainerExited', `The function's container exited with code ${state?.ExitCode ?? 'unknown'} before main() returned${tail ? `: ${tail.split('\n').at(-1)}` : ''}`, wallMs(), tail);
-  }
-}
-
-function parseMessage(line: string): { type?: string; id?: string } | undefined {
-  try {
-    const message = JSON.parse(line) as unknown;
-    return typeof message === 'object' && message !== null ? (message) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function toExecution(message: ResultMessage, maxResponseBytes: number): Execution {
-  const logs = Array.isArray(message.logs) ? message.logs : [];
-  const durationMs = typeof message.duration_ms === 'number' ? message.duration_ms : 0;
-  if (message.status === 'succeeded') {
-    const size = Buffer.byteLength(JSON.stringify(message.response ?? null));
-    if (size > maxResponseBytes) {
-      return { ...failure('failed', 'ResponseTooLarge', `main() returned ${size} bytes of JSON; the limit is ${maxResponseBytes}`, durationMs), logs };
-    }
-    return { status: 'succeeded', response: message.response ?? null, error: null, logs, durationMs };
-  }
-  const error = message.error ?? { type: 'UnknownError', message: 'The runtime reported a failure without details', traceback: '' };
-  return { status: 'failed', response: null, error, logs, durationMs };
-}
-
-function failure(status: 'failed' | 'timeout' | 'cancelled', type: string, message: string, durationMs: number, traceback = ''): Execution {
-  return { status, response: null, error: { type, message, traceback }, logs: [], durationMs };
 }

@@ -3,8 +3,13 @@ import { runnerName, type Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import type { JobQueue } from '../common/queue.js';
 import type { Store } from '../common/store.js';
+import { ContainerPool } from './container-pool.js';
 import { DockerContainerRuntime } from './docker-container-runtime.js';
 import { Runner } from './runner.js';
+
+/** The limits a function gets by default (api/functions.ts): prewarmed containers start with them, so most need no resize. */
+const PREWARM_MEMORY_MIB = 128;
+const PREWARM_CPUS = 1;
 
 export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; log: Logger }): Runner {
   const { runner, build } = settings;
@@ -26,8 +31,18 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
       pipNoIndex: build.pip_no_index,
     },
   });
+  const pool = new ContainerPool(
+    { containers, runtimes: () => deps.store.listRuntimes(), log: deps.log.child('pool') },
+    {
+      size: runner.pool_size,
+      containerConcurrency: runner.container_concurrency,
+      pauseAfterMs: runner.pool_pause_after * 1000,
+      idleTimeoutMs: runner.pool_idle_timeout * 1000,
+      prewarm: { perRuntime: runner.prewarm, memoryMiB: PREWARM_MEMORY_MIB, cpus: PREWARM_CPUS },
+    },
+  );
   return new Runner(
-    { store: deps.store, queue: deps.queue, containers, log: deps.log },
+    { store: deps.store, queue: deps.queue, containers, pool, log: deps.log },
     { name, concurrency: runner.concurrency, heartbeatIntervalMs: runner.heartbeat_interval * 1000, platformRetries: runner.platform_retries },
   );
 }

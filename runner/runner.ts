@@ -10,6 +10,7 @@ import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { Consumer, Delivery, JobQueue } from '../common/queue.js';
 import type { Outcome, Store } from '../common/store.js';
+import type { ContainerPool } from './container-pool.js';
 import type { BuildResult, ContainerRuntime, Execution } from './container-runtime.js';
 
 export interface RunnerOptions {
@@ -26,6 +27,8 @@ export interface RunnerDeps {
   store: Store;
   queue: JobQueue;
   containers: ContainerRuntime;
+  /** Where requests execute: warm containers per function, or a fresh one per request. */
+  pool: ContainerPool;
   log: Logger;
 }
 
@@ -56,6 +59,7 @@ export class Runner {
   async start(): Promise<void> {
     const reaped = await this.deps.containers.reapContainers().catch(() => 0);
     if (reaped > 0) this.deps.log.warning(`removed ${reaped} container(s) left by an earlier run of runner ${this.options.name}`);
+    await this.deps.pool.start();
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
@@ -71,6 +75,7 @@ export class Runner {
     clearInterval(this.cancelWatch);
     await this.consumer?.stop();
     this.consumer = undefined;
+    await this.deps.pool.close();
   }
 
   /**
@@ -122,7 +127,7 @@ export class Runner {
   }
 
   private async runRequest(requestId: string, delivery: Delivery): Promise<void> {
-    const { store, containers, log } = this.deps;
+    const { store, pool, log } = this.deps;
     try {
       const queued = await store.getRequest(requestId, 'all-tenants');
       if (queued?.status === 'running' && delivery.deliveryCount === 1) {
@@ -153,9 +158,11 @@ export class Runner {
       this.executing.set(requestId, cancel);
       let execution: Execution;
       try {
-        execution = await containers.run({
+        execution = await pool.run({
           image: functionImageTag(fn),
           functionId: fn.function_id,
+          runtime: fn.runtime,
+          loadCode: () => store.getFunctionCode(fn.function_id),
           requestId,
           payload: request.payload,
           memoryMiB: fn.memory,
@@ -212,6 +219,7 @@ export class Runner {
 
   private async forgetFunction(functionId: string, delivery: Delivery): Promise<void> {
     for (const tag of this.images) if (tag.startsWith(`pratai/function-${functionId}:`)) this.images.delete(tag);
+    this.deps.pool.forget(functionId);
     const removed = await this.deps.containers.removeFunctionImages(functionId);
     this.deps.log.info(`function ${functionId} deleted: removed ${removed} image(s)`);
     return delivery.ack();

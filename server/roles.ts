@@ -2,12 +2,14 @@
  * The two roles a Pratai process can play, over adapters it was given: serving the API and the
  * webhooks, and running jobs. `pratai-server` plays both; `pratai-api` and `pratai-runner` one each.
  */
-import { createAuthenticator } from '../api/auth.js';
+import { createAuthenticator } from '../api/auth-factory.js';
+import { Policy } from '../api/policy.js';
 import { startApi } from '../api/server.js';
 import type { Adapters } from '../common/adapters.js';
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { createRunner } from '../runner/factory.js';
+import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
 
 export interface Role {
@@ -22,7 +24,14 @@ export interface ApiRole extends Role {
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
   const { store, queue } = adapters;
-  const api = await startApi({ store, queue, auth: createAuthenticator(settings), settings, log });
+  const api = await startApi({
+    store,
+    queue,
+    auth: createAuthenticator(settings, log),
+    policy: Policy.fromSettings(settings, log.child('policy')),
+    settings,
+    log,
+  });
   // Where a local client reaches it: a wildcard listen address is not one.
   const host = settings.api.host === '0.0.0.0' || settings.api.host === '::' ? '127.0.0.1' : settings.api.host;
   return {
@@ -39,10 +48,14 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
   );
+  const { request_retention_days: retentionDays } = settings.database;
+  const purger = retentionDays > 0 ? new RetentionPurger({ store, log: log.child('retention') }, { retentionDays, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
   await runner.start();
   sweeper.start();
+  purger?.start();
   return {
     stop: async () => {
+      await purger?.stop();
       await sweeper.stop();
       await runner.stop();
     },

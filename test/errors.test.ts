@@ -30,6 +30,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     RequestAlreadyFinished: [409, false],
     FunctionNotReady: [409, false],
     PayloadTooLarge: [413, false],
+    TooManyRequests: [429, true],
     FunctionFailed: [502, false],
     FunctionTimedOut: [504, false],
     ServiceUnavailable: [503, true],

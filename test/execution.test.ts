@@ -4,11 +4,10 @@
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import AdmZip from 'adm-zip';
 import {
   assertNoLeftoverContainers,
   call,
@@ -21,19 +20,7 @@ import {
   waitForRequest,
   type TestPlatform,
 } from './helpers/platform.js';
-
-/** A wheel made by hand (no package index here): `pratai_testdep` with VALUE = 42. */
-function writeWheel(folder: string): void {
-  const wheel = new AdmZip();
-  const files: Record<string, string> = {
-    'pratai_testdep/__init__.py': 'VALUE = 42\n',
-    'pratai_testdep-1.0.dist-info/METADATA': 'Metadata-Version: 2.1\nName: pratai-testdep\nVersion: 1.0\n',
-    'pratai_testdep-1.0.dist-info/WHEEL': 'Wheel-Version: 1.0\nGenerator: pratai-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
-  };
-  files['pratai_testdep-1.0.dist-info/RECORD'] = `${Object.keys(files).map((name) => `${name},,`).join('\n')}\npratai_testdep-1.0.dist-info/RECORD,,\n`;
-  for (const [name, content] of Object.entries(files)) wheel.addFile(name, Buffer.from(content));
-  writeFileSync(join(folder, 'pratai_testdep-1.0-py3-none-any.whl'), wheel.toBuffer());
-}
+import { writeWheel } from './helpers/wheel.js';
 
 let platform: TestPlatform;
 let wheels: string;

@@ -22,10 +22,11 @@ const ISO_UTC_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 const execFileAsync = promisify(execFile);
 
-type ReadyMessage = { type: 'ready'; runtime: string; python: string; pid: number };
+type ReadyMessage = { type: 'ready'; runtime: string; python: string; pid: number; protocol: number };
+type Leftover = { processes: number; threads: number };
 type ResultMessage =
-  | { type: 'result'; id: string; status: 'succeeded'; response: unknown; logs: LogRecord[]; duration_ms: number }
-  | { type: 'result'; id: string; status: 'failed'; error: RequestError; logs: LogRecord[]; duration_ms: number };
+  | { type: 'result'; id: string; status: 'succeeded'; response: unknown; logs: LogRecord[]; duration_ms: number; leftover: Leftover }
+  | { type: 'result'; id: string; status: 'failed'; error: RequestError; logs: LogRecord[]; duration_ms: number; leftover: Leftover };
 type ErrorMessage = { type: 'error'; message: string; id?: string };
 type RuntimeMessage = ReadyMessage | ResultMessage | ErrorMessage;
 
@@ -436,6 +437,76 @@ describe('python3 runtime', () => {
       assert.equal(noId.type, 'error');
       assert.match(noId.message, /\bid\b/);
       assert.equal(succeeded(await runtime.run('r-1', 'fine')).response, 'fine');
+    });
+  });
+
+  describe('a prewarmed runtime (PRATAI_AWAIT_INIT=1)', () => {
+    const AWAIT_INIT = { PRATAI_AWAIT_INIT: '1' };
+
+    test('loads the module sent in init and serves it like one imported from the function folder', async () => {
+      const source = ['import os', "print('loading')", 'def main(payload):', '    if payload == "raise":', "        raise ValueError('bad')", '    return [payload, __file__, os.environ["PRATAI_FUNCTION_ID"]]'].join('\n');
+      await RuntimeContainer.with({}, async (runtime, ready) => {
+        assert.equal(ready.protocol, 2);
+        runtime.send({ type: 'init', function_id: 'f-1', module: source });
+        const first = succeeded(await runtime.run('r-1', 1));
+        assert.deepEqual(first.response, [1, '/opt/pratai/function/new_module.py', 'f-1']);
+        assert.deepEqual(first.logs.map((record) => record.message), ['loading'], 'output of the import goes to the first request');
+        const failure = failed(await runtime.run('r-2', 'raise'));
+        assert.match(failure.error.traceback, /new_module\.py", line 5, in main\n {4}raise ValueError\('bad'\)/, 'the traceback shows the source line');
+      }, AWAIT_INIT);
+    });
+
+    test('a module sent in init that fails to import answers every run with the import error', async () => {
+      await RuntimeContainer.with({}, async (runtime) => {
+        runtime.send({ type: 'init', function_id: 'f-1', module: 'import not_installed_anywhere\n' });
+        for (const id of ['r-1', 'r-2']) assert.equal(failed(await runtime.run(id, null)).error.type, 'ModuleNotFoundError');
+      }, AWAIT_INIT);
+    });
+
+    test('init is accepted once, before any run: a second one gets an error line, a run before it fails', async () => {
+      await RuntimeContainer.with({}, async (runtime) => {
+        assert.equal(failed(await runtime.run('r-1', null)).error.type, 'FunctionNotLoaded');
+        runtime.send({ type: 'init', id: 'i-1', module: 'def main(payload):\n    return 1\n' });
+        const refused = (await runtime.next()) as ErrorMessage;
+        assert.equal(refused.type, 'error');
+        assert.equal(refused.id, 'i-1');
+      }, AWAIT_INIT);
+    });
+  });
+
+  test('each run sees its request id in PRATAI_REQUEST_ID', async () => {
+    await RuntimeContainer.with(newModule('import os\ndef main(payload):\n    return os.environ["PRATAI_REQUEST_ID"]\n'), async (runtime) => {
+      assert.equal(succeeded(await runtime.run('r-1', null)).response, 'r-1');
+      assert.equal(succeeded(await runtime.run('r-2', null)).response, 'r-2');
+    });
+  });
+
+  test('a result says what main left running: the processes it forked and the threads it started', async () => {
+    const source = [
+      'import os, threading, time',
+      'def main(payload):',
+      '    if payload == "fork":',
+      '        if os.fork() == 0:',
+      '            time.sleep(60)',
+      '    if payload == "thread":',
+      '        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()',
+      '    return payload',
+    ].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      assert.deepEqual(succeeded(await runtime.run('r-1', 'nothing')).leftover, { processes: 0, threads: 0 });
+      assert.deepEqual(succeeded(await runtime.run('r-2', 'thread')).leftover, { processes: 0, threads: 1 });
+      assert.deepEqual(succeeded(await runtime.run('r-3', 'fork')).leftover, { processes: 1, threads: 1 });
+    });
+  });
+
+  test('a process forked by main that returns into the runtime ends there: only main answers', async () => {
+    const source = ['import os', 'def main(payload):', '    pid = os.fork()', "    print('child' if pid == 0 else 'parent')", "    return 'from child' if pid == 0 else 'from parent'"].join('\n');
+    await RuntimeContainer.with(newModule(source), async (runtime) => {
+      const result = succeeded(await runtime.run('r-1', null));
+      assert.equal(result.response, 'from parent');
+      // The next line is the answer to the next run, not a second answer from the child.
+      const next = succeeded(await runtime.run('r-2', null));
+      assert.equal(next.response, 'from parent');
     });
   });
 

@@ -54,6 +54,9 @@ async function startServer(): Promise<Running> {
       PRATAI_RUNNER_NAME: runnerName,
       PRATAI_RUNNER_CONCURRENCY: '1',
       PRATAI_RUNNER_HEARTBEAT_INTERVAL: '1',
+      // The cold path: the test counts the containers a killed server leaves behind.
+      PRATAI_RUNNER_POOL_SIZE: '0',
+      PRATAI_RUNNER_PREWARM: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,6 +2,8 @@
 
 It loads the user's `new_module` once and answers `run` messages from the runner, one after the
 other, over line-delimited JSON (runtimes/README.md is the contract). Python 3.9+, stdlib only.
+A prewarmed container starts without a function (PRATAI_AWAIT_INIT=1) and gets its module's
+source in an `init` message before its first `run`.
 
 Two promises shape this file:
 - Only this file writes to the protocol channel. The container's real stdout is kept on a private,
@@ -15,6 +17,7 @@ Two promises shape this file:
 import fcntl
 import io
 import json
+import linecache
 import logging
 import os
 import platform
@@ -26,8 +29,11 @@ import termios
 import threading
 import time
 import traceback
+import types
 
 RUNTIME_NAME = "python3"
+# 2: init messages (prewarmed containers), `leftover` in results, PRATAI_REQUEST_ID per run.
+PROTOCOL_VERSION = 2
 DEFAULT_MAX_LOG_BYTES = 1024 * 1024
 # A record's size on the protocol line, besides its level, source and JSON-escaped message:
 # {"time":"2024-05-01T12:00:00.123Z","level":"","source":"","message":}, plus a comma.
@@ -102,10 +108,15 @@ class LogCapture:
         self.truncated = False
         self.pipes = []
         self.streams = []
+        self.forked = False
 
     # -- records --------------------------------------------------------------------------------
 
     def add(self, level, source, message):
+        if self.forked:
+            # A logger record in a process the function forked: hand it to the parent as a line.
+            os.write(2, (message + "\n").encode("utf-8", "replace"))
+            return
         with self.lock:
             if self.truncated:
                 return
@@ -213,8 +224,19 @@ class LogCapture:
             except (OSError, ValueError):
                 pass  # a user closed or broke sys.stdout: still report what we have
 
+    def after_fork_in_child(self):
+        """In a process the function forked: never read the pipes (that would steal the parent's
+        output, and a lock a reader thread held at the fork would never be released): the
+        child's output goes into the pipes like a subprocess's, and the parent records it."""
+        self.forked = True
+        self.lock = threading.RLock()
+        for stream in self.streams:
+            stream.capture = None
+
     def drain(self, pipes):
         """Turn the bytes waiting in `pipes` into records now (not when a reader gets to them)."""
+        if self.forked:
+            return
         with self.lock:
             for pipe in pipes:
                 pending = _bytes_pending(pipe.read_fd)
@@ -275,11 +297,38 @@ class CaptureHandler(logging.Handler):
             self.handleError(record)
 
 
+def reap_children():
+    """Collect children that have exited. As PID 1 the runtime inherits every orphan of the
+    function, and an unreaped one would hold a slot of the pids limit forever."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def count_tasks():
+    """(other processes alive, threads of this process). Other processes are counted only as
+    PID 1, that is inside a container, where /proc lists just the container's processes."""
+    try:
+        processes = 0
+        if os.getpid() == 1:
+            processes = sum(1 for name in os.listdir("/proc") if name.isdigit() and name != "1")
+        return processes, len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0, 0  # no /proc: nothing to say
+
+
 class Runtime:
-    def __init__(self, max_log_bytes, function_dir, deps_dir):
+    def __init__(self, max_log_bytes, function_dir, deps_dir, await_init=False):
         self.capture = LogCapture(max_log_bytes)
         self.function_dir = function_dir
         self.deps_dir = deps_dir
+        self.await_init = await_init
+        self.pid = os.getpid()
+        self.own_threads = 0
         self.module = None
         self.import_error = None
         self.import_logs = []
@@ -317,8 +366,12 @@ class Runtime:
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
         logger.addHandler(CaptureHandler(self.capture))
+        os.register_at_fork(after_in_child=self.capture.after_fork_in_child)
+        # What runs now is ours (main thread and pipe readers): the baseline of `leftover`.
+        self.own_threads = count_tasks()[1]
 
-    def load_module(self):
+    def load_module(self, source=None):
+        """Imports new_module: from the function folder, or from `source` (an init message)."""
         for directory in (self.deps_dir, self.function_dir):
             if directory in sys.path:
                 sys.path.remove(directory)
@@ -326,12 +379,32 @@ class Runtime:
         if os.path.isdir(self.function_dir):
             os.chdir(self.function_dir)
         try:
-            # __import__ rather than importlib.import_module: no extra frame in the traceback.
-            self.module = __import__("new_module")
+            if source is None:
+                # __import__ rather than importlib.import_module: no extra frame in the traceback.
+                self.module = __import__("new_module")
+            else:
+                self.module = self.module_from_source(source)
         except BaseException as exc:  # SyntaxError, ImportError, SystemExit at import: all reported per run
             self.import_error = describe_exception(exc)
         self.capture.sync(finish_lines=True)
         self.import_logs = self.capture.take()
+
+    def module_from_source(self, source):
+        """new_module made from its source, as if imported from the function folder: same
+        __file__, same tracebacks (the source lines are served by linecache), nothing written to
+        disk (the root is read-only and /tmp is the function's)."""
+        path = os.path.join(self.function_dir, "new_module.py")
+        module = types.ModuleType("new_module")
+        module.__file__ = path
+        # mtime None: linecache.checkcache keeps the entry although no such file exists.
+        linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+        sys.modules["new_module"] = module
+        try:
+            exec(compile(source, path, "exec"), module.__dict__)
+        except BaseException:
+            del sys.modules["new_module"]
+            raise
+        return module
 
     # -- protocol -------------------------------------------------------------------------------
 
@@ -346,7 +419,7 @@ class Runtime:
             view = view[written:]
 
     def serve(self):
-        self.send({"type": "ready", "runtime": RUNTIME_NAME, "python": platform.python_version(), "pid": os.getpid()})
+        self.send({"type": "ready", "runtime": RUNTIME_NAME, "python": platform.python_version(), "pid": os.getpid(), "protocol": PROTOCOL_VERSION})
         first_run = True
         for raw in self.in_file:
             raw = raw.strip()
@@ -362,6 +435,9 @@ class Runtime:
                 continue
             kind = message.get("type")
             request_id = message.get("id")
+            if kind == "init":
+                self.init(message)
+                continue
             if kind != "run":
                 error = {"type": "error", "message": "unknown message type %s" % json.dumps(kind)}
                 if request_id is not None:
@@ -376,15 +452,44 @@ class Runtime:
             self.run(request_id, message.get("payload"), list(logs))
         os._exit(0)  # not sys.exit: user threads must not keep the container alive
 
+    def init(self, message):
+        """A prewarmed container gets its function: the module's source, imported now."""
+        source = message.get("module")
+        function_id = message.get("function_id")
+        problem = None
+        if not self.await_init:
+            problem = "this container already has its function; init is accepted once, before any run"
+        elif not isinstance(source, str):
+            problem = "an init message needs the module's source as a string in `module`"
+        elif function_id is not None and not isinstance(function_id, str):
+            problem = "`function_id` must be a string"
+        if problem is not None:
+            error = {"type": "error", "message": problem}
+            if message.get("id") is not None:
+                error["id"] = message.get("id")
+            self.send(error)
+            return
+        self.await_init = False
+        if function_id:
+            os.environ["PRATAI_FUNCTION_ID"] = function_id
+        self.load_module(source)
+
     def run(self, request_id, payload, logs):
+        if self.await_init:
+            # No init came first: nothing to call (the runner sends init before the first run).
+            self.import_error = {"type": "FunctionNotLoaded", "message": "this container was started without a function and got no init message", "traceback": ""}
+            self.await_init = False
         self.capture.take()  # output between two requests belongs to neither
         self.current_id, self.current_logs = request_id, logs
+        os.environ["PRATAI_REQUEST_ID"] = request_id
         started = time.perf_counter()
         try:
             outcome = self.call(payload)
         finally:
             self.current_id = None
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        reap_children()
+        processes, threads = count_tasks()
         self.capture.sync(finish_lines=True)
         logs.extend(self.capture.take())
         result = {"type": "result", "id": request_id}
@@ -397,6 +502,8 @@ class Runtime:
             raw_response = outcome["response"]
         result["logs"] = logs
         result["duration_ms"] = duration_ms
+        # What main left running: the runner reuses a container only when nothing is.
+        result["leftover"] = {"processes": processes, "threads": max(0, threads - self.own_threads)}
         self.send(result, raw_response)
 
     def send_logs_so_far(self, signum=None, frame=None):
@@ -420,7 +527,9 @@ class Runtime:
                 import asyncio
                 value = asyncio.run(value)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the function's outcome too
+            self.exit_if_forked(1)
             return {"error": describe_exception(exc)}
+        self.exit_if_forked(0)
         try:
             return {"response": json.dumps(value, separators=(",", ":"), allow_nan=False)}
         except Exception as exc:  # TypeError, ValueError (NaN, circular), RecursionError
@@ -429,6 +538,13 @@ class Runtime:
                 "message": clip("main returned a %s that is not JSON serializable: %s" % (type(value).__name__, exc)),
                 "traceback": "",
             }}
+
+
+    def exit_if_forked(self, code):
+        """A process main forked that returns (or raises) into the runtime ends here: it must not
+        answer the runner, read its messages or serve another request."""
+        if os.getpid() != self.pid:
+            os._exit(code)
 
 
 def _is_coroutine(value):
@@ -450,6 +566,7 @@ def read_settings():
         "max_log_bytes": max_log_bytes,
         "function_dir": os.environ.get("PRATAI_FUNCTION_DIR") or "/opt/pratai/function",
         "deps_dir": os.environ.get("PRATAI_DEPS_DIR") or "/opt/pratai/deps",
+        "await_init": os.environ.get("PRATAI_AWAIT_INIT") == "1",
     }
 
 
@@ -460,7 +577,8 @@ def main():
     runtime = Runtime(**settings)
     signal.signal(signal.SIGUSR1, runtime.send_logs_so_far)
     runtime.take_over_stdio()
-    runtime.load_module()
+    if not runtime.await_init:
+        runtime.load_module()
     try:
         runtime.serve()
     except BrokenPipeError:

@@ -28,7 +28,9 @@ export async function startTestPlatform(overrides: NonNullable<ConfigSources['ov
     ...overrides,
     DEFAULT: { state_path: statePath, ...overrides.DEFAULT },
     api: { host: '127.0.0.1', port: '0', webhook_port: '0', ...overrides.api },
-    runner: { name: runnerName, heartbeat_interval: '1', ...overrides.runner },
+    // The cold path unless a test asks for warm containers (test/pool.test.ts, test/isolation.test.ts):
+    // tests that count containers expect none to outlive its request.
+    runner: { name: runnerName, heartbeat_interval: '1', pool_size: '0', prewarm: '0', ...overrides.runner },
   });
   const platform = await startPlatform(settings, process.env.PRATAI_TEST_LOG ? (await import('../../common/log.js')).createLogger('test', { debug: true }) : silentLogger);
   return {
@@ -57,6 +59,12 @@ export function assertNoLeftoverContainers(runnerName: string): void {
 export function functionImages(functionId: string): string[] {
   const out = execFileSync('docker', ['images', '-q', '--filter', `label=pratai.function_id=${functionId}`], { encoding: 'utf8' });
   return out.split('\n').filter(Boolean);
+}
+
+/** Removes the images of these functions (once no container of them is left). */
+export function removeFunctionImages(functionIds: readonly string[]): void {
+  const images = [...new Set(functionIds.flatMap(functionImages))];
+  if (images.length > 0) execFileSync('docker', ['rmi', '-f', ...images], { stdio: 'ignore' });
 }
 
 /**
@@ -97,12 +105,12 @@ export async function call(url: string, init: RequestInit = {}): Promise<Json> {
   return { status: response.status, headers: response.headers, body };
 }
 
-/** POST /v1/functions with the given zip and fields. */
-export async function createFunction(platform: Platform, zip: Buffer | undefined, fields: Record<string, string>): Promise<Json> {
+/** POST /v1/functions with the given zip and fields (and headers: an X-Auth-Token, say). */
+export async function createFunction(platform: Platform, zip: Buffer | undefined, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Json> {
   const form = new FormData();
   for (const [key, value] of Object.entries(fields)) form.append(key, value);
   if (zip !== undefined) form.append('zip', new Blob([zip]), 'package.zip');
-  return call(`${platform.apiUrl}/v1/functions`, { method: 'POST', body: form });
+  return call(`${platform.apiUrl}/v1/functions`, { method: 'POST', body: form, headers });
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
@@ -117,31 +125,31 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 
 /** Creates a function and waits until its image is built; returns it. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the function's JSON, as the tests read it
-export async function deployFunction(platform: Platform, files: Record<string, string | Buffer>, fields: Record<string, string>): Promise<any> {
-  const created = await createFunction(platform, zipOf(files), fields);
+export async function deployFunction(platform: Platform, files: Record<string, string | Buffer>, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<any> {
+  const created = await createFunction(platform, zipOf(files), fields, headers);
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const id = created.body.function.function_id as string;
   return waitFor(`function ${id} to be built`, async () => {
-    const { body } = await call(`${platform.apiUrl}/v1/functions/${id}`);
+    const { body } = await call(`${platform.apiUrl}/v1/functions/${id}`, { headers });
     return body.function.status === 'building' ? undefined : body.function;
   });
 }
 
-export async function invoke(platform: Platform, functionId: string, payload: unknown): Promise<string> {
+export async function invoke(platform: Platform, functionId: string, payload: unknown, headers: Record<string, string> = {}): Promise<string> {
   const response = await call(`${platform.webhookUrl}/function/${functionId}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ payload }),
   });
   assert.equal(response.status, 202, JSON.stringify(response.body));
   return response.body.request_id as string;
 }
 
-export async function waitForRequest(platform: Platform, requestId: string, timeoutMs = 120_000): Promise<RequestRecord> {
+export async function waitForRequest(platform: Platform, requestId: string, timeoutMs = 120_000, headers: Record<string, string> = {}): Promise<RequestRecord> {
   return waitFor(
     `request ${requestId} to finish`,
     async () => {
-      const { body } = await call(`${platform.apiUrl}/v1/requests/${requestId}`);
+      const { body } = await call(`${platform.apiUrl}/v1/requests/${requestId}`, { headers });
       return isFinal(body.request.status) ? (body.request as RequestRecord) : undefined;
     },
     timeoutMs,

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench [-- --json PATH]`: starts the platform itself (the real pratai-server, loopback
+ * only), measures what the issue asks of it next to baselines measured in the same run, and prints
+ * one table; with --json, writes the same with each target and whether it was met.
+ *
+ * Bounded: about two minutes on a 2-core machine. Every container, image, process, folder and
+ * broker vhost it makes is removed before it exits. Settings come from the defaults, overridable
+ * in the environment as for pratai-server (PRATAI_RUNNER_CONCURRENCY=8, say).
+ */
+import { execFile } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { promisify } from 'node:util';
+import { loadSettings } from '../common/config.js';
+import { dockerRunMs, startBareWebhook, warmFloor, type Floor } from './baselines.js';
+import { machine, versions } from './environment.js';
+import { acceptLoad, containerMemoryBytes, deploy, ECHO, endToEndMs, firstRequestMs, sustained, undeploy } from './measurements.js';
+import { BenchPlatform } from './platform-process.js';
+import { table, writeJson, type Figure, type Run } from './report.js';
+import { median, percentile } from './stats.js';
+import { waitFor } from '../test/helpers/platform.js';
+
+const execFileAsync = promisify(execFile);
+
+const RUNTIME_IMAGE = 'pratai/runtime-python3:latest';
+/** Keep-alive connections posting at once in the webhook figures. */
+const ACCEPT_CONNECTIONS = 32;
+const ACCEPT_MS = 5_000;
+/** Callers each waiting for their outcome before posting again, in the throughput figures. */
+const CALLERS = 32;
+const SUSTAINED_WARMUP_MS = 2_000;
+const SUSTAINED_MS = 10_000;
+const WARM_REQUESTS = 1_000;
+const FIRST_REQUESTS = 5;
+const FLOOR_CALLS = 2_000;
+const MB = 1_000_000;
+
+/** What the modes measured so far leave for the next ones. */
+interface Context {
+  prewarm: number;
+  figures: Figure[];
+  /** The warm floor, measured with the first mode. */
+  floor?: Floor;
+}
+
+/** A way of running the platform: the embedded queue, or a broker. One entry per mode. */
+interface Mode {
+  label: string;
+  /** The environment it needs, and how to clean up after it; or why it cannot run here. */
+  prepare(): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> } | { unavailable: string }>;
+  measure(platform: BenchPlatform, context: Context): Promise<void>;
+}
+
+const MODES: Mode[] = [
+  {
+    label: 'embedded',
+    prepare: async () => ({ env: {}, cleanup: async () => undefined }),
+    measure: async (platform, context) => void (context.floor = await measureEmbedded(platform, context.prewarm, context.figures)),
+  },
+  {
+    label: 'RabbitMQ',
+    measure: (platform, context) => measureBroker(platform, 'RabbitMQ', context),
+    prepare: async () => {
+      const vhost = `pratai-bench-${process.pid}`;
+      try {
+        await execFileAsync('rabbitmqctl', ['-q', 'add_vhost', vhost]);
+        await execFileAsync('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+      } catch (error) {
+        return { unavailable: `RabbitMQ not reachable with rabbitmqctl: ${(error as Error).message.split('\n')[0]}` };
+      }
+      return {
+        env: { PRATAI_DEFAULT_TRANSPORT_URL: `rabbit://guest:guest@127.0.0.1:5672/${vhost}` },
+        cleanup: async () => void (await execFileAsync('rabbitmqctl', ['-q', 'delete_vhost', vhost]).catch(() => undefined)),
+      };
+    },
+  },
+];
+
+function parseArgs(argv: readonly string[]): { json?: string } {
+  const at = argv.indexOf('--json');
+  if (at >= 0 && argv[at + 1] === undefined) throw new Error('--json needs a path');
+  for (const [i, arg] of argv.entries()) {
+    if (arg !== '--json' && argv[i - 1] !== '--json') throw new Error(`unknown argument ${arg}; usage: npm run bench [-- --json PATH]`);
+  }
+  return at >= 0 ? { json: argv[at + 1] } : {};
+}
+
+const say = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+
+async function imageOf(functionId: string): Promise<string> {
+  const { stdout } = await execFileAsync('docker', ['images', '--filter', `label=pratai.function_id=${functionId}`, '--format', '{{.Repository}}:{{.Tag}}']);
+  const image = stdout.split('\n').find(Boolean);
+  if (image === undefined) throw new Error(`no image for function ${functionId}`);
+  return image;
+}
+
+/** The embedded all-in-one process: every figure of the issue but the RabbitMQ row. */
+async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures: Figure[]): Promise<Floor> {
+  const deployed: string[] = [];
+  try {
+    if (prewarm > 0) {
+      await waitFor('the prewarmed containers', async () => {
+        const { stdout } = await execFileAsync('docker', ['ps', '-q', '--filter', `label=pratai.runner=${platform.runnerName}`, '--filter', 'label=pratai.prewarmed=true']);
+        return stdout.split('\n').filter(Boolean).length >= prewarm ? true : undefined;
+      }, 60_000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const idleRss = platform.rssBytes();
+
+    say(`first request of ${FIRST_REQUESTS} new functions`);
+    const first = await firstRequestMs(platform, FIRST_REQUESTS, prewarm, deployed);
+    const dockerRun = await dockerRunMs(await imageOf(deployed[0] as string), FIRST_REQUESTS);
+    figures.push({
+      name: 'first request of a new function (image built), p50',
+      value: median(first),
+      unit: 'ms',
+      baseline: { name: '`docker run --rm` of its image, python3 -c pass', value: median(dockerRun) },
+      target: { of: 'ratio', op: '<=', limit: 0.5 },
+      note: prewarm > 0 ? `a prewarmed container loaded with the function (${prewarm} per runtime)` : 'no prewarmed containers: a container created for it',
+    });
+
+    const echo = await deploy(platform, 'echo', ECHO);
+    deployed.push(echo);
+    say('the warm floor: the function over a pipe in a warm container');
+    const floor = await warmFloor(await imageOf(echo), echo, FLOOR_CALLS);
+
+    say(`warm end-to-end latency, ${WARM_REQUESTS} requests one after another`);
+    const warm = await endToEndMs(platform, echo, WARM_REQUESTS, 100);
+    figures.push(
+      { name: 'warm end-to-end, webhook POST → outcome stored, p50', value: percentile(warm, 50), unit: 'ms', baseline: { name: 'warm floor p50', value: floor.p50Ms }, target: { of: 'value', op: '<=', limit: 5 } },
+      { name: 'warm end-to-end, webhook POST → outcome stored, p99', value: percentile(warm, 99), unit: 'ms', baseline: { name: 'warm floor p99', value: floor.p99Ms }, target: { of: 'value', op: '<=', limit: 25 } },
+    );
+
+    say(`webhook accept rate, ${ACCEPT_CONNECTIONS} connections for ${ACCEPT_MS / 1000} s (bare Express, then Pratai)`);
+    const bare = await startBareWebhook();
+    const bareLoad = await acceptLoad(bare.origin, '/function/bench', ACCEPT_CONNECTIONS, ACCEPT_MS).finally(() => bare.stop());
+    const finishedBefore = platform.finishedCount;
+    const accepted = await acceptLoad(platform.webhookUrl, `/function/${echo}`, ACCEPT_CONNECTIONS, ACCEPT_MS);
+    figures.push(
+      { name: 'webhook accept rate (202s)', value: accepted.perSecond, unit: 'req/s', baseline: { name: 'bare Express answering 202', value: bareLoad.perSecond }, target: { of: 'ratio', op: '>=', limit: 0.4 } },
+      { name: 'webhook 202 latency p50', value: accepted.p50Ms, unit: 'ms', baseline: { name: 'bare Express p50', value: bareLoad.p50Ms } },
+      { name: 'webhook 202 latency p99', value: accepted.p99Ms, unit: 'ms', baseline: { name: 'bare Express p99', value: bareLoad.p99Ms } },
+    );
+    say(`waiting for the ${accepted.count} accepted requests to finish`);
+    await platform.drained(finishedBefore + accepted.count, 300_000);
+    platform.forgetFinished();
+
+    say(`sustained throughput, ${CALLERS} callers for ${SUSTAINED_MS / 1000} s`);
+    const load = await sustained(platform, echo, CALLERS, SUSTAINED_WARMUP_MS, SUSTAINED_MS);
+    const perContainer = await containerMemoryBytes(platform.runnerName);
+    figures.push(
+      { name: 'sustained throughput, embedded', value: load.perSecond, unit: 'finished/s', baseline: { name: 'warm floor, one at a time', value: floor.perSecond }, target: { of: 'value', op: '>=', limit: 1500 } },
+      { name: 'resident memory of pratai-server, idle', value: idleRss / MB, unit: 'MB', target: { of: 'value', op: '<=', limit: 150 } },
+      { name: 'resident memory of pratai-server, under load (peak)', value: load.peakRssBytes / MB, unit: 'MB' },
+      { name: 'memory per warm container (median)', value: median(perContainer) / MB, unit: 'MB', note: `docker stats of the runner's ${perContainer.length} containers after the load` },
+    );
+    return floor;
+  } finally {
+    await undeploy(platform, deployed);
+  }
+}
+
+/** A broker mode: its warm latency and throughput, against the embedded mode's floor. */
+async function measureBroker(platform: BenchPlatform, label: string, { floor, figures }: Context): Promise<void> {
+  if (floor === undefined) throw new Error('the embedded mode measures the floor first');
+  const echo = await deploy(platform, 'echo', ECHO);
+  try {
+    const warm = await endToEndMs(platform, echo, WARM_REQUESTS / 2, 100);
+    const load = await sustained(platform, echo, CALLERS, SUSTAINED_WARMUP_MS, SUSTAINED_MS);
+    figures.push(
+      { name: `sustained throughput, ${label}`, value: load.perSecond, unit: 'finished/s', baseline: { name: 'warm floor, one at a time', value: floor.perSecond }, target: { of: 'value', op: '>=', limit: 1000 } },
+      { name: `warm end-to-end p50, ${label}`, value: percentile(warm, 50), unit: 'ms', baseline: { name: 'warm floor p50', value: floor.p50Ms } },
+    );
+  } finally {
+    await undeploy(platform, [echo]);
+  }
+}
+
+async function main(): Promise<void> {
+  const { json } = parseArgs(process.argv.slice(2));
+  const { settings } = loadSettings({ files: ['/dev/null'], env: process.env });
+  const { runner } = settings;
+  const run: Run = {
+    timestamp: new Date().toISOString(),
+    machine: machine(),
+    versions: await versions(RUNTIME_IMAGE),
+    settings: { concurrency: runner.concurrency, pool_size: runner.pool_size, container_concurrency: runner.container_concurrency, prewarm: runner.prewarm, network: runner.network },
+    figures: [],
+  };
+  const context: Context = { prewarm: runner.prewarm, figures: run.figures };
+  for (const mode of MODES) {
+    const prepared = await mode.prepare();
+    if ('unavailable' in prepared) {
+      run.figures.push({ name: `sustained throughput, ${mode.label}`, value: Number.NaN, unit: 'finished/s', target: { of: 'value', op: '>=', limit: 1000 }, note: `not measured: ${prepared.unavailable}` });
+      continue;
+    }
+    say(`starting pratai-server (${mode.label})`);
+    const platform = await BenchPlatform.start(mode.label.toLowerCase(), prepared.env);
+    try {
+      await mode.measure(platform, context);
+    } finally {
+      await platform.stop();
+      await prepared.cleanup();
+    }
+  }
+  run.machine['load average (start, end)'] = `${run.machine['load average (start, end)']}, ${loadavg()[0]?.toFixed(2)}`;
+  process.stdout.write(`${table(run)}\n`);
+  if (json !== undefined) {
+    writeJson(run, json);
+    say(`wrote ${json}`);
+  }
+}
+
+await main();

@@ -1,0 +1,113 @@
+/**
+ * Pratai's REST API as the CLI calls it: one method per call, typed with the domain's records as
+ * the API shows them. Names are resolved to ids here, through the list, as the OpenStack clients
+ * resolve them.
+ */
+import type { FunctionRecord, RequestRecord, RequestStatus, RuntimeRecord } from '../common/domain.js';
+import { isId } from '../common/ids.js';
+import { CliError } from './errors.js';
+import type { HttpClient } from './http.js';
+
+/** A function as the API shows it: no code, its webhook endpoint, the build log when shown alone. */
+export type FunctionView = Omit<FunctionRecord, 'code_sha256' | 'build_log'> & { endpoint: string; build_log?: string };
+/** A request in a listing: everything but its logs. */
+export type RequestSummary = Omit<RequestRecord, 'logs'>;
+export type RuntimeView = RuntimeRecord & { status: string };
+
+export interface RequestFilters {
+  functionId?: string;
+  status?: RequestStatus;
+  requestId?: string;
+  marker?: string;
+  /** At most this many; all of them when undefined. */
+  limit?: number;
+}
+
+/** The most the API gives in one page. */
+const PAGE_LIMIT = 1000;
+
+export class PrataiApi {
+  constructor(readonly http: HttpClient) {}
+
+  async listRuntimes(): Promise<RuntimeView[]> {
+    return (await this.http.json<{ runtimes: RuntimeView[] }>('GET', '/v1/runtimes')).runtimes;
+  }
+
+  async listFunctions(options: { allTenants?: boolean } = {}): Promise<FunctionView[]> {
+    const query = options.allTenants ? { all_tenants: 'true' } : {};
+    return (await this.http.json<{ functions: FunctionView[] }>('GET', '/v1/functions', { query })).functions;
+  }
+
+  async getFunction(id: string): Promise<FunctionView> {
+    return (await this.http.json<{ function: FunctionView }>('GET', `/v1/functions/${encodeURIComponent(id)}`)).function;
+  }
+
+  async createFunction(form: FormData): Promise<FunctionView> {
+    return (await this.http.json<{ function: FunctionView }>('POST', '/v1/functions', { body: form })).function;
+  }
+
+  /** `changes` is multipart (new code) or the fields to change, as JSON. */
+  async updateFunction(id: string, changes: FormData | Record<string, unknown>): Promise<FunctionView> {
+    return (await this.http.json<{ function: FunctionView }>('PATCH', `/v1/functions/${encodeURIComponent(id)}`, { body: changes })).function;
+  }
+
+  async deleteFunction(id: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/functions/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * The function `idOrName` names: an id is read directly, a name is looked up in the list. No
+   * match, or more than one, is an error naming what was found.
+   */
+  async findFunction(idOrName: string): Promise<FunctionView> {
+    if (isId(idOrName)) return this.getFunction(idOrName);
+    const matches = (await this.listFunctions()).filter((fn) => fn.name === idOrName);
+    if (matches.length === 1) return matches[0] as FunctionView;
+    if (matches.length === 0) throw new CliError(`No function with a name or ID of \`${idOrName}\` exists`);
+    throw new CliError(`More than one function is named \`${idOrName}\` (${matches.map((fn) => fn.function_id).join(', ')}); use an ID`);
+  }
+
+  /** The id of the function `idOrName` names, without reading it when it is an id. */
+  async resolveFunction(idOrName: string): Promise<string> {
+    return isId(idOrName) ? idOrName : (await this.findFunction(idOrName)).function_id;
+  }
+
+  /**
+   * Calls a function's webhook (with the token: a private function's webhook needs one); answers
+   * the request id. `wait=false`: the answer comes at once even for a wait_for_response function,
+   * as the CLI follows the request itself.
+   */
+  async execute(fn: FunctionView, payload: unknown): Promise<string> {
+    return (await this.http.json<{ request_id: string }>('POST', fn.endpoint, { body: { payload }, query: { wait: false } })).request_id;
+  }
+
+  /** Requests, newest first, following `next` links until `limit` (or all) are read. */
+  async listRequests(filters: RequestFilters): Promise<RequestSummary[]> {
+    const found: RequestSummary[] = [];
+    let marker = filters.marker;
+    for (;;) {
+      const wanted = filters.limit === undefined ? PAGE_LIMIT : Math.min(PAGE_LIMIT, filters.limit - found.length);
+      const page = await this.http.json<{ requests: RequestSummary[]; requests_links: { rel: string; href: string }[] }>('GET', '/v1/requests', {
+        query: { function_id: filters.functionId, status: filters.status, request_id: filters.requestId, marker, limit: wanted },
+      });
+      found.push(...page.requests);
+      const last = page.requests.at(-1);
+      const more = page.requests_links.some((link) => link.rel === 'next');
+      if (!more || last === undefined || (filters.limit !== undefined && found.length >= filters.limit)) return found;
+      marker = last.request_id;
+    }
+  }
+
+  async getRequest(id: string): Promise<RequestRecord> {
+    return (await this.http.json<{ request: RequestRecord }>('GET', `/v1/requests/${encodeURIComponent(id)}`)).request;
+  }
+
+  /** The request's logs as the API renders them: one record a line. */
+  async getRequestLogs(id: string): Promise<string> {
+    return this.http.text('GET', `/v1/requests/${encodeURIComponent(id)}/logs`);
+  }
+
+  async cancelRequest(id: string): Promise<RequestRecord> {
+    return (await this.http.json<{ request: RequestRecord }>('POST', `/v1/requests/${encodeURIComponent(id)}/cancel`)).request;
+  }
+}

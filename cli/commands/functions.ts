@@ -1,0 +1,127 @@
+/**
+ * The function commands: create, list, show, update, delete. Settings go to the API as given;
+ * the API checks them and its message is what a user reads when one is wrong.
+ */
+import { type Command, Option } from 'commander';
+import type { FunctionView } from '../api.js';
+import { readFunctionZip } from '../archive.js';
+import type { CliContext } from '../context.js';
+import { CliError, usageError } from '../errors.js';
+import { withOutputOptions } from '../output.js';
+import { functionListing, functionShown } from '../views.js';
+import { waitForBuild } from '../wait.js';
+
+type Opts = Record<string, unknown>;
+
+/** Settings shared by create and update, by their API field names. */
+function addSettingOptions(command: Command): Command {
+  return command
+    .option('--description <text>', 'what the function does')
+    .addOption(new Option('--type <type>', 'async: its webhook answers with a request id at once; wait_for_response: with the outcome').choices(['async', 'wait_for_response']))
+    .option('--runtime <name>', 'the runtime to run on (see runtime-list; default python3)')
+    .option('--memory <MiB>', 'memory limit, swap included, 64 to 4096 (default 128)')
+    .option('--cpus <n>', 'CPU cores, 0.1 to 16 (default 1)')
+    .option('--timeout <seconds>', 'how long a request may run, 1 to 900 (default 30)')
+    .option('--public', 'anyone may call its webhook, without a token')
+    .option('--wait', 'wait until its image is built, showing progress on stderr');
+}
+
+/** The settings given on the command line, as form fields. */
+function settingFields(opts: Opts): [string, string][] {
+  return (['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'type', 'event'] as const)
+    .filter((key) => typeof opts[key] === 'string')
+    .map((key) => [key, opts[key] as string]);
+}
+
+function formOf(fields: [string, string][], zip: Buffer | undefined): FormData {
+  const form = new FormData();
+  for (const [key, value] of fields) form.append(key, value);
+  if (zip !== undefined) form.append('zip', new Blob([zip], { type: 'application/zip' }), 'package.zip');
+  return form;
+}
+
+/**
+ * Prints the function a create or an update answered with; with `--wait`, once its image is
+ * built, failing when the build did.
+ */
+async function printWritten(context: CliContext, written: FunctionView, opts: Opts): Promise<void> {
+  const fn = opts.wait === true ? await waitForBuild(context, context.api(), written.function_id, written.name) : written;
+  context.printOne(functionShown(fn), opts);
+  if (fn.status === 'error') throw new CliError(`The image of function ${fn.name} (${fn.function_id}) failed to build; its build_log says why`);
+}
+
+export function registerFunctionCommands(program: Command, context: CliContext): void {
+  withOutputOptions(
+    addSettingOptions(
+      program
+        .command('function-create')
+        .description('Create a function from a zip (or a folder) holding new_module.py and requirements.txt')
+        .argument('<name>', 'name of the function')
+        .requiredOption('--zip <path>', 'zip file with new_module.py and requirements.txt at its root, or a folder holding them'),
+    ).option('--event <event>', 'what calls the function (webhook)'),
+    'show',
+  ).action(async (name: string, opts: Opts) => {
+    const fields = settingFields({ ...opts, name });
+    if (opts.public === true) fields.push(['public', 'true']);
+    await printWritten(context, await context.api().createFunction(formOf(fields, readFunctionZip(opts.zip as string))), opts);
+  });
+
+  withOutputOptions(
+    program
+      .command('function-list')
+      .description("List the project's functions")
+      .option('--only-id', 'list only the IDs')
+      .option('--all-tenants', 'list the functions of every project (admin only)')
+      .option('--long', 'list more columns'),
+    'list',
+  ).action(async (opts: Opts) => {
+    const allTenants = opts.allTenants === true;
+    const functions = await context.api().listFunctions({ allTenants });
+    context.printList(functionListing(functions, { onlyId: opts.onlyId === true, allTenants, long: opts.long === true }), opts);
+  });
+
+  withOutputOptions(program.command('function-show').description('Show a function').argument('<function>', 'ID or name of the function'), 'show').action(async (idOrName: string, opts: Opts) => {
+    const api = context.api();
+    context.printOne(functionShown(await api.getFunction(await api.resolveFunction(idOrName))), opts);
+  });
+
+  withOutputOptions(
+    addSettingOptions(
+      program
+        .command('function-update')
+        .description("Change a function's settings, or give it new code (its image is built again)")
+        .argument('<function>', 'ID or name of the function')
+        .option('--zip <path>', 'new code: a zip file, or a folder holding new_module.py and requirements.txt')
+        .option('--name <name>', 'new name'),
+    ).option('--private', 'only its project may call its webhook'),
+    'show',
+  ).action(async (idOrName: string, opts: Opts) => {
+    if (opts.public === true && opts.private === true) throw usageError('Give --public or --private, not both');
+    const fields = settingFields(opts);
+    if (opts.public === true || opts.private === true) fields.push(['public', String(opts.public === true)]);
+    const zip = typeof opts.zip === 'string' ? readFunctionZip(opts.zip) : undefined;
+    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --public or --private');
+    const api = context.api();
+    await printWritten(context, await api.updateFunction(await api.resolveFunction(idOrName), formOf(fields, zip)), opts);
+  });
+
+  program
+    .command('function-delete')
+    .description('Delete functions: their queued requests are cancelled and their images removed')
+    .argument('<function...>', 'IDs or names of the functions')
+    .action(async (idsOrNames: string[]) => {
+      const api = context.api();
+      let failed = 0;
+      for (const idOrName of idsOrNames) {
+        try {
+          await api.deleteFunction(await api.resolveFunction(idOrName));
+        } catch (error) {
+          // As the OpenStack clients do: go on with the others, and say which ones failed.
+          if (!(error instanceof CliError) || idsOrNames.length === 1) throw error;
+          context.warn(`Failed to delete function ${idOrName}: ${error.message}`);
+          failed += 1;
+        }
+      }
+      if (failed > 0) throw new CliError(`${failed} of ${idsOrNames.length} functions failed to delete`);
+    });
+}

@@ -1,0 +1,92 @@
+/**
+ * How each record is shown: the fields of a show command (in the original documentation's order,
+ * then the newer ones) and the columns of a list command (ID, Name, Status first where they
+ * apply, as the OpenStack clients list).
+ */
+import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
+import type { FunctionView, RequestSummary, RuntimeView } from './api.js';
+import { Formatted, type Listing, type Shown } from './output.js';
+
+const FUNCTION_FIELDS = [
+  'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint',
+  'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at',
+] as const;
+
+/**
+ * A successful build's log is Docker's chatter: a table shows the log only when the build
+ * failed, where it says why; json and yaml always carry it.
+ */
+const buildLog = (fn: FunctionView): Formatted => new Formatted(fn.build_log ?? '', fn.status === 'error' ? (fn.build_log ?? '').trimEnd() : '');
+
+export function functionShown(fn: FunctionView): Shown {
+  return { fields: [...FUNCTION_FIELDS], values: FUNCTION_FIELDS.map((field) => (field === 'build_log' ? buildLog(fn) : fn[field])) };
+}
+
+/** A column of a list: its name and how a row's value is read. */
+type Column<T> = readonly [name: string, value: (item: T) => unknown];
+
+const listingOf = <T>(items: readonly T[], columns: readonly Column<T>[]): Listing => ({
+  columns: columns.map(([name]) => name),
+  rows: items.map((item) => columns.map(([, value]) => value(item))),
+});
+
+const FUNCTION_ID: Column<FunctionView> = ['ID', (fn) => fn.function_id];
+const FUNCTION_PROJECT: Column<FunctionView>[] = [['Project', (fn) => fn.tenant_id]];
+const FUNCTION_LONG: Column<FunctionView>[] = [
+  ['CPUs', (fn) => fn.cpus],
+  ['Timeout', (fn) => fn.timeout],
+  ['Public', (fn) => fn.public],
+  ['Description', (fn) => fn.description],
+  ['Created At', (fn) => fn.created_at],
+];
+
+export function functionListing(functions: readonly FunctionView[], options: { onlyId?: boolean; allTenants?: boolean; long?: boolean }): Listing {
+  if (options.onlyId) return listingOf(functions, [FUNCTION_ID]);
+  return listingOf(functions, [
+    FUNCTION_ID,
+    ['Name', (fn) => fn.name],
+    ['Status', (fn) => fn.status],
+    ...(options.allTenants ? FUNCTION_PROJECT : []),
+    ['Runtime', (fn) => fn.runtime],
+    ['Memory', (fn) => fn.memory],
+    ...(options.long ? FUNCTION_LONG : []),
+    ['Endpoint', (fn) => fn.endpoint],
+  ]);
+}
+
+/** A request's logs, one record a line, as `GET /v1/requests/<id>/logs` gives them. */
+const logLines = (logs: readonly LogRecord[]): string => logs.map((record) => `${record.time} ${record.level} [${record.source}] ${record.message}`).join('\n');
+
+const errorText = (error: RequestError | null): unknown => (error === null ? null : new Formatted(error, error.traceback.trim() || `${error.type}: ${error.message}`));
+
+const REQUEST_FIELDS = [
+  'request_id', 'function_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
+  'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id',
+] as const;
+
+export function requestShown(request: RequestRecord): Shown {
+  const value = (field: (typeof REQUEST_FIELDS)[number]): unknown => {
+    if (field === 'logs') return new Formatted(request.logs, logLines(request.logs));
+    if (field === 'error') return errorText(request.error);
+    return request[field];
+  };
+  return { fields: [...REQUEST_FIELDS], values: REQUEST_FIELDS.map(value) };
+}
+
+export const requestListing = (requests: readonly RequestSummary[]): Listing =>
+  listingOf(requests, [
+    ['ID', (request) => request.request_id],
+    ['Function ID', (request) => request.function_id],
+    ['Status', (request) => request.status],
+    ['Attempts', (request) => request.attempts],
+    ['Created At', (request) => request.created_at],
+    ['Duration (ms)', (request) => request.duration_ms],
+  ]);
+
+export const runtimeListing = (runtimes: readonly RuntimeView[]): Listing =>
+  listingOf(runtimes, [
+    ['Name', (runtime) => runtime.name],
+    ['Description', (runtime) => runtime.description],
+    ['Image', (runtime) => runtime.image],
+    ['Status', (runtime) => runtime.status],
+  ]);

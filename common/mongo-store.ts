@@ -1,0 +1,285 @@
+/**
+ * MongoStore: the Store port over MongoDB through mongoose, as the original design named it. The
+ * documents have the row shape every adapter shares (common/store-rows.ts), the same unique keys
+ * and the same indexes as the SQL schema; status changes that runners race for are single
+ * conditional updates of one document, which MongoDB applies atomically.
+ *
+ * No MongoDB server can be had on the machines this is developed on: test/store-mongodb.test.ts
+ * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
+ */
+import mongoose, { Schema, type Connection, type Model } from 'mongoose';
+import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from './domain.js';
+import { PrataiError } from './errors.js';
+import { PYTHON3_RUNTIME } from './migrations.js';
+import * as codec from './store-rows.js';
+import type { FunctionRow, RequestRow, RunnerRow, RuntimeRow } from './store-rows.js';
+import type { FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, Store } from './store.js';
+
+export interface MongoStoreOptions {
+  /** Most connections open at once ([database] max_pool_size). */
+  poolSize: number;
+}
+
+/** How long an operation waits for a usable server before the store reports it unusable (the URL's serverSelectionTimeoutMS wins). */
+const SERVER_SELECTION_TIMEOUT_MS = 10_000;
+
+const text = { type: String, required: true };
+const textOrNull = { type: String, default: null };
+const number = { type: Number, required: true };
+// bufferCommands off: a call made while the server is away goes to the driver, which waits for it
+// at most serverSelectionTimeoutMS, instead of mongoose holding it in a buffer for 10 s more.
+const options = { versionKey: false, autoIndex: false, strict: true, bufferCommands: false } as const;
+
+const functionSchema = new Schema<FunctionRow>(
+  {
+    function_id: text, user_id: text, tenant_id: text, name: text, description: { type: String, default: '' }, type: text, event: text,
+    public: number, runtime: text, memory: number, cpus: number, timeout: number, status: text, build_log: { type: String, default: '' },
+    code_sha256: text, module: text, requirements: { type: String, default: '' }, created_at: text, updated_at: text,
+  },
+  { ...options, collection: 'functions' },
+);
+functionSchema.index({ function_id: 1 }, { unique: true });
+functionSchema.index({ tenant_id: 1, name: 1 }, { unique: true });
+
+const requestSchema = new Schema<RequestRow>(
+  {
+    request_id: text, function_id: text, tenant_id: text, user_id: text, status: text, payload: text, response: textOrNull,
+    error: textOrNull, logs: text, attempts: number, created_at: text, started_at: textOrNull, finished_at: textOrNull,
+    duration_ms: { type: Number, default: null },
+  },
+  { ...options, collection: 'requests' },
+);
+// The SQL schema's indexes: by id; a tenant's newest first; everyone's; a function's by status; finished by age.
+requestSchema.index({ request_id: 1 }, { unique: true });
+requestSchema.index({ tenant_id: 1, created_at: -1, request_id: -1 });
+requestSchema.index({ created_at: -1, request_id: -1 });
+requestSchema.index({ function_id: 1, status: 1 });
+requestSchema.index({ finished_at: 1 });
+
+const runtimeSchema = new Schema<RuntimeRow>({ name: text, description: text, image: text }, { ...options, collection: 'runtimes' });
+runtimeSchema.index({ name: 1 }, { unique: true });
+
+const runnerSchema = new Schema<RunnerRow>({ name: text, docker_ok: number, images: text, heartbeat_at: text }, { ...options, collection: 'runners' });
+runnerSchema.index({ name: 1 }, { unique: true });
+
+/** Leaves MongoDB's own `_id` out of every answer. */
+const NO_ID = { _id: 0 } as const;
+const FUNCTION_PROJECTION = Object.fromEntries([['_id', 0], ...codec.FUNCTION_COLUMNS.map((column) => [column, 1])]) as Record<string, 0 | 1>;
+
+const isDuplicateKey = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === 11000;
+
+/** Driver errors that mean the server cannot be used: no server selected, network, buffering timed out, shutting down. */
+function isUnavailable(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  if (typeof name === 'string' && /^(MongooseServerSelectionError|MongoServerSelectionError|MongoNetworkError|MongoNetworkTimeoutError|MongoNotConnectedError|MongoTopologyClosedError)$/.test(name)) return true;
+  return error instanceof Error && /buffering timed out|ECONNREFUSED|not primary|NotWritablePrimary|ShutdownInProgress/.test(error.message);
+}
+
+export class MongoStore implements Store {
+  private readonly functions: Model<FunctionRow>;
+  private readonly requests: Model<RequestRow>;
+  private readonly runtimes: Model<RuntimeRow>;
+  private readonly runners: Model<RunnerRow>;
+
+  private constructor(
+    private readonly connection: Connection,
+    private readonly where: string,
+  ) {
+    this.functions = connection.model('Function', functionSchema);
+    this.requests = connection.model('Request', requestSchema);
+    this.runtimes = connection.model('Runtime', runtimeSchema);
+    this.runners = connection.model('Runner', runnerSchema);
+  }
+
+  /** Connects in the background; the first call that cannot reach the server reports it. */
+  static open(location: { url: string; where: string }, options: MongoStoreOptions): MongoStore {
+    const connection = mongoose.createConnection(location.url, {
+      maxPoolSize: options.poolSize,
+      bufferCommands: false,
+      ...(!/[?&]serverSelectionTimeoutMS=/i.test(location.url) && { serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS }),
+    });
+    // A failed connection is reported here as well as to each waiting call; without a listener
+    // Node would end the process.
+    connection.on('error', () => undefined);
+    return new MongoStore(connection, location.where);
+  }
+
+  /** Runs one operation, turning "the server cannot be used" into ServiceUnavailable naming it. */
+  private async run<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      await this.connection.asPromise();
+      return await operation();
+    } catch (error) {
+      if (error instanceof PrataiError || !isUnavailable(error)) throw error;
+      throw new PrataiError('ServiceUnavailable', `The database ${this.where} cannot be used: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** MongoDB has no schema to migrate: the indexes are made (idempotently, from any number of processes) and the runtime seeded. */
+  async migrate(): Promise<void> {
+    await this.run(async () => {
+      for (const model of [this.functions, this.requests, this.runtimes, this.runners]) await model.createIndexes();
+      try {
+        await this.runtimes.updateOne({ name: PYTHON3_RUNTIME.name }, { $setOnInsert: PYTHON3_RUNTIME }, { upsert: true });
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error; // another process seeded it at the same moment
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.run(async () => this.connection.db?.command({ ping: 1 }));
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+
+  async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
+    await this.run(async () => {
+      try {
+        await this.functions.create(codec.functionRow(fn, code));
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new PrataiError('FunctionNameTaken', `A function named \`${fn.name}\` already exists in this project`);
+        throw error;
+      }
+    });
+  }
+
+  async getFunction(functionId: string, scope: Scope): Promise<FunctionRecord | undefined> {
+    const row = await this.run(() => this.functions.findOne({ function_id: functionId, ...tenantOf(scope) }, FUNCTION_PROJECTION).lean<FunctionRow>());
+    return row ? codec.toFunction(row) : undefined;
+  }
+
+  async getFunctionCode(functionId: string): Promise<FunctionCode | undefined> {
+    const row = await this.run(() => this.functions.findOne({ function_id: functionId }, { _id: 0, module: 1, requirements: 1 }).lean<FunctionCode>());
+    return row ?? undefined;
+  }
+
+  async listFunctions(scope: Scope): Promise<FunctionRecord[]> {
+    const rows = await this.run(() => this.functions.find(tenantOf(scope), FUNCTION_PROJECTION).sort({ created_at: -1, function_id: -1 }).lean<FunctionRow[]>());
+    return rows.map(codec.toFunction);
+  }
+
+  async setFunctionBuild(functionId: string, codeSha256: string, status: FunctionStatus, buildLog: string): Promise<boolean> {
+    const result = await this.run(() =>
+      this.functions.updateOne({ function_id: functionId, code_sha256: codeSha256 }, { $set: { status, build_log: buildLog, updated_at: new Date().toISOString() } }),
+    );
+    return result.matchedCount > 0;
+  }
+
+  async updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean> {
+    return this.run(async () => {
+      try {
+        const result = await this.functions.updateOne({ function_id: functionId }, { $set: codec.functionChangesRow(changes, code) });
+        return result.matchedCount > 0;
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new PrataiError('FunctionNameTaken', `A function named \`${changes.name}\` already exists in this project`);
+        throw error;
+      }
+    });
+  }
+
+  async deleteFunction(functionId: string): Promise<boolean> {
+    const result = await this.run(() => this.functions.deleteOne({ function_id: functionId }));
+    return result.deletedCount > 0;
+  }
+
+  async createRequest(request: RequestRecord): Promise<void> {
+    await this.run(() => this.requests.create(codec.requestRow(request)));
+  }
+
+  async discardRequest(requestId: string): Promise<void> {
+    await this.run(() => this.requests.deleteOne({ request_id: requestId }));
+  }
+
+  async getRequest(requestId: string, scope: Scope): Promise<RequestRecord | undefined> {
+    const row = await this.run(() => this.requests.findOne({ request_id: requestId, ...tenantOf(scope) }, NO_ID).lean<RequestRow>());
+    return row ? codec.toRequest(row) : undefined;
+  }
+
+  async listRequests(scope: Scope, filter: RequestFilter): Promise<RequestRecord[]> {
+    const query: Record<string, unknown> = { ...tenantOf(scope) };
+    if (filter.functionId !== undefined) query.function_id = filter.functionId;
+    if (filter.status !== undefined) query.status = filter.status;
+    if (filter.requestId !== undefined) query.request_id = filter.requestId;
+    const createdBefore: Record<string, unknown>[] = filter.createdBefore === undefined ? [] : [{ created_at: { $lt: filter.createdBefore } }];
+    if (filter.marker !== undefined) {
+      const marker = await this.getRequest(filter.marker, scope);
+      if (marker === undefined) throw new PrataiError('InvalidParameter', `Expected \`marker\` to be the id of a request on the previous page, got \`${filter.marker}\` (no such request)`);
+      createdBefore.push({ $or: [{ created_at: { $lt: marker.created_at } }, { created_at: marker.created_at, request_id: { $lt: marker.request_id } }] });
+    }
+    if (createdBefore.length > 0) query.$and = createdBefore;
+    const rows = await this.run(() => this.requests.find(query, NO_ID).sort({ created_at: -1, request_id: -1 }).limit(filter.limit).lean<RequestRow[]>());
+    return rows.map(codec.toRequest);
+  }
+
+  async startRequest(requestId: string, startedAt: string): Promise<RequestRecord | undefined> {
+    const row = await this.run(() =>
+      this.requests
+        .findOneAndUpdate(
+          { request_id: requestId, status: { $in: codec.UNFINISHED } },
+          { $set: { status: 'running', started_at: startedAt }, $inc: { attempts: 1 } },
+          { returnDocument: 'after', projection: NO_ID },
+        )
+        .lean<RequestRow>(),
+    );
+    return row ? codec.toRequest(row) : undefined;
+  }
+
+  async finishRequest(requestId: string, outcome: Outcome): Promise<boolean> {
+    const result = await this.run(() => this.requests.updateOne({ request_id: requestId, status: { $in: codec.finishableFrom(outcome) } }, { $set: codec.outcomeRow(outcome) }));
+    return result.modifiedCount > 0;
+  }
+
+  async cancelRequest(requestId: string, reason: string, at: string): Promise<boolean> {
+    const result = await this.run(() => this.requests.updateOne({ request_id: requestId, status: { $in: codec.UNFINISHED } }, { $set: codec.cancelRow(reason, at) }));
+    return result.modifiedCount > 0;
+  }
+
+  async cancelledAmong(requestIds: readonly string[]): Promise<string[]> {
+    if (requestIds.length === 0) return [];
+    const rows = await this.run(() => this.requests.find({ request_id: { $in: requestIds }, status: 'cancelled' }, { _id: 0, request_id: 1 }).lean<{ request_id: string }[]>());
+    return rows.map((row) => row.request_id);
+  }
+
+  async cancelQueuedRequests(functionId: string, reason: string, at: string): Promise<number> {
+    const result = await this.run(() => this.requests.updateMany({ function_id: functionId, status: 'queued' }, { $set: codec.cancelRow(reason, at) }));
+    return result.modifiedCount;
+  }
+
+  async purgeFinishedRequests(finishedBefore: string): Promise<number> {
+    const result = await this.run(() => this.requests.deleteMany({ status: { $in: FINAL_STATUSES }, finished_at: { $lt: finishedBefore } }));
+    return result.deletedCount;
+  }
+
+  async listRuntimes(): Promise<RuntimeRecord[]> {
+    return this.run(() => this.runtimes.find({}, NO_ID).sort({ name: 1 }).lean<RuntimeRecord[]>());
+  }
+
+  async getRuntime(name: string): Promise<RuntimeRecord | undefined> {
+    const row = await this.run(() => this.runtimes.findOne({ name }, NO_ID).lean<RuntimeRecord>());
+    return row ?? undefined;
+  }
+
+  async recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void> {
+    const row = codec.runnerRow(heartbeat);
+    const upsert = () => this.runners.updateOne({ name: row.name }, { $set: row }, { upsert: true });
+    await this.run(async () => {
+      try {
+        await upsert();
+      } catch (error) {
+        // Two upserts of a runner's first heartbeat at once: one inserts, the other meets its key.
+        if (!isDuplicateKey(error)) throw error;
+        await upsert();
+      }
+    });
+  }
+
+  async listHeartbeats(): Promise<RunnerHeartbeat[]> {
+    const rows = await this.run(() => this.runners.find({}, NO_ID).lean<RunnerRow[]>());
+    return rows.map(codec.toHeartbeat);
+  }
+}
+
+const tenantOf = (scope: Scope): { tenant_id?: string } => (scope === 'all-tenants' ? {} : { tenant_id: scope.tenantId });

@@ -1,0 +1,160 @@
+/**
+ * How records are kept in every database, SQL table or MongoDB collection alike: one row shape, so
+ * that each adapter only says how to find and change rows. Portable values: ids and ISO-8601 times
+ * as text (they sort as they compare), booleans as 0/1, JSON documents (payload, response, error,
+ * logs, image lists) as text.
+ */
+import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord } from './domain.js';
+import type { Outcome, RunnerHeartbeat } from './store.js';
+
+export interface FunctionRow {
+  function_id: string;
+  user_id: string;
+  tenant_id: string;
+  name: string;
+  description: string;
+  type: string;
+  event: string;
+  public: number;
+  runtime: string;
+  memory: number;
+  cpus: number;
+  timeout: number;
+  status: string;
+  build_log: string;
+  code_sha256: string;
+  module: string;
+  requirements: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RequestRow {
+  request_id: string;
+  function_id: string;
+  tenant_id: string;
+  user_id: string;
+  status: string;
+  payload: string;
+  response: string | null;
+  error: string | null;
+  logs: string;
+  attempts: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface RuntimeRow {
+  name: string;
+  description: string;
+  image: string;
+}
+
+export interface RunnerRow {
+  name: string;
+  docker_ok: number;
+  images: string;
+  heartbeat_at: string;
+}
+
+/** A function's columns without its code: what listing and showing read. */
+export const FUNCTION_COLUMNS = [
+  'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'runtime',
+  'memory', 'cpus', 'timeout', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
+] as const;
+
+export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow {
+  return { ...fn, public: fn.public ? 1 : 0, module: code.module, requirements: code.requirements };
+}
+
+/** The columns `updateFunction` sets. */
+export function functionChangesRow(changes: Partial<FunctionRecord>, code?: FunctionCode): Partial<FunctionRow> {
+  const { public: isPublic, ...rest } = changes;
+  return { ...rest, ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }), ...(code && { module: code.module, requirements: code.requirements }) };
+}
+
+export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[number]>): FunctionRecord {
+  return {
+    function_id: row.function_id,
+    user_id: row.user_id,
+    tenant_id: row.tenant_id,
+    name: row.name,
+    description: row.description,
+    type: row.type as FunctionRecord['type'],
+    event: 'webhook',
+    public: row.public === 1,
+    runtime: row.runtime,
+    memory: row.memory,
+    cpus: row.cpus,
+    timeout: row.timeout,
+    status: row.status as FunctionStatus,
+    build_log: row.build_log,
+    code_sha256: row.code_sha256,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
+
+export function requestRow(request: RequestRecord): RequestRow {
+  return {
+    ...request,
+    payload: JSON.stringify(request.payload),
+    response: jsonOrNull(request.response),
+    error: jsonOrNull(request.error),
+    logs: JSON.stringify(request.logs),
+  };
+}
+
+export function toRequest(row: RequestRow): RequestRecord {
+  return {
+    request_id: row.request_id,
+    function_id: row.function_id,
+    tenant_id: row.tenant_id,
+    user_id: row.user_id,
+    status: row.status as RequestRecord['status'],
+    payload: JSON.parse(row.payload) as unknown,
+    response: row.response === null ? null : (JSON.parse(row.response) as unknown),
+    error: row.error === null ? null : (JSON.parse(row.error) as RequestRecord['error']),
+    logs: JSON.parse(row.logs) as RequestRecord['logs'],
+    attempts: row.attempts,
+    created_at: row.created_at,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+    duration_ms: row.duration_ms,
+  };
+}
+
+/** The columns `finishRequest` sets. */
+export function outcomeRow(outcome: Outcome): Pick<RequestRow, 'status' | 'response' | 'error' | 'logs' | 'finished_at' | 'duration_ms'> {
+  return {
+    status: outcome.status,
+    response: jsonOrNull(outcome.response),
+    error: jsonOrNull(outcome.error),
+    logs: JSON.stringify(outcome.logs),
+    finished_at: outcome.finishedAt,
+    duration_ms: outcome.durationMs,
+  };
+}
+
+/** The columns a cancel sets: status, an error saying why, the time. */
+export function cancelRow(reason: string, at: string): Pick<RequestRow, 'status' | 'error' | 'finished_at'> {
+  return { status: 'cancelled', error: JSON.stringify({ type: 'Cancelled', message: reason, traceback: '' }), finished_at: at };
+}
+
+/** Statuses from which `finishRequest` with this outcome may move a request. */
+export const finishableFrom = (outcome: Outcome): string[] => (outcome.status === 'cancelled' ? ['queued', 'running'] : ['running']);
+
+/** Statuses `startRequest` and a cancel may move a request from. */
+export const UNFINISHED = ['queued', 'running'];
+
+export function runnerRow(heartbeat: RunnerHeartbeat): RunnerRow {
+  return { name: heartbeat.name, docker_ok: heartbeat.dockerOk ? 1 : 0, images: JSON.stringify(heartbeat.images), heartbeat_at: heartbeat.at };
+}
+
+export function toHeartbeat(row: RunnerRow): RunnerHeartbeat {
+  return { name: row.name, dockerOk: row.docker_ok === 1, images: JSON.parse(row.images) as string[], at: row.heartbeat_at };
+}

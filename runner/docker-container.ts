@@ -1,0 +1,310 @@
+/**
+ * DockerContainer: one started Docker container and the protocol session with the runtime inside
+ * it (runtimes/README.md), held open for the container's whole life so that it can serve many
+ * requests. A request the container does not answer normally (timeout, cancel, too much output,
+ * the container ending) kills it, and it is never reusable again.
+ */
+import type { Duplex } from 'node:stream';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
+import type { LogRecord } from '../common/domain.js';
+import { PrataiError } from '../common/errors.js';
+import type { Container, Execution, LoadSpec, RunRequest } from './container-runtime.js';
+
+export interface SessionLimits {
+  maxLogBytes: number;
+  maxResponseBytes: number;
+  /** The container's pids limit: a function leaving half of it in threads loses its container. */
+  pidsLimit: number;
+}
+
+/** Room for the protocol's own framing on top of logs and response. */
+const PROTOCOL_OVERHEAD_BYTES = 64 * 1024;
+const STDERR_KEEP_BYTES = 16 * 1024;
+/** How long a timed-out function's runtime gets to hand over its logs before the kill. */
+const LOGS_ON_TIMEOUT_WAIT_MS = 500;
+/** The protocol version whose runtimes accept init and report what main left running. */
+const INIT_PROTOCOL = 2;
+
+const delay = <T>(ms: number, value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
+
+export function platformError(action: string, error: unknown): PrataiError {
+  return new PrataiError('ServiceUnavailable', `Docker ${action} failed: ${(error as Error).message}`, { cause: error });
+}
+
+interface ResultMessage {
+  type: 'result';
+  id: string;
+  status: 'succeeded' | 'failed';
+  response?: unknown;
+  error?: Execution['error'];
+  logs?: LogRecord[];
+  duration_ms?: number;
+  leftover?: { processes?: number; threads?: number };
+}
+
+export interface ContainerSize {
+  /** MiB of memory, swap included. */
+  memoryMiB: number;
+  cpus: number;
+}
+
+/** Docker's resource settings for a size: memory equal to memory+swap, and a CPU quota. */
+export function resources(size: ContainerSize): { Memory: number; MemorySwap: number; NanoCpus: number } {
+  const memoryBytes = size.memoryMiB * 1024 * 1024;
+  return { Memory: memoryBytes, MemorySwap: memoryBytes, NanoCpus: Math.round(size.cpus * 1e9) };
+}
+
+/** The request under way, waiting for its answer. */
+interface Pending {
+  readonly id: string;
+  settle(outcome: ResultMessage | 'exited' | 'output-limit'): void;
+  logs(records: LogRecord[]): void;
+}
+
+export class DockerContainer implements Container {
+  private buffered = '';
+  /** Bytes of output since the current request was written; over the cap the container is killed. */
+  private received = 0;
+  private readonly outputCap: number;
+  private current: Pending | undefined;
+  private stderrText = '';
+  private broken = false;
+  private removal: Promise<void> | undefined;
+  private resolveReady: (ready: { acceptsInit: boolean }) => void = () => undefined;
+  private rejectReady: (error: Error) => void = () => undefined;
+  private readonly announced: Promise<{ acceptsInit: boolean }>;
+
+  /** Creates, attaches and starts a container; a half-made one is removed before this throws. */
+  static async start(docker: Docker, config: Docker.ContainerCreateOptions, limits: SessionLimits, size: ContainerSize): Promise<DockerContainer> {
+    let container: Docker.Container;
+    try {
+      container = await docker.createContainer(config);
+    } catch (error) {
+      throw platformError('container create', error);
+    }
+    try {
+      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+      const session = new DockerContainer(docker, container, stream, limits, size);
+      await container.start();
+      return session;
+    } catch (error) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw platformError('container start', error);
+    }
+  }
+
+  private constructor(
+    docker: Docker,
+    private readonly container: Docker.Container,
+    private readonly stream: Duplex,
+    private readonly limits: SessionLimits,
+    private size: ContainerSize,
+  ) {
+    this.outputCap = limits.maxLogBytes + limits.maxResponseBytes + PROTOCOL_OVERHEAD_BYTES;
+    this.announced = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.announced.catch(() => undefined); // nobody may ask; an unasked rejection is no error
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    docker.modem.demuxStream(stream, stdout, stderr);
+    stdout.on('data', (chunk: Buffer) => this.onOutput(chunk));
+    stderr.on('data', (chunk: Buffer) => {
+      if (this.stderrText.length < STDERR_KEEP_BYTES) this.stderrText += chunk.toString('utf8');
+    });
+    // demuxStream does not end its outputs: the end of the attached stream is the exit.
+    const onEnd = (): void => this.onExit();
+    stream.on('end', onEnd);
+    stream.on('close', onEnd);
+    stream.on('error', onEnd);
+  }
+
+  get id(): string {
+    return this.container.id;
+  }
+
+  get reusable(): boolean {
+    return !this.broken && this.removal === undefined;
+  }
+
+  ready(): Promise<{ acceptsInit: boolean }> {
+    return this.announced;
+  }
+
+  async load(spec: LoadSpec): Promise<void> {
+    if (spec.memoryMiB !== this.size.memoryMiB || spec.cpus !== this.size.cpus) {
+      try {
+        await this.container.update(resources(spec));
+      } catch (error) {
+        throw platformError('container update', error);
+      }
+      this.size = { memoryMiB: spec.memoryMiB, cpus: spec.cpus };
+    }
+    this.write({ type: 'init', function_id: spec.functionId, module: spec.module });
+  }
+
+  async pause(): Promise<void> {
+    await this.container.pause().catch((error: unknown) => {
+      throw platformError('container pause', error);
+    });
+  }
+
+  async resume(): Promise<void> {
+    await this.container.unpause().catch((error: unknown) => {
+      throw platformError('container unpause', error);
+    });
+  }
+
+  remove(): Promise<void> {
+    // Force removal also kills: whatever the function left running dies with its container.
+    this.removal ??= this.container
+      .remove({ force: true })
+      .catch(() => undefined)
+      .finally(() => this.stream.destroy());
+    return this.removal;
+  }
+
+  async run(request: RunRequest): Promise<Execution> {
+    if (this.current !== undefined) throw new Error(`container ${this.id} is already running request ${this.current.id}`);
+    if (!this.reusable) throw new Error(`container ${this.id} cannot serve another request`);
+    const started = performance.now();
+    const wallMs = (): number => Math.round(performance.now() - started);
+
+    // On a timeout the runtime is asked (SIGUSR1) for the logs written so far, sent as a `logs` message.
+    let resolveLogs: (logs: LogRecord[]) => void = () => undefined;
+    const logsSoFar = new Promise<LogRecord[]>((resolve) => (resolveLogs = resolve));
+    const answered = new Promise<ResultMessage | 'exited' | 'output-limit'>((settle) => {
+      this.current = { id: request.requestId, settle, logs: resolveLogs };
+    });
+    this.received = 0;
+    this.write({ type: 'run', id: request.requestId, payload: request.payload });
+
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), request.timeoutMs);
+    });
+    const { signal } = request;
+    let onAbort: () => void = () => undefined;
+    const cancelled = new Promise<'cancelled'>((resolve) => {
+      onAbort = () => resolve('cancelled');
+      if (signal?.aborted) resolve('cancelled');
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const ended = await Promise.race([answered, timedOut, cancelled]);
+      clearTimeout(timer);
+      if (ended === 'cancelled') {
+        await this.kill();
+        return failure('cancelled', 'Cancelled', 'The request was cancelled while it ran; its container was killed', wallMs());
+      }
+      if (ended === 'timeout') {
+        await this.container.kill({ signal: 'SIGUSR1' }).catch(() => undefined);
+        const logs = await Promise.race([logsSoFar, delay(LOGS_ON_TIMEOUT_WAIT_MS, [] as LogRecord[])]);
+        await this.kill();
+        const timeout = failure('timeout', 'Timeout', `main() did not finish within the function's timeout of ${request.timeoutMs / 1000} s; its container was killed`, wallMs());
+        return { ...timeout, logs };
+      }
+      if (ended === 'output-limit') {
+        await this.kill();
+        return failure('failed', 'OutputLimitExceeded', `The function wrote more than ${this.outputCap} bytes of output; its container was killed`, wallMs());
+      }
+      if (ended === 'exited') return await this.whyItExited(wallMs());
+      if (!leftNothingRunning(ended, this.limits.pidsLimit)) this.broken = true;
+      return toExecution(ended, this.limits.maxResponseBytes);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.current = undefined;
+    }
+  }
+
+  private write(message: unknown): void {
+    this.stream.write(`${JSON.stringify(message)}\n`);
+  }
+
+  private async kill(): Promise<void> {
+    this.broken = true;
+    await this.container.kill().catch(() => undefined);
+  }
+
+  private onOutput(chunk: Buffer): void {
+    if (this.broken) return;
+    this.received += chunk.length;
+    if (this.received > this.outputCap) {
+      this.broken = true;
+      this.buffered = '';
+      if (this.current) this.current.settle('output-limit');
+      else void this.kill();
+      return;
+    }
+    // The runtime's lines are pure ASCII: decoding chunk by chunk never splits a character.
+    this.buffered += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, newline);
+      this.buffered = this.buffered.slice(newline + 1);
+      const message = parseMessage(line);
+      if (message?.type === 'ready') {
+        this.resolveReady({ acceptsInit: typeof message.protocol === 'number' && message.protocol >= INIT_PROTOCOL });
+      } else if (this.current !== undefined && message?.id === this.current.id) {
+        if (message.type === 'result') this.current.settle(message as unknown as ResultMessage);
+        else if (message.type === 'logs') this.current.logs(Array.isArray(message.logs) ? (message.logs as LogRecord[]) : []);
+      }
+    }
+  }
+
+  private onExit(): void {
+    this.broken = true;
+    this.rejectReady(new PrataiError('ServiceUnavailable', `The container ${this.id} ended before its runtime was ready: ${this.stderrText.trim().split('\n').at(-1) ?? ''}`));
+    this.current?.settle('exited');
+  }
+
+  /** The container ended without answering: the memory limit, or the runtime's own end. */
+  private async whyItExited(wallMs: number): Promise<Execution> {
+    const state = await this.container.inspect().then((info) => info.State).catch(() => undefined);
+    if (state?.OOMKilled || state?.ExitCode === 137) {
+      return failure('failed', 'MemoryLimitExceeded', `The function used more than its ${this.size.memoryMiB} MiB of memory and was killed`, wallMs);
+    }
+    const tail = this.stderrText.trim().split('\n').slice(-20).join('\n');
+    return failure('failed', 'ContainerExited', `The function's container exited with code ${state?.ExitCode ?? 'unknown'} before main() returned${tail ? `: ${tail.split('\n').at(-1)}` : ''}`, wallMs, tail);
+  }
+}
+
+/**
+ * Whether main left nothing running that could weigh on the next request: no other process
+ * (a fork bomb that gave up, a daemon it started), and fewer threads than half the pids limit.
+ * A runtime that does not report it (an image built on an older runtime) gets no second request.
+ */
+function leftNothingRunning(result: ResultMessage, pidsLimit: number): boolean {
+  const { processes, threads } = result.leftover ?? {};
+  return processes === 0 && typeof threads === 'number' && threads < pidsLimit / 2;
+}
+
+function parseMessage(line: string): Record<string, unknown> | undefined {
+  try {
+    const message = JSON.parse(line) as unknown;
+    return typeof message === 'object' && message !== null ? (message as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function toExecution(message: ResultMessage, maxResponseBytes: number): Execution {
+  const logs = Array.isArray(message.logs) ? message.logs : [];
+  const durationMs = typeof message.duration_ms === 'number' ? message.duration_ms : 0;
+  if (message.status === 'succeeded') {
+    const size = Buffer.byteLength(JSON.stringify(message.response ?? null));
+    if (size > maxResponseBytes) {
+      return { ...failure('failed', 'ResponseTooLarge', `main() returned ${size} bytes of JSON; the limit is ${maxResponseBytes}`, durationMs), logs };
+    }
+    return { status: 'succeeded', response: message.response ?? null, error: null, logs, durationMs };
+  }
+  const error = message.error ?? { type: 'UnknownError', message: 'The runtime reported a failure without details', traceback: '' };
+  return { status: 'failed', response: null, error, logs, durationMs };
+}
+
+export function failure(status: 'failed' | 'timeout' | 'cancelled', type: string, message: string, durationMs: number, traceback = ''): Execution {
+  return { status, response: null, error: { type, message, traceback }, logs: [], durationMs };
+}

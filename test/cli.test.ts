@@ -1,0 +1,375 @@
+/**
+ * The `pratai` CLI as a user runs it against a noauth platform: every command, every output
+ * format and option, and every failure, read back as stdout, stderr and exit code.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { FUNCTION_TYPES } from '../common/domain.js';
+import { TestCli } from './helpers/cli.js';
+import { freePort } from './helpers/keystone.js';
+import { assertNoLeftoverContainers, leftoverContainers, startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
+
+/** One module for every case: the payload chooses what main does. */
+const MODULE = `import logging
+import time
+logger = logging.getLogger('pratai')
+
+def main(payload=None):
+    logger.info('called with %s', payload)
+    if payload == 'boom':
+        raise ValueError('boom')
+    if payload == 'slow':
+        time.sleep(60)
+    return {'hello': payload}
+`;
+
+let platform: TestPlatform;
+let cli: TestCli;
+/** The folder of the `echo` function: new_module.py and requirements.txt. */
+let echoFolder: string;
+let echoId: string;
+
+before(async () => {
+  platform = await startTestPlatform({ build: { pip_no_index: 'true' } });
+  cli = new TestCli({ OS_PRATAI_URL: platform.apiUrl });
+  echoFolder = join(cli.home, 'echo');
+  mkdirSync(echoFolder);
+  writeFileSync(join(echoFolder, 'new_module.py'), MODULE);
+  writeFileSync(join(echoFolder, 'requirements.txt'), '');
+});
+after(async () => {
+  cli?.close();
+  await platform?.close();
+});
+afterEach(() => assertNoLeftoverContainers(platform.runnerName));
+
+/** The lines of a table's body: its cells, trimmed. */
+const tableRows = (table: string): string[][] =>
+  table
+    .split('\n')
+    .filter((line) => line.startsWith('|'))
+    .map((line) => line.slice(1, -1).split('|').map((cell) => cell.trim()));
+
+/** The Field/Value table of a show command, as a map. */
+const fieldsOf = (table: string): Map<string, string> => new Map(tableRows(table).slice(1).map(([field, value]) => [field as string, value as string]));
+
+describe('help and version', () => {
+  test('pratai help lists every command of the original documentation, and --version names the version', async () => {
+    const help = await cli.ok(['help']);
+    for (const command of ['runtime-list', 'function-create', 'function-list', 'function-show', 'function-update', 'function-delete', 'function-execute', 'request-list', 'request-show', 'request-logs', 'request-cancel']) {
+      assert.match(help, new RegExp(`^  ${command} `, 'm'), command);
+    }
+    assert.match(help, /--os-auth-url <url>.*\(env: OS_AUTH_URL\)/);
+    assert.match(await cli.ok(['--version']), /^pratai \d+\.\d+\.\d+\n$/);
+  });
+
+  test('pratai help COMMAND and COMMAND --help show the options of the command', async () => {
+    const help = await cli.ok(['help', 'function-create']);
+    assert.equal(await cli.ok(['function-create', '--help']), help);
+    for (const option of ['--zip <path>', '--description', '--runtime', '--memory', '--cpus', '--timeout', '--type', '--event', '--public', '--wait', '-f, --format']) assert.ok(help.includes(option), option);
+  });
+
+  test('an unknown command or option is a usage error (exit 2) that suggests the right one', async () => {
+    const unknown = await cli.run(['functoin-list']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'functoin-list'[\s\S]*Did you mean function-list\?/);
+    const option = await cli.run(['function-list', '--bogus']);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /unknown option '--bogus'/);
+  });
+});
+
+describe('runtimes and functions', () => {
+  test('runtime-list shows the python3 runtime and its status', async () => {
+    const rows = tableRows(await cli.ok(['runtime-list']));
+    assert.deepEqual(rows[0], ['Name', 'Description', 'Image', 'Status']);
+    assert.equal(rows[1]?.[0], 'python3');
+    assert.equal(rows[1]?.[3], 'available');
+  });
+
+  test('function-create --zip FOLDER --wait zips the folder, shows progress on stderr and prints the ready function', async () => {
+    const result = await cli.run(['function-create', 'echo', '--zip', echoFolder, '--description', 'says hello', '--memory', '96', '--wait']);
+    assert.equal(result.code, 0, result.stderr);
+    // stderr is not a terminal here: plain lines, one per status.
+    assert.deepEqual(result.stderr.split('\n').filter(Boolean).at(-1), 'Building function echo: ready');
+    assert.doesNotMatch(result.stderr, /\r/);
+    const shown = fieldsOf(result.stdout);
+    assert.match(result.stdout, /^\+-+\+-+\+\n\| Field +\| Value +\|\n/);
+    assert.equal(shown.get('name'), 'echo');
+    assert.equal(shown.get('status'), 'ready');
+    assert.equal(shown.get('memory'), '96');
+    assert.equal(shown.get('public'), 'False');
+    assert.equal(shown.get('description'), 'says hello');
+    assert.equal(shown.get('build_log'), '', "a good build's log is left out of the table");
+    echoId = shown.get('function_id') as string;
+    assert.match(echoId, /^[0-9a-f]{32}$/);
+    assert.equal(shown.get('endpoint'), `${platform.webhookUrl}/function/${echoId}`);
+  });
+
+  test('function-create of a zip the server refuses prints the server message in one line', async () => {
+    const notZip = join(cli.home, 'not.zip');
+    writeFileSync(notZip, 'this is not a zip');
+    const line = await cli.fails(['function-create', 'broken', '--zip', notZip]);
+    assert.match(line, /^Expected a zip archive.* \(HTTP 400 ZipInvalid\) \(Request-ID: req-[0-9a-f-]+\)$/);
+  });
+
+  test('function-create of a folder without new_module.py, or a path that is not there, says so', async () => {
+    const empty = join(cli.home, 'empty');
+    mkdirSync(empty, { recursive: true });
+    assert.match(await cli.fails(['function-create', 'x', '--zip', empty]), /^Cannot zip the folder .*empty: it has no new_module.py/);
+    assert.match(await cli.fails(['function-create', 'x', '--zip', join(cli.home, 'nowhere')]), /^Cannot read --zip .*nowhere: no such file or folder$/);
+    assert.match(await cli.fails(['function-create', 'x'], { code: 2 }), /required option '--zip <path>' not specified/);
+  });
+
+  test("function-create with a setting the server refuses prints the server's reason", async () => {
+    assert.match(await cli.fails(['function-create', 'x', '--zip', echoFolder, '--memory', 'lots']), /^Expected `memory` to be an integer from 64 to 4096 \(MiB\), got `"lots"` \(string\) \(HTTP 400 InvalidParameter\)/);
+  });
+
+  test('function-create --type passes the type to the server, whose verdict the user reads', async () => {
+    const result = await cli.run(['function-create', 'waiter', '--zip', echoFolder, '--type', 'wait_for_response', '-f', 'value', '-c', 'type', '-c', 'function_id']);
+    if ((FUNCTION_TYPES as readonly string[]).includes('wait_for_response')) {
+      assert.equal(result.code, 0, result.stderr);
+      const [id, type] = result.stdout.trim().split('\n');
+      assert.equal(type, 'wait_for_response');
+      await cli.ok(['function-delete', id as string]);
+    } else {
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^Expected `type` to be one of async, got `"wait_for_response"`.*\(HTTP 400 InvalidParameter\)/);
+    }
+  });
+
+  test('function-create --wait of a function whose requirement cannot be installed shows the build log and fails', async () => {
+    const folder = join(cli.home, 'bad-dep');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'new_module.py'), MODULE);
+    writeFileSync(join(folder, 'requirements.txt'), 'no-such-package-anywhere==9.9\n');
+    const result = await cli.run(['function-create', 'bad-dep', '--zip', folder, '--wait']);
+    assert.equal(result.code, 1);
+    assert.equal(fieldsOf(result.stdout).get('status'), 'error');
+    assert.match(result.stdout, /no-such-package-anywhere/, 'the table shows the build log');
+    assert.match(result.stderr, /Building function bad-dep: error\nThe image of function bad-dep \([0-9a-f]{32}\) failed to build; its build_log says why\n$/);
+  });
+
+  test('function-list prints ID, Name and Status columns; --only-id -f value prints bare ids', async () => {
+    const rows = tableRows(await cli.ok(['function-list']));
+    assert.deepEqual(rows[0], ['ID', 'Name', 'Status', 'Runtime', 'Memory', 'Endpoint']);
+    assert.deepEqual(new Set(rows.slice(1).map((row) => `${row[1]}:${row[2]}`)), new Set(['echo:ready', 'bad-dep:error']));
+    const ids = await cli.ok(['function-list', '--only-id', '-f', 'value']);
+    assert.match(ids, /^([0-9a-f]{32}\n){2}$/);
+    assert.ok(ids.includes(`${echoId}\n`));
+    assert.deepEqual(tableRows(await cli.ok(['function-list', '--long']))[0], ['ID', 'Name', 'Status', 'Runtime', 'Memory', 'CPUs', 'Timeout', 'Public', 'Description', 'Created At', 'Endpoint']);
+  });
+
+  test('function-list -f json, yaml, csv and value carry the same rows', async () => {
+    const json = JSON.parse(await cli.ok(['function-list', '-f', 'json', '--sort-column', 'Name'])) as Record<string, unknown>[];
+    assert.deepEqual(json.map((row) => [row.Name, row.Status, row.Memory]), [['bad-dep', 'error', 128], ['echo', 'ready', 96]]);
+    assert.deepEqual(parseYaml(await cli.ok(['function-list', '-f', 'yaml', '--sort-column', 'Name'])), json);
+    assert.equal(await cli.ok(['function-list', '-f', 'csv', '-c', 'Name', '-c', 'Memory', '--sort-column', 'Name']), '"Name","Memory"\n"bad-dep",128\n"echo",96\n');
+    assert.equal(await cli.ok(['function-list', '-f', 'csv', '-c', 'Name', '--quote', 'minimal', '--sort-column', 'Name']), 'Name\nbad-dep\necho\n');
+    assert.equal(await cli.ok(['function-list', '-f', 'value', '-c', 'Name', '-c', 'Status', '--sort-column', 'Name', '--sort-descending']), 'echo ready\nbad-dep error\n');
+  });
+
+  test('-c keeps the columns in the order of the data, --noindent prints json on one line, --max-width wraps the table', async () => {
+    assert.equal(await cli.ok(['function-list', '-f', 'value', '-c', 'Status', '-c', 'Name', '--sort-column', 'Status']), 'bad-dep error\necho ready\n');
+    const compact = await cli.ok(['function-list', '-f', 'json', '--noindent', '-c', 'Name', '--sort-column', 'Name']);
+    assert.equal(compact, '[{"Name":"bad-dep"},{"Name":"echo"}]\n');
+    const narrow = await cli.ok(['function-list', '--max-width', '70']);
+    const lines = narrow.trimEnd().split('\n');
+    assert.ok(lines.every((line) => line.length <= 70), narrow);
+    assert.ok(lines.length > 6, 'long cells were wrapped onto more lines');
+    const wide = await cli.ok(['function-list']);
+    assert.ok(wide.split('\n').some((line) => line.length > 70), 'the same table is wider without --max-width');
+  });
+
+  test('output options that name no column, or a format that does not exist, are usage errors', async () => {
+    assert.match(await cli.fails(['function-list', '-c', 'Nope'], { code: 2 }), /^No recognized column names in `Nope`; recognized columns are ID, Name, Status/);
+    assert.match(await cli.fails(['function-list', '--sort-column', 'Nope'], { code: 2 }), /^Cannot sort by `Nope`/);
+    assert.match(await cli.fails(['function-list', '-f', 'xml'], { code: 2 }), /option '-f, --format <format>' argument 'xml' is invalid. Allowed choices are table, json, yaml, value, csv/);
+  });
+
+  test('function-show takes a name or an id and prints the Field/Value table of the documentation', async () => {
+    const byName = await cli.ok(['function-show', 'echo']);
+    assert.equal(await cli.ok(['function-show', echoId]), byName);
+    assert.deepEqual(
+      [...fieldsOf(byName).keys()],
+      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at'],
+    );
+    assert.equal(await cli.ok(['function-show', 'echo', '-f', 'value', '-c', 'endpoint']), `${platform.webhookUrl}/function/${echoId}\n`);
+    const json = JSON.parse(await cli.ok(['function-show', 'echo', '-f', 'json']));
+    assert.equal(json.public, false);
+    assert.equal(json.memory, 96);
+    assert.match(json.build_log, /Successfully built/, 'json carries the whole build log');
+  });
+
+  test('function-show of an unknown name or id fails with one line', async () => {
+    assert.equal(await cli.fails(['function-show', 'nope']), 'No function with a name or ID of `nope` exists');
+    assert.match(await cli.fails(['function-show', '0123456789abcdef0123456789abcdef']), /^No function with id `0123456789abcdef0123456789abcdef` in this project \(HTTP 404 FunctionNotFound\) \(Request-ID: req-/);
+  });
+
+  test('function-update changes settings by name, and refuses to do nothing', async () => {
+    const updated = fieldsOf(await cli.ok(['function-update', 'echo', '--memory', '128', '--timeout', '20', '--description', 'says hello again']));
+    assert.deepEqual([updated.get('memory'), updated.get('timeout'), updated.get('description'), updated.get('status')], ['128', '20', 'says hello again', 'ready']);
+    assert.match(await cli.fails(['function-update', 'echo'], { code: 2 }), /^Nothing to update: give --zip/);
+  });
+});
+
+describe('executing and following requests', () => {
+  test('function-execute prints the request id; request-show and request-list follow it', async () => {
+    const requestId = (await cli.ok(['function-execute', 'echo', '--payload', '{"key": "value"}', '-f', 'value', '-c', 'request_id'])).trim();
+    assert.match(requestId, /^[0-9a-f]{32}$/);
+    const logs = await cli.ok(['request-logs', requestId, '--follow']);
+    assert.match(logs, /^\S+ INFO \[pratai\] called with \{'key': 'value'\}\n$/);
+    const shown = fieldsOf(await cli.ok(['request-show', requestId]));
+    assert.equal(shown.get('status'), 'succeeded');
+    assert.equal(shown.get('payload'), '{"key":"value"}');
+    assert.equal(shown.get('response'), '{"hello":{"key":"value"}}');
+    assert.equal(shown.get('error'), 'None');
+    assert.match(shown.get('logs') ?? '', /INFO \[pratai\] called with/);
+    const json = JSON.parse(await cli.ok(['request-show', requestId, '-f', 'json']));
+    assert.deepEqual(json.response, { hello: { key: 'value' } });
+    assert.equal(json.logs[0].source, 'pratai');
+    assert.equal(await cli.ok(['request-logs', requestId]), logs);
+    const listed = tableRows(await cli.ok(['request-list', '--filter', requestId]));
+    assert.deepEqual(listed[0], ['ID', 'Function ID', 'Status', 'Attempts', 'Created At', 'Duration (ms)']);
+    assert.deepEqual(listed.slice(1).map((row) => row.slice(0, 4)), [[requestId, echoId, 'succeeded', '1']]);
+  });
+
+  test('function-execute --wait prints the outcome and logs, with progress on stderr', async () => {
+    const result = await cli.run(['function-execute', 'echo', '--payload', '[1, 2]', '--wait']);
+    assert.equal(result.code, 0, result.stderr);
+    const shown = fieldsOf(result.stdout);
+    assert.equal(shown.get('status'), 'succeeded');
+    assert.equal(shown.get('response'), '{"hello":[1,2]}');
+    assert.match(result.stderr, /^Request [0-9a-f]{32}: succeeded$/m);
+  });
+
+  test('on a terminal, --wait draws a spinner on one line of stderr and leaves one final line', async () => {
+    const result = await cli.runOnTerminal(['function-execute', 'echo', '--payload', '1', '--wait', '-f', 'value', '-c', 'status']);
+    assert.equal(result.code, 0, result.stdout);
+    // Each frame returns to the start of the line and clears it (CR, ESC [2K) before drawing.
+    const frames = result.stdout.split('\r\u001b[2K');
+    assert.equal(frames[0], '');
+    assert.match(frames[1] ?? '', /^[|/\\-] Request [0-9a-f]{32}: \w+ \(\d+s\)$/);
+    assert.match(frames.at(-1) ?? '', /^Request [0-9a-f]{32}: succeeded \(\d+s\)\r\nsucceeded\r\n$/);
+  });
+
+  test('function-execute takes the payload from --file, or from standard input with --file -', async () => {
+    const file = join(cli.home, 'payload.json');
+    writeFileSync(file, '{"from": "file"}');
+    const fromFile = JSON.parse((await cli.run(['function-execute', echoId, '--file', file, '--wait', '-f', 'json', '-c', 'response'])).stdout);
+    assert.deepEqual(fromFile, { response: { hello: { from: 'file' } } });
+    const fromStdin = JSON.parse((await cli.run(['function-execute', 'echo', '--file', '-', '--wait', '-f', 'json', '-c', 'response'], { input: '"piped"' })).stdout);
+    assert.deepEqual(fromStdin, { response: { hello: 'piped' } });
+  });
+
+  test('function-execute with a payload that is not JSON is a usage error naming it', async () => {
+    assert.match(await cli.fails(['function-execute', 'echo', '--payload', '{key: value}'], { code: 2 }), /^Expected the payload in --payload to be JSON, got "\{key: value\}": /);
+    assert.match(await cli.fails(['function-execute', 'echo', '--payload', '1', '--file', 'x'], { code: 2 }), /^Give --payload or --file, not both$/);
+  });
+
+  test('function-execute --wait of a request that fails prints its error and exits 1 with the reason', async () => {
+    const result = await cli.run(['function-execute', 'echo', '--payload', '"boom"', '--wait']);
+    assert.equal(result.code, 1);
+    const shown = fieldsOf(result.stdout);
+    assert.equal(shown.get('status'), 'failed');
+    assert.match(result.stdout, /ValueError: boom/);
+    assert.match(result.stderr, /\nRequest [0-9a-f]{32} ended failed: ValueError: boom\n$/);
+  });
+
+  test('request-cancel cancels a running request; cancelling it again says it is finished', async () => {
+    const requestId = (await cli.ok(['function-execute', 'echo', '--payload', '"slow"', '-f', 'value', '-c', 'request_id'])).trim();
+    const cancelled = fieldsOf(await cli.ok(['request-cancel', requestId]));
+    assert.equal(cancelled.get('status'), 'cancelled');
+    assert.match(await cli.fails(['request-cancel', requestId]), /^Request `[0-9a-f]{32}` is cancelled already.*\(HTTP 409 RequestAlreadyFinished\)/);
+    await cli.ok(['request-logs', requestId, '--follow']);
+    // Its runner kills its container: wait for that before afterEach counts what is left.
+    await waitFor('the cancelled container to be removed', async () => (leftoverContainers(platform.runnerName).length === 0 ? true : undefined));
+  });
+
+  test('request-list filters by function name, status and limit', async () => {
+    const failed = tableRows(await cli.ok(['request-list', '--function', 'echo', '--status', 'failed']));
+    assert.deepEqual(failed.slice(1).map((row) => row[2]), ['failed']);
+    const newest = await cli.ok(['request-list', '--function', 'echo', '--limit', '2', '-f', 'value', '-c', 'ID']);
+    assert.equal(newest.trim().split('\n').length, 2);
+    const all = await cli.ok(['request-list', '--function', echoId, '-f', 'value', '-c', 'ID']);
+    assert.ok(all.startsWith(newest), 'newest first');
+    assert.ok(all.trim().split('\n').length >= 5);
+    assert.equal(await cli.ok(['request-list', '--function', 'bad-dep']), '', 'an empty table prints nothing');
+    assert.match(await cli.ok(['request-list', '--function', 'bad-dep', '--print-empty']), /\| ID +\| Function ID +\|/);
+    assert.match(await cli.fails(['request-list', '--limit', '0'], { code: 2 }), /^Expected --limit to be a positive integer, got `0`$/);
+  });
+
+  test('request-show of an unknown request fails with one line', async () => {
+    assert.match(await cli.fails(['request-show', '0123456789abcdef0123456789abcdef']), /^No request with id `0123456789abcdef0123456789abcdef` in this project \(HTTP 404 RequestNotFound\)/);
+  });
+});
+
+describe('deleting and failing', () => {
+  test('function-update --zip --wait rebuilds the code', async () => {
+    writeFileSync(join(echoFolder, 'new_module.py'), "def main(payload=None):\n    return 'v2'\n");
+    const result = await cli.run(['function-update', 'echo', '--zip', echoFolder, '--wait', '-f', 'value', '-c', 'status']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'ready\n');
+    assert.match(result.stderr, /Building function echo: ready\n$/);
+    const response = await cli.run(['function-execute', 'echo', '--wait', '-f', 'value', '-c', 'response']);
+    assert.equal(response.stdout, 'v2\n');
+  });
+
+  test('function-delete deletes by name or id; the ones it cannot find are named and it exits 1', async () => {
+    const result = await cli.run(['function-delete', 'echo', 'nope']);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, 'Failed to delete function nope: No function with a name or ID of `nope` exists\n1 of 2 functions failed to delete\n');
+    await cli.ok(['function-delete', 'bad-dep']);
+    assert.equal(await cli.ok(['function-list']), '');
+    assert.match(await cli.fails(['function-delete', 'echo']), /^No function with a name or ID of `echo` exists$/);
+  });
+
+  test('an unreachable endpoint fails with one line naming it', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    assert.equal(await cli.fails(['function-list'], { env: { OS_PRATAI_URL: closed } }), `Unable to establish connection to ${closed}: connect ECONNREFUSED ${closed.slice(7)}`);
+  });
+
+  test('--debug shows each HTTP call on stderr, and a failure with its stack', async () => {
+    const result = await cli.run(['--debug', 'function-list']);
+    assert.equal(result.code, 0);
+    assert.match(result.stderr, /^REQ: GET http:\/\/127\.0\.0\.1:\d+\/v1\/functions\nRESP: 200 OK \(req-/);
+    const failed = await cli.run(['function-list', '--debug'], { env: { OS_PRATAI_URL: `http://127.0.0.1:${await freePort()}` } });
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /Unable to establish connection[\s\S]*\n\s+at /);
+  });
+});
+
+describe('the README', () => {
+  test('the walkthrough of "Your first function" runs as written, every command of it succeeding', async () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Your first function'), readme.indexOf('\n## ', readme.indexOf('## Your first function') + 3));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(script !== undefined, 'the section has a sh block');
+    const scriptFile = join(cli.home, 'walkthrough.sh');
+    writeFileSync(scriptFile, script);
+    const scratch = join(cli.home, 'scratch');
+    mkdirSync(scratch);
+    // As a user's shell runs it: in the repository's folder, aliases on, stopping at the first failure.
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile('bash', ['-O', 'expand_aliases', '-e', scriptFile], { cwd: join(import.meta.dirname, '..'), env: { ...process.env, OS_PRATAI_URL: platform.apiUrl, TMPDIR: scratch, HOME: cli.home }, encoding: 'utf8' }, (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr }),
+      );
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /\| python3 +\|/, 'runtime-list');
+    assert.match(run.stdout, /\| status +\| ready +\|/, 'function-create --wait');
+    assert.match(run.stdout, /\| hello +\| ready +\|/, 'function-list');
+    assert.match(run.stdout, /\| [0-9a-f]{32} \| [0-9a-f]{32} \| (queued|running|succeeded) +\|/, 'request-list');
+    assert.match(run.stdout, /INFO \[pratai\] called with \{'key': 'value'\}\n/, 'request-logs');
+    assert.match(run.stdout, /\| response +\| \{"hello":\{"key":"value"\}\} +\|/, 'request-show and function-execute --wait');
+    assert.match(run.stdout, /\{"request_id":"[0-9a-f]{32}"\}/, 'curl');
+    const notProgress = run.stderr.split('\n').filter((line) => line !== '' && !/^(Building function hello|Request [0-9a-f]{32}): /.test(line));
+    assert.deepEqual(notProgress, [], 'only progress lines on stderr');
+    assert.equal(await cli.ok(['function-list', '-f', 'value']), '', 'function-delete');
+  });
+});

@@ -1,0 +1,431 @@
+/**
+ * The behaviour every Store adapter must have, whatever database is behind it. An adapter's test
+ * file calls storeContract() with a way to make a fresh database; the tests it registers use only
+ * the port (common/store.ts), through the same factory the processes use (common/store-factory.ts).
+ * Each test works in tenants of its own, so that tests sharing the file's database never see each
+ * other's rows.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { defaultSettings } from '../common/config.js';
+import type { FunctionRecord, LogRecord, RequestRecord } from '../common/domain.js';
+import { PrataiError, type ErrorCode } from '../common/errors.js';
+import { newId } from '../common/ids.js';
+import { createStore } from '../common/store-factory.js';
+import type { Outcome, Store } from '../common/store.js';
+import type { TestDatabase } from './helpers/databases.js';
+
+export interface StoreContractOptions {
+  /** A new, empty database, dropped by the contract when done. */
+  createDatabase(): Promise<TestDatabase>;
+  /** A connection URL whose server does not answer, with `password` in it; the store must name `where`. */
+  unreachable?: { url: string; where: string; password: string };
+  /** Set when the suite cannot run here: the reason is shown as the skip message. */
+  skip?: string;
+}
+
+/** A store on `url`, as a process opens one; migrated unless told not to. */
+export async function connect(url: string, { migrate = true } = {}): Promise<Store> {
+  const store = await createStore(defaultSettings({ database: { connection: url, max_pool_size: '4' } }));
+  if (migrate) await store.migrate();
+  return store;
+}
+
+const tenant = (): string => `tenant-${newId().slice(0, 12)}`;
+
+/** Distinct, increasing ISO times in the recent past: `at(0) < at(1) < …`. */
+const BASE_MS = Date.parse('2026-01-01T00:00:00.000Z');
+const at = (seconds: number): string => new Date(BASE_MS + seconds * 1000).toISOString();
+
+function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}): FunctionRecord {
+  return {
+    function_id: newId(),
+    user_id: 'user-1',
+    tenant_id: tenantId,
+    name: `fn-${newId().slice(0, 8)}`,
+    description: 'a function',
+    type: 'async',
+    event: 'webhook',
+    public: false,
+    runtime: 'python3',
+    memory: 128,
+    cpus: 0.5,
+    timeout: 30,
+    status: 'building',
+    build_log: '',
+    code_sha256: 'a'.repeat(64),
+    created_at: at(0),
+    updated_at: at(0),
+    ...fields,
+  };
+}
+
+const CODE = { module: 'def main(payload=None):\n    return payload\n', requirements: 'requests==2.31.0\n' };
+
+function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}): RequestRecord {
+  return {
+    request_id: newId(),
+    function_id: fn.function_id,
+    tenant_id: fn.tenant_id,
+    user_id: fn.user_id,
+    status: 'queued',
+    payload: { key: 'value' },
+    response: null,
+    error: null,
+    logs: [],
+    attempts: 0,
+    created_at: at(10),
+    started_at: null,
+    finished_at: null,
+    duration_ms: null,
+    ...fields,
+  };
+}
+
+const outcome = (status: Outcome['status'], fields: Partial<Outcome> = {}): Outcome => ({
+  status,
+  response: status === 'succeeded' ? { ok: true } : null,
+  error: status === 'succeeded' ? null : { type: 'ValueError', message: 'bad', traceback: 'Traceback ...' },
+  logs: [{ time: at(20), level: 'INFO', source: 'pratai', message: 'hello' }],
+  finishedAt: at(20),
+  durationMs: 12.5,
+  ...fields,
+});
+
+async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<PrataiError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof PrataiError, `expected a PrataiError ${code}, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    if (message) assert.match(error.message, message);
+    return error;
+  }
+  assert.fail(`expected a PrataiError ${code}, but it resolved`);
+}
+
+export function storeContract(name: string, options: StoreContractOptions): void {
+  describe(`${name} store contract`, { skip: options.skip }, () => {
+    let database: TestDatabase;
+    let store: Store;
+    /** Every other store a test opened on the file's database, closed at the end. */
+    const opened: Store[] = [];
+    const another = async (): Promise<Store> => {
+      const next = await connect(database.url);
+      opened.push(next);
+      return next;
+    };
+
+    before(async () => {
+      database = await options.createDatabase();
+      store = await connect(database.url);
+    });
+    after(async () => {
+      for (const each of [store, ...opened]) await each?.close();
+      await database?.drop();
+    });
+
+    describe('functions', () => {
+      test('a created function reads back with every field, and its code apart', async () => {
+        const fn = aFunction(tenant(), { public: true, description: 'déjà vu 🚀' });
+        await store.createFunction(fn, CODE);
+        assert.deepEqual(await store.getFunction(fn.function_id, { tenantId: fn.tenant_id }), fn);
+        assert.deepEqual(await store.getFunction(fn.function_id, 'all-tenants'), fn);
+        assert.deepEqual(await store.getFunctionCode(fn.function_id), CODE);
+        assert.equal(await store.getFunction(newId(), 'all-tenants'), undefined);
+        assert.equal(await store.getFunctionCode(newId()), undefined);
+      });
+
+      test('a second function of one name in a project is refused with FunctionNameTaken; names differ by case and by project', async () => {
+        const project = tenant();
+        await store.createFunction(aFunction(project, { name: 'echo' }), CODE);
+        await rejectsWith(store.createFunction(aFunction(project, { name: 'echo' }), CODE), 'FunctionNameTaken', /echo/);
+        await store.createFunction(aFunction(project, { name: 'Echo' }), CODE);
+        await store.createFunction(aFunction(tenant(), { name: 'echo' }), CODE);
+        assert.deepEqual((await store.listFunctions({ tenantId: project })).map((fn) => fn.name).sort(), ['Echo', 'echo']);
+      });
+
+      test('functions are listed newest first, and a project sees only its own', async () => {
+        const [mine, theirs] = [tenant(), tenant()];
+        const created = [aFunction(mine, { created_at: at(1) }), aFunction(mine, { created_at: at(3) }), aFunction(mine, { created_at: at(2) })];
+        const other = aFunction(theirs);
+        for (const fn of [...created, other]) await store.createFunction(fn, CODE);
+        const listed = await store.listFunctions({ tenantId: mine });
+        assert.deepEqual(listed.map((fn) => fn.created_at), [at(3), at(2), at(1)]);
+        assert.deepEqual(await store.listFunctions({ tenantId: theirs }), [other]);
+        assert.equal(await store.getFunction(other.function_id, { tenantId: mine }), undefined, 'another project’s function is invisible');
+        const everyone = new Set((await store.listFunctions('all-tenants')).map((fn) => fn.function_id));
+        for (const fn of [...created, other]) assert.ok(everyone.has(fn.function_id));
+      });
+
+      test('a build result is recorded only while the function still has that code', async () => {
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        assert.equal(await store.setFunctionBuild(fn.function_id, 'b'.repeat(64), 'ready', 'stale build'), false);
+        assert.equal((await store.getFunction(fn.function_id, 'all-tenants'))?.status, 'building');
+        assert.equal(await store.setFunctionBuild(fn.function_id, fn.code_sha256, 'error', 'pip failed'), true);
+        const built = await store.getFunction(fn.function_id, 'all-tenants');
+        assert.equal(built?.status, 'error');
+        assert.equal(built?.build_log, 'pip failed');
+      });
+
+      test('an update changes settings and code; a rename to a taken name is refused; a gone function reports false', async () => {
+        const project = tenant();
+        const fn = aFunction(project, { name: 'first' });
+        await store.createFunction(fn, CODE);
+        await store.createFunction(aFunction(project, { name: 'taken' }), CODE);
+        const code = { module: 'def main(payload=None):\n    return 2\n', requirements: '' };
+        const changed = await store.updateFunction(
+          fn.function_id,
+          { name: 'renamed', memory: 256, public: true, code_sha256: 'c'.repeat(64), status: 'building', updated_at: at(5) },
+          code,
+        );
+        assert.equal(changed, true);
+        const updated = await store.getFunction(fn.function_id, { tenantId: project });
+        assert.deepEqual(updated, { ...fn, name: 'renamed', memory: 256, public: true, code_sha256: 'c'.repeat(64), updated_at: at(5) });
+        assert.deepEqual(await store.getFunctionCode(fn.function_id), code);
+        await rejectsWith(store.updateFunction(fn.function_id, { name: 'taken', updated_at: at(6) }), 'FunctionNameTaken', /taken/);
+        assert.equal(await store.updateFunction(newId(), { memory: 512, updated_at: at(6) }), false);
+      });
+
+      test('deleting a function removes it and its code but keeps its requests', async () => {
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        const request = aRequest(fn);
+        await store.createRequest(request);
+        assert.equal(await store.deleteFunction(fn.function_id), true);
+        assert.equal(await store.deleteFunction(fn.function_id), false);
+        assert.equal(await store.getFunction(fn.function_id, 'all-tenants'), undefined);
+        assert.equal(await store.getFunctionCode(fn.function_id), undefined);
+        assert.deepEqual(await store.getRequest(request.request_id, 'all-tenants'), request);
+      });
+    });
+
+    describe('requests', () => {
+      test('a request reads back exactly as stored, and only in its own project', async () => {
+        const fn = aFunction(tenant());
+        const request = aRequest(fn, { payload: { nested: [1, 2.5, null, true], text: 'naïve ☃ 😀', empty: {} } });
+        await store.createRequest(request);
+        assert.deepEqual(await store.getRequest(request.request_id, { tenantId: fn.tenant_id }), request);
+        assert.equal(await store.getRequest(request.request_id, { tenantId: tenant() }), undefined);
+        const scalar = aRequest(fn, { payload: null });
+        await store.createRequest(scalar);
+        assert.deepEqual(await store.getRequest(scalar.request_id, 'all-tenants'), scalar);
+      });
+
+      test('a discarded request is gone', async () => {
+        const request = aRequest(aFunction(tenant()));
+        await store.createRequest(request);
+        await store.discardRequest(request.request_id);
+        assert.equal(await store.getRequest(request.request_id, 'all-tenants'), undefined);
+      });
+
+      test('requests are listed newest first and paged by marker with no gap and no repeat', async () => {
+        const fn = aFunction(tenant());
+        const other = aFunction(fn.tenant_id);
+        // Two pairs share a creation time: the request id breaks the tie.
+        const times = [at(100), at(101), at(101), at(102), at(103), at(103), at(104)];
+        const requests = times.map((created_at, i) => aRequest(i === 6 ? other : fn, { created_at, status: i % 2 === 0 ? 'queued' : 'succeeded' }));
+        for (const request of requests) await store.createRequest(request);
+        const newestFirst = [...requests].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.request_id.localeCompare(a.request_id));
+        const scope = { tenantId: fn.tenant_id };
+
+        const paged: string[] = [];
+        let marker: string | undefined;
+        for (;;) {
+          const page = await store.listRequests(scope, { limit: 3, ...(marker !== undefined && { marker }) });
+          paged.push(...page.map((request) => request.request_id));
+          if (page.length < 3) break;
+          marker = page.at(-1)?.request_id;
+        }
+        assert.deepEqual(paged, newestFirst.map((request) => request.request_id));
+
+        const ids = (list: RequestRecord[]): string[] => list.map((request) => request.request_id);
+        assert.deepEqual(ids(await store.listRequests(scope, { limit: 100, functionId: other.function_id })), [requests[6]?.request_id]);
+        assert.deepEqual(
+          ids(await store.listRequests(scope, { limit: 100, status: 'succeeded' })),
+          ids(newestFirst.filter((request) => request.status === 'succeeded')),
+        );
+        assert.deepEqual(ids(await store.listRequests(scope, { limit: 100, requestId: requests[2]?.request_id })), [requests[2]?.request_id]);
+        assert.deepEqual(
+          ids(await store.listRequests(scope, { limit: 100, createdBefore: at(102) })),
+          ids(newestFirst.filter((request) => request.created_at < at(102))),
+        );
+        assert.deepEqual(await store.listRequests({ tenantId: tenant() }, { limit: 100 }), [], 'another project sees none of them');
+      });
+
+      test('a marker that names no request the caller can see is refused with InvalidParameter', async () => {
+        const request = aRequest(aFunction(tenant()));
+        await store.createRequest(request);
+        await rejectsWith(store.listRequests({ tenantId: request.tenant_id }, { limit: 10, marker: newId() }), 'InvalidParameter', /marker/);
+        await rejectsWith(store.listRequests({ tenantId: tenant() }, { limit: 10, marker: request.request_id }), 'InvalidParameter', /marker/);
+      });
+
+      test('a request goes queued, running, then one outcome, and never runs or ends again once final', async () => {
+        const request = aRequest(aFunction(tenant()));
+        await store.createRequest(request);
+        assert.equal(await store.finishRequest(request.request_id, outcome('succeeded')), false, 'a queued request cannot succeed');
+        const started = await store.startRequest(request.request_id, at(11));
+        assert.equal(started?.status, 'running');
+        assert.equal(started?.attempts, 1);
+        assert.equal(started?.started_at, at(11));
+        assert.equal((await store.startRequest(request.request_id, at(12)))?.attempts, 2, 'a redelivered job runs it again, counted');
+        assert.equal(await store.finishRequest(request.request_id, outcome('failed')), true);
+        assert.equal(await store.finishRequest(request.request_id, outcome('succeeded')), false);
+        assert.equal(await store.cancelRequest(request.request_id, 'too late', at(30)), false);
+        assert.equal(await store.startRequest(request.request_id, at(31)), undefined);
+        assert.equal(await store.startRequest(newId(), at(31)), undefined);
+        const stored = await store.getRequest(request.request_id, 'all-tenants');
+        assert.equal(stored?.status, 'failed');
+        assert.deepEqual(stored?.error, outcome('failed').error);
+        assert.deepEqual(stored?.logs, outcome('failed').logs);
+        assert.equal(stored?.duration_ms, 12.5);
+        assert.equal(stored?.finished_at, at(20));
+      });
+
+      test('of many runners racing to start, finish and cancel one request, exactly one outcome is stored', async () => {
+        const runners = [store, await another(), await another(), await another()];
+        const fn = aFunction(tenant());
+        const statuses = ['succeeded', 'failed', 'timeout'] as const;
+        for (let round = 0; round < 10; round += 1) {
+          const request = aRequest(fn);
+          await store.createRequest(request);
+          // Even rounds: every runner has started it before the outcomes race. Odd rounds: starts,
+          // outcomes and a cancel all at once, in whatever order the database takes them.
+          const early = round % 2 === 0 ? await Promise.all(runners.map((runner) => runner.startRequest(request.request_id, at(11)))) : [];
+          const [starts, outcomes] = await Promise.all([
+            Promise.all(round % 2 === 0 ? [] : runners.slice(0, 2).map((runner) => runner.startRequest(request.request_id, at(11)))),
+            Promise.all(
+              runners.map((runner, i) =>
+                i === runners.length - 1
+                  ? runner.cancelRequest(request.request_id, 'cancelled by its owner', at(21))
+                  : runner.finishRequest(request.request_id, outcome(statuses[i % 3] ?? 'failed', { response: i, durationMs: i })),
+              ),
+            ),
+          ]);
+          assert.equal(outcomes.filter(Boolean).length, 1, `round ${round}: exactly one outcome wins, got ${JSON.stringify(outcomes)}`);
+          const winner = outcomes.indexOf(true);
+          const stored = await store.getRequest(request.request_id, 'all-tenants');
+          assert.equal(stored?.attempts, [...early, ...starts].filter(Boolean).length, 'every start that ran was counted, and no other');
+          if (winner === runners.length - 1) {
+            assert.equal(stored?.status, 'cancelled');
+          } else {
+            assert.equal(stored?.status, statuses[winner % 3]);
+            assert.equal(stored?.response, winner, 'the stored outcome is the winner’s, whole');
+            assert.equal(stored?.duration_ms, winner);
+          }
+        }
+      });
+
+      test('cancelling a function’s queued requests ends only those, and the runners can find them', async () => {
+        const fn = aFunction(tenant());
+        const queued = [aRequest(fn), aRequest(fn)];
+        const running = aRequest(fn);
+        const elsewhere = aRequest(aFunction(fn.tenant_id));
+        for (const request of [...queued, running, elsewhere]) await store.createRequest(request);
+        await store.startRequest(running.request_id, at(11));
+        assert.equal(await store.cancelQueuedRequests(fn.function_id, 'function deleted', at(40)), 2);
+        const all = [...queued, running, elsewhere].map((request) => request.request_id);
+        assert.deepEqual((await store.cancelledAmong(all)).sort(), queued.map((request) => request.request_id).sort());
+        assert.deepEqual(await store.cancelledAmong([]), []);
+        const cancelled = await store.getRequest(queued[0]?.request_id ?? '', 'all-tenants');
+        assert.deepEqual(cancelled?.error, { type: 'Cancelled', message: 'function deleted', traceback: '' });
+        assert.equal(cancelled?.finished_at, at(40));
+        assert.equal(await store.cancelRequest(running.request_id, 'stop', at(41)), true);
+        assert.equal((await store.getRequest(running.request_id, 'all-tenants'))?.status, 'cancelled');
+      });
+
+      test('logs of 1 MB and a 1 MB payload round-trip unchanged', async () => {
+        const line = 'ünïcødé 🚀 log line '.padEnd(100, 'x');
+        const logs: LogRecord[] = Array.from({ length: 10_500 }, (_, i) => ({ time: at(i), level: 'INFO', source: 'stdout', message: `${i} ${line}` }));
+        assert.ok(JSON.stringify(logs).length > 1024 * 1024);
+        const payload = { blob: 'é'.repeat(512 * 1024) };
+        const request = aRequest(aFunction(tenant()), { payload });
+        await store.createRequest(request);
+        await store.startRequest(request.request_id, at(11));
+        assert.equal(await store.finishRequest(request.request_id, outcome('succeeded', { logs, response: payload })), true);
+        const stored = await store.getRequest(request.request_id, 'all-tenants');
+        assert.deepEqual(stored?.logs, logs);
+        assert.deepEqual(stored?.payload, payload);
+        assert.deepEqual(stored?.response, payload);
+      });
+
+      test('the purge deletes requests finished before its cutoff and keeps queued, running and newer ones', async () => {
+        const fn = aFunction(tenant());
+        const old = '2001-01-01T00:00:00.000Z';
+        const cutoff = '2001-02-01T00:00:00.000Z';
+        const finishedLongAgo = ['succeeded', 'failed', 'timeout', 'cancelled'].map((status) =>
+          aRequest(fn, { status: status as RequestRecord['status'], created_at: old, finished_at: old }),
+        );
+        const kept = [
+          aRequest(fn, { status: 'queued', created_at: old }),
+          aRequest(fn, { status: 'running', created_at: old, started_at: old }),
+          aRequest(fn, { status: 'succeeded', created_at: old, finished_at: cutoff }),
+        ];
+        for (const request of [...finishedLongAgo, ...kept]) await store.createRequest(request);
+        assert.equal(await store.purgeFinishedRequests(cutoff), finishedLongAgo.length);
+        const left = await store.listRequests({ tenantId: fn.tenant_id }, { limit: 100 });
+        assert.deepEqual(left.map((request) => request.request_id).sort(), kept.map((request) => request.request_id).sort());
+        assert.equal(await store.purgeFinishedRequests(cutoff), 0);
+      });
+    });
+
+    describe('runtimes and runners', () => {
+      test('the python3 runtime is there from the first migration', async () => {
+        const runtimes = await store.listRuntimes();
+        assert.deepEqual(runtimes.map((runtime) => runtime.name), ['python3']);
+        assert.equal((await store.getRuntime('python3'))?.image, 'pratai/runtime-python3:latest');
+        assert.equal(await store.getRuntime('cobol'), undefined);
+      });
+
+      test('a runner’s heartbeat is kept once and updated in place, also when first beats race', async () => {
+        const name = `runner-${newId().slice(0, 8)}`;
+        const runners = [store, await another(), await another()];
+        await Promise.all(runners.map((runner, i) => runner.recordHeartbeat({ name, dockerOk: i === 0, images: [], at: at(i) })));
+        await store.recordHeartbeat({ name, dockerOk: true, images: ['pratai/runtime-python3:latest'], at: at(50) });
+        const mine = (await store.listHeartbeats()).filter((beat) => beat.name === name);
+        assert.deepEqual(mine, [{ name, dockerOk: true, images: ['pratai/runtime-python3:latest'], at: at(50) }]);
+      });
+    });
+
+    describe('operations', () => {
+      test('migrating an up-to-date database again changes nothing', async () => {
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        const again = await another();
+        await again.migrate();
+        assert.deepEqual(await again.getFunction(fn.function_id, 'all-tenants'), fn);
+        assert.deepEqual((await again.listRuntimes()).map((runtime) => runtime.name), ['python3']);
+      });
+
+      test('connections the server closes do not stop the store: the next call reconnects', async () => {
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        await database.killConnections();
+        // A pool may hand out one connection it has not yet seen die: that call may fail, as
+        // ServiceUnavailable (retryable), and the one after it must work.
+        const first = await store.getFunction(fn.function_id, 'all-tenants').catch((error: unknown) => error);
+        if (!(first && typeof first === 'object' && 'function_id' in first)) {
+          assert.ok(first instanceof PrataiError && first.code === 'ServiceUnavailable', `expected ServiceUnavailable, got ${String(first)}`);
+        }
+        assert.deepEqual(await store.getFunction(fn.function_id, 'all-tenants'), fn);
+        await store.ping();
+      });
+
+      test('a database that cannot be reached is ServiceUnavailable naming where it is, never the password', { skip: options.unreachable ? false : 'no unreachable form for this database' }, async () => {
+        const { url, where, password } = options.unreachable!;
+        const unreachable = await connect(url, { migrate: false });
+        try {
+          for (const call of [() => unreachable.ping(), () => unreachable.migrate(), () => unreachable.listFunctions('all-tenants')]) {
+            const error = await rejectsWith(call(), 'ServiceUnavailable');
+            assert.ok(error.message.includes(where), `${error.message} names ${where}`);
+            assert.ok(!error.message.includes(password), `${error.message} shows the password`);
+            assert.equal(error.retryable, true);
+          }
+        } finally {
+          await unreachable.close();
+        }
+      });
+    });
+  });
+}

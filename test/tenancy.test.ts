@@ -1,0 +1,252 @@
+/**
+ * Multi-tenancy with the real Keystone: two projects with a member each, a reader, an admin.
+ * Project B can neither see nor change anything of project A's (every route answers 404 and
+ * changes nothing), listings stay within the project, the admin sees all with all_tenants, the
+ * reader reads but cannot write, and webhooks admit whom they should — then run as the owner.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startTestKeystone, type TestKeystone, type TestProject, type TestUser } from './helpers/keystone.js';
+import {
+  assertNoLeftoverContainers,
+  call,
+  createFunction,
+  deployFunction,
+  invoke,
+  startTestPlatform,
+  waitFor,
+  waitForRequest,
+  zipOf,
+  type Json,
+  type TestPlatform,
+} from './helpers/platform.js';
+
+// Sleeps for `payload` seconds, then returns it: 0 ends at once, a large value keeps a request running.
+const SLEEPER = 'import time\n\ndef main(payload=None):\n    time.sleep(payload or 0)\n    return payload\n';
+
+let keystone: TestKeystone;
+let platform: TestPlatform;
+let policyDir: string;
+let policyFile: string;
+const projects: Record<'a' | 'b', TestProject> = {} as never;
+const users: Record<'a' | 'a2' | 'aReader' | 'b' | 'admin', TestUser> = {} as never;
+const tokens: Record<keyof typeof users, Record<string, string>> = {} as never;
+/** Project A's private and public functions, B's function, A's finished and running requests. */
+let fA: string;
+let fPublic: string;
+let fB: string;
+let rA: string;
+let rRunning: string;
+
+before(async () => {
+  keystone = await startTestKeystone();
+  projects.a = await keystone.createProject('a');
+  projects.b = await keystone.createProject('b');
+  users.a = await keystone.createUser(projects.a, 'member', 'a-member');
+  users.a2 = await keystone.createUser(projects.a, 'member', 'a-member2');
+  users.aReader = await keystone.createUser(projects.a, 'reader', 'a-reader');
+  users.b = await keystone.createUser(projects.b, 'member', 'b-member');
+  users.admin = await keystone.createUser(await keystone.createProject('ops'), 'admin', 'cloud-admin');
+  for (const [name, user] of Object.entries(users)) tokens[name as keyof typeof users] = { 'x-auth-token': (await keystone.tokenFor(user)).token };
+
+  policyDir = mkdtempSync(join(tmpdir(), 'pratai-policy-'));
+  policyFile = join(policyDir, 'policy.yaml');
+  writeFileSync(policyFile, '{}\n');
+  platform = await startTestPlatform({
+    DEFAULT: { auth_strategy: 'keystone' },
+    keystone_authtoken: keystone.authtokenOverrides(),
+    oslo_policy: { policy_file: policyFile },
+    api: { public_webhook_rate: '1', public_webhook_burst: '3' },
+  });
+
+  fA = (await deployFunction(platform, { 'new_module.py': SLEEPER }, { name: 'a-private', timeout: '600' }, tokens.a)).function_id;
+  fPublic = (await deployFunction(platform, { 'new_module.py': SLEEPER }, { name: 'a-public', public: 'true' }, tokens.a)).function_id;
+  fB = (await createFunction(platform, zipOf({ 'new_module.py': SLEEPER }), { name: 'b-function' }, tokens.b)).body.function.function_id;
+  rA = await invoke(platform, fA, 0, tokens.a);
+  await waitForRequest(platform, rA, undefined, tokens.a);
+  rRunning = await invoke(platform, fA, 600, tokens.a);
+});
+
+after(async () => {
+  if (rRunning) await call(`${platform.apiUrl}/v1/requests/${rRunning}/cancel`, { method: 'POST', headers: tokens.a });
+  await platform?.close();
+  if (platform) assertNoLeftoverContainers(platform.runnerName);
+  await keystone?.close();
+  if (policyDir) rmSync(policyDir, { recursive: true, force: true });
+});
+
+const api = (path: string, headers: Record<string, string>, init: RequestInit = {}): Promise<Json> =>
+  call(`${platform.apiUrl}${path}`, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } });
+
+const jsonBody = (body: unknown): RequestInit => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+/** Everything of project A's that a caller could change. */
+async function snapshotOfA(): Promise<unknown> {
+  const { store } = platform;
+  const finished = await store.getRequest(rA, 'all-tenants');
+  const running = await store.getRequest(rRunning, 'all-tenants');
+  return {
+    functions: await store.listFunctions({ tenantId: projects.a.id }),
+    code: await store.getFunctionCode(fA),
+    finished,
+    // A running request moves on by itself (queued → running); that it is not cancelled is what counts.
+    runningNotCancelled: running !== undefined && running.status !== 'cancelled',
+    requestCount: (await store.listRequests({ tenantId: projects.a.id }, { limit: 1000 })).length,
+  };
+}
+
+function assertStatus(response: Json, status: number, code?: string): void {
+  assert.equal(response.status, status, JSON.stringify(response.body));
+  if (code !== undefined) assert.equal(response.body.error.code, code);
+}
+
+describe('isolation between projects', () => {
+  test("every route called by project B on project A's function and requests answers 404 and changes nothing", async () => {
+    const before = await snapshotOfA();
+    const zip = new FormData();
+    zip.append('zip', new Blob([zipOf({ 'new_module.py': 'def main(payload=None):\n    return "taken over"\n' })]), 'package.zip');
+    const matrix: [string, string, RequestInit, string][] = [
+      ['GET', `/v1/functions/${fA}`, {}, 'FunctionNotFound'],
+      ['PATCH', `/v1/functions/${fA}`, jsonBody({ description: 'changed by B', public: true }), 'FunctionNotFound'],
+      ['PATCH', `/v1/functions/${fA}`, { body: zip }, 'FunctionNotFound'],
+      ['DELETE', `/v1/functions/${fA}`, {}, 'FunctionNotFound'],
+      ['GET', `/v1/requests/${rA}`, {}, 'RequestNotFound'],
+      ['GET', `/v1/requests/${rA}/logs`, {}, 'RequestNotFound'],
+      ['POST', `/v1/requests/${rRunning}/cancel`, {}, 'RequestNotFound'],
+      ['GET', `/v1/requests/${rRunning}`, {}, 'RequestNotFound'],
+    ];
+    for (const [method, path, init, code] of matrix) {
+      const response = await api(path, tokens.b, { ...init, method });
+      assert.equal(response.status, 404, `${method} ${path}: ${JSON.stringify(response.body)}`);
+      assert.equal(response.body.error.code, code, `${method} ${path}`);
+      assert.doesNotMatch(JSON.stringify(response.body), new RegExp(projects.a.id), 'no trace of project A in the answer');
+    }
+    const webhook = await call(`${platform.webhookUrl}/function/${fA}`, { method: 'POST', ...jsonBody({ payload: 0 }), headers: { 'content-type': 'application/json', ...tokens.b } });
+    assertStatus(webhook, 404, 'FunctionNotFound');
+    assert.deepEqual(await snapshotOfA(), before);
+  });
+
+  test("listings never show another project's functions or requests, whatever the filters", async () => {
+    const names = async (who: keyof typeof users): Promise<string[]> => (await api('/v1/functions', tokens[who])).body.functions.map((fn: { name: string }) => fn.name).sort();
+    assert.deepEqual(await names('a'), ['a-private', 'a-public']);
+    assert.deepEqual(await names('b'), ['b-function']);
+    const aRequests = (await api('/v1/requests', tokens.a)).body.requests;
+    assert.ok(aRequests.length >= 2);
+    assert.ok(aRequests.every((request: { tenant_id: string }) => request.tenant_id === projects.a.id));
+    for (const query of ['', `?function_id=${fA}`, `?request_id=${rA}`, '?status=succeeded', `?marker=${rA}`]) {
+      const listed = await api(`/v1/requests${query}`, tokens.b);
+      assertStatus(listed, 200);
+      assert.deepEqual(listed.body.requests, [], `B's /v1/requests${query}`);
+    }
+  });
+
+  test('a tenant_id or user_id in a body is refused, never taken', async () => {
+    const created = await createFunction(platform, zipOf({ 'new_module.py': SLEEPER }), { name: 'smuggled', tenant_id: projects.a.id }, tokens.b);
+    assertStatus(created, 400, 'InvalidParameter');
+    const patched = await api(`/v1/functions/${fB}`, tokens.b, { method: 'PATCH', ...jsonBody({ user_id: users.a.id }) });
+    assertStatus(patched, 400, 'InvalidParameter');
+    assert.deepEqual((await api('/v1/functions', tokens.a)).body.functions.map((fn: { name: string }) => fn.name).sort(), ['a-private', 'a-public']);
+  });
+});
+
+describe('roles', () => {
+  test("an admin sees every project's functions and requests with all_tenants, and only its own without", async () => {
+    assert.deepEqual((await api('/v1/functions', tokens.admin)).body.functions, []);
+    const all = await api('/v1/functions?all_tenants=true', tokens.admin);
+    assertStatus(all, 200);
+    const ids = all.body.functions.map((fn: { function_id: string }) => fn.function_id);
+    for (const id of [fA, fPublic, fB]) assert.ok(ids.includes(id), `admin sees ${id}`);
+    const requests = await api('/v1/requests?all_tenants=true', tokens.admin);
+    assert.ok(requests.body.requests.some((request: { request_id: string }) => request.request_id === rA));
+    assertStatus(await api(`/v1/functions/${fA}`, tokens.admin), 200);
+  });
+
+  test('a member or reader asking for all_tenants is refused with 403', async () => {
+    for (const who of ['b', 'aReader'] as const) {
+      assertStatus(await api('/v1/functions?all_tenants=true', tokens[who]), 403, 'Forbidden');
+      assertStatus(await api('/v1/requests?all_tenants=true', tokens[who]), 403, 'Forbidden');
+    }
+  });
+
+  test("a reader reads the project's functions, requests and logs, and every write is refused with 403, changing nothing", async () => {
+    const { aReader } = tokens;
+    assertStatus(await api('/v1/functions', aReader), 200);
+    assertStatus(await api(`/v1/functions/${fA}`, aReader), 200);
+    assertStatus(await api(`/v1/requests/${rA}`, aReader), 200);
+    assertStatus(await api(`/v1/requests/${rA}/logs`, aReader), 200);
+    assertStatus(await api('/v1/runtimes', aReader), 200);
+    const before = await snapshotOfA();
+    assertStatus(await createFunction(platform, zipOf({ 'new_module.py': SLEEPER }), { name: 'by-reader' }, aReader), 403, 'Forbidden');
+    assertStatus(await api(`/v1/functions/${fA}`, aReader, { method: 'PATCH', ...jsonBody({ description: 'by reader' }) }), 403, 'Forbidden');
+    assertStatus(await api(`/v1/functions/${fA}`, aReader, { method: 'DELETE' }), 403, 'Forbidden');
+    assertStatus(await api(`/v1/requests/${rRunning}/cancel`, aReader, { method: 'POST' }), 403, 'Forbidden');
+    const webhook = await call(`${platform.webhookUrl}/function/${fA}`, { method: 'POST', headers: { 'content-type': 'application/json', ...aReader }, body: '{"payload": 0}' });
+    assertStatus(webhook, 403, 'Forbidden');
+    assert.deepEqual(await snapshotOfA(), before);
+  });
+
+  test("an operator's change to the policy file applies without a restart", async () => {
+    const attempt = (): Promise<Json> => createFunction(platform, undefined, { name: 'by-reader' }, tokens.aReader);
+    assertStatus(await attempt(), 403, 'Forbidden');
+    try {
+      writeFileSync(policyFile, '"function:create": "rule:owner and rule:reader"\n');
+      // Past the policy now, the reader's upload fails on what it lacks: the zip.
+      assertStatus(await attempt(), 400, 'ZipMissing');
+    } finally {
+      writeFileSync(policyFile, '{}\n');
+    }
+    assertStatus(await attempt(), 403, 'Forbidden');
+  });
+});
+
+describe('webhooks', () => {
+  test("a private function's webhook without a token is refused with 401 naming Keystone", async () => {
+    const response = await call(`${platform.webhookUrl}/function/${fA}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payload": 0}' });
+    assertStatus(response, 401, 'Unauthorized');
+    assert.equal(response.headers.get('www-authenticate'), `Keystone uri="${keystone.authUrl}"`);
+  });
+
+  test("another member of the function's project may call it; the request runs as the function's owner", async () => {
+    const requestId = await invoke(platform, fA, 0, tokens.a2);
+    const request = await waitForRequest(platform, requestId, undefined, tokens.a2);
+    assert.deepEqual([request.status, request.tenant_id, request.user_id], ['succeeded', projects.a.id, users.a.id]);
+  });
+
+  test("a public function's webhook takes an anonymous call (202); the request runs as the function's owner", async () => {
+    const requestId = await invoke(platform, fPublic, 0);
+    const request = await waitForRequest(platform, requestId, undefined, tokens.a);
+    assert.deepEqual([request.status, request.tenant_id, request.user_id], ['succeeded', projects.a.id, users.a.id]);
+  });
+
+  test("a public function's anonymous calls past its rate limit are refused with 429 and Retry-After", async () => {
+    const anonymous = (): Promise<Json> => call(`${platform.webhookUrl}/function/${fPublic}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payload": 0}' });
+    // The burst is 3 and one call went before; refilling takes a minute a call.
+    const statuses: number[] = [];
+    let refused: Json | undefined;
+    for (let i = 0; i < 5 && refused === undefined; i += 1) {
+      const response = await anonymous();
+      statuses.push(response.status);
+      if (response.status === 429) refused = response;
+    }
+    assert.ok(refused, `no 429 in ${statuses.join(', ')}`);
+    assert.equal(refused.body.error.code, 'TooManyRequests');
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    // The accepted calls all end; the platform is left with nothing running but rRunning.
+    await waitFor('the accepted anonymous requests to end', async () => {
+      const listed = await api(`/v1/requests?function_id=${fPublic}&status=queued`, tokens.a);
+      const running = await api(`/v1/requests?function_id=${fPublic}&status=running`, tokens.a);
+      return listed.body.requests.length + running.body.requests.length === 0 ? true : undefined;
+    });
+  });
+
+  test("the owner cancels the project's running request, which B could not", async () => {
+    const response = await api(`/v1/requests/${rRunning}/cancel`, tokens.a, { method: 'POST' });
+    assertStatus(response, 200);
+    assert.equal(response.body.request.status, 'cancelled');
+    rRunning = '';
+  });
+});

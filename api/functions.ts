@@ -17,8 +17,11 @@ import { methodNotAllowed, runMiddleware } from './http.js';
 import { authorize, authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
-const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public', 'type', 'event'] as const;
-const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'public', 'type'] as const;
+const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'public', 'type', 'event'] as const;
+const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'public', 'type'] as const;
+/** Most retries a function may ask for (as AWS Lambda's event retries, a small number): 10. */
+const MAX_RETRIES = 10;
+const MAX_CONCURRENCY = 10_000;
 const NAME = { pattern: /^(?![0-9a-f]{32}$)[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'letters, digits, `_`, `.` and `-`, starting with a letter or digit, and not 32 hex characters (that is an id)' };
 
 /** The function as the API shows it: no code, the webhook endpoint added. */
@@ -39,13 +42,18 @@ export const codeSha256 = (runtime: string, code: FunctionCode): string =>
   createHash('sha256').update(`${runtime}\0${code.module}\0${code.requirements}`).digest('hex');
 
 /** The settings a caller may give, each checked; absent ones are left out. */
-function readSettings(fields: Record<string, unknown>): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'public' | 'type'>> {
+function readSettings(
+  fields: Record<string, unknown>,
+): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'public' | 'type'>> {
   return {
     ...(fields.name !== undefined && { name: text('name', fields.name, NAME) }),
     ...(fields.description !== undefined && { description: text('description', fields.description, { max: 1024 }) }),
     ...(fields.memory !== undefined && { memory: integer('memory', fields.memory, 64, 4096, 'MiB') }),
     ...(fields.cpus !== undefined && { cpus: decimal('cpus', fields.cpus, 0.1, 16) }),
     ...(fields.timeout !== undefined && { timeout: integer('timeout', fields.timeout, 1, 900, 'seconds') }),
+    ...(fields.retries !== undefined && { retries: integer('retries', fields.retries, 0, MAX_RETRIES) }),
+    ...(fields.retry_on_error !== undefined && { retry_on_error: boolean('retry_on_error', fields.retry_on_error) }),
+    ...(fields.max_concurrency !== undefined && { max_concurrency: integer('max_concurrency', fields.max_concurrency, 0, MAX_CONCURRENCY, '0: no limit') }),
     ...(fields.public !== undefined && { public: boolean('public', fields.public) }),
     ...(fields.type !== undefined && { type: oneOf('type', fields.type, FUNCTION_TYPES) }),
   };
@@ -141,6 +149,9 @@ export function functionsRouter(deps: ApiDeps): Router {
         memory: given.memory ?? 128,
         cpus: given.cpus ?? 1,
         timeout: given.timeout ?? 30,
+        retries: given.retries ?? 0,
+        retry_on_error: given.retry_on_error ?? false,
+        max_concurrency: given.max_concurrency ?? 0,
         status: 'building',
         build_log: '',
         code_sha256: codeSha256(runtime.name, code),
@@ -207,8 +218,8 @@ export function functionsRouter(deps: ApiDeps): Router {
 
 /** A function's changeable fields as they are: what an undo writes back. */
 function pickChanges(fn: FunctionRecord): FunctionChanges {
-  const { name, description, memory, cpus, timeout, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at } = fn;
-  return { name, description, memory, cpus, timeout, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at };
+  const { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at } = fn;
+  return { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at };
 }
 
 function translateMulterError(error: unknown, maxZipBytes: number): unknown {

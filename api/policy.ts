@@ -50,6 +50,7 @@ export const POLICY_DEFAULTS: readonly RuleDefault[] = [
   { name: 'request:list:all_tenants', check: 'rule:context_is_admin', description: "GET /v1/requests?all_tenants=true: list every project's requests." },
   { name: 'request:get', check: OWNER_READER, description: 'GET /v1/requests/{request_id} and its /logs' },
   { name: 'request:cancel', check: OWNER_MEMBER, description: 'POST /v1/requests/{request_id}/cancel' },
+  { name: 'request:redrive', check: 'rule:context_is_admin', description: 'POST /v1/requests/{request_id}/redrive: queue a dead-lettered request again, its attempts reset (administrators).' },
   { name: 'runtime:list', check: 'rule:reader', description: 'GET /v1/runtimes' },
 ];
 
@@ -82,22 +83,18 @@ export function parseCheck(text: string): Check {
     throw new PolicyError(`${why} in \`${text}\``);
   };
 
-  const orExpr = (): Check => {
-    const parts = [andExpr()];
-    while (peek()?.toLowerCase() === 'or') {
+  /** Operands joined by `word`: any of them must hold (`or`), or all (`and`). */
+  const joined = (word: 'or' | 'and', operand: () => Check): Check => {
+    const parts = [operand()];
+    while (peek()?.toLowerCase() === word) {
       at += 1;
-      parts.push(andExpr());
+      parts.push(operand());
     }
-    return parts.length === 1 ? (parts[0] as Check) : (c, t, r, d) => parts.some((part) => part(c, t, r, d));
+    if (parts.length === 1) return parts[0] as Check;
+    return word === 'or' ? (c, t, r, d) => parts.some((part) => part(c, t, r, d)) : (c, t, r, d) => parts.every((part) => part(c, t, r, d));
   };
-  const andExpr = (): Check => {
-    const parts = [notExpr()];
-    while (peek()?.toLowerCase() === 'and') {
-      at += 1;
-      parts.push(notExpr());
-    }
-    return parts.length === 1 ? (parts[0] as Check) : (c, t, r, d) => parts.every((part) => part(c, t, r, d));
-  };
+  const orExpr = (): Check => joined('or', andExpr);
+  const andExpr = (): Check => joined('and', notExpr);
   const notExpr = (): Check => {
     if (peek()?.toLowerCase() !== 'not') return atom();
     at += 1;

@@ -1,14 +1,17 @@
-/** /v1/requests: list (filters, newest first, limit/marker paging), show, and logs as text. */
+/**
+ * /v1/requests: list (filters, newest first, limit/marker paging), show, logs as text, cancel, and
+ * redrive (an admin queues a dead-lettered request again).
+ */
 import { Router, type Response } from 'express';
 import { isFinal, REQUEST_STATUSES, type LogRecord, type RequestRecord } from '../common/domain.js';
-import { now } from '../common/ids.js';
+import { newId, now } from '../common/ids.js';
 import { PrataiError } from '../common/errors.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed } from './http.js';
 import { authorizeOn, listScope, visibleScope } from './policy.js';
-import { integer, oneOf, onlyKnown, text } from './params.js';
+import { boolean, integer, oneOf, onlyKnown, text } from './params.js';
 
-const LIST_PARAMS = ['function_id', 'status', 'request_id', 'limit', 'marker', 'all_tenants'] as const;
+const LIST_PARAMS = ['function_id', 'status', 'request_id', 'dead_letter', 'limit', 'marker', 'all_tenants'] as const;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
@@ -20,7 +23,7 @@ export const logsAsText = (logs: readonly LogRecord[]): string =>
   logs.map((record) => `${record.time} ${record.level} [${record.source}] ${record.message}\n`).join('');
 
 export function requestsRouter(deps: ApiDeps): Router {
-  const { store } = deps;
+  const { store, queue } = deps;
   const router = Router();
 
   /** The request, if the caller can see it (else 404) and may do `action` on it (else 403). */
@@ -42,6 +45,7 @@ export function requestsRouter(deps: ApiDeps): Router {
         ...(query.function_id !== undefined && { functionId: text('function_id', query.function_id) }),
         ...(query.status !== undefined && { status: oneOf('status', query.status, REQUEST_STATUSES) }),
         ...(query.request_id !== undefined && { requestId: text('request_id', query.request_id) }),
+        ...(query.dead_letter !== undefined && { deadLetter: boolean('dead_letter', query.dead_letter) }),
         ...(query.marker !== undefined && { marker: text('marker', query.marker) }),
       });
       const last = requests.at(-1);
@@ -73,6 +77,24 @@ export function requestsRouter(deps: ApiDeps): Router {
       const after = await getScoped(res, request.request_id, 'request:get');
       if (!cancelled) throw finished(after.status);
       res.json({ request: after });
+    })
+    .all(methodNotAllowed(['POST']));
+
+  router
+    .route('/:request_id/redrive')
+    .post(async (req, res) => {
+      const request = await getScoped(res, req.params.request_id, 'request:redrive');
+      const notDead = (status: string) =>
+        new PrataiError('RequestNotDeadLettered', `Request \`${request.request_id}\` is ${status} and not dead-lettered; only a dead-lettered request can be redriven`);
+      if (!request.dead_letter) throw notDead(request.status);
+      if (!(await store.redriveRequest(request.request_id, now()))) throw notDead((await getScoped(res, request.request_id, 'request:get')).status);
+      // Queued in the store already: if the job cannot be published now, a runner's sweeper
+      // publishes it after [runner] requeue_after, as for a request whose API process died.
+      await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId() }).catch((error: Error) => {
+        deps.log.warning(`redriven request ${request.request_id} left to the sweeper: ${error.message}`, res.locals.requestId as string);
+      });
+      deps.log.info(`request ${request.request_id} redriven`, res.locals.requestId as string);
+      res.status(202).json({ request: await getScoped(res, request.request_id, 'request:get') });
     })
     .all(methodNotAllowed(['POST']));
 

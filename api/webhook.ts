@@ -76,6 +76,7 @@ export function webhookRouter(deps: ApiDeps): Router {
         error: null,
         logs: [],
         attempts: 0,
+        dead_letter: false,
         created_at: now(),
         started_at: null,
         finished_at: null,
@@ -83,7 +84,7 @@ export function webhookRouter(deps: ApiDeps): Router {
       };
       await store.createRequest(request);
       try {
-        await queue.publish({ kind: 'run', request_id: request.request_id });
+        await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId() });
       } catch (error) {
         await store.discardRequest(request.request_id);
         throw error instanceof PrataiError ? error : new PrataiError('ServiceUnavailable', `The request could not be queued: ${(error as Error).message}`, { cause: error });

@@ -13,9 +13,10 @@ const execFileAsync = promisify(execFile);
 export const ECHO = 'def main(payload=None):\n    return payload\n';
 export const BODY = JSON.stringify({ payload: { hello: 'bench' } });
 
-/** Creates a function and waits until its image is built; returns its id. */
-export async function deploy(platform: BenchPlatform, name: string, module: string): Promise<string> {
-  const fn = (await deployFunction(platform as unknown as Platform, { 'new_module.py': module }, { name })) as { function_id: string; status: string; build_log: string };
+/** Creates a function (with a requirements.txt, when given) and waits until its image is built; returns its id. */
+export async function deploy(platform: BenchPlatform, name: string, module: string, requirements = ''): Promise<string> {
+  const files = { 'new_module.py': module, 'requirements.txt': requirements };
+  const fn = (await deployFunction(platform as unknown as Platform, files, { name })) as { function_id: string; status: string; build_log: string };
   if (fn.status !== 'ready') throw new Error(`function ${name} did not build: ${fn.build_log}`);
   return fn.function_id;
 }
@@ -95,25 +96,32 @@ export async function sustained(platform: BenchPlatform, functionId: string, cal
 }
 
 /** Containers of the runner, as `docker ps` lists them (optionally only those with `label`). */
-async function containersOf(runnerName: string, label?: string): Promise<string[]> {
+export async function containersOf(runnerName: string, label?: string): Promise<string[]> {
   const filters = ['--filter', `label=pratai.runner=${runnerName}`, ...(label ? ['--filter', `label=${label}`] : [])];
   const { stdout } = await execFileAsync('docker', ['ps', '-q', ...filters]);
   return stdout.split('\n').filter(Boolean);
 }
 
 /**
- * The first request of each of `count` new functions, each deployed and built first, with the
- * runner's prewarmed containers replenished before it: webhook POST → outcome stored, in ms.
+ * The first request of each of `count` new functions, each deployed and built first: webhook
+ * POST → outcome stored, in ms. Without requirements, after the runner's `prewarm` prewarmed
+ * containers are replenished (the first function it measures takes the first one); with
+ * `requirements` (which prewarmed containers do not serve), as soon as the image is built.
  */
-export async function firstRequestMs(platform: BenchPlatform, count: number, prewarm: number, deployed: string[]): Promise<number[]> {
+export async function firstRequestMs(platform: BenchPlatform, count: number, how: { prewarm: number } | { requirements: string }, deployed: string[]): Promise<number[]> {
   const samples: number[] = [];
   const poster = new Poster(platform.webhookUrl, 1);
   try {
     for (let i = 0; i < count; i += 1) {
-      const functionId = await deploy(platform, `first-${i}`, `# function ${i}\n${ECHO}`);
-      deployed.push(functionId);
-      // Each function served so far keeps the prewarmed container it took, still labelled so.
-      await waitFor('the prewarmed containers to be replenished', async () => ((await containersOf(platform.runnerName, 'pratai.prewarmed=true')).length >= prewarm + i ? true : undefined), 60_000);
+      if ('requirements' in how) {
+        deployed.push(await deploy(platform, `first-with-requirements-${i}`, `import pratai_testdep\n# function ${i}\n${ECHO}`, how.requirements));
+      } else {
+        deployed.push(await deploy(platform, `first-${i}`, `# function ${i}\n${ECHO}`));
+        // Each function served so far keeps the prewarmed container it took, still labelled so.
+        const replenished = async (): Promise<true | undefined> => ((await containersOf(platform.runnerName, 'pratai.prewarmed=true')).length >= how.prewarm + i ? true : undefined);
+        await waitFor('the prewarmed containers to be replenished', replenished, 60_000);
+      }
+      const functionId = deployed.at(-1) as string;
       const sent = performance.now();
       const answer = await poster.post(`/function/${functionId}`, BODY);
       samples.push((await platform.finished(requestIdOf(answer.body))) - sent);

@@ -20,6 +20,13 @@
  *   started before it is needed and loaded with a function's code on its first request.
  * - **outcome**: how a request ended: succeeded, failed (the function raised or crashed), timeout
  *   or cancelled. A user's exception is an outcome, never a platform error.
+ * - **attempt**: one start of a request by a runner (`attempts` counts them). A failed attempt is
+ *   tried again when the function's `retries` allow it (platform failures always, function errors
+ *   with `retry_on_error`): the request goes back to `queued` until then.
+ * - **dead letter**: a request that exhausted its retries or expired (`dead_letter`); its job is
+ *   dead-lettered in the queue too. An admin may **redrive** it: queued again, attempts reset.
+ * - **slot**: one of a function's `max_concurrency` running requests, counted across all runners;
+ *   a request beyond them waits in `queued`.
  */
 
 export const REQUEST_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timeout', 'cancelled'] as const;
@@ -59,6 +66,12 @@ export interface FunctionRecord {
   cpus: number;
   /** Seconds a request may run before its container is killed. */
   timeout: number;
+  /** Attempts after the first that a failed request gets (0–10): platform failures, and function errors when `retry_on_error`. */
+  retries: number;
+  /** Whether a failed or timed-out outcome is retried too (else only platform failures are). */
+  retry_on_error: boolean;
+  /** Most requests of the function running at once across all runners; 0: no limit. */
+  max_concurrency: number;
   status: FunctionStatus;
   /** Why the last build failed, and its log; empty when it did not. */
   build_log: string;
@@ -101,8 +114,10 @@ export interface RequestRecord {
   response: unknown;
   error: RequestError | null;
   logs: LogRecord[];
-  /** Times a runner started this request; more than 1 after a redelivery. */
+  /** Times a runner started this request: more than 1 after a retry or a redelivery. */
   attempts: number;
+  /** True once it exhausted its retries or expired; cleared by a redrive. */
+  dead_letter: boolean;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -115,8 +130,12 @@ export interface RuntimeRecord {
   image: string;
 }
 
-/** A job on the queue. Kept small: the store holds everything else. */
+/**
+ * A job on the queue. Kept small: the store holds everything else. A run job's `job_id` is new at
+ * every publish and kept through redeliveries and retries: only the job that started a request may
+ * start it again, so a duplicate job (the sweeper's) never runs a request another job holds.
+ */
 export type Job =
-  | { kind: 'run'; request_id: string }
+  | { kind: 'run'; request_id: string; job_id: string }
   | { kind: 'build'; function_id: string; code_sha256: string }
   | { kind: 'forget'; function_id: string };

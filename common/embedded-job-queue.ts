@@ -191,6 +191,8 @@ export class EmbeddedJobQueue implements JobQueue {
         deliveryCount: row.delivery_count,
         ack: async () => this.settle(consumer, claim, null),
         retry: async (delayMs = 0) => this.settle(consumer, claim, delayMs),
+        // No dead-letter queue here: the store's dead-letter mark is what an operator reads.
+        deadLetter: async () => this.settle(consumer, claim, null),
       };
       const running: Promise<void> = this.run(consumer, claim, delivery).then(() => {
         consumer.running.delete(running);

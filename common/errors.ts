@@ -39,6 +39,7 @@ export const ERRORS = {
   MethodNotAllowed: { status: 405, retryable: false, summary: 'The route exists but not for this HTTP method.' },
   FunctionNameTaken: { status: 409, retryable: false, summary: 'The project already has a function of that name.' },
   RequestAlreadyFinished: { status: 409, retryable: false, summary: 'The request has a final status already; it cannot be cancelled.' },
+  RequestNotDeadLettered: { status: 409, retryable: false, summary: 'The request is not dead-lettered; only a dead-lettered request can be redriven.' },
   FunctionNotReady: { status: 409, retryable: false, summary: "The function's image failed to build; update or recreate it." },
   PayloadTooLarge: { status: 413, retryable: false, summary: 'The body is over the configured size limit.' },
   TooManyRequests: { status: 429, retryable: true, summary: "A public function's webhook was called more often than its rate limit allows; `Retry-After` says when to call again." },

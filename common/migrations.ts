@@ -93,4 +93,20 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_retries_dead_letters_concurrency': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // One column a statement: SQLite's ALTER TABLE adds one at a time.
+      const integers = { functions: ['retries', 'retry_on_error', 'max_concurrency', 'running'], requests: ['dead_letter', 'holds_slot'] };
+      for (const [table, columns] of Object.entries(integers)) {
+        for (const column of columns) await db.schema.alterTable(table).addColumn(column, 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      }
+      await db.schema.alterTable('requests').addColumn('job_id', 'varchar(32)').execute();
+      await db.schema.alterTable('requests').addColumn('queued_at', 'varchar(32)', (c) => c.notNull().defaultTo('')).execute();
+      await sql`update requests set queued_at = created_at`.execute(db);
+      // The dead letters newest first (an admin's listing); the queued ones by when they were
+      // queued (the sweeper).
+      await db.schema.createIndex('requests_dead_letter').on('requests').columns(['dead_letter', 'created_at', 'request_id']).execute();
+      await db.schema.createIndex('requests_status_queued').on('requests').columns(['status', 'queued_at']).execute();
+    },
+  },
 };

@@ -4,6 +4,13 @@
  * and the same indexes as the SQL schema; status changes that runners race for are single
  * conditional updates of one document, which MongoDB applies atomically.
  *
+ * A request's status and its function's slot count are two documents, and MongoDB changes two
+ * documents atomically only in a transaction, which a standalone server does not offer. So they
+ * change one after the other, in the order that errs on the safe side: a slot is taken before the
+ * request is marked running (and given back if that fails), and given back after the request
+ * ended. A process dying between the two steps leaves one slot counted that nothing holds: the
+ * function then runs one request fewer at once, never one more.
+ *
  * No MongoDB server can be had on the machines this is developed on: test/store-mongodb.test.ts
  * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
  */
@@ -13,7 +20,7 @@ import { PrataiError } from './errors.js';
 import { PYTHON3_RUNTIME } from './migrations.js';
 import * as codec from './store-rows.js';
 import type { FunctionRow, RequestRow, RunnerRow, RuntimeRow } from './store-rows.js';
-import type { FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, Store } from './store.js';
+import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, StartRequest, StartResult, Store } from './store.js';
 
 export interface MongoStoreOptions {
   /** Most connections open at once ([database] max_pool_size). */
@@ -26,6 +33,7 @@ const SERVER_SELECTION_TIMEOUT_MS = 10_000;
 const text = { type: String, required: true };
 const textOrNull = { type: String, default: null };
 const number = { type: Number, required: true };
+const zero = { type: Number, default: 0 };
 // bufferCommands off: a call made while the server is away goes to the driver, which waits for it
 // at most serverSelectionTimeoutMS, instead of mongoose holding it in a buffer for 10 s more.
 const options = { versionKey: false, autoIndex: false, strict: true, bufferCommands: false } as const;
@@ -33,7 +41,8 @@ const options = { versionKey: false, autoIndex: false, strict: true, bufferComma
 const functionSchema = new Schema<FunctionRow>(
   {
     function_id: text, user_id: text, tenant_id: text, name: text, description: { type: String, default: '' }, type: text, event: text,
-    public: number, runtime: text, memory: number, cpus: number, timeout: number, status: text, build_log: { type: String, default: '' },
+    public: number, runtime: text, memory: number, cpus: number, timeout: number, retries: zero, retry_on_error: zero, max_concurrency: zero,
+    running: zero, status: text, build_log: { type: String, default: '' },
     code_sha256: text, module: text, requirements: { type: String, default: '' }, created_at: text, updated_at: text,
   },
   { ...options, collection: 'functions' },
@@ -44,7 +53,8 @@ functionSchema.index({ tenant_id: 1, name: 1 }, { unique: true });
 const requestSchema = new Schema<RequestRow>(
   {
     request_id: text, function_id: text, tenant_id: text, user_id: text, status: text, payload: text, response: textOrNull,
-    error: textOrNull, logs: text, attempts: number, created_at: text, started_at: textOrNull, finished_at: textOrNull,
+    error: textOrNull, logs: text, attempts: number, dead_letter: zero, holds_slot: zero, job_id: textOrNull, queued_at: text, created_at: text,
+    started_at: textOrNull, finished_at: textOrNull,
     duration_ms: { type: Number, default: null },
   },
   { ...options, collection: 'requests' },
@@ -55,6 +65,8 @@ requestSchema.index({ tenant_id: 1, created_at: -1, request_id: -1 });
 requestSchema.index({ created_at: -1, request_id: -1 });
 requestSchema.index({ function_id: 1, status: 1 });
 requestSchema.index({ finished_at: 1 });
+requestSchema.index({ dead_letter: 1, created_at: -1, request_id: -1 });
+requestSchema.index({ status: 1, queued_at: 1 });
 
 const runtimeSchema = new Schema<RuntimeRow>({ name: text, description: text, image: text }, { ...options, collection: 'runtimes' });
 runtimeSchema.index({ name: 1 }, { unique: true });
@@ -119,6 +131,9 @@ export class MongoStore implements Store {
   async migrate(): Promise<void> {
     await this.run(async () => {
       for (const model of [this.functions, this.requests, this.runtimes, this.runners]) await model.createIndexes();
+      // What SQL's migration 0002 adds, on documents stored before it.
+      await this.functions.updateMany({ retries: { $exists: false } }, { $set: { retries: 0, retry_on_error: 0, max_concurrency: 0, running: 0 } });
+      await this.requests.updateMany({ queued_at: { $exists: false } }, [{ $set: { dead_letter: 0, holds_slot: 0, job_id: null, queued_at: '$created_at' } }]);
       try {
         await this.runtimes.updateOne({ name: PYTHON3_RUNTIME.name }, { $setOnInsert: PYTHON3_RUNTIME }, { upsert: true });
       } catch (error) {
@@ -203,7 +218,9 @@ export class MongoStore implements Store {
     if (filter.functionId !== undefined) query.function_id = filter.functionId;
     if (filter.status !== undefined) query.status = filter.status;
     if (filter.requestId !== undefined) query.request_id = filter.requestId;
-    const createdBefore: Record<string, unknown>[] = filter.createdBefore === undefined ? [] : [{ created_at: { $lt: filter.createdBefore } }];
+    if (filter.queuedBefore !== undefined) query.queued_at = { $lt: filter.queuedBefore };
+    if (filter.deadLetter !== undefined) query.dead_letter = filter.deadLetter ? 1 : 0;
+    const createdBefore: Record<string, unknown>[] = [];
     if (filter.marker !== undefined) {
       const marker = await this.getRequest(filter.marker, scope);
       if (marker === undefined) throw new PrataiError('InvalidParameter', `Expected \`marker\` to be the id of a request on the previous page, got \`${filter.marker}\` (no such request)`);
@@ -214,27 +231,77 @@ export class MongoStore implements Store {
     return rows.map(codec.toRequest);
   }
 
-  async startRequest(requestId: string, startedAt: string): Promise<RequestRecord | undefined> {
-    const row = await this.run(() =>
+  async startRequest(requestId: string, start: StartRequest): Promise<StartResult> {
+    const row = await this.run(() => this.requests.findOne({ request_id: requestId }, NO_ID).lean<RequestRow>());
+    if (row === null) return { started: false, reason: 'final' };
+    const blocked = codec.startBlocked(row, start.jobId, start.expire?.createdBefore);
+    if (blocked === 'final' || blocked === 'duplicate') return { started: false, reason: blocked };
+    const takeable = { request_id: requestId, holds_slot: row.holds_slot, $or: [{ status: 'queued' }, { status: 'running', job_id: start.jobId }] };
+    if (blocked === 'expire') {
+      const ended = await this.run(() => this.requests.updateOne(takeable, { $set: codec.expiredRow(start.expire?.message ?? '', start.at) }));
+      if (ended.modifiedCount === 0) return this.startRequest(requestId, start); // it changed meanwhile: decide again
+      if (row.holds_slot === 1) await this.giveBackSlot(row.function_id);
+      return { started: false, reason: 'expired' };
+    }
+    let tookSlot = false;
+    if (row.holds_slot !== 1) {
+      const fn = await this.run(() => this.functions.findOne({ function_id: row.function_id }, { _id: 0, max_concurrency: 1 }).lean<Pick<FunctionRow, 'max_concurrency'>>());
+      if (fn !== null && fn.max_concurrency > 0) {
+        const taken = await this.run(() =>
+          this.functions.updateOne({ function_id: row.function_id, $expr: { $lt: ['$running', '$max_concurrency'] } }, { $inc: { running: 1 } }),
+        );
+        if (taken.modifiedCount === 0) return { started: false, reason: 'at_capacity' };
+        tookSlot = true;
+      }
+    }
+    const started = await this.run(() =>
       this.requests
         .findOneAndUpdate(
-          { request_id: requestId, status: { $in: codec.UNFINISHED } },
-          { $set: { status: 'running', started_at: startedAt }, $inc: { attempts: 1 } },
+          takeable,
+          { $set: { status: 'running', started_at: start.at, job_id: start.jobId, holds_slot: row.holds_slot === 1 || tookSlot ? 1 : 0 }, $inc: { attempts: 1 } },
           { returnDocument: 'after', projection: NO_ID },
         )
         .lean<RequestRow>(),
     );
-    return row ? codec.toRequest(row) : undefined;
+    if (started !== null) return { started: true, request: codec.toRequest(started) };
+    // Another runner moved it between the read and the update: give the slot back, decide again.
+    if (tookSlot) await this.giveBackSlot(row.function_id);
+    return this.startRequest(requestId, start);
   }
 
   async finishRequest(requestId: string, outcome: Outcome): Promise<boolean> {
-    const result = await this.run(() => this.requests.updateOne({ request_id: requestId, status: { $in: codec.finishableFrom(outcome) } }, { $set: codec.outcomeRow(outcome) }));
+    return this.endRequest(requestId, codec.finishableFrom(outcome), codec.outcomeRow(outcome));
+  }
+
+  async requeueRequest(requestId: string, failed: FailedAttempt): Promise<boolean> {
+    return this.endRequest(requestId, ['running'], codec.requeueRow(failed));
+  }
+
+  async redriveRequest(requestId: string, at: string): Promise<boolean> {
+    const result = await this.run(() =>
+      this.requests.updateOne({ request_id: requestId, dead_letter: 1, status: { $in: FINAL_STATUSES } }, { $set: codec.redriveRow(at) }),
+    );
     return result.modifiedCount > 0;
   }
 
   async cancelRequest(requestId: string, reason: string, at: string): Promise<boolean> {
-    const result = await this.run(() => this.requests.updateOne({ request_id: requestId, status: { $in: codec.UNFINISHED } }, { $set: codec.cancelRow(reason, at) }));
-    return result.modifiedCount > 0;
+    return this.endRequest(requestId, codec.UNFINISHED, codec.cancelRow(reason, at));
+  }
+
+  /** Moves a request whose status is one of `from`, then gives back the slot it held. */
+  private async endRequest(requestId: string, from: readonly string[], columns: Partial<RequestRow>): Promise<boolean> {
+    const before = await this.run(() =>
+      this.requests
+        .findOneAndUpdate({ request_id: requestId, status: { $in: from } }, { $set: { ...columns, holds_slot: 0 } }, { returnDocument: 'before', projection: { _id: 0, function_id: 1, holds_slot: 1 } })
+        .lean<Pick<RequestRow, 'function_id' | 'holds_slot'>>(),
+    );
+    if (before === null) return false;
+    if (before.holds_slot === 1) await this.giveBackSlot(before.function_id);
+    return true;
+  }
+
+  private async giveBackSlot(functionId: string): Promise<void> {
+    await this.run(() => this.functions.updateOne({ function_id: functionId, running: { $gt: 0 } }, { $inc: { running: -1 } }));
   }
 
   async cancelledAmong(requestIds: readonly string[]): Promise<string[]> {

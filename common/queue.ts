@@ -1,6 +1,6 @@
 import type { Job } from './domain.js';
 
-/** One job handed to a consumer. Exactly one of ack/retry must be called. */
+/** One job handed to a consumer. Exactly one of ack/retry/deadLetter must be called. */
 export interface Delivery {
   readonly job: Job;
   /** 1 on the first delivery, more when the job came back (a consumer died or asked to retry). */
@@ -9,6 +9,12 @@ export interface Delivery {
   ack(): Promise<void>;
   /** Put the job back to be delivered again, not before `delayMs` (default 0). */
   retry(delayMs?: number): Promise<void>;
+  /**
+   * The job was given up (its request exhausted its retries or expired): it is never delivered
+   * again. A broker keeps it in a dead-letter queue for operators; the embedded queue drops it
+   * (the store marks the request dead-lettered either way).
+   */
+  deadLetter(): Promise<void>;
 }
 
 export type JobHandler = (delivery: Delivery) => Promise<void>;
@@ -20,7 +26,7 @@ export interface Consumer {
 
 /**
  * The queue port: carries jobs from the API to runners, durably.
- * Adapters: EmbeddedJobQueue (SQLite file, one process) and, later, AmqpJobQueue (RabbitMQ).
+ * Adapters: EmbeddedJobQueue (SQLite file, one process) and AmqpJobQueue (RabbitMQ).
  * test/queue-contract.ts holds every adapter to the same behaviour.
  */
 export interface JobQueue {

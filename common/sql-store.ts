@@ -2,10 +2,12 @@
  * SqlStore: the Store port over Kysely, one code path for SQLite, MySQL/MariaDB and PostgreSQL; the
  * dialect is chosen by the [database] connection URL (common/sql-store-dialect.ts). Values are
  * kept portable: ids and ISO-8601 times as text (they sort as they compare), booleans as 0/1, JSON
- * documents as text. Status changes that runners race for are single conditional UPDATEs, atomic
- * on every dialect: the WHERE on the status decides which runner wins.
+ * documents as text. Status changes that runners race for are atomic on every dialect: a request's
+ * row is locked (SELECT … FOR UPDATE; SQLite's transactions hold the write lock from BEGIN) and
+ * changed together with its function's slot count in one transaction, always in that order (the
+ * request's row, then the function's), so two such transactions never wait on each other in a ring.
  */
-import { Kysely, Migrator, sql, type Migration } from 'kysely';
+import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type Transaction } from 'kysely';
 import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from './domain.js';
 import { PrataiError } from './errors.js';
 import { migrations } from './migrations.js';
@@ -13,13 +15,17 @@ import { createSqlDialect, type SqlLocation } from './sql-store-dialect.js';
 import { isUniqueViolation } from './sql-store-errors.js';
 import {
   cancelRow,
+  expiredRow,
   finishableFrom,
   FUNCTION_COLUMNS,
   functionChangesRow,
   functionRow,
   outcomeRow,
+  redriveRow,
+  requeueRow,
   requestRow,
   runnerRow,
+  startBlocked,
   toFunction,
   toHeartbeat,
   toRequest,
@@ -29,7 +35,7 @@ import {
   type RunnerRow,
   type RuntimeRow,
 } from './store-rows.js';
-import type { FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, Store } from './store.js';
+import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, StartRequest, StartResult, Store } from './store.js';
 
 export interface SqlStoreOptions {
   /** Most connections open at once to a server database ([database] max_pool_size). */
@@ -49,10 +55,14 @@ export interface Tables {
 }
 
 export class SqlStore implements Store {
+  private readonly sqlite: boolean;
+
   private constructor(
     private readonly db: Kysely<Tables>,
     private readonly migrations: Record<string, Migration>,
-  ) {}
+  ) {
+    this.sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
+  }
 
   /** Opens the database at `location` (connecting lazily: the first call reports an unusable one). */
   static open(location: SqlLocation, options: SqlStoreOptions): SqlStore {
@@ -165,7 +175,8 @@ export class SqlStore implements Store {
     if (filter.functionId !== undefined) query = query.where('function_id', '=', filter.functionId);
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
     if (filter.requestId !== undefined) query = query.where('request_id', '=', filter.requestId);
-    if (filter.createdBefore !== undefined) query = query.where('created_at', '<', filter.createdBefore);
+    if (filter.queuedBefore !== undefined) query = query.where('queued_at', '<', filter.queuedBefore);
+    if (filter.deadLetter !== undefined) query = query.where('dead_letter', '=', filter.deadLetter ? 1 : 0);
     if (filter.marker !== undefined) {
       const marker = await this.getRequest(filter.marker, scope);
       if (marker === undefined) throw new PrataiError('InvalidParameter', `Expected \`marker\` to be the id of a request on the previous page, got \`${filter.marker}\` (no such request)`);
@@ -180,35 +191,92 @@ export class SqlStore implements Store {
     return rows.map(toRequest);
   }
 
-  async startRequest(requestId: string, startedAt: string): Promise<RequestRecord | undefined> {
-    const result = await this.db
-      .updateTable('requests')
-      .set((eb) => ({ status: 'running', started_at: startedAt, attempts: eb('attempts', '+', 1) }))
-      .where('request_id', '=', requestId)
-      .where('status', 'in', UNFINISHED)
-      .executeTakeFirst();
-    if (result.numUpdatedRows === 0n) return undefined;
-    return this.getRequest(requestId, 'all-tenants');
+  async startRequest(requestId: string, start: StartRequest): Promise<StartResult> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.lockRequest(trx, requestId);
+      if (row === undefined) return { started: false, reason: 'final' };
+      const blocked = startBlocked(row, start.jobId, start.expire?.createdBefore);
+      if (blocked === 'final' || blocked === 'duplicate') return { started: false, reason: blocked };
+      if (blocked === 'expire') {
+        await this.endLocked(trx, row, expiredRow(start.expire?.message ?? '', start.at));
+        return { started: false, reason: 'expired' };
+      }
+      let holdsSlot = row.holds_slot === 1;
+      if (!holdsSlot) {
+        const fn = await trx.selectFrom('functions').select('max_concurrency').where('function_id', '=', row.function_id).executeTakeFirst();
+        if (fn !== undefined && fn.max_concurrency > 0) {
+          // The WHERE takes the slot only while one is free: concurrent starts wait on the
+          // function's row and see each other's count.
+          const taken = await trx
+            .updateTable('functions')
+            .set((eb) => ({ running: eb('running', '+', 1) }))
+            .where('function_id', '=', row.function_id)
+            .where((eb) => eb('running', '<', eb.ref('max_concurrency')))
+            .executeTakeFirst();
+          if (taken.numUpdatedRows === 0n) return { started: false, reason: 'at_capacity' };
+          holdsSlot = true;
+        }
+      }
+      await trx
+        .updateTable('requests')
+        .set((eb) => ({ status: 'running', started_at: start.at, attempts: eb('attempts', '+', 1), job_id: start.jobId, holds_slot: holdsSlot ? 1 : 0 }))
+        .where('request_id', '=', requestId)
+        .execute();
+      const started = await trx.selectFrom('requests').selectAll().where('request_id', '=', requestId).executeTakeFirstOrThrow();
+      return { started: true, request: toRequest(started) };
+    });
   }
 
   async finishRequest(requestId: string, outcome: Outcome): Promise<boolean> {
+    return this.endRequest(requestId, finishableFrom(outcome), outcomeRow(outcome));
+  }
+
+  async requeueRequest(requestId: string, failed: FailedAttempt): Promise<boolean> {
+    return this.endRequest(requestId, ['running'], requeueRow(failed));
+  }
+
+  async redriveRequest(requestId: string, at: string): Promise<boolean> {
     const result = await this.db
       .updateTable('requests')
-      .set(outcomeRow(outcome))
+      .set(redriveRow(at))
       .where('request_id', '=', requestId)
-      .where('status', 'in', finishableFrom(outcome))
+      .where('dead_letter', '=', 1)
+      .where('status', 'in', FINAL_STATUSES)
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   }
 
   async cancelRequest(requestId: string, reason: string, at: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('requests')
-      .set(cancelRow(reason, at))
-      .where('request_id', '=', requestId)
-      .where('status', 'in', UNFINISHED)
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
+    return this.endRequest(requestId, UNFINISHED, cancelRow(reason, at));
+  }
+
+  /** The request's row, locked until the transaction ends. */
+  private lockRequest(trx: Transaction<Tables>, requestId: string): Promise<RequestRow | undefined> {
+    const query = trx.selectFrom('requests').selectAll().where('request_id', '=', requestId);
+    // SQLite has no FOR UPDATE: its transaction holds the database's write lock already.
+    return (this.sqlite ? query : query.forUpdate()).executeTakeFirst();
+  }
+
+  /** Moves a request out of running (or queued) when its status is one of `from`, giving back its slot. */
+  private endRequest(requestId: string, from: readonly string[], columns: Partial<RequestRow>): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.lockRequest(trx, requestId);
+      if (row === undefined || !from.includes(row.status)) return false;
+      await this.endLocked(trx, row, columns);
+      return true;
+    });
+  }
+
+  private async endLocked(trx: Transaction<Tables>, row: RequestRow, columns: Partial<RequestRow>): Promise<void> {
+    await trx.updateTable('requests').set({ ...columns, holds_slot: 0 }).where('request_id', '=', row.request_id).execute();
+    if (row.holds_slot === 1) {
+      await trx
+        .updateTable('functions')
+        .set((eb) => ({ running: eb('running', '-', 1) }))
+        .where('function_id', '=', row.function_id)
+        .where('running', '>', 0)
+        .execute();
+    }
   }
 
   async cancelledAmong(requestIds: readonly string[]): Promise<string[]> {

@@ -5,7 +5,7 @@
  * logs, image lists) as text.
  */
 import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord } from './domain.js';
-import type { Outcome, RunnerHeartbeat } from './store.js';
+import type { FailedAttempt, Outcome, RunnerHeartbeat } from './store.js';
 
 export interface FunctionRow {
   function_id: string;
@@ -20,6 +20,11 @@ export interface FunctionRow {
   memory: number;
   cpus: number;
   timeout: number;
+  retries: number;
+  retry_on_error: number;
+  max_concurrency: number;
+  /** Slots taken: requests of the function running now that hold one (only counted while max_concurrency > 0). */
+  running: number;
   status: string;
   build_log: string;
   code_sha256: string;
@@ -40,6 +45,13 @@ export interface RequestRow {
   error: string | null;
   logs: string;
   attempts: number;
+  dead_letter: number;
+  /** 1 while the request holds one of its function's slots (from its start to its end or requeue). */
+  holds_slot: number;
+  /** The run job that started it last: the only one that may start it again. */
+  job_id: string | null;
+  /** When it last entered `queued` (created, retried, redriven): what the sweeper measures. */
+  queued_at: string;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -62,17 +74,22 @@ export interface RunnerRow {
 /** A function's columns without its code: what listing and showing read. */
 export const FUNCTION_COLUMNS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'runtime',
-  'memory', 'cpus', 'timeout', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
+  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
 ] as const;
 
 export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow {
-  return { ...fn, public: fn.public ? 1 : 0, module: code.module, requirements: code.requirements };
+  return { ...fn, public: fn.public ? 1 : 0, retry_on_error: fn.retry_on_error ? 1 : 0, running: 0, module: code.module, requirements: code.requirements };
 }
 
 /** The columns `updateFunction` sets. */
 export function functionChangesRow(changes: Partial<FunctionRecord>, code?: FunctionCode): Partial<FunctionRow> {
-  const { public: isPublic, ...rest } = changes;
-  return { ...rest, ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }), ...(code && { module: code.module, requirements: code.requirements }) };
+  const { public: isPublic, retry_on_error: retryOnError, ...rest } = changes;
+  return {
+    ...rest,
+    ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }),
+    ...(retryOnError !== undefined && { retry_on_error: retryOnError ? 1 : 0 }),
+    ...(code && { module: code.module, requirements: code.requirements }),
+  };
 }
 
 export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[number]>): FunctionRecord {
@@ -89,6 +106,9 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     memory: row.memory,
     cpus: row.cpus,
     timeout: row.timeout,
+    retries: row.retries,
+    retry_on_error: row.retry_on_error === 1,
+    max_concurrency: row.max_concurrency,
     status: row.status as FunctionStatus,
     build_log: row.build_log,
     code_sha256: row.code_sha256,
@@ -102,6 +122,10 @@ const jsonOrNull = (value: unknown): string | null => (value === null || value =
 export function requestRow(request: RequestRecord): RequestRow {
   return {
     ...request,
+    dead_letter: request.dead_letter ? 1 : 0,
+    holds_slot: 0,
+    job_id: null,
+    queued_at: request.created_at,
     payload: JSON.stringify(request.payload),
     response: jsonOrNull(request.response),
     error: jsonOrNull(request.error),
@@ -121,6 +145,7 @@ export function toRequest(row: RequestRow): RequestRecord {
     error: row.error === null ? null : (JSON.parse(row.error) as RequestRecord['error']),
     logs: JSON.parse(row.logs) as RequestRecord['logs'],
     attempts: row.attempts,
+    dead_letter: row.dead_letter === 1,
     created_at: row.created_at,
     started_at: row.started_at,
     finished_at: row.finished_at,
@@ -128,8 +153,11 @@ export function toRequest(row: RequestRow): RequestRecord {
   };
 }
 
+/** The columns a request's end sets: every end gives back the slot it held. */
+type EndRow = Pick<RequestRow, 'status' | 'error' | 'finished_at' | 'holds_slot'> & Partial<RequestRow>;
+
 /** The columns `finishRequest` sets. */
-export function outcomeRow(outcome: Outcome): Pick<RequestRow, 'status' | 'response' | 'error' | 'logs' | 'finished_at' | 'duration_ms'> {
+export function outcomeRow(outcome: Outcome): EndRow {
   return {
     status: outcome.status,
     response: jsonOrNull(outcome.response),
@@ -137,12 +165,29 @@ export function outcomeRow(outcome: Outcome): Pick<RequestRow, 'status' | 'respo
     logs: JSON.stringify(outcome.logs),
     finished_at: outcome.finishedAt,
     duration_ms: outcome.durationMs,
+    dead_letter: outcome.deadLetter ? 1 : 0,
+    holds_slot: 0,
   };
 }
 
 /** The columns a cancel sets: status, an error saying why, the time. */
-export function cancelRow(reason: string, at: string): Pick<RequestRow, 'status' | 'error' | 'finished_at'> {
-  return { status: 'cancelled', error: JSON.stringify({ type: 'Cancelled', message: reason, traceback: '' }), finished_at: at };
+export function cancelRow(reason: string, at: string): EndRow {
+  return { status: 'cancelled', error: JSON.stringify({ type: 'Cancelled', message: reason, traceback: '' }), finished_at: at, holds_slot: 0 };
+}
+
+/** The columns of a request that expired before a runner started it: failed, dead-lettered. */
+export function expiredRow(message: string, at: string): EndRow {
+  return { status: 'failed', error: JSON.stringify({ type: 'RequestExpired', message, traceback: '' }), finished_at: at, dead_letter: 1, holds_slot: 0 };
+}
+
+/** The columns of a request queued again after a failed attempt: that attempt's error and logs stay visible. */
+export function requeueRow(failed: FailedAttempt): EndRow {
+  return { status: 'queued', response: null, error: jsonOrNull(failed.error), logs: JSON.stringify(failed.logs), finished_at: null, duration_ms: null, queued_at: failed.at, holds_slot: 0 };
+}
+
+/** The columns of a redriven request: queued, attempts reset; its last error stays visible until the next attempt. */
+export function redriveRow(at: string): Partial<RequestRow> {
+  return { status: 'queued', attempts: 0, dead_letter: 0, response: null, started_at: null, finished_at: null, duration_ms: null, job_id: null, queued_at: at };
 }
 
 /** Statuses from which `finishRequest` with this outcome may move a request. */
@@ -150,6 +195,22 @@ export const finishableFrom = (outcome: Outcome): string[] => (outcome.status ==
 
 /** Statuses `startRequest` and a cancel may move a request from. */
 export const UNFINISHED = ['queued', 'running'];
+
+/**
+ * The decision `startRequest` takes on a request's row, the same on every database: null to go
+ * on and start it, else why not. Expiry comes before capacity: an expired request is never kept
+ * waiting for a slot.
+ */
+export function startBlocked(
+  row: Pick<RequestRow, 'status' | 'job_id' | 'created_at'>,
+  jobId: string,
+  expireCreatedBefore: string | undefined,
+): 'final' | 'duplicate' | 'expire' | null {
+  if (!UNFINISHED.includes(row.status)) return 'final';
+  if (row.status === 'running' && row.job_id !== jobId) return 'duplicate';
+  if (expireCreatedBefore !== undefined && row.created_at < expireCreatedBefore) return 'expire';
+  return null;
+}
 
 export function runnerRow(heartbeat: RunnerHeartbeat): RunnerRow {
   return { name: heartbeat.name, docker_ok: heartbeat.dockerOk ? 1 : 0, images: JSON.stringify(heartbeat.images), heartbeat_at: heartbeat.at };

@@ -20,13 +20,18 @@ export interface RequestFilter {
   limit: number;
   /** Only requests older than this one (the last of the previous page). */
   marker?: string;
-  /** Only requests created before this ISO time (the sweeper looks for jobs that were lost). */
-  createdBefore?: string;
+  /** Only requests queued (created, retried or redriven) before this ISO time: the sweeper looks for lost jobs. */
+  queuedBefore?: string;
+  /** Only dead-lettered requests (true) or only the others (false). */
+  deadLetter?: boolean;
 }
 
 /** What `updateFunction` may change. */
 export type FunctionChanges = Partial<
-  Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256'>
+  Pick<
+    FunctionRecord,
+    'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256'
+  >
 > & { updated_at: string };
 
 /** How a request ended. */
@@ -37,6 +42,33 @@ export interface Outcome {
   logs: LogRecord[];
   finishedAt: string;
   durationMs: number | null;
+  /** The request exhausted its retries: it is marked dead-lettered (listed by `dead_letter=true`, redriven by an admin). */
+  deadLetter?: boolean;
+}
+
+/** How a run job asks to start its request. */
+export interface StartRequest {
+  /** The asking job: a running request is started again only by the job that started it (its redelivery). */
+  jobId: string;
+  /** ISO time of the start. */
+  at: string;
+  /** A request created before `createdBefore` is not started: it ends failed (RequestExpired) with `message`, dead-lettered. */
+  expire?: { createdBefore: string; message: string };
+}
+
+/**
+ * What came of asking to start a request. Not started: `final` (it must not run again),
+ * `duplicate` (another job started it and holds it), `at_capacity` (its function runs
+ * `max_concurrency` requests already: try later), `expired` (ended failed and dead-lettered).
+ */
+export type StartResult = { started: true; request: RequestRecord } | { started: false; reason: 'final' | 'duplicate' | 'at_capacity' | 'expired' };
+
+/** What a failed attempt leaves visible on a request queued again for its next attempt. */
+export interface FailedAttempt {
+  error: RequestError | null;
+  logs: LogRecord[];
+  /** ISO time it was queued again. */
+  at: string;
 }
 
 /** A runner's last report of itself, for /healthcheck and runtime status. */
@@ -83,17 +115,25 @@ export interface Store {
   getRequest(requestId: string, scope: Scope): Promise<RequestRecord | undefined>;
   listRequests(scope: Scope, filter: RequestFilter): Promise<RequestRecord[]>;
   /**
-   * Marks a queued (or, after a redelivery, running) request as running and counts the attempt.
-   * Returns the request, or undefined when it is already final or gone: then it must not run.
+   * Marks a queued request (or a running one, asked by the job that started it: a redelivery) as
+   * running and counts the attempt, taking one of its function's `max_concurrency` slots unless
+   * it holds one already (a redelivered request keeps its slot). One atomic step across runners.
    */
-  startRequest(requestId: string, startedAt: string): Promise<RequestRecord | undefined>;
-  /** Stores the outcome of a running request. False when another outcome was stored first. */
+  startRequest(requestId: string, start: StartRequest): Promise<StartResult>;
+  /** Stores the outcome of a running request, giving back its slot. False when another outcome was stored first. */
   finishRequest(requestId: string, outcome: Outcome): Promise<boolean>;
-  /** Ends a queued or running request as cancelled. False when it was already final (or gone). */
+  /**
+   * Puts a running request back to `queued` for its next attempt, keeping the failed attempt's
+   * error and logs visible and giving back its slot. False when it is no longer running.
+   */
+  requeueRequest(requestId: string, failed: FailedAttempt): Promise<boolean>;
+  /** Queues a dead-lettered request again: attempts reset, dead-letter mark cleared. False when it is not dead-lettered. */
+  redriveRequest(requestId: string, at: string): Promise<boolean>;
+  /** Ends a queued or running request as cancelled (giving back its slot). False when it was already final (or gone). */
   cancelRequest(requestId: string, reason: string, at: string): Promise<boolean>;
   /** Of the given requests, those that are cancelled: a runner polls this to kill their containers. */
   cancelledAmong(requestIds: readonly string[]): Promise<string[]>;
-  /** Ends every queued request of a function as cancelled; returns how many. */
+  /** Ends every queued request of a function as cancelled (a queued request holds no slot); returns how many. */
   cancelQueuedRequests(functionId: string, reason: string, at: string): Promise<number>;
   /** Deletes the requests that ended (a final status) before this ISO-8601 time; returns how many. */
   purgeFinishedRequests(finishedBefore: string): Promise<number>;

@@ -69,7 +69,8 @@ export class DockerContainer implements Container {
   private readonly outputCap: number;
   private current: Pending | undefined;
   private stderrText = '';
-  private broken = false;
+  /** Set once the container must serve no other request (see Container.reusable). */
+  private discarded = false;
   private removal: Promise<void> | undefined;
   private resolveReady: (ready: { acceptsInit: boolean }) => void = () => undefined;
   private rejectReady: (error: Error) => void = () => undefined;
@@ -83,15 +84,21 @@ export class DockerContainer implements Container {
     } catch (error) {
       throw platformError('container create', error);
     }
+    let stream: Duplex;
     try {
-      const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
-      const session = new DockerContainer(docker, container, stream, limits, size);
-      await container.start();
-      return session;
+      stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
     } catch (error) {
       await container.remove({ force: true }).catch(() => undefined);
+      throw platformError('container attach', error);
+    }
+    const session = new DockerContainer(docker, container, stream, limits, size);
+    try {
+      await container.start();
+    } catch (error) {
+      await session.remove();
       throw platformError('container start', error);
     }
+    return session;
   }
 
   private constructor(
@@ -126,7 +133,7 @@ export class DockerContainer implements Container {
   }
 
   get reusable(): boolean {
-    return !this.broken && this.removal === undefined;
+    return !this.discarded && this.removal === undefined;
   }
 
   ready(): Promise<{ acceptsInit: boolean }> {
@@ -211,7 +218,7 @@ export class DockerContainer implements Container {
         return failure('failed', 'OutputLimitExceeded', `The function wrote more than ${this.outputCap} bytes of output; its container was killed`, wallMs());
       }
       if (ended === 'exited') return await this.whyItExited(wallMs());
-      if (!leftNothingRunning(ended, this.limits.pidsLimit)) this.broken = true;
+      if (!leftNothingRunning(ended, this.limits.pidsLimit)) this.discarded = true;
       return toExecution(ended, this.limits.maxResponseBytes);
     } finally {
       clearTimeout(timer);
@@ -225,15 +232,15 @@ export class DockerContainer implements Container {
   }
 
   private async kill(): Promise<void> {
-    this.broken = true;
+    this.discarded = true;
     await this.container.kill().catch(() => undefined);
   }
 
   private onOutput(chunk: Buffer): void {
-    if (this.broken) return;
+    if (this.discarded) return;
     this.received += chunk.length;
     if (this.received > this.outputCap) {
-      this.broken = true;
+      this.discarded = true;
       this.buffered = '';
       if (this.current) this.current.settle('output-limit');
       else void this.kill();
@@ -256,7 +263,7 @@ export class DockerContainer implements Container {
   }
 
   private onExit(): void {
-    this.broken = true;
+    this.discarded = true;
     this.rejectReady(new PrataiError('ServiceUnavailable', `The container ${this.id} ended before its runtime was ready: ${this.stderrText.trim().split('\n').at(-1) ?? ''}`));
     this.current?.settle('exited');
   }

@@ -2,9 +2,11 @@
  * The runner: takes jobs off the queue and carries them out. For a `run` job it marks the request
  * running, makes sure the function's image exists (building it on first need), executes the
  * request in a container, stores the outcome, and only then acks the job: a runner that dies
- * mid-request leaves the job unacked, and it is delivered again.
+ * mid-request leaves the job unacked, and it is delivered again. A failed attempt that the
+ * function's `retries` cover goes back to `queued` and its job comes back after a backoff; one
+ * with none left, or a request past `max_request_age`, ends dead-lettered.
  */
-import { isFinal, type FunctionRecord, type Job } from '../common/domain.js';
+import { isFinal, type FunctionRecord, type Job, type RequestRecord } from '../common/domain.js';
 import { coerceError } from '../common/errors.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -12,6 +14,7 @@ import type { Consumer, Delivery, JobQueue } from '../common/queue.js';
 import type { Outcome, Store } from '../common/store.js';
 import type { ContainerPool } from './container-pool.js';
 import type { BuildResult, ContainerRuntime, Execution } from './container-runtime.js';
+import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './retry-policy.js';
 
 export interface RunnerOptions {
   /** Unique among runners; names this runner's heartbeat. */
@@ -19,8 +22,10 @@ export interface RunnerOptions {
   /** Requests executed at once (the queue's prefetch). */
   concurrency: number;
   heartbeatIntervalMs: number;
-  /** Deliveries after a platform failure before the request ends failed. */
-  platformRetries: number;
+  /** Deliveries of a build job after a platform failure before the build is given up. */
+  buildRetries: number;
+  /** A request older than this when a runner takes it ends failed (RequestExpired); 0: no limit. */
+  maxRequestAgeMs: number;
 }
 
 export interface RunnerDeps {
@@ -36,7 +41,6 @@ export interface RunnerDeps {
 export const functionImageTag = (fn: Pick<FunctionRecord, 'function_id' | 'code_sha256'>): string =>
   `pratai/function-${fn.function_id}:${fn.code_sha256.slice(0, 16)}`;
 
-const MAX_RETRY_DELAY_MS = 30_000;
 /** How often a runner with requests under way checks whether one was cancelled. */
 const CANCEL_POLL_MS = 500;
 
@@ -118,7 +122,7 @@ export class Runner {
     const job: Job = delivery.job;
     switch (job.kind) {
       case 'run':
-        return this.runRequest(job.request_id, delivery);
+        return this.runRequest(job, delivery);
       case 'build':
         return this.buildFunction(job.function_id, job.code_sha256, delivery);
       case 'forget':
@@ -126,26 +130,27 @@ export class Runner {
     }
   }
 
-  private async runRequest(requestId: string, delivery: Delivery): Promise<void> {
+  private async runRequest(job: Extract<Job, { kind: 'run' }>, delivery: Delivery): Promise<void> {
     const { store, pool, log } = this.deps;
+    const requestId = job.request_id;
+    let fn: FunctionRecord | undefined;
+    let request: RequestRecord | undefined;
     try {
       const queued = await store.getRequest(requestId, 'all-tenants');
-      if (queued?.status === 'running' && delivery.deliveryCount === 1) {
-        // A second job for a request another delivery started (the sweeper published it again):
-        // only a redelivery (a runner died holding it) may take a running request over.
-        log.info(`request ${requestId} is running already; duplicate job dropped`, requestId);
-        return await delivery.ack();
-      }
-      const fn = queued && (await store.getFunction(queued.function_id, 'all-tenants'));
-      // The request waits in `queued` while its function's image is built.
-      const image = fn && !isFinal(queued.status) ? await this.ensureImage(fn) : undefined;
-      const request = await store.startRequest(requestId, now());
-      if (request === undefined) {
+      if (queued === undefined || isFinal(queued.status)) {
         // Finished (or cancelled) already: a redelivered job must never run it again.
         log.info(`request ${requestId} is already final; not run again`, requestId);
         return await delivery.ack();
       }
-      if (request.attempts > 1) log.warning(`request ${requestId} delivered again (attempt ${request.attempts})`, requestId);
+      fn = await store.getFunction(queued.function_id, 'all-tenants');
+      const expire = this.expiry();
+      const expired = expire !== undefined && queued.created_at < expire.createdBefore;
+      // The request waits in `queued` while its function's image is built.
+      const image = fn && !expired ? await this.ensureImage(fn) : undefined;
+      const start = await store.startRequest(requestId, { jobId: job.job_id, at: now(), ...(expire && { expire }) });
+      if (!start.started) return await this.notStarted(requestId, start.reason, delivery);
+      request = start.request;
+      if (request.attempts > 1) log.warning(`request ${requestId} started again (attempt ${request.attempts})`, requestId);
       if (fn === undefined || image === undefined) {
         await this.finish(requestId, failedOutcome('cancelled', 'Cancelled', 'The function was deleted before the request ran'));
         return await delivery.ack();
@@ -154,6 +159,7 @@ export class Runner {
         await this.finish(requestId, failedOutcome('failed', 'BuildFailed', `The function's image could not be built:\n${image.log.split('\n').slice(-20).join('\n')}`));
         return await delivery.ack();
       }
+      const { function_id: functionId } = fn;
       const cancel = new AbortController();
       this.executing.set(requestId, cancel);
       let execution: Execution;
@@ -162,7 +168,7 @@ export class Runner {
           image: functionImageTag(fn),
           functionId: fn.function_id,
           runtime: fn.runtime,
-          loadCode: () => store.getFunctionCode(fn.function_id),
+          loadCode: () => store.getFunctionCode(functionId),
           requestId,
           payload: request.payload,
           memoryMiB: fn.memory,
@@ -174,29 +180,88 @@ export class Runner {
         this.executing.delete(requestId);
       }
       // A cancelled request's outcome was stored by the cancel itself.
-      if (execution.status !== 'cancelled') await this.finish(requestId, toOutcome(execution));
+      if (execution.status === 'cancelled') return await delivery.ack();
+      const outcome = toOutcome(execution);
+      if (isRetryable(fn, outcome, false)) return await this.attemptFailed(request, fn, outcome, delivery);
+      await this.finish(requestId, outcome);
       return await delivery.ack();
     } catch (thrown) {
-      return this.platformFailure(`request ${requestId}`, thrown, delivery, () =>
-        this.finish(requestId, failedOutcome('failed', 'PlatformError', coerceError(thrown).message)),
-      );
+      const error = coerceError(thrown);
+      if (request !== undefined && fn !== undefined) {
+        log.error(`request ${requestId} hit a platform failure: ${error.message}`, requestId);
+        return this.attemptFailed(request, fn, failedOutcome('failed', 'PlatformError', error.message), delivery);
+      }
+      // Not started: the store or Docker (building the image) failed before the request was
+      // attempted. Its job comes back until they work again; max_request_age bounds the wait.
+      const delayMs = retryDelayMs(delivery.deliveryCount);
+      log.error(`request ${requestId} could not be started, trying again in ${delayMs} ms: ${error.message}`, requestId);
+      return delivery.retry(delayMs);
+    }
+  }
+
+  /** The cutoff of `max_request_age` now, as the store takes it. */
+  private expiry(): { createdBefore: string; message: string } | undefined {
+    const maxAgeMs = this.options.maxRequestAgeMs;
+    if (maxAgeMs <= 0) return undefined;
+    const message = `The request waited longer than [runner] max_request_age (${maxAgeMs / 1000} s) to be started`;
+    return { createdBefore: new Date(Date.now() - maxAgeMs).toISOString(), message };
+  }
+
+  private async notStarted(requestId: string, reason: 'final' | 'duplicate' | 'at_capacity' | 'expired', delivery: Delivery): Promise<void> {
+    const { log } = this.deps;
+    switch (reason) {
+      case 'final':
+        log.info(`request ${requestId} is already final; not run again`, requestId);
+        return delivery.ack();
+      case 'duplicate':
+        // A second job for a request another job started (the sweeper published it again): only
+        // the job that started it may take it over, when it comes back after its runner died.
+        log.info(`request ${requestId} is running under another job; duplicate job dropped`, requestId);
+        return delivery.ack();
+      case 'at_capacity':
+        return delivery.retry(capacityWaitMs(delivery.deliveryCount));
+      case 'expired':
+        log.warning(`request ${requestId} expired before it could start; dead-lettered`, requestId);
+        return delivery.deadLetter();
     }
   }
 
   /**
-   * A platform failure (Docker or the store unusable) is not the job's fault: it is tried again
-   * with backoff, and given up with `giveUp` after the configured number of retries.
+   * An attempt ended in a way the function's retries cover: the request goes back to `queued`
+   * (its error visible) and its job comes back after a backoff; with no retry left it ends with
+   * that outcome, dead-lettered, and so does its job.
    */
-  private async platformFailure(what: string, thrown: unknown, delivery: Delivery, giveUp: () => Promise<unknown>): Promise<void> {
-    const error = coerceError(thrown);
-    if (delivery.deliveryCount <= this.options.platformRetries) {
-      const delayMs = Math.min(MAX_RETRY_DELAY_MS, 1000 * 2 ** (delivery.deliveryCount - 1));
-      this.deps.log.error(`${what} hit a platform failure, retrying in ${delayMs} ms: ${error.message}`);
+  private async attemptFailed(request: RequestRecord, fn: FunctionRecord, outcome: Outcome, delivery: Delivery): Promise<void> {
+    const { store, log } = this.deps;
+    const requestId = request.request_id;
+    if (hasRetriesLeft(fn, request.attempts)) {
+      const delayMs = retryDelayMs(request.attempts);
+      if (!(await store.requeueRequest(requestId, { error: outcome.error, logs: outcome.logs, at: now() }))) {
+        log.info(`request ${requestId} ended meanwhile (cancelled); not retried`, requestId);
+        return delivery.ack();
+      }
+      log.warning(`request ${requestId} attempt ${request.attempts} ended ${outcome.status} (${outcome.error?.type ?? ''}); retrying in ${delayMs} ms`, requestId);
       return delivery.retry(delayMs);
     }
-    this.deps.log.error(`${what} given up after ${delivery.deliveryCount} platform failures: ${error.message}`);
+    log.warning(`request ${requestId} ended ${outcome.status} after ${request.attempts} attempt(s), its retries used up; dead-lettered`, requestId);
+    await this.finish(requestId, { ...outcome, deadLetter: true });
+    return delivery.deadLetter();
+  }
+
+  /**
+   * A platform failure (Docker or the store unusable) of a build is not the function's fault: it
+   * is tried again with backoff, and given up with `giveUp` after `[runner] build_retries`.
+   */
+  private async buildFailure(functionId: string, thrown: unknown, delivery: Delivery, giveUp: () => Promise<unknown>): Promise<void> {
+    const error = coerceError(thrown);
+    if (delivery.deliveryCount <= this.options.buildRetries) {
+      const delayMs = retryDelayMs(delivery.deliveryCount);
+      this.deps.log.error(`build of function ${functionId} hit a platform failure, retrying in ${delayMs} ms: ${error.message}`);
+      return delivery.retry(delayMs);
+    }
+    this.deps.log.error(`build of function ${functionId} given up after ${delivery.deliveryCount} platform failures: ${error.message}`);
     await giveUp();
-    return delivery.ack();
+    return delivery.deadLetter();
   }
 
   private async finish(requestId: string, outcome: Outcome): Promise<void> {
@@ -211,7 +276,7 @@ export class Runner {
       if (fn !== undefined && fn.code_sha256 === codeSha256) await this.ensureImage(fn);
       return await delivery.ack();
     } catch (thrown) {
-      return this.platformFailure(`build of function ${functionId}`, thrown, delivery, () =>
+      return this.buildFailure(functionId, thrown, delivery, () =>
         store.setFunctionBuild(functionId, codeSha256, 'error', `The image could not be built: ${coerceError(thrown).message}`),
       );
     }

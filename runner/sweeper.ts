@@ -1,9 +1,13 @@
 /**
  * The sweeper: finds requests that have waited in `queued` longer than any queue should keep them
  * (the API process died between storing a request and publishing its job, or a job was lost) and
- * publishes their run jobs again. A duplicate job is harmless: the first delivery to start the
- * request wins, and any other finds it running or final and is acked without running it.
+ * publishes their run jobs again, each with a new `job_id`. A duplicate job is harmless: the first
+ * job to start the request holds it, and any other finds it running under another job, or final,
+ * and is acked without running it. The wait is measured from when the request was last queued
+ * (created, retried or redriven); a request waiting for one of its function's slots stays queued
+ * and may get a duplicate job after requeue_after, harmless the same way.
  */
+import { newId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { JobQueue } from '../common/queue.js';
 import type { Store } from '../common/store.js';
@@ -50,10 +54,10 @@ export class Sweeper {
       const cutoff = new Date(Date.now() - this.options.requeueAfterMs).toISOString();
       const now = Date.now();
       for (const [requestId, at] of this.republished) if (at < now - this.options.requeueAfterMs) this.republished.delete(requestId);
-      const queued = await store.listRequests('all-tenants', { status: 'queued', createdBefore: cutoff, limit: this.options.batch });
+      const queued = await store.listRequests('all-tenants', { status: 'queued', queuedBefore: cutoff, limit: this.options.batch });
       const stale = queued.filter((request) => !this.republished.has(request.request_id));
       for (const request of stale) {
-        await queue.publish({ kind: 'run', request_id: request.request_id });
+        await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId() });
         this.republished.set(request.request_id, now);
       }
       if (stale.length > 0) log.warning(`published the jobs of ${stale.length} request(s) queued since before ${cutoff} again`);

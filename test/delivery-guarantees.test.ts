@@ -231,6 +231,7 @@ describe('separate API and runner processes over RabbitMQ', () => {
       error: null,
       logs: [],
       attempts: 0,
+      dead_letter: false,
       // Stored an hour ago, its job never published.
       created_at: new Date(Date.now() - 3_600_000).toISOString(),
       started_at: null,
@@ -248,6 +249,33 @@ describe('separate API and runner processes over RabbitMQ', () => {
     assert.equal(record?.response, 'orphan');
     assert.match(runner.output(), /published the jobs of \d+ request\(s\) queued since before/);
     await kill(runner, 'SIGTERM');
+  });
+
+  test("a function's max_concurrency holds across two runners: 20 slow requests, never more than 2 running at once as the API shows, all finish", async () => {
+    const runners = [startProcess('pratai-runner', runnerEnv('concurrency-a')), startProcess('pratai-runner', runnerEnv('concurrency-b'))];
+    await started(runners[0]!, /runner concurrency-a started/);
+    await started(runners[1]!, /runner concurrency-b started/);
+    const fn = await deployFunction(urls as Platform, { 'new_module.py': 'import time\n\ndef main(payload=None):\n    time.sleep(0.2)\n    return payload\n' }, { name: 'limited', max_concurrency: '2' });
+    const { accepted } = await flood(fn.function_id as string, 20, 'c');
+    const running = `${urls.apiUrl}/v1/requests?function_id=${fn.function_id as string}&status=running&limit=1000`;
+    const queued = `${urls.apiUrl}/v1/requests?function_id=${fn.function_id as string}&status=queued&limit=1`;
+    let mostRunning = 0;
+    let samples = 0;
+    // Each listing is one read of the store, where a start and its slot commit together.
+    await waitFor('the 20 requests to leave queued and running', async () => {
+      const [now, waiting] = await Promise.all([call(running), call(queued)]);
+      mostRunning = Math.max(mostRunning, now.body.requests.length as number);
+      samples += 1;
+      return now.body.requests.length === 0 && waiting.body.requests.length === 0 ? true : undefined;
+    }, 120_000);
+    const records = await outcomes(accepted);
+    const counts = { accepted: accepted.length, succeeded: records.filter((r) => r.status === 'succeeded').length, mostRunning, samples };
+    report('max_concurrency 2, two runners', counts);
+    assert.equal(counts.accepted, 20);
+    assert.equal(counts.succeeded, 20);
+    assert.ok(mostRunning <= 2, `at most 2 running at once, saw ${mostRunning}`);
+    assert.ok(mostRunning >= 1, 'the sampling saw requests running');
+    for (const runner of runners) await kill(runner, 'SIGTERM');
   });
 
   test('SIGTERM: the API stops accepting and exits 0', async () => {

@@ -28,6 +28,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     MethodNotAllowed: [405, false],
     FunctionNameTaken: [409, false],
     RequestAlreadyFinished: [409, false],
+    RequestNotDeadLettered: [409, false],
     FunctionNotReady: [409, false],
     PayloadTooLarge: [413, false],
     TooManyRequests: [429, true],

@@ -204,7 +204,7 @@ describe('the pool', () => {
   });
 
   test('an idle warm container is paused, resumed by its next request, and removed after the idle timeout', async () => {
-    const pool = await poolOf({ pauseAfterMs: 1000, idleTimeoutMs: 8000 });
+    const pool = await poolOf({ pauseAfterMs: 1000, idleTimeoutMs: 5000 });
     const host = await hostOf(pool, 'function-idle');
     await waitFor('the container to be paused', async () => (inspect(host)?.paused ? true : undefined), 30_000);
     assert.equal(await hostOf(pool, 'function-idle'), host, 'the paused container serves the next request');

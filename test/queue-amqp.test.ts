@@ -95,6 +95,30 @@ describe('AmqpJobQueue when the broker goes away', () => {
   });
 });
 
+test('a dead-lettered job lands in <queue>.dead, where operators find it', async () => {
+  const name = `pratai-test-${randomBytes(6).toString('hex')}`;
+  const queue = await AmqpJobQueue.connect(RABBIT_URL, { queue: name });
+  try {
+    const recorder = new Recorder();
+    const consumer = queue.consume(
+      async (delivery) => {
+        recorder.record(delivery);
+        await delivery.deadLetter();
+      },
+      { prefetch: 1 },
+    );
+    await queue.publish(job('given up'));
+    await recorder.until(() => recorder.seen.length === 1, 'the delivery');
+    await consumer.stop();
+    const dead = () => execFileSync('rabbitmqctl', ['-q', 'list_queues', 'name', 'messages'], { encoding: 'utf8' }).split('\n').find((line) => line.startsWith(`${name}.dead\t`));
+    await waitUntil(async () => dead()?.endsWith('\t1') ?? false);
+    assert.equal(await queue.depth(), 0);
+  } finally {
+    await queue.destroy();
+    await queue.close();
+  }
+});
+
 async function waitUntil(probe: () => Promise<boolean>): Promise<void> {
   for (let tries = 0; tries < 200; tries += 1) {
     if (await probe()) return;

@@ -20,7 +20,7 @@ export interface QueueUnderTest {
 /** Generous bound on waiting for something that should happen: reached only when it never does. */
 const EVENTUALLY_MS = 10_000;
 
-export const job = (id: string): Job => ({ kind: 'run', request_id: id });
+export const job = (id: string): Job => ({ kind: 'run', request_id: id, job_id: id });
 
 export const idOf = (job: Job): string => (job.kind === 'run' ? job.request_id : job.function_id);
 
@@ -211,6 +211,30 @@ export function queueContract(name: string, makeQueue: () => Promise<QueueUnderT
       assert.deepEqual(recorder.of('delayed')[1], { id: 'delayed', deliveryCount: 2 });
       // A lower bound only, with room for clock granularity: lateness is never a failure.
       assert.ok(redeliveredAt - retriedAt >= 250, `redelivered ${redeliveredAt - retriedAt} ms after a 300 ms retry`);
+    });
+
+    test('a dead-lettered job is never delivered again and leaves the queue', async () => {
+      const { queue } = subject;
+      const recorder = new Recorder();
+      const consumer = queue.consume(
+        async (delivery) => {
+          recorder.record(delivery);
+          if (idOf(delivery.job) === 'given up') await delivery.deadLetter();
+          else await delivery.ack();
+        },
+        { prefetch: 1 },
+      );
+      await queue.publish(job('given up'));
+      await queue.publish(job('after'));
+      await recorder.until(() => recorder.of('after').length > 0, 'the job published after');
+      // Can only pass wrongly, never fail wrongly: a redelivery would show within this pause.
+      await sleep(200);
+      await consumer.stop();
+      assert.deepEqual(recorder.seen, [
+        { id: 'given up', deliveryCount: 1 },
+        { id: 'after', deliveryCount: 1 },
+      ]);
+      assert.equal(await queue.depth(), 0);
     });
 
     test('a job whose handler throws is delivered again', async () => {

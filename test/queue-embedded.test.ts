@@ -70,7 +70,7 @@ describe('EmbeddedJobQueue', () => {
       import { writeSync } from 'node:fs';
       const { EmbeddedJobQueue } = await import(${JSON.stringify(QUEUE_MODULE)});
       const queue = EmbeddedJobQueue.open(${JSON.stringify(file)});
-      for (let i = 0; i < ${published}; i++) await queue.publish({ kind: 'run', request_id: 'job-' + i });
+      for (let i = 0; i < ${published}; i++) await queue.publish({ kind: 'run', request_id: 'job-' + i, job_id: 'job-' + i });
       queue.consume(async (delivery) => {
         writeSync(1, delivery.job.request_id + '\\n');
         process.kill(process.pid, 'SIGKILL');

@@ -12,7 +12,7 @@ import type { FunctionRecord, LogRecord, RequestRecord } from '../common/domain.
 import { PrataiError, type ErrorCode } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import { createStore } from '../common/store-factory.js';
-import type { Outcome, Store } from '../common/store.js';
+import type { Outcome, StartResult, Store } from '../common/store.js';
 import type { TestDatabase } from './helpers/databases.js';
 
 export interface StoreContractOptions {
@@ -51,6 +51,9 @@ function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}): Func
     memory: 128,
     cpus: 0.5,
     timeout: 30,
+    retries: 0,
+    retry_on_error: false,
+    max_concurrency: 0,
     status: 'building',
     build_log: '',
     code_sha256: 'a'.repeat(64),
@@ -74,6 +77,7 @@ function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}): Requ
     error: null,
     logs: [],
     attempts: 0,
+    dead_letter: false,
     created_at: at(10),
     started_at: null,
     finished_at: null,
@@ -91,6 +95,22 @@ const outcome = (status: Outcome['status'], fields: Partial<Outcome> = {}): Outc
   durationMs: 12.5,
   ...fields,
 });
+
+/** The run job most tests start requests with. */
+const JOB = 'job-1';
+
+/** Asks `store` to start a request as run job `jobId` would. */
+const begin = (store: Store, requestId: string, jobId = JOB, when = at(11)): Promise<StartResult> => store.startRequest(requestId, { jobId, at: when });
+
+/** The request `begin` started, or a failure saying why it did not start. */
+async function started(store: Store, requestId: string, jobId = JOB, when = at(11)): Promise<RequestRecord> {
+  const result = await begin(store, requestId, jobId, when);
+  assert.ok(result.started, `expected request ${requestId} to start, got ${JSON.stringify(result)}`);
+  return result.request;
+}
+
+/** Why `begin` did not start the request (or `started`). */
+const reasonOf = (result: StartResult): string => (result.started ? 'started' : result.reason);
 
 async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<PrataiError> {
   try {
@@ -248,7 +268,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
         );
         assert.deepEqual(ids(await store.listRequests(scope, { limit: 100, requestId: requests[2]?.request_id })), [requests[2]?.request_id]);
         assert.deepEqual(
-          ids(await store.listRequests(scope, { limit: 100, createdBefore: at(102) })),
+          ids(await store.listRequests(scope, { limit: 100, queuedBefore: at(102) })),
           ids(newestFirst.filter((request) => request.created_at < at(102))),
         );
         assert.deepEqual(await store.listRequests({ tenantId: tenant() }, { limit: 100 }), [], 'another project sees none of them');
@@ -265,16 +285,17 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const request = aRequest(aFunction(tenant()));
         await store.createRequest(request);
         assert.equal(await store.finishRequest(request.request_id, outcome('succeeded')), false, 'a queued request cannot succeed');
-        const started = await store.startRequest(request.request_id, at(11));
-        assert.equal(started?.status, 'running');
-        assert.equal(started?.attempts, 1);
-        assert.equal(started?.started_at, at(11));
-        assert.equal((await store.startRequest(request.request_id, at(12)))?.attempts, 2, 'a redelivered job runs it again, counted');
+        const first = await started(store, request.request_id);
+        assert.equal(first.status, 'running');
+        assert.equal(first.attempts, 1);
+        assert.equal(first.started_at, at(11));
+        assert.equal(reasonOf(await begin(store, request.request_id, 'job-2')), 'duplicate', 'another job never takes a running request');
+        assert.equal((await started(store, request.request_id, JOB, at(12))).attempts, 2, 'its own job, redelivered, runs it again, counted');
         assert.equal(await store.finishRequest(request.request_id, outcome('failed')), true);
         assert.equal(await store.finishRequest(request.request_id, outcome('succeeded')), false);
         assert.equal(await store.cancelRequest(request.request_id, 'too late', at(30)), false);
-        assert.equal(await store.startRequest(request.request_id, at(31)), undefined);
-        assert.equal(await store.startRequest(newId(), at(31)), undefined);
+        assert.equal(reasonOf(await begin(store, request.request_id, JOB, at(31))), 'final');
+        assert.equal(reasonOf(await begin(store, newId(), JOB, at(31))), 'final');
         const stored = await store.getRequest(request.request_id, 'all-tenants');
         assert.equal(stored?.status, 'failed');
         assert.deepEqual(stored?.error, outcome('failed').error);
@@ -292,9 +313,10 @@ export function storeContract(name: string, options: StoreContractOptions): void
           await store.createRequest(request);
           // Even rounds: every runner has started it before the outcomes race. Odd rounds: starts,
           // outcomes and a cancel all at once, in whatever order the database takes them.
-          const early = round % 2 === 0 ? await Promise.all(runners.map((runner) => runner.startRequest(request.request_id, at(11)))) : [];
+          // One job, redelivered to every runner: each may start the request again.
+          const early = round % 2 === 0 ? await Promise.all(runners.map((runner) => begin(runner, request.request_id))) : [];
           const [starts, outcomes] = await Promise.all([
-            Promise.all(round % 2 === 0 ? [] : runners.slice(0, 2).map((runner) => runner.startRequest(request.request_id, at(11)))),
+            Promise.all(round % 2 === 0 ? [] : runners.slice(0, 2).map((runner) => begin(runner, request.request_id))),
             Promise.all(
               runners.map((runner, i) =>
                 i === runners.length - 1
@@ -306,7 +328,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
           assert.equal(outcomes.filter(Boolean).length, 1, `round ${round}: exactly one outcome wins, got ${JSON.stringify(outcomes)}`);
           const winner = outcomes.indexOf(true);
           const stored = await store.getRequest(request.request_id, 'all-tenants');
-          assert.equal(stored?.attempts, [...early, ...starts].filter(Boolean).length, 'every start that ran was counted, and no other');
+          assert.equal(stored?.attempts, [...early, ...starts].filter((start) => start.started).length, 'every start that ran was counted, and no other');
           if (winner === runners.length - 1) {
             assert.equal(stored?.status, 'cancelled');
           } else {
@@ -323,7 +345,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const running = aRequest(fn);
         const elsewhere = aRequest(aFunction(fn.tenant_id));
         for (const request of [...queued, running, elsewhere]) await store.createRequest(request);
-        await store.startRequest(running.request_id, at(11));
+        await started(store, running.request_id);
         assert.equal(await store.cancelQueuedRequests(fn.function_id, 'function deleted', at(40)), 2);
         const all = [...queued, running, elsewhere].map((request) => request.request_id);
         assert.deepEqual((await store.cancelledAmong(all)).sort(), queued.map((request) => request.request_id).sort());
@@ -342,7 +364,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const payload = { blob: 'é'.repeat(512 * 1024) };
         const request = aRequest(aFunction(tenant()), { payload });
         await store.createRequest(request);
-        await store.startRequest(request.request_id, at(11));
+        await started(store, request.request_id);
         assert.equal(await store.finishRequest(request.request_id, outcome('succeeded', { logs, response: payload })), true);
         const stored = await store.getRequest(request.request_id, 'all-tenants');
         assert.deepEqual(stored?.logs, logs);
@@ -367,6 +389,122 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const left = await store.listRequests({ tenantId: fn.tenant_id }, { limit: 100 });
         assert.deepEqual(left.map((request) => request.request_id).sort(), kept.map((request) => request.request_id).sort());
         assert.equal(await store.purgeFinishedRequests(cutoff), 0);
+      });
+    });
+
+    describe('slots, retries and dead letters', () => {
+      /** A stored function with `max_concurrency` and `count` queued requests of it. */
+      const functionWithRequests = async (maxConcurrency: number, count: number): Promise<{ fn: FunctionRecord; ids: string[] }> => {
+        const fn = aFunction(tenant(), { max_concurrency: maxConcurrency });
+        await store.createFunction(fn, CODE);
+        const ids: string[] = [];
+        for (let i = 0; i < count; i += 1) {
+          const request = aRequest(fn);
+          await store.createRequest(request);
+          ids.push(request.request_id);
+        }
+        return { fn, ids };
+      };
+      const statusOf = async (requestId: string): Promise<string | undefined> => (await store.getRequest(requestId, 'all-tenants'))?.status;
+
+      test('runners racing to start requests never run more of a function at once than its max_concurrency; an end frees a slot, a redelivery keeps its own', async () => {
+        const runners = [store, await another(), await another(), await another()];
+        const { ids } = await functionWithRequests(2, 8);
+        // Every runner holds a job of every request (as after the sweeper's duplicates) and they all start at once.
+        const race = async (candidates: readonly string[]): Promise<{ id: string; jobId: string }[]> => {
+          const attempts = runners.flatMap((runner, r) => candidates.map((id) => ({ runner, id, jobId: `job-${r}-${id.slice(0, 16)}` })));
+          const results = await Promise.all(attempts.map(({ runner, id, jobId }) => begin(runner, id, jobId)));
+          return attempts.filter((_, i) => results[i]?.started);
+        };
+        const first = await race(ids);
+        assert.equal(first.length, 2, 'two slots, two starts');
+        const waiting = ids.filter((id) => !first.some((start) => start.id === id));
+        for (const id of waiting) assert.equal(await statusOf(id), 'queued', 'a request beyond the limit stays queued');
+
+        const [held, other] = first as [{ id: string; jobId: string }, { id: string; jobId: string }];
+        assert.equal((await started(store, held.id, held.jobId, at(12))).attempts, 2, 'the redelivered job runs it again in the slot it holds');
+        assert.equal(reasonOf(await begin(store, waiting[0] ?? '', 'late-job')), 'at_capacity', 'the redelivery took no second slot');
+
+        assert.equal(await store.finishRequest(held.id, outcome('succeeded')), true);
+        const second = await race(waiting);
+        assert.equal(second.length, 1, 'one end, one slot freed, one start');
+        assert.equal(await store.cancelRequest(other.id, 'stop', at(30)), true);
+        const third = await race(waiting.filter((id) => id !== second[0]?.id));
+        assert.equal(third.length, 1, 'a cancel frees its slot too');
+      });
+
+      test('a function without max_concurrency takes no slot: all its requests start', async () => {
+        const { ids } = await functionWithRequests(0, 5);
+        for (const id of ids) assert.equal((await started(store, id)).status, 'running');
+      });
+
+      test('a failed attempt queued again keeps its error and logs, gives back its slot, and its next start is counted', async () => {
+        const { ids } = await functionWithRequests(1, 2);
+        const [retried, next] = ids as [string, string];
+        await started(store, retried);
+        const failure = outcome('failed');
+        assert.equal(await store.requeueRequest(retried, { error: failure.error, logs: failure.logs, at: at(25) }), true);
+        const queued = await store.getRequest(retried, 'all-tenants');
+        assert.equal(queued?.status, 'queued');
+        assert.deepEqual(queued?.error, failure.error, "the failed attempt's error stays visible");
+        assert.deepEqual(queued?.logs, failure.logs);
+        assert.equal(queued?.attempts, 1);
+        assert.deepEqual(
+          (await store.listRequests({ tenantId: queued?.tenant_id ?? '' }, { limit: 10, status: 'queued', queuedBefore: at(26) })).map((request) => request.request_id).sort(),
+          [...ids].sort(),
+          'queued again at 25 s, it counts as queued since then',
+        );
+        await started(store, next, 'job-2');
+        assert.equal(reasonOf(await begin(store, retried, 'job-3')), 'at_capacity', 'its slot went to the other request');
+        assert.equal(await store.finishRequest(next, outcome('succeeded')), true);
+        assert.equal((await started(store, retried, 'job-3')).attempts, 2);
+        assert.equal(await store.requeueRequest(next, { error: null, logs: [], at: at(40) }), false, 'only a running request is queued again');
+      });
+
+      test('a request older than the expiry cutoff is not started but ends failed with RequestExpired, dead-lettered, its slot given back', async () => {
+        const { ids } = await functionWithRequests(1, 3);
+        const [queued, running, after] = ids as [string, string, string];
+        const expire = { createdBefore: at(50), message: 'too old' };
+        assert.equal(reasonOf(await store.startRequest(queued, { jobId: JOB, at: at(60), expire })), 'expired');
+        const expired = await store.getRequest(queued, 'all-tenants');
+        assert.equal(expired?.status, 'failed');
+        assert.deepEqual(expired?.error, { type: 'RequestExpired', message: 'too old', traceback: '' });
+        assert.equal(expired?.dead_letter, true);
+        assert.equal(expired?.attempts, 0, 'never started');
+
+        await started(store, running, 'job-a');
+        assert.equal(reasonOf(await store.startRequest(running, { jobId: 'job-b', at: at(60), expire })), 'duplicate', 'a duplicate job never ends a request another job holds');
+        assert.equal(await statusOf(running), 'running');
+        assert.equal(reasonOf(await store.startRequest(running, { jobId: 'job-a', at: at(60), expire })), 'expired', 'its own job, redelivered, finds it expired');
+        assert.equal(await statusOf(running), 'failed');
+        assert.equal((await started(store, after)).status, 'running', 'the expired request gave back its slot');
+      });
+
+      test('dead-lettered requests are listed apart and redriven once: queued again, attempts reset, last error kept', async () => {
+        const { fn, ids } = await functionWithRequests(0, 3);
+        const [dead, failed] = ids as [string, string];
+        await started(store, dead);
+        await started(store, dead);
+        assert.equal(await store.finishRequest(dead, outcome('failed', { deadLetter: true })), true);
+        await started(store, failed);
+        assert.equal(await store.finishRequest(failed, outcome('failed')), true);
+        const scope = { tenantId: fn.tenant_id };
+        assert.deepEqual((await store.listRequests(scope, { limit: 10, deadLetter: true })).map((request) => request.request_id), [dead]);
+        assert.equal((await store.listRequests(scope, { limit: 10, deadLetter: false })).length, 2);
+
+        assert.equal(await store.redriveRequest(failed, at(70)), false, 'a failure that was not dead-lettered is not redriven');
+        assert.equal(await store.redriveRequest(newId(), at(70)), false);
+        assert.equal(await store.redriveRequest(dead, at(70)), true);
+        assert.equal(await store.redriveRequest(dead, at(71)), false, 'twice is once');
+        const redriven = await store.getRequest(dead, 'all-tenants');
+        assert.equal(redriven?.status, 'queued');
+        assert.equal(redriven?.attempts, 0);
+        assert.equal(redriven?.dead_letter, false);
+        assert.equal(redriven?.finished_at, null);
+        assert.deepEqual(redriven?.error, outcome('failed').error, 'the error that dead-lettered it stays visible until the next attempt');
+        assert.deepEqual((await store.listRequests(scope, { limit: 10, deadLetter: true })), []);
+        assert.deepEqual((await store.listRequests(scope, { limit: 10, status: 'queued', queuedBefore: at(70) })).map((request) => request.request_id), [ids[2]], 'queued again at 70 s');
+        assert.equal((await started(store, dead, 'job-after-redrive')).attempts, 1);
       });
     });
 

@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import { Kysely, sql } from 'kysely';
 import { migrations } from '../common/migrations.js';
 import { createSqlDialect, type SqlLocation } from '../common/sql-store-dialect.js';
+import { SqlStore } from '../common/sql-store.js';
 import { parseStoreUrl } from '../common/store-url.js';
 import { createTestDatabase, type TestDatabaseKind } from './helpers/databases.js';
 
@@ -90,5 +91,44 @@ test('pratai-manage db-sync makes the schema of a fresh database, and again find
     assert.equal(await count(database.url, 'pratai_migration'), Object.keys(migrations).length);
   } finally {
     await database.drop();
+  }
+});
+
+describe('upgrading a database that holds rows', () => {
+  for (const [kind, label] of [['sqlite', 'SQLite'], ['mysql', 'MariaDB'], ['postgres', 'PostgreSQL']] as [TestDatabaseKind, string][]) {
+    test(`a ${label} database of 0001_initial with a function and a request in it upgrades: no retries, no limit, not dead-lettered, queued since created`, async () => {
+      const database = await createTestDatabase(kind);
+      const first = { '0001_initial': migrations['0001_initial']! };
+      const old = SqlStore.open(parseStoreUrl(database.url) as SqlLocation, { poolSize: 1, migrations: first });
+      const created = '2026-01-01T00:00:00.000Z';
+      try {
+        await old.migrate();
+        const db = new Kysely<Record<string, never>>({ dialect: createSqlDialect(parseStoreUrl(database.url) as SqlLocation, { poolSize: 1 }) });
+        try {
+          await sql`insert into functions (function_id, user_id, tenant_id, name, description, type, event, public, runtime, memory, cpus, timeout, status, build_log, code_sha256, module, requirements, created_at, updated_at)
+            values (${'f'.repeat(32)}, 'u', 't', 'old', '', 'async', 'webhook', 0, 'python3', 128, 1, 30, 'ready', '', ${'a'.repeat(64)}, 'def main(payload=None): pass', '', ${created}, ${created})`.execute(db);
+          await sql`insert into requests (request_id, function_id, tenant_id, user_id, status, payload, response, error, logs, attempts, created_at, started_at, finished_at, duration_ms)
+            values (${'r'.repeat(32)}, ${'f'.repeat(32)}, 't', 'u', 'queued', 'null', null, null, '[]', 0, ${created}, null, null, null)`.execute(db);
+        } finally {
+          await db.destroy();
+        }
+      } finally {
+        await old.close();
+      }
+      const store = SqlStore.open(parseStoreUrl(database.url) as SqlLocation, { poolSize: 1 });
+      try {
+        await store.migrate();
+        const fn = await store.getFunction('f'.repeat(32), 'all-tenants');
+        assert.deepEqual([fn?.retries, fn?.retry_on_error, fn?.max_concurrency], [0, false, 0]);
+        assert.equal((await store.getRequest('r'.repeat(32), 'all-tenants'))?.dead_letter, false);
+        const stale = await store.listRequests('all-tenants', { limit: 10, status: 'queued', queuedBefore: '2026-01-02T00:00:00.000Z' });
+        assert.deepEqual(stale.map((request) => request.request_id), ['r'.repeat(32)]);
+        const start = await store.startRequest('r'.repeat(32), { jobId: 'job-1', at: created });
+        assert.ok(start.started);
+      } finally {
+        await store.close();
+        await database.drop();
+      }
+    });
   }
 });

@@ -136,11 +136,15 @@ describe('isolation between projects', () => {
     const aRequests = (await api('/v1/requests', tokens.a)).body.requests;
     assert.ok(aRequests.length >= 2);
     assert.ok(aRequests.every((request: { tenant_id: string }) => request.tenant_id === projects.a.id));
-    for (const query of ['', `?function_id=${fA}`, `?request_id=${rA}`, '?status=succeeded', `?marker=${rA}`]) {
+    for (const query of ['', `?function_id=${fA}`, `?request_id=${rA}`, '?status=succeeded']) {
       const listed = await api(`/v1/requests${query}`, tokens.b);
       assertStatus(listed, 200);
       assert.deepEqual(listed.body.requests, [], `B's /v1/requests${query}`);
     }
+    // A's request as a paging marker is to B what an id that does not exist is.
+    const marker = await api(`/v1/requests?marker=${rA}`, tokens.b);
+    assertStatus(marker, 400, 'InvalidParameter');
+    assert.equal(marker.body.error.message.replace(rA, 'ID'), (await api(`/v1/requests?marker=${'0'.repeat(32)}`, tokens.b)).body.error.message.replace('0'.repeat(32), 'ID'));
   });
 
   test('a tenant_id or user_id in a body is refused, never taken', async () => {

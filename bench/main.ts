@@ -159,7 +159,10 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
     const bare = await startBareWebhook();
     const bareLoad = await acceptLoad(bare.origin, '/function/bench', ACCEPT_CONNECTIONS, ACCEPT_MS).finally(() => bare.stop());
     const finishedBefore = platform.finishedCount;
+    const cpuBefore = platform.cpuMs();
     const accepted = await acceptLoad(platform.webhookUrl, `/function/${echo}`, ACCEPT_CONNECTIONS, ACCEPT_MS);
+    const acceptCpuMs = platform.cpuMs() - cpuBefore;
+    const finishedMeanwhile = platform.finishedCount - finishedBefore;
     figures.push(
       {
         name: 'webhook accept rate (202s)',
@@ -167,7 +170,10 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
         unit: 'req/s',
         baseline: { name: 'bare Express answering 202', value: bareLoad.perSecond },
         target: { of: 'ratio', op: '>=', limit: 0.4 },
-        note: `the same process runs the accepted requests meanwhile${accepted.errors > 0 ? `; ${accepted.errors} calls not answered 202` : ''}`,
+        note:
+          `the same process runs the accepted requests meanwhile (${finishedMeanwhile} finished during the ${ACCEPT_MS / 1000} s); ` +
+          `it used ${(acceptCpuMs / ACCEPT_MS).toFixed(2)} cores, ${(acceptCpuMs / accepted.count).toFixed(2)} ms CPU per accepted request` +
+          `${accepted.errors > 0 ? `; ${accepted.errors} calls not answered 202` : ''}`,
       },
       { name: 'webhook 202 latency p50', value: accepted.p50Ms, unit: 'ms', baseline: { name: 'bare Express p50', value: bareLoad.p50Ms } },
       { name: 'webhook 202 latency p99', value: accepted.p99Ms, unit: 'ms', baseline: { name: 'bare Express p99', value: bareLoad.p99Ms } },
@@ -181,6 +187,7 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
     const perContainer = await containerMemoryBytes(platform.runnerName);
     figures.push(
       { name: 'sustained throughput, embedded', value: load.perSecond, unit: 'finished/s', baseline: { name: 'warm floor, one at a time', value: floor.perSecond }, target: { of: 'value', op: '>=', limit: 1500 } },
+      cpuPerRequest('embedded', load.cpuMsPerRequest),
       { name: 'resident memory of pratai-server, idle', value: idleRss / MB, unit: 'MB', target: { of: 'value', op: '<=', limit: 150 } },
       { name: 'resident memory of pratai-server, under load (peak)', value: load.peakRssBytes / MB, unit: 'MB' },
       { name: 'memory per warm container (median)', value: median(perContainer) / MB, unit: 'MB', note: `docker stats of the runner's ${perContainer.length} containers after the load` },
@@ -189,6 +196,14 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
   } finally {
     await undeploy(platform, deployed);
   }
+}
+
+/**
+ * What each finished request cost the platform's process in CPU during a throughput figure: it
+ * tells a change's effect apart from the load other work puts on the machine.
+ */
+function cpuPerRequest(label: string, ms: number): Figure {
+  return { name: `pratai-server CPU per finished request, ${label}`, value: ms, unit: 'ms' };
 }
 
 /** A broker mode: its warm latency and throughput, against the embedded mode's floor. */
@@ -200,6 +215,7 @@ async function measureBroker(platform: BenchPlatform, label: string, { floor, fi
     const load = await sustained(platform, echo, CALLERS, SUSTAINED_WARMUP_MS, SUSTAINED_MS);
     figures.push(
       { name: `sustained throughput, ${label}`, value: load.perSecond, unit: 'finished/s', baseline: { name: 'warm floor, one at a time', value: floor.perSecond }, target: { of: 'value', op: '>=', limit: 1000 } },
+      cpuPerRequest(label, load.cpuMsPerRequest),
       { name: `warm end-to-end p50, ${label}`, value: percentile(warm, 50), unit: 'ms', baseline: { name: 'warm floor p50', value: floor.p50Ms } },
     );
   } finally {

@@ -69,6 +69,8 @@ export interface Sustained {
   perSecond: number;
   /** Largest resident memory of the platform's process seen meanwhile, in bytes. */
   peakRssBytes: number;
+  /** CPU time the platform's process spent per finished request, in ms. */
+  cpuMsPerRequest: number;
 }
 
 /**
@@ -86,9 +88,11 @@ export async function sustained(platform: BenchPlatform, functionId: string, cal
     const path = `/function/${functionId}`;
     await closedLoop({ poster, path, body: BODY, connections: callers, durationMs: warmupMs, expectStatus: 202, then: waitForOutcome });
     const before = platform.finishedCount;
+    const cpuBefore = platform.cpuMs();
     const started = performance.now();
     await closedLoop({ poster, path, body: BODY, connections: callers, durationMs, expectStatus: 202, then: waitForOutcome });
-    return { perSecond: perSecond(platform.finishedCount - before, performance.now() - started), peakRssBytes };
+    const finished = platform.finishedCount - before;
+    return { perSecond: perSecond(finished, performance.now() - started), peakRssBytes, cpuMsPerRequest: (platform.cpuMs() - cpuBefore) / finished };
   } finally {
     clearInterval(sampler);
     poster.close();

@@ -13,6 +13,8 @@ const ROOT = join(import.meta.dirname, '..');
 const SERVER = join(ROOT, 'dist', 'bin', 'pratai-server.js');
 const PROBE = join(import.meta.dirname, 'outcome-probe.mjs');
 const START_TIMEOUT_MS = 60_000;
+/** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 export class BenchPlatform {
   /** Requests whose outcome was stored, with when (performance.now()) the bench heard of it. */
@@ -111,6 +113,17 @@ export class BenchPlatform {
   rssBytes(): number {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.child.pid}/status`, 'utf8'));
     return Number(match?.[1] ?? Number.NaN) * 1024;
+  }
+
+  /**
+   * CPU time the pratai-server process has used so far (user + system, all its threads), in ms:
+   * what a figure costs it, whatever else loads the machine.
+   */
+  cpuMs(): number {
+    const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
   }
 
   /** SIGTERM (graceful: its containers are removed), then the state folder goes. */

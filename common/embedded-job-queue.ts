@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Job } from './domain.js';
 import { PrataiError } from './errors.js';
 import type { Consumer, Delivery, JobHandler, JobQueue } from './queue.js';
+import { WaitingJobs, type WaitingJob } from './waiting-jobs.js';
 
 /** How long a job whose handler threw waits before it is delivered again. */
 const HANDLER_FAILED_RETRY_DELAY_MS = 1_000;
@@ -15,17 +16,8 @@ const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 /** Files open in this process, so a second open fails clearly instead of stealing deliveries. */
 const openFiles = new Set<string>();
 
-interface Row {
-  seq: number;
-  body: string;
-  delivery_count: number;
-  available_at: number;
-}
-
-/** A delivery not yet acked or retried. */
-interface Claim {
-  readonly seq: number;
-}
+/** A delivery not yet acked or retried: its job's row, and when it was due (where it goes back to). */
+type Claim = WaitingJob;
 
 interface ConsumerState {
   readonly handler: JobHandler;
@@ -34,6 +26,12 @@ interface ConsumerState {
   readonly running: Set<Promise<void>>;
   stopped: Promise<void> | undefined;
 }
+
+/** A change waiting for the next commit, and the caller waiting for it. */
+type Write = { readonly settled: (error?: Error) => void } & (
+  | { readonly kind: 'publish'; readonly body: string; readonly availableAt: number }
+  | { readonly kind: 'ack' | 'retry'; readonly consumer: ConsumerState; readonly claim: Claim; readonly availableAt: number }
+);
 
 /**
  * A JobQueue in its own SQLite file, for the all-in-one process. Several processes share
@@ -44,23 +42,34 @@ interface ConsumerState {
  * fsync each commit, so an OS crash or power loss may lose the last commits; `synchronous=FULL`
  * would cover that at several times the cost per commit.
  *
- * A job is a row; `delivered` marks it as handed to a consumer in this process. Opening the file
- * clears every `delivered` mark: the process that set them is gone, so those jobs run again.
+ * A job is a row. Since no other process can touch the file, which jobs wait, and in which order,
+ * is kept in memory too (read from the file when it opens): claiming a job costs one update of its
+ * row by key, which counts the delivery before the handler sees it, so that a job that was being
+ * run when the process died comes back with its earlier delivery counted.
+ *
+ * Group commit: publishes, acks, retries and claims made in one turn of the event loop are
+ * committed together, in one transaction, at the end of that turn (setImmediate); each caller's
+ * promise settles only once that transaction is committed, so `publish` still resolves only for
+ * a job on disk, and a handler sees only a delivery whose count is on disk.
  */
 export class EmbeddedJobQueue implements JobQueue {
   private readonly consumers = new Set<ConsumerState>();
+  /** Jobs due now, in delivery order. */
+  private readonly ready = new WaitingJobs();
+  /** Jobs retried with a delay, until they are due. */
+  private readonly delayed = new WaitingJobs();
+  private readonly writes: Write[] = [];
+  private commitScheduled: NodeJS.Immediate | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerDueAt = Infinity;
-  private wakeScheduled = false;
   private closed: Promise<void> | undefined;
 
   private readonly insert;
   private readonly claim;
   private readonly remove;
   private readonly release;
-  private readonly unclaim;
-  private readonly nextDue;
   private readonly count;
+  private readonly inTransaction;
 
   /** Opens (creating folders and file if needed) the queue at `path`, one open per file and process. */
   static open(path: string): EmbeddedJobQueue {
@@ -78,6 +87,8 @@ export class EmbeddedJobQueue implements JobQueue {
       db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
+      // `delivered` and the index on it served claims by query in earlier versions; the order
+      // of waiting jobs now lives in memory, and the index would only cost every write.
       db.exec(`
         CREATE TABLE IF NOT EXISTS jobs (
           seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -86,8 +97,7 @@ export class EmbeddedJobQueue implements JobQueue {
           delivery_count INTEGER NOT NULL DEFAULT 0,
           delivered INTEGER NOT NULL DEFAULT 0
         );
-        CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (delivered, available_at);
-        UPDATE jobs SET delivered = 0 WHERE delivered = 1;
+        DROP INDEX IF EXISTS jobs_ready;
       `);
     } catch (error) {
       db?.close();
@@ -109,23 +119,22 @@ export class EmbeddedJobQueue implements JobQueue {
     private readonly file: string,
   ) {
     this.insert = db.prepare<[string, number]>('INSERT INTO jobs (body, available_at) VALUES (?, ?)');
-    // Claims a batch in one statement; RETURNING does not promise an order, so deliver() sorts.
-    this.claim = db.prepare<[number, number], Row>(`
-      UPDATE jobs SET delivered = 1, delivery_count = delivery_count + 1
-      WHERE seq IN (SELECT seq FROM jobs WHERE delivered = 0 AND available_at <= ? ORDER BY available_at, seq LIMIT ?)
-      RETURNING seq, body, delivery_count, available_at`);
+    this.claim = db.prepare<[number], { body: string; delivery_count: number }>(
+      'UPDATE jobs SET delivery_count = delivery_count + 1 WHERE seq = ? RETURNING body, delivery_count',
+    );
     this.remove = db.prepare<[number]>('DELETE FROM jobs WHERE seq = ?');
-    this.release = db.prepare<[number, number]>('UPDATE jobs SET delivered = 0, available_at = ? WHERE seq = ?');
-    this.unclaim = db.prepare<[number]>('UPDATE jobs SET delivered = 0 WHERE seq = ?');
-    this.nextDue = db
-      .prepare<[number], number | null>('SELECT MIN(available_at) FROM jobs WHERE delivered = 0 AND available_at > ?')
-      .pluck();
+    this.release = db.prepare<[number, number]>('UPDATE jobs SET available_at = ? WHERE seq = ?');
     this.count = db.prepare<[], number>('SELECT COUNT(*) FROM jobs').pluck();
+    this.inTransaction = db.transaction((work: () => void) => work());
+    // Every job in the file waits, those delivered before the process ended too: they run again.
+    const now = Date.now();
+    for (const row of db.prepare<[], { seq: number; available_at: number }>('SELECT seq, available_at FROM jobs').iterate()) {
+      this.enqueue({ seq: row.seq, availableAt: row.available_at }, now);
+    }
   }
 
-  async publish(job: Job): Promise<void> {
-    this.use(() => this.insert.run(JSON.stringify(job), Date.now()));
-    this.wake();
+  publish(job: Job): Promise<void> {
+    return this.write((settled) => ({ kind: 'publish', body: JSON.stringify(job), availableAt: Date.now(), settled }));
   }
 
   consume(handler: JobHandler, options: { prefetch: number }): Consumer {
@@ -134,11 +143,10 @@ export class EmbeddedJobQueue implements JobQueue {
       throw new TypeError(`Expected \`prefetch\` to be a positive integer, got ${String(prefetch)}`);
     }
     if (this.closed) throw this.unavailable('it is closed');
-    const nextDueAt = this.use(() => this.nextDue.get(Date.now())) ?? Infinity;
     const consumer: ConsumerState = { handler, prefetch, unsettled: new Set(), running: new Set(), stopped: undefined };
     this.consumers.add(consumer);
-    this.wake();
-    this.armTimer(nextDueAt);
+    this.scheduleCommit();
+    this.armTimer(this.delayed.nextDueAt());
     return { stop: () => (consumer.stopped ??= this.stop(consumer)) };
   }
 
@@ -153,6 +161,9 @@ export class EmbeddedJobQueue implements JobQueue {
   close(): Promise<void> {
     this.closed ??= (async () => {
       await Promise.all([...this.consumers].map((consumer) => (consumer.stopped ??= this.stop(consumer))));
+      clearImmediate(this.commitScheduled);
+      this.commitScheduled = undefined;
+      this.commit(); // what is left: publishes and acks made while the consumers stopped
       this.clearTimer();
       this.db.close();
       openFiles.delete(this.file);
@@ -160,45 +171,123 @@ export class EmbeddedJobQueue implements JobQueue {
     return this.closed;
   }
 
-  /** Delivers to every consumer with room, once per tick however many publishes and acks woke it. */
-  private wake(): void {
-    if (this.wakeScheduled) return;
-    this.wakeScheduled = true;
-    queueMicrotask(() => {
-      this.wakeScheduled = false;
-      for (const consumer of this.consumers) this.deliver(consumer);
+  /** Queues a change for the next commit; resolves once it is committed. */
+  private write(make: (settled: (error?: Error) => void) => Write): Promise<void> {
+    if (!this.db.open) return Promise.reject(this.unavailable('it is closed'));
+    return new Promise((resolve, reject) => {
+      this.writes.push(make((error) => (error ? reject(error) : resolve())));
+      this.scheduleCommit();
     });
   }
 
-  private deliver(consumer: ConsumerState): void {
-    const room = consumer.prefetch - consumer.unsettled.size;
-    if (room <= 0 || consumer.stopped || !this.db.open) return;
-    let rows: Row[];
-    try {
-      rows = this.claim.all(Date.now(), room);
-    } catch (error) {
-      // No caller to throw to: say so, and try again later rather than lose the consumer.
-      process.emitWarning(this.unavailable('jobs cannot be claimed', error));
-      this.armTimer(Date.now() + CLAIM_FAILED_RETRY_DELAY_MS);
+  /** Acks (`delayMs` null) or retries one delivery, at the next commit. */
+  private settle(consumer: ConsumerState, claim: Claim, delayMs: number | null): Promise<void> {
+    if (delayMs !== null && !(Number.isFinite(delayMs) && delayMs >= 0)) {
+      return Promise.reject(new TypeError(`Expected \`delayMs\` to be a non-negative number of milliseconds, got ${String(delayMs)}`));
+    }
+    if (!consumer.unsettled.has(claim)) {
+      return Promise.reject(new Error(`Job ${claim.seq} was already acked or retried, or went back to the queue when its consumer stopped`));
+    }
+    // Its room is given to the next claim, which commits with this ack or retry or not at all.
+    consumer.unsettled.delete(claim);
+    const availableAt = Date.now() + (delayMs ?? 0);
+    return this.write((settled) => ({ kind: delayMs === null ? 'ack' : 'retry', consumer, claim, availableAt, settled }));
+  }
+
+  /** Commits at the end of this turn of the event loop, with whatever else it brings. */
+  private scheduleCommit(): void {
+    this.commitScheduled ??= setImmediate(() => {
+      this.commitScheduled = undefined;
+      this.commit();
+    });
+  }
+
+  /**
+   * One transaction: the writes queued since the last one, and a claim of due jobs for every
+   * consumer with room. Memory follows only once it is committed; a failed commit leaves the
+   * file and memory as they were and tells every caller.
+   */
+  private commit(): void {
+    const writes = this.writes.splice(0);
+    if (!this.db.open) {
+      for (const write of writes) write.settled(this.unavailable('it is closed'));
       return;
     }
-    rows.sort((a, b) => a.available_at - b.available_at || a.seq - b.seq);
-    for (const row of rows) {
-      const claim: Claim = { seq: row.seq };
-      consumer.unsettled.add(claim);
-      const delivery: Delivery = {
-        job: JSON.parse(row.body) as Job,
-        deliveryCount: row.delivery_count,
-        ack: async () => this.settle(consumer, claim, null),
-        retry: async (delayMs = 0) => this.settle(consumer, claim, delayMs),
-        // No dead-letter queue here: the store's dead-letter mark is what an operator reads.
-        deadLetter: async () => this.settle(consumer, claim, null),
-      };
-      const running: Promise<void> = this.run(consumer, claim, delivery).then(() => {
-        consumer.running.delete(running);
-      });
-      consumer.running.add(running);
+    const now = Date.now();
+    for (let due = this.delayed.takeDue(now); due !== undefined; due = this.delayed.takeDue(now)) this.ready.add(due);
+    const claims: { consumer: ConsumerState; claim: Claim }[] = [];
+    for (const consumer of this.consumers) {
+      if (consumer.stopped) continue;
+      for (let room = consumer.prefetch - consumer.unsettled.size; room > 0; room -= 1) {
+        const claim = this.ready.takeDue(now);
+        if (claim === undefined) break;
+        claims.push({ consumer, claim });
+      }
     }
+    this.armTimer(this.delayed.nextDueAt());
+    if (writes.length === 0 && claims.length === 0) return;
+    const published: number[] = [];
+    const claimed: ({ body: string; delivery_count: number } | undefined)[] = [];
+    try {
+      this.inTransaction(() => {
+        for (const write of writes) {
+          if (write.kind === 'publish') published.push(Number(this.insert.run(write.body, write.availableAt).lastInsertRowid));
+          else if (write.kind === 'ack') this.remove.run(write.claim.seq);
+          else this.release.run(write.availableAt, write.claim.seq);
+        }
+        for (const { claim } of claims) claimed.push(this.claim.get(claim.seq));
+      });
+    } catch (error) {
+      const failure = this.unavailable('the database failed', error);
+      for (const { claim } of claims) this.ready.add(claim);
+      for (const write of writes) {
+        // Still the consumer's to settle again; a stopped consumer's goes back to the queue.
+        if (write.kind !== 'publish') {
+          if (this.consumers.has(write.consumer)) write.consumer.unsettled.add(write.claim);
+          else this.ready.add(write.claim);
+        }
+        write.settled(failure);
+      }
+      // No caller to throw the claims' failure to: say so, and try again later rather than lose the consumers.
+      if (claims.length > 0) {
+        process.emitWarning(this.unavailable('jobs cannot be claimed', error));
+        this.armTimer(Date.now() + CLAIM_FAILED_RETRY_DELAY_MS);
+      }
+      return;
+    }
+    let publishedIndex = 0;
+    for (const write of writes) {
+      if (write.kind === 'publish') this.enqueue({ seq: published[publishedIndex++] as number, availableAt: write.availableAt }, now);
+      else if (write.kind === 'retry') this.enqueue({ seq: write.claim.seq, availableAt: write.availableAt }, now);
+    }
+    claims.forEach(({ consumer, claim }, i) => {
+      const row = claimed[i];
+      if (row !== undefined) this.deliver(consumer, claim, row);
+    });
+    for (const write of writes) write.settled();
+    if (writes.some((write) => write.kind === 'retry')) this.armTimer(this.delayed.nextDueAt());
+    // Jobs published or retried just now are claimed by the next turn's commit.
+    if (writes.some((write) => write.kind !== 'ack')) this.scheduleCommit();
+  }
+
+  private enqueue(job: WaitingJob, now: number): void {
+    (job.availableAt <= now ? this.ready : this.delayed).add(job);
+  }
+
+  private deliver(consumer: ConsumerState, claim: Claim, row: { body: string; delivery_count: number }): void {
+    consumer.unsettled.add(claim);
+    const delivery: Delivery = {
+      job: JSON.parse(row.body) as Job,
+      deliveryCount: row.delivery_count,
+      ack: () => this.settle(consumer, claim, null),
+      retry: (delayMs = 0) => this.settle(consumer, claim, delayMs),
+      // No dead-letter queue here: the store's dead-letter mark is what an operator reads.
+      deadLetter: () => this.settle(consumer, claim, null),
+    };
+    const running: Promise<void> = this.run(consumer, claim, delivery).then(() => {
+      consumer.running.delete(running);
+    });
+    consumer.running.add(running);
   }
 
   private async run(consumer: ConsumerState, claim: Claim, delivery: Delivery): Promise<void> {
@@ -207,40 +296,20 @@ export class EmbeddedJobQueue implements JobQueue {
     } catch {
       // The handler owns reporting its failure; the queue's part is to bring the job back.
       if (consumer.unsettled.has(claim)) {
-        try {
-          this.settle(consumer, claim, HANDLER_FAILED_RETRY_DELAY_MS);
-        } catch (error) {
-          process.emitWarning(error as Error);
-        }
+        await this.settle(consumer, claim, HANDLER_FAILED_RETRY_DELAY_MS).catch((error: unknown) => process.emitWarning(error as Error));
       }
     }
-  }
-
-  /** Acks (`delayMs` null) or retries one delivery. */
-  private settle(consumer: ConsumerState, claim: Claim, delayMs: number | null): void {
-    if (delayMs !== null && !(Number.isFinite(delayMs) && delayMs >= 0)) {
-      throw new TypeError(`Expected \`delayMs\` to be a non-negative number of milliseconds, got ${String(delayMs)}`);
-    }
-    if (!consumer.unsettled.has(claim)) {
-      throw new Error(`Job ${claim.seq} was already acked or retried, or went back to the queue when its consumer stopped`);
-    }
-    const availableAt = Date.now() + (delayMs ?? 0);
-    this.use(() => (delayMs === null ? this.remove.run(claim.seq) : this.release.run(availableAt, claim.seq)));
-    consumer.unsettled.delete(claim);
-    if (delayMs) this.armTimer(availableAt);
-    this.wake();
   }
 
   private async stop(consumer: ConsumerState): Promise<void> {
     this.consumers.delete(consumer);
     if (this.consumers.size === 0) this.clearTimer();
     while (consumer.running.size > 0) await Promise.all(consumer.running);
-    // Like a broker when a channel closes: deliveries left unsettled go back, in their place.
-    for (const claim of consumer.unsettled) {
-      this.use(() => this.unclaim.run(claim.seq));
-    }
+    // Like a broker when a channel closes: deliveries left unsettled go back, in their place (their
+    // delivery was counted when they were claimed).
+    for (const claim of consumer.unsettled) this.ready.add(claim);
     consumer.unsettled.clear();
-    this.wake();
+    if (this.consumers.size > 0) this.scheduleCommit();
   }
 
   /** Keeps one timer, for the earliest delayed job, and only while someone consumes. */
@@ -251,13 +320,7 @@ export class EmbeddedJobQueue implements JobQueue {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerDueAt = Infinity;
-      for (const consumer of this.consumers) this.deliver(consumer);
-      try {
-        this.armTimer(this.use(() => this.nextDue.get(Date.now())) ?? Infinity);
-      } catch (error) {
-        process.emitWarning(error as Error);
-        this.armTimer(Date.now() + CLAIM_FAILED_RETRY_DELAY_MS);
-      }
+      this.scheduleCommit();
     }, Math.min(Math.max(0, dueAt - Date.now()), MAX_TIMER_DELAY_MS));
   }
 

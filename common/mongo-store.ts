@@ -270,11 +270,11 @@ export class MongoStore implements Store {
   }
 
   async finishRequest(requestId: string, outcome: Outcome): Promise<boolean> {
-    return this.endRequest(requestId, codec.finishableFrom(outcome), codec.outcomeRow(outcome));
+    return this.endRequest(requestId, codec.finishableFrom(outcome), codec.outcomeRow(outcome), outcome.attempt);
   }
 
   async requeueRequest(requestId: string, failed: FailedAttempt): Promise<boolean> {
-    return this.endRequest(requestId, ['running'], codec.requeueRow(failed));
+    return this.endRequest(requestId, ['running'], codec.requeueRow(failed), failed.attempt);
   }
 
   async redriveRequest(requestId: string, at: string): Promise<boolean> {
@@ -288,11 +288,11 @@ export class MongoStore implements Store {
     return this.endRequest(requestId, codec.UNFINISHED, codec.cancelRow(reason, at));
   }
 
-  /** Moves a request whose status is one of `from`, then gives back the slot it held. */
-  private async endRequest(requestId: string, from: readonly string[], columns: Partial<RequestRow>): Promise<boolean> {
+  /** Moves a request whose status is one of `from` (and that is in `attempt`), then gives back the slot it held. */
+  private async endRequest(requestId: string, from: readonly string[], columns: Partial<RequestRow>, attempt?: number): Promise<boolean> {
     const before = await this.run(() =>
       this.requests
-        .findOneAndUpdate({ request_id: requestId, status: { $in: from } }, { $set: { ...columns, holds_slot: 0 } }, { returnDocument: 'before', projection: { _id: 0, function_id: 1, holds_slot: 1 } })
+        .findOneAndUpdate({ request_id: requestId, status: { $in: from }, ...(attempt !== undefined && { attempts: attempt }) }, { $set: { ...columns, holds_slot: 0 } }, { returnDocument: 'before', projection: { _id: 0, function_id: 1, holds_slot: 1 } })
         .lean<Pick<RequestRow, 'function_id' | 'holds_slot'>>(),
     );
     if (before === null) return false;

@@ -6,32 +6,29 @@
  *   database (never its password), wherever it is thrown: connecting, querying, migrating;
  * - a SQLite transaction takes the write lock when it begins (BEGIN IMMEDIATE), and migrations run
  *   in one: two processes migrating one file then run one after the other, as Kysely's locks make
- *   them do on MySQL (GET_LOCK) and PostgreSQL (an advisory lock);
- * - the SQLite connections of one process to one file take turns (a lock per file): better-sqlite3
- *   waits for another connection's write lock synchronously, which would stall the very event loop
- *   that connection needs to finish its transaction. Other processes are waited for as SQLite does.
+ *   them do on MySQL (GET_LOCK) and PostgreSQL (an advisory lock). SQLite's driver is our own
+ *   (sqlite-driver.ts): statements prepared once, writes committed in groups.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  CompiledQuery,
   MysqlDialect,
   PostgresDialect,
   SqliteAdapter,
-  SqliteDialect,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type CompiledQuery,
   type DatabaseConnection,
   type Dialect,
-  type DialectAdapter,
   type Driver,
   type QueryResult,
-  type SqliteDatabase,
-  type SqliteStatement,
   type TransactionSettings,
 } from 'kysely';
 import mysql from 'mysql2';
 import pg from 'pg';
 import { translateDatabaseError } from './sql-store-errors.js';
+import { SqliteDriver } from './sqlite-driver.js';
 import type { ServerLocation, StoreLocation } from './store-url.js';
 
 export type SqlLocation = Exclude<StoreLocation, { kind: 'mongodb' }>;
@@ -51,11 +48,16 @@ export function createSqlDialect(location: SqlLocation, options: SqlDialectOptio
     translateDatabaseError(error, location.where, location.kind === 'sqlite' ? '' : location.password);
   switch (location.kind) {
     case 'sqlite':
-      return wrap(new SqliteDialect({ database: async () => new StatementCache(openSqlite(location.path)) }), translate, fileTurns(location.path));
+      return {
+        createAdapter: () => new SqliteMigratingAdapter(),
+        createDriver: () => new SqliteDriver({ open: () => openSqlite(location.path), translate, path: location.path }),
+        createQueryCompiler: () => new SqliteQueryCompiler(),
+        createIntrospector: (db) => new SqliteIntrospector(db),
+      };
     case 'mysql':
-      return wrap(new MysqlDialect({ pool: mysqlPool(location, options) }), translate, undefined);
+      return wrap(new MysqlDialect({ pool: mysqlPool(location, options) }), translate);
     case 'postgres':
-      return wrap(new PostgresDialect({ pool: postgresPool(location, options) }), translate, undefined);
+      return wrap(new PostgresDialect({ pool: postgresPool(location, options) }), translate);
   }
 }
 
@@ -66,39 +68,6 @@ function openSqlite(path: string): Database.Database {
   database.pragma('synchronous = NORMAL');
   database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   return database;
-}
-
-/** Statements kept prepared per SQLite connection; the store's own are a few dozen. */
-const STATEMENT_CACHE_SIZE = 256;
-
-/**
- * The SQLite database as Kysely's driver sees it, but each statement prepared once: Kysely asks
- * for `prepare` on every query, and preparing cost as much as running the store's statements.
- * Least recently used statements go past STATEMENT_CACHE_SIZE (lists of ids make SQL texts of
- * many lengths). Reusing a statement is safe: the driver runs one query at a time on its one
- * connection, and SQLite prepares a statement again by itself when a migration changed the schema.
- */
-class StatementCache implements SqliteDatabase {
-  private readonly statements = new Map<string, SqliteStatement>();
-
-  constructor(private readonly database: Database.Database) {}
-
-  prepare(sql: string): SqliteStatement {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.database.prepare(sql);
-      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value as string);
-    } else {
-      this.statements.delete(sql);
-    }
-    this.statements.set(sql, statement);
-    return statement;
-  }
-
-  close(): void {
-    this.statements.clear();
-    this.database.close();
-  }
 }
 
 /** A factory, so that a pool is made only when Kysely first connects (and errors are translated). */
@@ -142,38 +111,10 @@ class SqliteMigratingAdapter extends SqliteAdapter {
   }
 }
 
-/** Hands out turns one at a time, in the order asked. */
-class Turns {
-  private last: Promise<void> = Promise.resolve();
-
-  /** Resolves when it is the caller's turn, with the function that ends it. */
-  async take(): Promise<() => void> {
-    let end = (): void => {};
-    const ended = new Promise<void>((resolve) => (end = resolve));
-    const previous = this.last;
-    this.last = previous.then(() => ended);
-    await previous;
-    return end;
-  }
-}
-
-const sqliteFileTurns = new Map<string, Turns>();
-
-function fileTurns(path: string): Turns {
-  const key = resolve(path);
-  let turns = sqliteFileTurns.get(key);
-  if (turns === undefined) {
-    turns = new Turns();
-    sqliteFileTurns.set(key, turns);
-  }
-  return turns;
-}
-
-/** `turns`: SQLite's, whose connections to one file in this process take turns. */
-function wrap(inner: Dialect, translate: (error: unknown) => unknown, turns: Turns | undefined): Dialect {
+function wrap(inner: Dialect, translate: (error: unknown) => unknown): Dialect {
   return {
-    createAdapter: (): DialectAdapter => (turns ? new SqliteMigratingAdapter() : inner.createAdapter()),
-    createDriver: () => new TranslatingDriver(inner.createDriver(), translate, turns),
+    createAdapter: () => inner.createAdapter(),
+    createDriver: () => new TranslatingDriver(inner.createDriver(), translate),
     createQueryCompiler: () => inner.createQueryCompiler(),
     createIntrospector: (db) => inner.createIntrospector(db),
   };
@@ -208,13 +149,9 @@ class TranslatingConnection implements DatabaseConnection {
 
 /** Savepoints are left out: the store does not use them. */
 class TranslatingDriver implements Driver {
-  /** The end of the turn each connection in use holds (SQLite). */
-  private readonly turnEnds = new Map<DatabaseConnection, () => void>();
-
   constructor(
     private readonly inner: Driver,
     private readonly translate: (error: unknown) => unknown,
-    private readonly turns: Turns | undefined,
   ) {}
 
   init(): Promise<void> {
@@ -222,19 +159,10 @@ class TranslatingDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const endTurn = await this.turns?.take();
-    try {
-      const connection = new TranslatingConnection(await guarded(this.translate, () => this.inner.acquireConnection()), this.translate);
-      if (endTurn) this.turnEnds.set(connection, endTurn);
-      return connection;
-    } catch (error) {
-      endTurn?.();
-      throw error;
-    }
+    return new TranslatingConnection(await guarded(this.translate, () => this.inner.acquireConnection()), this.translate);
   }
 
   beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    if (this.turns) return connection.executeQuery(CompiledQuery.raw('begin immediate')).then(() => undefined);
     return guarded(this.translate, () => this.inner.beginTransaction(unwrap(connection), settings));
   }
 
@@ -246,13 +174,8 @@ class TranslatingDriver implements Driver {
     return guarded(this.translate, () => this.inner.rollbackTransaction(unwrap(connection)));
   }
 
-  async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    try {
-      await this.inner.releaseConnection(unwrap(connection));
-    } finally {
-      this.turnEnds.get(connection)?.();
-      this.turnEnds.delete(connection);
-    }
+  releaseConnection(connection: DatabaseConnection): Promise<void> {
+    return this.inner.releaseConnection(unwrap(connection));
   }
 
   destroy(): Promise<void> {

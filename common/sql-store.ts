@@ -192,6 +192,8 @@ export class SqlStore implements Store {
   }
 
   async startRequest(requestId: string, start: StartRequest): Promise<StartResult> {
+    const quick = await this.startHoldingNoNewSlot(requestId, start);
+    if (quick !== undefined) return { started: true, request: toRequest(quick) };
     return this.db.transaction().execute(async (trx) => {
       const row = await this.lockRequest(trx, requestId);
       if (row === undefined) return { started: false, reason: 'final' };
@@ -228,11 +230,11 @@ export class SqlStore implements Store {
   }
 
   async finishRequest(requestId: string, outcome: Outcome): Promise<boolean> {
-    return this.endRequest(requestId, finishableFrom(outcome), outcomeRow(outcome));
+    return this.endRequest(requestId, finishableFrom(outcome), outcomeRow(outcome), outcome.attempt);
   }
 
   async requeueRequest(requestId: string, failed: FailedAttempt): Promise<boolean> {
-    return this.endRequest(requestId, ['running'], requeueRow(failed));
+    return this.endRequest(requestId, ['running'], requeueRow(failed), failed.attempt);
   }
 
   async redriveRequest(requestId: string, at: string): Promise<boolean> {
@@ -257,11 +259,38 @@ export class SqlStore implements Store {
     return (this.sqlite ? query : query.forUpdate()).executeTakeFirst();
   }
 
-  /** Moves a request out of running (or queued) when its status is one of `from`, giving back its slot. */
-  private endRequest(requestId: string, from: readonly string[], columns: Partial<RequestRow>): Promise<boolean> {
+  /**
+   * The usual start in one statement, where the database returns the rows it updates (SQLite,
+   * PostgreSQL): a request that may start (startBlocked) and needs no new slot (its function has
+   * no max_concurrency, or it holds its slot already). Undefined when it did not start so: the
+   * locked path then decides, and says why not.
+   */
+  private async startHoldingNoNewSlot(requestId: string, start: StartRequest): Promise<RequestRow | undefined> {
+    if (!this.db.getExecutor().adapter.supportsReturning) return undefined;
+    let query = this.db
+      .updateTable('requests')
+      .set((eb) => ({ status: 'running', started_at: start.at, attempts: eb('attempts', '+', 1), job_id: start.jobId }))
+      .where('request_id', '=', requestId)
+      .where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'running'), eb('job_id', '=', start.jobId)])]))
+      .where((eb) =>
+        eb.or([
+          eb('holds_slot', '=', 1),
+          eb.not(eb.exists(eb.selectFrom('functions').select('functions.function_id').whereRef('functions.function_id', '=', 'requests.function_id').where('functions.max_concurrency', '>', 0))),
+        ]),
+      );
+    if (start.expire !== undefined) query = query.where('created_at', '>=', start.expire.createdBefore);
+    return query.returningAll().executeTakeFirst();
+  }
+
+  /** Moves a request out of running (or queued) when its status is one of `from` (and it is in `attempt`), giving back its slot. */
+  private async endRequest(requestId: string, from: readonly string[], columns: Partial<RequestRow>, attempt?: number): Promise<boolean> {
+    // Most requests hold no slot: their end is then one conditional update.
+    let quick = this.db.updateTable('requests').set({ ...columns, holds_slot: 0 }).where('request_id', '=', requestId).where('status', 'in', from).where('holds_slot', '=', 0);
+    if (attempt !== undefined) quick = quick.where('attempts', '=', attempt);
+    if ((await quick.executeTakeFirst()).numUpdatedRows > 0n) return true;
     return this.db.transaction().execute(async (trx) => {
       const row = await this.lockRequest(trx, requestId);
-      if (row === undefined || !from.includes(row.status)) return false;
+      if (row === undefined || !from.includes(row.status) || (attempt !== undefined && row.attempts !== attempt)) return false;
       await this.endLocked(trx, row, columns);
       return true;
     });

@@ -44,6 +44,11 @@ export interface Outcome {
   durationMs: number | null;
   /** The request exhausted its retries: it is marked dead-lettered (listed by `dead_letter=true`, redriven by an admin). */
   deadLetter?: boolean;
+  /**
+   * The attempt this is the outcome of (the `attempts` its start returned): stored only while the
+   * request is still in that attempt, not after a redelivery of its job started it again.
+   */
+  attempt?: number;
 }
 
 /** How a run job asks to start its request. */
@@ -65,6 +70,8 @@ export type StartResult = { started: true; request: RequestRecord } | { started:
 
 /** What a failed attempt leaves visible on a request queued again for its next attempt. */
 export interface FailedAttempt {
+  /** Which attempt failed: the request is queued again only while it is still in that attempt. */
+  attempt: number;
   error: RequestError | null;
   logs: LogRecord[];
   /** ISO time it was queued again. */
@@ -120,7 +127,7 @@ export interface Store {
    * it holds one already (a redelivered request keeps its slot). One atomic step across runners.
    */
   startRequest(requestId: string, start: StartRequest): Promise<StartResult>;
-  /** Stores the outcome of a running request, giving back its slot. False when another outcome was stored first. */
+  /** Stores the outcome of a running request (in `outcome.attempt`, when given), giving back its slot. False when another outcome was stored first, or another attempt started. */
   finishRequest(requestId: string, outcome: Outcome): Promise<boolean>;
   /**
    * Puts a running request back to `queued` for its next attempt, keeping the failed attempt's

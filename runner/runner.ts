@@ -152,11 +152,11 @@ export class Runner {
       request = start.request;
       if (request.attempts > 1) log.warning(`request ${requestId} started again (attempt ${request.attempts})`, requestId);
       if (fn === undefined || image === undefined) {
-        await this.finish(requestId, failedOutcome('cancelled', 'Cancelled', 'The function was deleted before the request ran'));
+        await this.finish(request, failedOutcome('cancelled', 'Cancelled', 'The function was deleted before the request ran'));
         return await delivery.ack();
       }
       if (!image.ok) {
-        await this.finish(requestId, failedOutcome('failed', 'BuildFailed', `The function's image could not be built:\n${image.log.split('\n').slice(-20).join('\n')}`));
+        await this.finish(request, failedOutcome('failed', 'BuildFailed', `The function's image could not be built:\n${image.log.split('\n').slice(-20).join('\n')}`));
         return await delivery.ack();
       }
       const { function_id: functionId } = fn;
@@ -183,7 +183,7 @@ export class Runner {
       if (execution.status === 'cancelled') return await delivery.ack();
       const outcome = toOutcome(execution);
       if (isRetryable(fn, outcome, false)) return await this.attemptFailed(request, fn, outcome, delivery);
-      await this.finish(requestId, outcome);
+      await this.finish(request, outcome);
       return await delivery.ack();
     } catch (thrown) {
       const error = coerceError(thrown);
@@ -236,15 +236,15 @@ export class Runner {
     const requestId = request.request_id;
     if (hasRetriesLeft(fn, request.attempts)) {
       const delayMs = retryDelayMs(request.attempts);
-      if (!(await store.requeueRequest(requestId, { error: outcome.error, logs: outcome.logs, at: now() }))) {
-        log.info(`request ${requestId} ended meanwhile (cancelled); not retried`, requestId);
+      if (!(await store.requeueRequest(requestId, { attempt: request.attempts, error: outcome.error, logs: outcome.logs, at: now() }))) {
+        log.info(`request ${requestId} was cancelled or started again meanwhile; attempt ${request.attempts} not retried`, requestId);
         return delivery.ack();
       }
       log.warning(`request ${requestId} attempt ${request.attempts} ended ${outcome.status} (${outcome.error?.type ?? ''}); retrying in ${delayMs} ms`, requestId);
       return delivery.retry(delayMs);
     }
     log.warning(`request ${requestId} ended ${outcome.status} after ${request.attempts} attempt(s), its retries used up; dead-lettered`, requestId);
-    await this.finish(requestId, { ...outcome, deadLetter: true });
+    await this.finish(request, { ...outcome, deadLetter: true });
     return delivery.deadLetter();
   }
 
@@ -264,9 +264,19 @@ export class Runner {
     return delivery.deadLetter();
   }
 
-  private async finish(requestId: string, outcome: Outcome): Promise<void> {
-    const stored = await this.deps.store.finishRequest(requestId, outcome);
-    if (!stored) this.deps.log.warning(`request ${requestId} already had an outcome; ${outcome.status} not stored`, requestId);
+  /** Stores the outcome of the attempt `started` is, unless the request moved on meanwhile. */
+  private async finish(started: RequestRecord, outcome: Outcome): Promise<void> {
+    const { store, log } = this.deps;
+    const requestId = started.request_id;
+    if (await store.finishRequest(requestId, { ...outcome, attempt: started.attempts })) return;
+    const now = await store.getRequest(requestId, 'all-tenants');
+    if (now !== undefined && now.attempts !== started.attempts) {
+      // This runner lost its broker connection mid-request; the broker gave the job to another
+      // runner, which started the request again before this attempt ended: that attempt's outcome counts.
+      log.warning(`request ${requestId} was started again (attempt ${now.attempts}) while attempt ${started.attempts} ran; its ${outcome.status} not stored`, requestId);
+      return;
+    }
+    log.warning(`request ${requestId} already had an outcome; ${outcome.status} not stored`, requestId);
   }
 
   private async buildFunction(functionId: string, codeSha256: string, delivery: Delivery): Promise<void> {

@@ -4,10 +4,11 @@
  * nothing accepted — when Pratai cannot validate (Keystone down, its service user refused).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { TokenCache } from '../api/token-cache.js';
 import { startTestKeystone, type TestKeystone, type TestProject, type TestUser } from './helpers/keystone.js';
-import { call, createFunction, ECHO_MODULE, startTestPlatform, zipOf, type Json, type TestPlatform } from './helpers/platform.js';
+import { call, createFunction, ECHO_MODULE, functionImages, startTestPlatform, zipOf, type Json, type TestPlatform } from './helpers/platform.js';
 
 let keystone: TestKeystone;
 let platform: TestPlatform;
@@ -24,7 +25,10 @@ before(async () => {
   });
 });
 after(async () => {
+  const functions = (await platform?.store.listFunctions('all-tenants')) ?? [];
   await platform?.close();
+  const images = functions.flatMap((fn) => functionImages(fn.function_id));
+  if (images.length > 0) execFileSync('docker', ['rmi', '--force', ...images], { stdio: 'ignore' });
   await keystone?.close();
 });
 

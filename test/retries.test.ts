@@ -129,6 +129,18 @@ describe('retries and dead letters', () => {
     assert.equal(again.status, 409, 'a request that succeeded is not dead-lettered any more');
   });
 
+  test('a platform failure (its image gone from Docker) is retried up to retries, then ends failed with PlatformError, dead-lettered', async () => {
+    const functionId = await deploy(FIXED, { name: 'image-gone', retries: '1' });
+    // The runner believes the image is there; Docker no longer has it: every container fails to start.
+    removeFunctionImages([functionId]);
+    const failed = await waitForRequest(platform, await invoke(platform, functionId, null));
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error?.type, 'PlatformError');
+    assert.match(failed.error?.message ?? '', /No such image/);
+    assert.equal(failed.attempts, 2, 'the first attempt and one retry: platform failures need no retry_on_error');
+    assert.equal(failed.dead_letter, true);
+  });
+
   test('only an admin may redrive, by the default policy', () => {
     const policy = new Policy(undefined, silentLogger);
     const caller = (roles: string[]) => ({ user_id: 'u', project_id: 'p', roles });

@@ -305,7 +305,9 @@ export function storeContract(name: string, options: StoreContractOptions): void
       });
 
       test('of many runners racing to start, finish and cancel one request, exactly one outcome is stored', async () => {
-        const runners = [store, await another(), await another(), await another()];
+        // Stores of their own: the file's `store` keeps to one connection at a time, so that the
+        // reconnect test below finds one connection to kill, not a pool of them.
+        const runners = [await another(), await another(), await another(), await another()];
         const fn = aFunction(tenant());
         const statuses = ['succeeded', 'failed', 'timeout'] as const;
         for (let round = 0; round < 10; round += 1) {
@@ -408,7 +410,8 @@ export function storeContract(name: string, options: StoreContractOptions): void
       const statusOf = async (requestId: string): Promise<string | undefined> => (await store.getRequest(requestId, 'all-tenants'))?.status;
 
       test('runners racing to start requests never run more of a function at once than its max_concurrency; an end frees a slot, a redelivery keeps its own', async () => {
-        const runners = [store, await another(), await another(), await another()];
+        // Stores of their own, as in the race above.
+        const runners = [await another(), await another(), await another(), await another()];
         const { ids } = await functionWithRequests(2, 8);
         // Every runner holds a job of every request (as after the sweeper's duplicates) and they all start at once.
         const race = async (candidates: readonly string[]): Promise<{ id: string; jobId: string }[]> => {
@@ -443,7 +446,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const [retried, next] = ids as [string, string];
         await started(store, retried);
         const failure = outcome('failed');
-        assert.equal(await store.requeueRequest(retried, { error: failure.error, logs: failure.logs, at: at(25) }), true);
+        assert.equal(await store.requeueRequest(retried, { attempt: 1, error: failure.error, logs: failure.logs, at: at(25) }), true);
         const queued = await store.getRequest(retried, 'all-tenants');
         assert.equal(queued?.status, 'queued');
         assert.deepEqual(queued?.error, failure.error, "the failed attempt's error stays visible");
@@ -458,7 +461,19 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.equal(reasonOf(await begin(store, retried, 'job-3')), 'at_capacity', 'its slot went to the other request');
         assert.equal(await store.finishRequest(next, outcome('succeeded')), true);
         assert.equal((await started(store, retried, 'job-3')).attempts, 2);
-        assert.equal(await store.requeueRequest(next, { error: null, logs: [], at: at(40) }), false, 'only a running request is queued again');
+        assert.equal(await store.requeueRequest(next, { attempt: 1, error: null, logs: [], at: at(40) }), false, 'only a running request is queued again');
+      });
+
+      test('an attempt overtaken by a redelivery of its job can neither store its outcome nor queue the request again', async () => {
+        const { ids } = await functionWithRequests(1, 1);
+        const [id] = ids as [string];
+        await started(store, id);
+        await started(store, id, JOB, at(12));
+        assert.equal(await store.finishRequest(id, outcome('succeeded', { attempt: 1 })), false);
+        assert.equal(await store.requeueRequest(id, { attempt: 1, error: null, logs: [], at: at(13) }), false);
+        assert.equal(await statusOf(id), 'running');
+        assert.equal(await store.finishRequest(id, outcome('failed', { attempt: 2 })), true, 'the attempt under way stores its outcome');
+        assert.equal(await statusOf(id), 'failed');
       });
 
       test('a request older than the expiry cutoff is not started but ends failed with RequestExpired, dead-lettered, its slot given back', async () => {

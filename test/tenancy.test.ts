@@ -5,6 +5,7 @@
  * reader reads but cannot write, and webhooks admit whom they should — then run as the owner.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ import {
   call,
   createFunction,
   deployFunction,
+  ECHO_MODULE,
+  functionImages,
   invoke,
   startTestPlatform,
   waitFor,
@@ -24,8 +27,6 @@ import {
   type TestPlatform,
 } from './helpers/platform.js';
 
-// Sleeps for `payload` seconds, then returns it: 0 ends at once, a large value keeps a request running.
-const SLEEPER = 'import time\n\ndef main(payload=None):\n    time.sleep(payload or 0)\n    return payload\n';
 
 let keystone: TestKeystone;
 let platform: TestPlatform;
@@ -34,12 +35,11 @@ let policyFile: string;
 const projects: Record<'a' | 'b', TestProject> = {} as never;
 const users: Record<'a' | 'a2' | 'aReader' | 'b' | 'admin', TestUser> = {} as never;
 const tokens: Record<keyof typeof users, Record<string, string>> = {} as never;
-/** Project A's private and public functions, B's function, A's finished and running requests. */
+/** Project A's private and public functions, B's function, and a finished request of A's. */
 let fA: string;
 let fPublic: string;
 let fB: string;
 let rA: string;
-let rRunning: string;
 
 before(async () => {
   keystone = await startTestKeystone();
@@ -62,18 +62,18 @@ before(async () => {
     api: { public_webhook_rate: '1', public_webhook_burst: '3' },
   });
 
-  fA = (await deployFunction(platform, { 'new_module.py': SLEEPER }, { name: 'a-private', timeout: '600' }, tokens.a)).function_id;
-  fPublic = (await deployFunction(platform, { 'new_module.py': SLEEPER }, { name: 'a-public', public: 'true' }, tokens.a)).function_id;
-  fB = (await createFunction(platform, zipOf({ 'new_module.py': SLEEPER }), { name: 'b-function' }, tokens.b)).body.function.function_id;
+  fA = (await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'a-private' }, tokens.a)).function_id;
+  fPublic = (await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'a-public', public: 'true' }, tokens.a)).function_id;
+  fB = (await createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'b-function' }, tokens.b)).body.function.function_id;
   rA = await invoke(platform, fA, 0, tokens.a);
   await waitForRequest(platform, rA, undefined, tokens.a);
-  rRunning = await invoke(platform, fA, 600, tokens.a);
 });
 
 after(async () => {
-  if (rRunning) await call(`${platform.apiUrl}/v1/requests/${rRunning}/cancel`, { method: 'POST', headers: tokens.a });
   await platform?.close();
   if (platform) assertNoLeftoverContainers(platform.runnerName);
+  const images = [fA, fPublic, fB].filter(Boolean).flatMap(functionImages);
+  if (images.length > 0) execFileSync('docker', ['rmi', '--force', ...images], { stdio: 'ignore' });
   await keystone?.close();
   if (policyDir) rmSync(policyDir, { recursive: true, force: true });
 });
@@ -86,14 +86,10 @@ const jsonBody = (body: unknown): RequestInit => ({ headers: { 'content-type': '
 /** Everything of project A's that a caller could change. */
 async function snapshotOfA(): Promise<unknown> {
   const { store } = platform;
-  const finished = await store.getRequest(rA, 'all-tenants');
-  const running = await store.getRequest(rRunning, 'all-tenants');
   return {
     functions: await store.listFunctions({ tenantId: projects.a.id }),
     code: await store.getFunctionCode(fA),
-    finished,
-    // A running request moves on by itself (queued → running); that it is not cancelled is what counts.
-    runningNotCancelled: running !== undefined && running.status !== 'cancelled',
+    request: await store.getRequest(rA, 'all-tenants'),
     requestCount: (await store.listRequests({ tenantId: projects.a.id }, { limit: 1000 })).length,
   };
 }
@@ -115,8 +111,7 @@ describe('isolation between projects', () => {
       ['DELETE', `/v1/functions/${fA}`, {}, 'FunctionNotFound'],
       ['GET', `/v1/requests/${rA}`, {}, 'RequestNotFound'],
       ['GET', `/v1/requests/${rA}/logs`, {}, 'RequestNotFound'],
-      ['POST', `/v1/requests/${rRunning}/cancel`, {}, 'RequestNotFound'],
-      ['GET', `/v1/requests/${rRunning}`, {}, 'RequestNotFound'],
+      ['POST', `/v1/requests/${rA}/cancel`, {}, 'RequestNotFound'],
     ];
     for (const [method, path, init, code] of matrix) {
       const response = await api(path, tokens.b, { ...init, method });
@@ -127,6 +122,8 @@ describe('isolation between projects', () => {
     const webhook = await call(`${platform.webhookUrl}/function/${fA}`, { method: 'POST', ...jsonBody({ payload: 0 }), headers: { 'content-type': 'application/json', ...tokens.b } });
     assertStatus(webhook, 404, 'FunctionNotFound');
     assert.deepEqual(await snapshotOfA(), before);
+    // Where B found nothing, A's own member reaches the request (finished, so not cancelled).
+    assertStatus(await api(`/v1/requests/${rA}/cancel`, tokens.a, { method: 'POST' }), 409, 'RequestAlreadyFinished');
   });
 
   test("listings never show another project's functions or requests, whatever the filters", async () => {
@@ -134,7 +131,7 @@ describe('isolation between projects', () => {
     assert.deepEqual(await names('a'), ['a-private', 'a-public']);
     assert.deepEqual(await names('b'), ['b-function']);
     const aRequests = (await api('/v1/requests', tokens.a)).body.requests;
-    assert.ok(aRequests.length >= 2);
+    assert.ok(aRequests.length >= 1);
     assert.ok(aRequests.every((request: { tenant_id: string }) => request.tenant_id === projects.a.id));
     for (const query of ['', `?function_id=${fA}`, `?request_id=${rA}`, '?status=succeeded']) {
       const listed = await api(`/v1/requests${query}`, tokens.b);
@@ -148,7 +145,7 @@ describe('isolation between projects', () => {
   });
 
   test('a tenant_id or user_id in a body is refused, never taken', async () => {
-    const created = await createFunction(platform, zipOf({ 'new_module.py': SLEEPER }), { name: 'smuggled', tenant_id: projects.a.id }, tokens.b);
+    const created = await createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'smuggled', tenant_id: projects.a.id }, tokens.b);
     assertStatus(created, 400, 'InvalidParameter');
     const patched = await api(`/v1/functions/${fB}`, tokens.b, { method: 'PATCH', ...jsonBody({ user_id: users.a.id }) });
     assertStatus(patched, 400, 'InvalidParameter');
@@ -183,10 +180,10 @@ describe('roles', () => {
     assertStatus(await api(`/v1/requests/${rA}/logs`, aReader), 200);
     assertStatus(await api('/v1/runtimes', aReader), 200);
     const before = await snapshotOfA();
-    assertStatus(await createFunction(platform, zipOf({ 'new_module.py': SLEEPER }), { name: 'by-reader' }, aReader), 403, 'Forbidden');
+    assertStatus(await createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'by-reader' }, aReader), 403, 'Forbidden');
     assertStatus(await api(`/v1/functions/${fA}`, aReader, { method: 'PATCH', ...jsonBody({ description: 'by reader' }) }), 403, 'Forbidden');
     assertStatus(await api(`/v1/functions/${fA}`, aReader, { method: 'DELETE' }), 403, 'Forbidden');
-    assertStatus(await api(`/v1/requests/${rRunning}/cancel`, aReader, { method: 'POST' }), 403, 'Forbidden');
+    assertStatus(await api(`/v1/requests/${rA}/cancel`, aReader, { method: 'POST' }), 403, 'Forbidden');
     const webhook = await call(`${platform.webhookUrl}/function/${fA}`, { method: 'POST', headers: { 'content-type': 'application/json', ...aReader }, body: '{"payload": 0}' });
     assertStatus(webhook, 403, 'Forbidden');
     assert.deepEqual(await snapshotOfA(), before);
@@ -239,7 +236,7 @@ describe('webhooks', () => {
     assert.equal(refused.body.error.code, 'TooManyRequests');
     const retryAfter = Number(refused.headers.get('retry-after'));
     assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
-    // The accepted calls all end; the platform is left with nothing running but rRunning.
+    // The accepted calls all end before the platform stops.
     await waitFor('the accepted anonymous requests to end', async () => {
       const listed = await api(`/v1/requests?function_id=${fPublic}&status=queued`, tokens.a);
       const running = await api(`/v1/requests?function_id=${fPublic}&status=running`, tokens.a);
@@ -247,10 +244,4 @@ describe('webhooks', () => {
     });
   });
 
-  test("the owner cancels the project's running request, which B could not", async () => {
-    const response = await api(`/v1/requests/${rRunning}/cancel`, tokens.a, { method: 'POST' });
-    assertStatus(response, 200);
-    assert.equal(response.body.request.status, 'cancelled');
-    rRunning = '';
-  });
 });

@@ -341,10 +341,23 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Runs a command that the kernel stops (SIGTERM) when the process that started it dies, however it
+ * dies: a test process killed by a signal or a timeout leaves no Keystone behind.
+ */
+const DIE_WITH_PARENT = `
+import ctypes, os, signal, sys
+PR_SET_PDEATHSIG = 1
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+if os.getppid() == 1:
+    sys.exit(1)
+os.execvp(sys.argv[1], sys.argv[1:])
+`;
+
 /** Starts keystone-wsgi-public on `port` and waits until it answers. `confFiles` is `;`-separated. */
 async function serve(port: number, confFiles: string): Promise<ChildProcess> {
   const verbose = Boolean(process.env.PRATAI_TEST_KEYSTONE_LOG);
-  const child = spawn('keystone-wsgi-public', ['--host', '127.0.0.1', '--port', String(port)], {
+  const child = spawn('/usr/bin/python3', ['-c', DIE_WITH_PARENT, 'keystone-wsgi-public', '--host', '127.0.0.1', '--port', String(port)], {
     env: { ...process.env, OS_KEYSTONE_CONFIG_FILES: confFiles },
     stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'pipe'],
   });

@@ -43,15 +43,16 @@ export function startPratai(executable: Executable, options: { args?: string[]; 
   return {
     child,
     output: () => output,
-    started: (line, timeoutMs = 60_000) =>
-      waitFor(
+    started: async (line, timeoutMs = 60_000) => {
+      await waitFor(
         `${executable} to print ${line}`,
         async () => {
           if (exited()) throw new Error(`${executable} exited (${child.exitCode ?? child.signalCode}):\n${output}`);
           return line.test(output) ? true : undefined;
         },
         timeoutMs,
-      ),
+      );
+    },
     stop: async (signal = 'SIGTERM') => {
       if (!exited()) {
         child.kill(signal);

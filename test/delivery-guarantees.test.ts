@@ -8,7 +8,6 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,20 +17,13 @@ import { newId } from '../common/ids.js';
 import { openStore } from '../common/store-factory.js';
 import type { Platform } from '../server/platform.js';
 import { call, deployFunction, leftoverContainers, waitFor } from './helpers/platform.js';
+import { freePort } from './helpers/processes.js';
 
 const BIN = join(import.meta.dirname, '..', 'dist', 'bin');
 const VHOST = `pratai-test-${randomBytes(4).toString('hex')}`;
 
 function rabbitmqctl(...args: string[]): string {
   return execFileSync('rabbitmqctl', ['-q', ...args], { encoding: 'utf8' });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }
 
 interface Proc {

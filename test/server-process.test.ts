@@ -6,22 +6,14 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Platform } from '../server/platform.js';
 import { call, deployFunction, invoke, leftoverContainers, waitFor, waitForRequest } from './helpers/platform.js';
+import { freePort } from './helpers/processes.js';
 
 const SERVER = join(import.meta.dirname, '..', 'dist', 'bin', 'pratai-server.js');
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 interface Running {
   child: ChildProcess;

@@ -112,6 +112,7 @@ describe('isolation between projects', () => {
       ['GET', `/v1/requests/${rA}`, {}, 'RequestNotFound'],
       ['GET', `/v1/requests/${rA}/logs`, {}, 'RequestNotFound'],
       ['POST', `/v1/requests/${rA}/cancel`, {}, 'RequestNotFound'],
+      ['POST', `/v1/requests/${rA}/redrive`, {}, 'RequestNotFound'],
     ];
     for (const [method, path, init, code] of matrix) {
       const response = await api(path, tokens.b, { ...init, method });
@@ -133,7 +134,7 @@ describe('isolation between projects', () => {
     const aRequests = (await api('/v1/requests', tokens.a)).body.requests;
     assert.ok(aRequests.length >= 1);
     assert.ok(aRequests.every((request: { tenant_id: string }) => request.tenant_id === projects.a.id));
-    for (const query of ['', `?function_id=${fA}`, `?request_id=${rA}`, '?status=succeeded']) {
+    for (const query of ['', `?function_id=${fA}`, `?request_id=${rA}`, '?status=succeeded', '?dead_letter=false']) {
       const listed = await api(`/v1/requests${query}`, tokens.b);
       assertStatus(listed, 200);
       assert.deepEqual(listed.body.requests, [], `B's /v1/requests${query}`);
@@ -184,6 +185,7 @@ describe('roles', () => {
     assertStatus(await api(`/v1/functions/${fA}`, aReader, { method: 'PATCH', ...jsonBody({ description: 'by reader' }) }), 403, 'Forbidden');
     assertStatus(await api(`/v1/functions/${fA}`, aReader, { method: 'DELETE' }), 403, 'Forbidden');
     assertStatus(await api(`/v1/requests/${rA}/cancel`, aReader, { method: 'POST' }), 403, 'Forbidden');
+    assertStatus(await api(`/v1/requests/${rA}/redrive`, aReader, { method: 'POST' }), 403, 'Forbidden');
     const webhook = await call(`${platform.webhookUrl}/function/${fA}`, { method: 'POST', headers: { 'content-type': 'application/json', ...aReader }, body: '{"payload": 0}' });
     assertStatus(webhook, 403, 'Forbidden');
     assert.deepEqual(await snapshotOfA(), before);

@@ -20,7 +20,8 @@
  * under <tmpdir>/pratai-keystone-test and reused by every test file and every run (about 15 s the
  * first time, under a PostgreSQL advisory lock so that concurrent first runs do not collide).
  * The *server* (`keystone-wsgi-public`) is a process of each test file's own, on a free loopback
- * port: stopping it hurts no other file, and `close()` leaves no process behind. Test data is
+ * port: stopping it hurts no other file, and `close()` leaves no process behind (nor does a test
+ * process that dies or is killed: the kernel stops its Keystone with it). Test data is
  * isolated by unique project and user names, and `close()` deletes it again.
  *
  * Keystone's default token lifetime (one hour) applies; `startShortLivedIssuer(seconds)` starts a

@@ -51,7 +51,9 @@ export const POLICY_DEFAULTS: readonly RuleDefault[] = [
   { name: 'request:get', check: OWNER_READER, description: 'GET /v1/requests/{request_id} and its /logs' },
   { name: 'request:cancel', check: OWNER_MEMBER, description: 'POST /v1/requests/{request_id}/cancel' },
   { name: 'request:redrive', check: 'rule:context_is_admin', description: 'POST /v1/requests/{request_id}/redrive: queue a dead-lettered request again, its attempts reset (administrators).' },
-  { name: 'runtime:list', check: 'rule:reader', description: 'GET /v1/runtimes' },
+  { name: 'runtime:list', check: 'rule:reader', description: 'GET /v1/runtimes and GET /v1/runtimes/{name}' },
+  { name: 'runtime:create', check: 'rule:context_is_admin', description: 'POST /v1/runtimes: add a runtime (administrators).' },
+  { name: 'runtime:delete', check: 'rule:context_is_admin', description: 'DELETE /v1/runtimes/{name}: remove a runtime no function uses (administrators).' },
 ];
 
 /** What a rule is checked against: the caller, as its token says. */

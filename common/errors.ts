@@ -35,6 +35,8 @@ export const ERRORS = {
   NotFound: { status: 404, retryable: false, summary: 'No such route.' },
   FunctionNotFound: { status: 404, retryable: false, summary: 'No function with that id is visible to the caller.' },
   RequestNotFound: { status: 404, retryable: false, summary: 'No request with that id is visible to the caller.' },
+  RuntimeExists: { status: 409, retryable: false, summary: 'A runtime of that name exists already.' },
+  RuntimeInUse: { status: 409, retryable: false, summary: 'Functions use the runtime; it cannot be deleted.' },
   RuntimeNotFound: { status: 400, retryable: false, summary: 'The function names a runtime that does not exist.' },
   MethodNotAllowed: { status: 405, retryable: false, summary: 'The route exists but not for this HTTP method.' },
   FunctionNameTaken: { status: 409, retryable: false, summary: 'The project already has a function of that name.' },

@@ -329,6 +329,26 @@ export class MongoStore implements Store {
     return row ?? undefined;
   }
 
+  async createRuntime(runtime: RuntimeRecord): Promise<void> {
+    await this.run(async () => {
+      try {
+        await this.runtimes.create(runtime);
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new PrataiError('RuntimeExists', `A runtime named \`${runtime.name}\` exists already`);
+        throw error;
+      }
+    });
+  }
+
+  async deleteRuntime(name: string): Promise<boolean> {
+    // Without multi-document transactions a function created on it at this instant could slip
+    // through; its requests then fail with the runtime missing, which the runner reports.
+    const user = await this.run(() => this.functions.findOne({ runtime: name }, { function_id: 1 }).lean<{ function_id: string }>());
+    if (user) throw new PrataiError('RuntimeInUse', `Runtime \`${name}\` is used by function \`${user.function_id}\` (and maybe others); delete or move them first`);
+    const result = await this.run(() => this.runtimes.deleteOne({ name }));
+    return result.deletedCount > 0;
+  }
+
   async recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void> {
     const row = codec.runnerRow(heartbeat);
     const upsert = () => this.runners.updateOne({ name: row.name }, { $set: row }, { upsert: true });

@@ -337,6 +337,24 @@ export class SqlStore implements Store {
     return this.db.selectFrom('runtimes').selectAll().where('name', '=', name).executeTakeFirst();
   }
 
+  async createRuntime(runtime: RuntimeRecord): Promise<void> {
+    try {
+      await this.db.insertInto('runtimes').values(runtime).execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new PrataiError('RuntimeExists', `A runtime named \`${runtime.name}\` exists already`);
+      throw error;
+    }
+  }
+
+  async deleteRuntime(name: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const user = await trx.selectFrom('functions').select('function_id').where('runtime', '=', name).limit(1).executeTakeFirst();
+      if (user !== undefined) throw new PrataiError('RuntimeInUse', `Runtime \`${name}\` is used by function \`${user.function_id}\` (and maybe others); delete or move them first`);
+      const result = await trx.deleteFrom('runtimes').where('name', '=', name).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
   async purgeFinishedRequests(finishedBefore: string): Promise<number> {
     let purged = 0;
     for (;;) {

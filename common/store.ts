@@ -147,6 +147,10 @@ export interface Store {
 
   listRuntimes(): Promise<RuntimeRecord[]>;
   getRuntime(name: string): Promise<RuntimeRecord | undefined>;
+  /** Adds a runtime; throws RuntimeExists when its name is taken. */
+  createRuntime(runtime: RuntimeRecord): Promise<void>;
+  /** Removes a runtime no function uses: false when it did not exist; throws RuntimeInUse otherwise. */
+  deleteRuntime(name: string): Promise<boolean>;
 
   recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void>;
   listHeartbeats(): Promise<RunnerHeartbeat[]>;

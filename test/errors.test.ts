@@ -24,6 +24,8 @@ test('the error codes and their HTTP statuses are pinned', () => {
     NotFound: [404, false],
     FunctionNotFound: [404, false],
     RequestNotFound: [404, false],
+    RuntimeExists: [409, false],
+    RuntimeInUse: [409, false],
     RuntimeNotFound: [400, false],
     MethodNotAllowed: [405, false],
     FunctionNameTaken: [409, false],

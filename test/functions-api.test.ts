@@ -89,6 +89,24 @@ describe('discovery and health', () => {
     assert.match(body.runtimes[0].description, /Python 3/);
   });
 
+  test('runtimes are added, shown and removed through /v1/runtimes, and one in use cannot be removed', async () => {
+    const post = (body: unknown) => call(`${platform.apiUrl}/v1/runtimes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const created = await post({ name: 'python3-extra', image: 'pratai/runtime-python3:latest', description: 'the same image, another name' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.deepEqual(created.body.runtime, { name: 'python3-extra', image: 'pratai/runtime-python3:latest', description: 'the same image, another name', status: 'available' });
+    assert.equal(errorCode(await post({ name: 'python3-extra', image: 'x/y:1' }), 409), 'RuntimeExists');
+    assert.equal(errorCode(await post({ name: 'Bad Name', image: 'x/y:1' }), 400), 'InvalidParameter');
+    assert.equal(errorCode(await post({ name: 'ok', image: 'not an image' }), 400), 'InvalidParameter');
+    assert.equal((await call(`${platform.apiUrl}/v1/runtimes/python3-extra`)).body.runtime.name, 'python3-extra');
+
+    const fn = await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'on-extra', runtime: 'python3-extra' });
+    assert.equal(fn.status, 'ready');
+    assert.equal(errorCode(await call(`${platform.apiUrl}/v1/runtimes/python3-extra`, { method: 'DELETE' }), 409), 'RuntimeInUse');
+    assert.equal((await fetch(`${platform.apiUrl}/v1/functions/${fn.function_id}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await fetch(`${platform.apiUrl}/v1/runtimes/python3-extra`, { method: 'DELETE' })).status, 204);
+    assert.equal(errorCode(await call(`${platform.apiUrl}/v1/runtimes/python3-extra`), 404), 'NotFound');
+  });
+
   test('every answer carries an x-openstack-request-id, and unknown routes get the error body', async () => {
     const response = await call(`${platform.apiUrl}/v1/nothing-here`);
     assert.match(response.headers.get('x-openstack-request-id') ?? '', /^req-[0-9a-f-]{36}$/);

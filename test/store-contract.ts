@@ -531,6 +531,20 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.equal(await store.getRuntime('cobol'), undefined);
       });
 
+      test('a runtime is added once, and removed only while no function uses it', async () => {
+        const runtime = { name: `rt-${newId().slice(0, 8)}`, image: 'example/runtime:1', description: 'test' };
+        await store.createRuntime(runtime);
+        assert.deepEqual(await store.getRuntime(runtime.name), runtime);
+        await assert.rejects(store.createRuntime(runtime), (error: unknown) => error instanceof PrataiError && error.code === 'RuntimeExists');
+        const fn = { ...aFunction(tenant()), runtime: runtime.name };
+        await store.createFunction(fn, CODE);
+        await assert.rejects(store.deleteRuntime(runtime.name), (error: unknown) => error instanceof PrataiError && error.code === 'RuntimeInUse');
+        await store.deleteFunction(fn.function_id);
+        assert.equal(await store.deleteRuntime(runtime.name), true);
+        assert.equal(await store.deleteRuntime(runtime.name), false);
+        assert.equal(await store.getRuntime(runtime.name), undefined);
+      });
+
       test('a runner’s heartbeat is kept once and updated in place, also when first beats race', async () => {
         const name = `runner-${newId().slice(0, 8)}`;
         const runners = [store, await another(), await another()];

@@ -166,6 +166,16 @@ describe('roles', () => {
     assertStatus(await api(`/v1/functions/${fA}`, tokens.admin), 200);
   });
 
+  test('only an admin adds and removes runtimes', async () => {
+    const runtime = { name: `rt-${Date.now().toString(36)}`, image: 'example/runtime:1' };
+    for (const who of ['b', 'aReader'] as const) {
+      assertStatus(await api('/v1/runtimes', tokens[who], { method: 'POST', ...jsonBody(runtime) }), 403, 'Forbidden');
+    }
+    assertStatus(await api('/v1/runtimes', tokens.admin, { method: 'POST', ...jsonBody(runtime) }), 201);
+    assertStatus(await api(`/v1/runtimes/${runtime.name}`, tokens.b, { method: 'DELETE' }), 403, 'Forbidden');
+    assertStatus(await api(`/v1/runtimes/${runtime.name}`, tokens.admin, { method: 'DELETE' }), 204);
+  });
+
   test('a member or reader asking for all_tenants is refused with 403', async () => {
     for (const who of ['b', 'aReader'] as const) {
       assertStatus(await api('/v1/functions?all_tenants=true', tokens[who]), 403, 'Forbidden');

@@ -145,7 +145,7 @@ describe('a request that fails', () => {
     const request = await waitForRequest(platform, await invoke(platform, fn.function_id, 7));
     assert.equal(request.status, 'failed');
     assert.equal(request.response, null);
-    assert.equal(request.error?.type, 'ValueError');
+    assert.equal(request.error?.type, 'ValueError', JSON.stringify(request.error));
     assert.equal(request.error?.message, 'bad input: 7');
     assert.match(request.error?.traceback ?? '', /Traceback[\s\S]*new_module\.py[\s\S]*ValueError: bad input: 7/);
     assert.deepEqual(request.logs.map((r) => [r.level, r.message]), [['WARNING', 'about to fail']]);

@@ -262,6 +262,9 @@ describe('cancelling a request', () => {
     const fn = await deployFunction(platform, { 'new_module.py': SLEEPER }, { name: 'cancel-running' });
     const id = await invoke(platform, fn.function_id, 60);
     await waitFor('the request to run', async () => ((await call(`${platform.apiUrl}/v1/requests/${id}`)).body.request.status === 'running' ? true : undefined));
+    // `running` is stored before the container exists: wait for the container, so that what
+    // goes away below is the container of a running request, not one not yet made.
+    await waitFor('its container to start', async () => (leftoverContainers(platform.runnerName).length > 0 ? true : undefined), 30_000);
     const response = await cancel(id);
     assert.equal(response.status, 200, JSON.stringify(response.body));
     assert.equal(response.body.request.status, 'cancelled');

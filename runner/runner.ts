@@ -54,6 +54,8 @@ export class Runner {
   /** Requests executing now, each with the switch that kills its container when it is cancelled. */
   private readonly executing = new Map<string, AbortController>();
   private cancelWatch: NodeJS.Timeout | undefined;
+  /** Run jobs being handled now, by request id. */
+  private readonly requestsUnderWay = new Map<string, Promise<void>>();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -122,12 +124,29 @@ export class Runner {
     const job: Job = delivery.job;
     switch (job.kind) {
       case 'run':
-        return this.runRequest(job, delivery);
+        return this.runOnce(job, delivery);
       case 'build':
         return this.buildFunction(job.function_id, job.code_sha256, delivery);
       case 'forget':
         return this.forgetFunction(job.function_id, delivery);
     }
+  }
+
+  /**
+   * A broker that lost this runner's connection delivers its unacked jobs again, possibly back
+   * to this very runner while the first delivery still runs: that copy waits for the run under
+   * way and is acked after it, instead of running the request a second time beside it.
+   */
+  private async runOnce(job: Extract<Job, { kind: 'run' }>, delivery: Delivery): Promise<void> {
+    const underWay = this.requestsUnderWay.get(job.request_id);
+    if (underWay !== undefined) {
+      this.deps.log.info(`request ${job.request_id} delivered again while this runner still runs it; acked once that run ends`, job.request_id);
+      await underWay;
+      return delivery.ack();
+    }
+    const run = this.runRequest(job, delivery).finally(() => this.requestsUnderWay.delete(job.request_id));
+    this.requestsUnderWay.set(job.request_id, run.catch(() => undefined));
+    return run;
   }
 
   private async runRequest(job: Extract<Job, { kind: 'run' }>, delivery: Delivery): Promise<void> {

@@ -30,9 +30,12 @@ export class BenchPlatform {
     readonly apiUrl: string,
     readonly webhookUrl: string,
   ) {
-    child.on('message', (message: { finished?: string[] }) => {
-      const at = performance.now();
-      for (const id of message.finished ?? []) {
+    // Ids and the epoch milliseconds of their commit, alternating (outcome-probe.mjs).
+    child.on('message', (message: { finished?: (string | number)[] }) => {
+      const finished = message.finished ?? [];
+      for (let i = 0; i + 1 < finished.length; i += 2) {
+        const id = finished[i] as string;
+        const at = (finished[i + 1] as number) - performance.timeOrigin;
         this.finishedCount += 1;
         const waiter = this.waiters.get(id);
         if (waiter === undefined) {

@@ -94,7 +94,12 @@ class AmqpConsumer implements Consumer {
       deliveryCount: 1 + Number(headers['x-delivery-count'] ?? 0) + Number(headers[DELIVERIES_HEADER] ?? 0),
       ack: async () => {
         // On a channel that has died the broker redelivers the job; the store then shows it done.
-        if (settle()) channel.ack(message);
+        if (!settle()) return;
+        try {
+          channel.ack(message);
+        } catch {
+          // It died while the outcome was being stored (amqplib throws once it knows): the same.
+        }
       },
       retry: async (delayMs = 0) => {
         if (!settle()) return;

@@ -25,6 +25,7 @@
 import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { CompiledQuery, DatabaseConnection, Driver, QueryResult } from 'kysely';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 
 /** Statements kept prepared per connection; the store's own are a few dozen. */
 const STATEMENT_CACHE_SIZE = 256;
@@ -123,6 +124,7 @@ export class SqliteDriver implements Driver {
   private db: Database.Database | undefined;
   private statements: StatementCache | undefined;
   private readonly turns: Turns;
+  private readonly checkpointer: SqliteCheckpointer;
   /** The batch open now, if any. */
   private batch: Batch | undefined;
   private opening: Promise<void> | undefined;
@@ -135,11 +137,14 @@ export class SqliteDriver implements Driver {
 
   constructor(private readonly options: SqliteDriverOptions) {
     this.turns = turnsOf(options.path);
+    this.checkpointer = new SqliteCheckpointer(resolve(options.path));
   }
 
   async init(): Promise<void> {
     try {
       this.db = this.options.open();
+      // Checkpoints are the worker's (sqlite-checkpointer.ts); this one only if it falls far behind.
+      this.db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
     } catch (error) {
       throw this.options.translate(error);
     }
@@ -167,24 +172,19 @@ export class SqliteDriver implements Driver {
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const { batch } = this;
     if (this.owner !== connection || batch === undefined) throw new Error('No SQLite transaction of this connection is open');
-    try {
-      this.run(`release ${SAVEPOINT}`, []);
-    } catch (error) {
-      this.failBatch(error);
-      throw this.options.translate(error);
-    } finally {
-      this.endOwnership();
-    }
+    this.endTransaction([`release ${SAVEPOINT}`]);
     await batch.committed;
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     if (this.owner !== connection) return; // it ended already: its commit failed with its batch
+    this.endTransaction(this.batch === undefined ? [] : [`rollback to ${SAVEPOINT}`, `release ${SAVEPOINT}`]);
+  }
+
+  /** Ends the open Kysely transaction with `statements`; one that fails takes the batch with it. */
+  private endTransaction(statements: string[]): void {
     try {
-      if (this.batch !== undefined) {
-        this.run(`rollback to ${SAVEPOINT}`, []);
-        this.run(`release ${SAVEPOINT}`, []);
-      }
+      for (const sql of statements) this.run(sql, []);
     } catch (error) {
       this.failBatch(error);
       throw this.options.translate(error);
@@ -200,6 +200,7 @@ export class SqliteDriver implements Driver {
     // A transaction still open now is given up with its batch.
     this.failBatch(new Error('The store was closed before its transaction ended'));
     this.db?.close();
+    this.checkpointer.close();
   }
 
   /** Runs one statement for `connection`; resolves once what it saw or wrote is committed. */
@@ -297,6 +298,7 @@ export class SqliteDriver implements Driver {
       batch.endTurn();
     }
     batch.resolve();
+    this.checkpointer.committed();
   }
 
   private failBatch(error: unknown): void {

@@ -199,7 +199,8 @@ export const UNFINISHED = ['queued', 'running'];
 /**
  * The decision `startRequest` takes on a request's row, the same on every database: null to go
  * on and start it, else why not. Expiry comes before capacity: an expired request is never kept
- * waiting for a slot.
+ * waiting for a slot. SqlStore's one-statement start (startHoldingNoNewSlot) says the same in its
+ * WHERE clause: a change here goes there too.
  */
 export function startBlocked(
   row: Pick<RequestRow, 'status' | 'job_id' | 'created_at'>,

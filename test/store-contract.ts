@@ -37,7 +37,7 @@ const tenant = (): string => `tenant-${newId().slice(0, 12)}`;
 const BASE_MS = Date.parse('2026-01-01T00:00:00.000Z');
 const at = (seconds: number): string => new Date(BASE_MS + seconds * 1000).toISOString();
 
-function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}): FunctionRecord {
+export function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}): FunctionRecord {
   return {
     function_id: newId(),
     user_id: 'user-1',
@@ -65,7 +65,7 @@ function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}): Func
 
 const CODE = { module: 'def main(payload=None):\n    return payload\n', requirements: 'requests==2.31.0\n' };
 
-function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}): RequestRecord {
+export function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}): RequestRecord {
   return {
     request_id: newId(),
     function_id: fn.function_id,

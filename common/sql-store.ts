@@ -7,10 +7,11 @@
  * changed together with its function's slot count in one transaction, always in that order (the
  * request's row, then the function's), so two such transactions never wait on each other in a ring.
  */
-import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type Transaction } from 'kysely';
+import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type QueryResult, type Transaction } from 'kysely';
 import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from './domain.js';
 import { PrataiError } from './errors.js';
 import { migrations } from './migrations.js';
+import { PrecompiledQuery } from './precompiled-query.js';
 import { createSqlDialect, type SqlLocation } from './sql-store-dialect.js';
 import { isUniqueViolation } from './sql-store-errors.js';
 import {
@@ -23,6 +24,7 @@ import {
   outcomeRow,
   redriveRow,
   requeueRow,
+  REQUEST_COLUMNS,
   requestRow,
   runnerRow,
   startBlocked,
@@ -54,14 +56,107 @@ export interface Tables {
   runners: RunnerRow;
 }
 
+type FunctionColumns = Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[number]>;
+
+interface StartParameters {
+  requestId: string;
+  at: string;
+  jobId: string;
+}
+
+/**
+ * The usual start in one statement (SqlStore.startHoldingNoNewSlot): a request that may start
+ * (store-rows.ts' startBlocked says the same: a change there goes here too) and needs no new slot
+ * (its function has no max_concurrency, or it holds its slot already).
+ */
+function startHoldingNoNewSlot(db: Kysely<Tables>, { requestId, at, jobId }: StartParameters) {
+  return db
+    .updateTable('requests')
+    .set((eb) => ({ status: 'running', started_at: at, attempts: eb('attempts', '+', 1), job_id: jobId }))
+    .where('request_id', '=', requestId)
+    .where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'running'), eb('job_id', '=', jobId)])]))
+    .where((eb) =>
+      eb.or([
+        eb('holds_slot', '=', 1),
+        eb.not(eb.exists(eb.selectFrom('functions').select('functions.function_id').whereRef('functions.function_id', '=', 'requests.function_id').where('functions.max_concurrency', '>', 0))),
+      ]),
+    )
+    .returningAll();
+}
+
+/**
+ * The queries every request runs (the webhook's, then the runner's), compiled once
+ * (common/precompiled-query.ts). A request's end sets columns that depend on how it ends:
+ * one compiled query per shape, made on first use.
+ */
+class HotQueries {
+  readonly functionById;
+  readonly functionOfTenant;
+  readonly requestById;
+  readonly requestOfTenant;
+  readonly insertRequest;
+  /** The one-statement start, where the database returns the rows it updates (SQLite, PostgreSQL). */
+  readonly start?: {
+    always: PrecompiledQuery<StartParameters, RequestRow>;
+    unlessExpired: PrecompiledQuery<StartParameters & { createdBefore: string }, RequestRow>;
+  };
+  private readonly ends = new Map<string, PrecompiledQuery<Record<string, unknown>, never>>();
+
+  constructor(private readonly db: Kysely<Tables>) {
+    const fn = () => db.selectFrom('functions').select(FUNCTION_COLUMNS);
+    this.functionById = new PrecompiledQuery<{ functionId: string }, FunctionColumns>(db, ['functionId'], (p) => fn().where('function_id', '=', p.functionId));
+    this.functionOfTenant = new PrecompiledQuery<{ functionId: string; tenantId: string }, FunctionColumns>(db, ['functionId', 'tenantId'], (p) =>
+      fn().where('function_id', '=', p.functionId).where('tenant_id', '=', p.tenantId),
+    );
+    const request = () => db.selectFrom('requests').selectAll();
+    this.requestById = new PrecompiledQuery<{ requestId: string }, RequestRow>(db, ['requestId'], (p) => request().where('request_id', '=', p.requestId));
+    this.requestOfTenant = new PrecompiledQuery<{ requestId: string; tenantId: string }, RequestRow>(db, ['requestId', 'tenantId'], (p) =>
+      request().where('request_id', '=', p.requestId).where('tenant_id', '=', p.tenantId),
+    );
+    this.insertRequest = new PrecompiledQuery<RequestRow, never>(db, REQUEST_COLUMNS, (row) => db.insertInto('requests').values(row));
+    if (db.getExecutor().adapter.supportsReturning) {
+      this.start = {
+        always: new PrecompiledQuery(db, ['requestId', 'at', 'jobId'], (p) => startHoldingNoNewSlot(db, p)),
+        unlessExpired: new PrecompiledQuery(db, ['requestId', 'at', 'jobId', 'createdBefore'], (p: StartParameters & { createdBefore: string }) =>
+          startHoldingNoNewSlot(db, p).where('created_at', '>=', p.createdBefore),
+        ),
+      };
+    }
+  }
+
+  /**
+   * The one-statement end of a request that holds no slot: `columns` set when its status is one
+   * of `from` (and it is in `attempt`, when given). Its values are the parameters; which columns,
+   * which statuses and whether an attempt is checked make the query's shape.
+   */
+  end(requestId: string, from: readonly string[], columns: Partial<RequestRow>, attempt: number | undefined): Promise<QueryResult<never>> {
+    const set = Object.fromEntries(Object.entries({ ...columns, holds_slot: 0 }).filter(([, value]) => value !== undefined));
+    const names = Object.keys(set);
+    const shape = `${names.join(',')}|${from.join(',')}|${attempt !== undefined}`;
+    let query = this.ends.get(shape);
+    if (query === undefined) {
+      const parameters = attempt === undefined ? [...names, 'request_id'] : [...names, 'request_id', 'attempt'];
+      query = new PrecompiledQuery<Record<string, unknown>, never>(this.db, parameters, (p) => {
+        const columnsOf = Object.fromEntries(names.map((name) => [name, p[name]])) as Partial<RequestRow>;
+        const update = this.db.updateTable('requests').set(columnsOf).where('request_id', '=', p.request_id as string).where('status', 'in', from).where('holds_slot', '=', 0);
+        return attempt === undefined ? update : update.where('attempts', '=', p.attempt as number);
+      });
+      this.ends.set(shape, query);
+    }
+    return query.execute({ ...set, request_id: requestId, ...(attempt !== undefined && { attempt }) });
+  }
+}
+
 export class SqlStore implements Store {
   private readonly sqlite: boolean;
+  private readonly hot: HotQueries;
 
   private constructor(
     private readonly db: Kysely<Tables>,
     private readonly migrations: Record<string, Migration>,
   ) {
     this.sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
+    this.hot = new HotQueries(db);
   }
 
   /** Opens the database at `location` (connecting lazily: the first call reports an unusable one). */
@@ -109,9 +204,10 @@ export class SqlStore implements Store {
   }
 
   async getFunction(functionId: string, scope: Scope): Promise<FunctionRecord | undefined> {
-    let query = this.db.selectFrom('functions').select(FUNCTION_COLUMNS).where('function_id', '=', functionId);
-    if (scope !== 'all-tenants') query = query.where('tenant_id', '=', scope.tenantId);
-    const row = await query.executeTakeFirst();
+    const { rows } = await (scope === 'all-tenants'
+      ? this.hot.functionById.execute({ functionId })
+      : this.hot.functionOfTenant.execute({ functionId, tenantId: scope.tenantId }));
+    const row = rows[0];
     return row && toFunction(row);
   }
 
@@ -155,7 +251,7 @@ export class SqlStore implements Store {
   }
 
   async createRequest(request: RequestRecord): Promise<void> {
-    await this.db.insertInto('requests').values(requestRow(request)).execute();
+    await this.hot.insertRequest.execute(requestRow(request));
   }
 
   async discardRequest(requestId: string): Promise<void> {
@@ -163,9 +259,10 @@ export class SqlStore implements Store {
   }
 
   async getRequest(requestId: string, scope: Scope): Promise<RequestRecord | undefined> {
-    let query = this.db.selectFrom('requests').selectAll().where('request_id', '=', requestId);
-    if (scope !== 'all-tenants') query = query.where('tenant_id', '=', scope.tenantId);
-    const row = await query.executeTakeFirst();
+    const { rows } = await (scope === 'all-tenants'
+      ? this.hot.requestById.execute({ requestId })
+      : this.hot.requestOfTenant.execute({ requestId, tenantId: scope.tenantId }));
+    const row = rows[0];
     return row && toRequest(row);
   }
 
@@ -266,28 +363,19 @@ export class SqlStore implements Store {
    * locked path then decides, and says why not.
    */
   private async startHoldingNoNewSlot(requestId: string, start: StartRequest): Promise<RequestRow | undefined> {
-    if (!this.db.getExecutor().adapter.supportsReturning) return undefined;
-    let query = this.db
-      .updateTable('requests')
-      .set((eb) => ({ status: 'running', started_at: start.at, attempts: eb('attempts', '+', 1), job_id: start.jobId }))
-      .where('request_id', '=', requestId)
-      .where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'running'), eb('job_id', '=', start.jobId)])]))
-      .where((eb) =>
-        eb.or([
-          eb('holds_slot', '=', 1),
-          eb.not(eb.exists(eb.selectFrom('functions').select('functions.function_id').whereRef('functions.function_id', '=', 'requests.function_id').where('functions.max_concurrency', '>', 0))),
-        ]),
-      );
-    if (start.expire !== undefined) query = query.where('created_at', '>=', start.expire.createdBefore);
-    return query.returningAll().executeTakeFirst();
+    const queries = this.hot.start;
+    if (queries === undefined) return undefined;
+    const parameters = { requestId, at: start.at, jobId: start.jobId };
+    const { rows } = await (start.expire === undefined
+      ? queries.always.execute(parameters)
+      : queries.unlessExpired.execute({ ...parameters, createdBefore: start.expire.createdBefore }));
+    return rows[0];
   }
 
   /** Moves a request out of running (or queued) when its status is one of `from` (and it is in `attempt`), giving back its slot. */
   private async endRequest(requestId: string, from: readonly string[], columns: Partial<RequestRow>, attempt?: number): Promise<boolean> {
     // Most requests hold no slot: their end is then one conditional update.
-    let quick = this.db.updateTable('requests').set({ ...columns, holds_slot: 0 }).where('request_id', '=', requestId).where('status', 'in', from).where('holds_slot', '=', 0);
-    if (attempt !== undefined) quick = quick.where('attempts', '=', attempt);
-    if ((await quick.executeTakeFirst()).numUpdatedRows > 0n) return true;
+    if (((await this.hot.end(requestId, from, columns, attempt)).numAffectedRows ?? 0n) > 0n) return true;
     return this.db.transaction().execute(async (trx) => {
       const row = await this.lockRequest(trx, requestId);
       if (row === undefined || !from.includes(row.status) || (attempt !== undefined && row.attempts !== attempt)) return false;

@@ -119,6 +119,12 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
 
 const jsonOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
 
+/** Every column of a request's row, in the order it is inserted. */
+export const REQUEST_COLUMNS = [
+  'request_id', 'function_id', 'tenant_id', 'user_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
+  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'created_at', 'started_at', 'finished_at', 'duration_ms',
+] as const satisfies readonly (keyof RequestRow)[];
+
 export function requestRow(request: RequestRecord): RequestRow {
   return {
     ...request,

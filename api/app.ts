@@ -36,6 +36,8 @@ export function createApiApp(deps: ApiDeps): Express {
 
 export function createWebhookApp(deps: ApiDeps): Express {
   const app = baseApp(deps);
+  // A webhook's answer is never cached nor compared: no ETag (a hash of every body) to make.
+  app.set('etag', false);
   app.use(healthcheckRouter(deps));
   app.use(webhookRouter(deps));
   app.use(notFound);

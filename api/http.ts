@@ -16,10 +16,12 @@ export function requestIds(log: Logger): RequestHandler {
     const requestId = newRequestId();
     res.locals.requestId = requestId;
     res.setHeader('x-openstack-request-id', requestId);
-    const started = performance.now();
-    res.on('finish', () => {
-      log.debug(`${req.method} ${req.originalUrl} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms`, requestId);
-    });
+    if (log.debugging) {
+      const started = performance.now();
+      res.on('finish', () => {
+        log.debug(`${req.method} ${req.originalUrl} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms`, requestId);
+      });
+    }
     next();
   };
 }

@@ -89,7 +89,7 @@ export function webhookRouter(deps: ApiDeps): Router {
         await store.discardRequest(request.request_id);
         throw error instanceof PrataiError ? error : new PrataiError('ServiceUnavailable', `The request could not be queued: ${(error as Error).message}`, { cause: error });
       }
-      log.debug(`request ${request.request_id} queued for function ${fn.function_id}`, res.locals.requestId as string);
+      if (log.debugging) log.debug(`request ${request.request_id} queued for function ${fn.function_id}`, res.locals.requestId as string);
       const outcome = (waitAsked ?? fn.type === 'wait_for_response') ? await waitForOutcome(deps, request.request_id, req) : undefined;
       if (outcome === undefined) {
         res.status(202).json({ request_id: request.request_id });

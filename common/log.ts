@@ -5,6 +5,8 @@
 export type Level = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 
 export interface Logger {
+  /** Whether debug records are written: a caller may skip building one that would not be. */
+  readonly debugging: boolean;
   debug(message: string, context?: string): void;
   info(message: string, context?: string): void;
   warning(message: string, context?: string): void;
@@ -22,6 +24,7 @@ export function createLogger(name: string, options: { debug?: boolean; write?: (
     write(`${new Date().toISOString()} ${process.pid} ${level} ${name} [${context ?? '-'}] ${message}\n`);
   };
   return {
+    debugging: threshold <= RANK.DEBUG,
     debug: (m, c) => emit('DEBUG', m, c),
     info: (m, c) => emit('INFO', m, c),
     warning: (m, c) => emit('WARNING', m, c),
@@ -32,6 +35,7 @@ export function createLogger(name: string, options: { debug?: boolean; write?: (
 
 /** A logger that keeps nothing: for tests that do not read the log. */
 export const silentLogger: Logger = {
+  debugging: false,
   debug: () => undefined,
   info: () => undefined,
   warning: () => undefined,

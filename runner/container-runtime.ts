@@ -101,6 +101,17 @@ export interface ContainerRuntime {
   reapContainers(): Promise<number>;
 }
 
+/**
+ * `start` found no image of that name on the engine: someone removed it (`docker rmi`, an image
+ * prune) after it was built. The runner builds it again rather than failing requests.
+ */
+export class ImageMissing extends Error {
+  constructor(readonly image: string) {
+    super(`No such image: ${image}`);
+    this.name = 'ImageMissing';
+  }
+}
+
 /** Whether a requirements.txt asks for anything (comments and blank lines do not). */
 export const hasRequirements = (requirements: string): boolean =>
   requirements.split('\n').some((line) => line.replace(/#.*/, '').trim() !== '');

@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { LogRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
-import type { Container, Execution, LoadSpec, RunRequest } from './container-runtime.js';
+import { ImageMissing, type Container, type Execution, type LoadSpec, type RunRequest } from './container-runtime.js';
 
 export interface SessionLimits {
   maxLogBytes: number;
@@ -82,6 +82,8 @@ export class DockerContainer implements Container {
     try {
       container = await docker.createContainer(config);
     } catch (error) {
+      const { statusCode, message } = error as { statusCode?: number; message?: string };
+      if (statusCode === 404 && /no such image/i.test(message ?? '') && config.Image !== undefined) throw new ImageMissing(config.Image);
       throw platformError('container create', error);
     }
     let stream: Duplex;

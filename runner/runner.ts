@@ -12,8 +12,8 @@ import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { Consumer, Delivery, JobQueue } from '../common/queue.js';
 import type { Outcome, Store } from '../common/store.js';
-import type { ContainerPool } from './container-pool.js';
-import type { BuildResult, ContainerRuntime, Execution } from './container-runtime.js';
+import type { ContainerPool, RunSpec } from './container-pool.js';
+import { ImageMissing, type BuildResult, type ContainerRuntime, type Execution } from './container-runtime.js';
 import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './retry-policy.js';
 
 export interface RunnerOptions {
@@ -175,26 +175,27 @@ export class Runner {
         return await delivery.ack();
       }
       if (!image.ok) {
-        await this.finish(request, failedOutcome('failed', 'BuildFailed', `The function's image could not be built:\n${image.log.split('\n').slice(-20).join('\n')}`));
+        await this.finish(request, failedOutcome('failed', 'BuildFailed', `The function's image could not be built:\n${lastLines(image.log)}`));
         return await delivery.ack();
       }
       const { function_id: functionId } = fn;
       const cancel = new AbortController();
       this.executing.set(requestId, cancel);
       let execution: Execution;
+      const spec: RunSpec = {
+        image: functionImageTag(fn),
+        functionId: fn.function_id,
+        runtime: fn.runtime,
+        loadCode: () => store.getFunctionCode(functionId),
+        requestId,
+        payload: request.payload,
+        memoryMiB: fn.memory,
+        cpus: fn.cpus,
+        timeoutMs: fn.timeout * 1000,
+        signal: cancel.signal,
+      };
       try {
-        execution = await pool.run({
-          image: functionImageTag(fn),
-          functionId: fn.function_id,
-          runtime: fn.runtime,
-          loadCode: () => store.getFunctionCode(functionId),
-          requestId,
-          payload: request.payload,
-          memoryMiB: fn.memory,
-          cpus: fn.cpus,
-          timeoutMs: fn.timeout * 1000,
-          signal: cancel.signal,
-        });
+        execution = await this.execute(fn, spec);
       } finally {
         this.executing.delete(requestId);
       }
@@ -215,6 +216,26 @@ export class Runner {
       const delayMs = retryDelayMs(delivery.deliveryCount);
       log.error(`request ${requestId} could not be started, trying again in ${delayMs} ms: ${error.message}`, requestId);
       return delivery.retry(delayMs);
+    }
+  }
+
+  /**
+   * Runs the request in the pool. An image removed from Docker since it was built (`docker rmi`,
+   * a prune) is built again, and the request runs on it in the same attempt.
+   */
+  private async execute(fn: FunctionRecord, spec: RunSpec): Promise<Execution> {
+    try {
+      return await this.deps.pool.run(spec);
+    } catch (thrown) {
+      if (!(thrown instanceof ImageMissing) || thrown.image !== spec.image) throw thrown;
+      this.deps.log.warning(`image ${spec.image} is gone from Docker; building it again`, spec.requestId);
+      this.images.delete(spec.image);
+      const rebuilt = await this.ensureImage(fn);
+      if (!rebuilt.ok) {
+        const message = `The function's image was removed from Docker and could not be built again:\n${lastLines(rebuilt.log)}`;
+        return { status: 'failed', response: null, error: { type: 'BuildFailed', message, traceback: '' }, logs: [], durationMs: 0 };
+      }
+      return this.deps.pool.run(spec);
     }
   }
 
@@ -367,6 +388,9 @@ function toOutcome(execution: Execution): Outcome {
     durationMs: execution.durationMs,
   };
 }
+
+/** The end of a build log: what says why it failed. */
+const lastLines = (log: string): string => log.split('\n').slice(-20).join('\n');
 
 function failedOutcome(status: 'failed' | 'cancelled', type: string, message: string): Outcome {
   return { status, response: null, error: { type, message, traceback: '' }, logs: [], finishedAt: now(), durationMs: null };

@@ -14,6 +14,7 @@ import {
   call,
   createFunction,
   deployFunction,
+  functionImages,
   invoke,
   removeFunctionImages,
   startTestPlatform,
@@ -129,14 +130,26 @@ describe('retries and dead letters', () => {
     assert.equal(again.status, 409, 'a request that succeeded is not dead-lettered any more');
   });
 
-  test('a platform failure (its image gone from Docker) is retried up to retries, then ends failed with PlatformError, dead-lettered', async () => {
-    const functionId = await deploy(FIXED, { name: 'image-gone', retries: '1' });
-    // The runner believes the image is there; Docker no longer has it: every container fails to start.
+  test('an image removed from Docker after it was built is built again, and the request succeeds in its first attempt', async () => {
+    const functionId = await deploy(FIXED, { name: 'image-gone' });
+    // The runner believes the image is there; Docker no longer has it.
     removeFunctionImages([functionId]);
+    const done = await waitForRequest(platform, await invoke(platform, functionId, 'again'));
+    assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+    assert.deepEqual(done.response, { fixed: 'again' });
+    assert.equal(done.attempts, 1);
+    assert.equal(functionImages(functionId).length, 1, 'the image is there again');
+  });
+
+  test('a platform failure (Docker refuses the container) is retried up to retries, then ends failed with PlatformError, dead-lettered', async () => {
+    const functionId = await deploy(FIXED, { name: 'refused', retries: '1' });
+    // Below Docker's smallest memory limit (6 MB), which the API never lets a function ask for:
+    // every container of it is refused by the engine.
+    assert.ok(await platform.store.updateFunction(functionId, { memory: 4 }));
     const failed = await waitForRequest(platform, await invoke(platform, functionId, null));
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error?.type, 'PlatformError');
-    assert.match(failed.error?.message ?? '', /No such image/);
+    assert.match(failed.error?.message ?? '', /Minimum memory limit/);
     assert.equal(failed.attempts, 2, 'the first attempt and one retry: platform failures need no retry_on_error');
     assert.equal(failed.dead_letter, true);
   });

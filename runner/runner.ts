@@ -150,7 +150,7 @@ export class Runner {
   }
 
   private async runRequest(job: Extract<Job, { kind: 'run' }>, delivery: Delivery): Promise<void> {
-    const { store, pool, log } = this.deps;
+    const { store, log } = this.deps;
     const requestId = job.request_id;
     let fn: FunctionRecord | undefined;
     let request: RequestRecord | undefined;

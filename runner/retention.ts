@@ -7,6 +7,7 @@
  */
 import type { Logger } from '../common/log.js';
 import type { Store } from '../common/store.js';
+import { Periodic } from './periodic.js';
 
 const DAY_MS = 86_400_000;
 
@@ -27,30 +28,28 @@ export interface RetentionOptions {
 }
 
 export class RetentionPurger {
-  private timer: NodeJS.Timeout | undefined;
-  private purging: Promise<void> | undefined;
+  private readonly periodic: Periodic<void>;
 
   constructor(
     private readonly deps: { store: Store; log: Logger },
     private readonly options: RetentionOptions,
-  ) {}
+  ) {
+    this.periodic = new Periodic(() => this.purgeOnce(), options.intervalMs);
+  }
 
+  /** Purges now, then every interval. */
   start(): void {
-    void this.purge();
-    this.timer = setInterval(() => void this.purge(), this.options.intervalMs);
-    this.timer.unref();
+    this.periodic.start({ immediately: true });
   }
 
   /** Stops the timer and waits for a purge under way. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.purging;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** One purge (joining one under way); failures are logged, and the next interval tries again. */
   purge(): Promise<void> {
-    this.purging ??= this.purgeOnce().finally(() => (this.purging = undefined));
-    return this.purging;
+    return this.periodic.run();
   }
 
   private async purgeOnce(): Promise<void> {

@@ -11,6 +11,7 @@ import { newId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { JobQueue } from '../common/queue.js';
 import type { Store } from '../common/store.js';
+import { Periodic } from './periodic.js';
 
 export interface SweeperOptions {
   /** A request queued longer than this is taken for lost. */
@@ -22,30 +23,28 @@ export interface SweeperOptions {
 }
 
 export class Sweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<number> | undefined;
+  private readonly periodic: Periodic<number>;
   /** When this runner last published each request again: once per requeue_after is enough. */
   private readonly republished = new Map<string, number>();
 
   constructor(
     private readonly deps: { store: Store; queue: JobQueue; log: Logger },
     private readonly options: SweeperOptions,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => void this.sweep(), this.options.intervalMs);
-    this.timer.unref();
+  ) {
+    this.periodic = new Periodic(() => this.republishStale(), options.intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.sweeping;
+  start(): void {
+    this.periodic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** One sweep; returns how many jobs it published again. */
   sweep(): Promise<number> {
-    this.sweeping ??= this.republishStale().finally(() => (this.sweeping = undefined));
-    return this.sweeping;
+    return this.periodic.run();
   }
 
   private async republishStale(): Promise<number> {

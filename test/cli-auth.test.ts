@@ -14,7 +14,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestCli } from './helpers/cli.js';
-import { freePort } from './helpers/keystone.js';
+import { freePort } from './helpers/processes.js';
 import { startTestPlatform, type TestPlatform } from './helpers/platform.js';
 
 let platform: TestPlatform;

@@ -12,7 +12,8 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { KeystoneSession } from '../common/keystone.js';
 import { registerService } from '../common/keystone-catalog.js';
 import { TestCli } from './helpers/cli.js';
-import { freePort, KEYSTONE_ADMIN, startTestKeystone, type TestKeystone, type TestUser } from './helpers/keystone.js';
+import { freePort } from './helpers/processes.js';
+import { KEYSTONE_ADMIN, startTestKeystone, type TestKeystone, type TestUser } from './helpers/keystone.js';
 import { assertNoLeftoverContainers, ECHO_MODULE, startTestPlatform, type TestPlatform } from './helpers/platform.js';
 
 let keystone: TestKeystone;

@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { FUNCTION_TYPES } from '../common/domain.js';
 import { TestCli } from './helpers/cli.js';
-import { freePort } from './helpers/keystone.js';
+import { freePort } from './helpers/processes.js';
 import { assertNoLeftoverContainers, leftoverContainers, startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js';
 
 /** One module for every case: the payload chooses what main does. */

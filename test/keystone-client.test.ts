@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { PrataiError } from '../common/errors.js';
 import { findEndpoint, identityV3Url, KeystoneClient, KeystoneSession, type KeystoneToken } from '../common/keystone.js';
 import { SERVICE_TYPE } from '../common/keystone-catalog.js';
-import { freePort, KEYSTONE_ADMIN, KEYSTONE_SERVICE_USER, startTestKeystone, type TestKeystone, type TestProject, type TestUser } from './helpers/keystone.js';
+import { freePort } from './helpers/processes.js';
+import { KEYSTONE_ADMIN, KEYSTONE_SERVICE_USER, startTestKeystone, type TestKeystone, type TestProject, type TestUser } from './helpers/keystone.js';
 
 let keystone: TestKeystone;
 let project: TestProject;

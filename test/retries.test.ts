@@ -145,7 +145,7 @@ describe('retries and dead letters', () => {
     const functionId = await deploy(FIXED, { name: 'refused', retries: '1' });
     // Below Docker's smallest memory limit (6 MB), which the API never lets a function ask for:
     // every container of it is refused by the engine.
-    assert.ok(await platform.store.updateFunction(functionId, { memory: 4 }));
+    assert.ok(await platform.store.updateFunction(functionId, { memory: 4, updated_at: new Date().toISOString() }));
     const failed = await waitForRequest(platform, await invoke(platform, functionId, null));
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error?.type, 'PlatformError');

@@ -35,11 +35,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { KeystoneClient, type KeystoneToken } from '../../common/keystone.js';
+import { freePort } from './processes.js';
 
 /** The bootstrap admin (`admin` role on project `admin`, and on the system). */
 export const KEYSTONE_ADMIN = Object.freeze({ username: 'admin', password: 'pratai-test-admin', projectName: 'admin', domain: 'Default' });
@@ -331,16 +331,6 @@ function run(command: string, args: string[]): void {
 
 // ---------------------------------------------------------------------------------------------
 // Serving
-
-/** A loopback port nothing listens on (now). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Runs a command that the kernel stops (SIGTERM) when the process that started it dies, however it

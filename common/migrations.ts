@@ -109,4 +109,10 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('requests_status_queued').on('requests').columns(['status', 'queued_at']).execute();
     },
   },
+  '0003_function_network': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Functions stored before it never had network, and keep none until they ask.
+      await db.schema.alterTable('functions').addColumn('network', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };

@@ -1,11 +1,13 @@
 /**
- * /v1/functions: create (multipart upload of the zip), list, show, delete.
+ * /v1/functions: create (multipart upload of the zip), list, show, update, delete.
  * Everything is checked before anything is stored; a function is stored, then its build job is
  * queued, and if the queue refuses the function is removed again: nothing half-made remains.
+ * A function that asks for network (`network=true`) is taken only when the operator allows it.
  */
 import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
+import { functionNetworkAllowed } from '../common/config.js';
 import { FUNCTION_TYPES, type FunctionCode, type FunctionRecord, type RuntimeRecord } from '../common/domain.js';
 import type { FunctionChanges } from '../common/store.js';
 import { PrataiError } from '../common/errors.js';
@@ -14,11 +16,11 @@ import { inspectArchive } from './archive.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed, runMiddleware } from './http.js';
-import { authorize, authorizeOn, listScope, visibleScope } from './policy.js';
+import { allowsOn, authorize, authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
-const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'public', 'type', 'event'] as const;
-const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'public', 'type'] as const;
+const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event'] as const;
+const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type'] as const;
 /** Most retries a function may ask for (as AWS Lambda's event retries, a small number): 10. */
 const MAX_RETRIES = 10;
 const MAX_CONCURRENCY = 10_000;
@@ -44,7 +46,7 @@ export const codeSha256 = (runtime: string, code: FunctionCode): string =>
 /** The settings a caller may give, each checked; absent ones are left out. */
 function readSettings(
   fields: Record<string, unknown>,
-): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'public' | 'type'>> {
+): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type'>> {
   return {
     ...(fields.name !== undefined && { name: text('name', fields.name, NAME) }),
     ...(fields.description !== undefined && { description: text('description', fields.description, { max: 1024 }) }),
@@ -54,6 +56,7 @@ function readSettings(
     ...(fields.retries !== undefined && { retries: integer('retries', fields.retries, 0, MAX_RETRIES) }),
     ...(fields.retry_on_error !== undefined && { retry_on_error: boolean('retry_on_error', fields.retry_on_error) }),
     ...(fields.max_concurrency !== undefined && { max_concurrency: integer('max_concurrency', fields.max_concurrency, 0, MAX_CONCURRENCY, '0: no limit') }),
+    ...(fields.network !== undefined && { network: boolean('network', fields.network) }),
     ...(fields.public !== undefined && { public: boolean('public', fields.public) }),
     ...(fields.type !== undefined && { type: oneOf('type', fields.type, FUNCTION_TYPES) }),
   };
@@ -110,6 +113,20 @@ export function functionsRouter(deps: ApiDeps): Router {
     }
   };
 
+  /**
+   * Refuses network to a function (`owned`: stored, or about to be) unless the operator allows it:
+   * `[runner] network` names a network here (every process reads the same pratai.conf, so the
+   * runners have it too) and the policy rule `function:network` lets the caller ask for it.
+   */
+  const allowNetwork = (res: Response, owned: { tenant_id: string; user_id: string }): void => {
+    if (!functionNetworkAllowed(settings)) {
+      throw new PrataiError('NetworkNotAllowed', 'Expected `network` to be false: the operator gives no function network here ([runner] network = none)');
+    }
+    if (!allowsOn(deps.policy, res, 'function:network', owned)) {
+      throw new PrataiError('NetworkNotAllowed', `Expected \`network\` to be false: the policy rule function:network does not allow it with the roles ${identityOf(res).roles.join(', ') || '(none)'}`);
+    }
+  };
+
   /** The function, if the caller can see it (else 404) and may do `action` on it (else 403). */
   const getScoped = async (res: Response, functionId: string, action: string): Promise<FunctionRecord> => {
     const fn = await store.getFunction(functionId, visibleScope(deps.policy, res));
@@ -132,9 +149,10 @@ export function functionsRouter(deps: ApiDeps): Router {
       const runtime = await findRuntime(fields.runtime ?? 'python3');
       const given = readSettings(fields);
       if (fields.event !== undefined) oneOf('event', fields.event, ['webhook'] as const);
+      const identity = identityOf(res);
+      if (given.network === true) allowNetwork(res, { tenant_id: identity.tenantId, user_id: identity.userId });
       if (zip === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');
       const { ignoredEntries, ...code } = readZip(zip);
-      const identity = identityOf(res);
       const at = now();
       const fn: FunctionRecord = {
         function_id: newId(),
@@ -152,6 +170,7 @@ export function functionsRouter(deps: ApiDeps): Router {
         retries: given.retries ?? 0,
         retry_on_error: given.retry_on_error ?? false,
         max_concurrency: given.max_concurrency ?? 0,
+        network: given.network ?? false,
         status: 'building',
         build_log: '',
         code_sha256: codeSha256(runtime.name, code),
@@ -177,6 +196,7 @@ export function functionsRouter(deps: ApiDeps): Router {
       onlyKnown('field', fields, UPDATE_FIELDS);
       const runtime = fields.runtime === undefined ? undefined : await findRuntime(fields.runtime);
       const given = readSettings(fields);
+      if (given.network === true) allowNetwork(res, fn);
       const newCode = zip === undefined ? undefined : readZip(zip);
       // New code, or the same code on another runtime, makes a new image.
       const code = newCode ?? (runtime && runtime.name !== fn.runtime ? await store.getFunctionCode(fn.function_id) : undefined);
@@ -218,8 +238,8 @@ export function functionsRouter(deps: ApiDeps): Router {
 
 /** A function's changeable fields as they are: what an undo writes back. */
 function pickChanges(fn: FunctionRecord): FunctionChanges {
-  const { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at } = fn;
-  return { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at };
+  const { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at } = fn;
+  return { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at };
 }
 
 function translateMulterError(error: unknown, maxZipBytes: number): unknown {

@@ -45,6 +45,11 @@ export const POLICY_DEFAULTS: readonly RuleDefault[] = [
   { name: 'function:create', check: 'rule:owner and rule:member', description: 'POST /v1/functions' },
   { name: 'function:update', check: OWNER_MEMBER, description: 'PATCH /v1/functions/{function_id}' },
   { name: 'function:delete', check: OWNER_MEMBER, description: 'DELETE /v1/functions/{function_id}' },
+  {
+    name: 'function:network',
+    check: OWNER_MEMBER,
+    description: "POST /v1/functions and PATCH /v1/functions/{function_id} with network=true: give the function's containers the operator's [runner] network (never when that is none).",
+  },
   { name: 'function:invoke', check: 'rule:owner and rule:member', description: "POST /function/{function_id} on a private function's webhook (a public one takes anonymous calls)." },
   { name: 'request:list', check: 'rule:reader', description: "GET /v1/requests: list the project's requests." },
   { name: 'request:list:all_tenants', check: 'rule:context_is_admin', description: "GET /v1/requests?all_tenants=true: list every project's requests." },
@@ -290,6 +295,11 @@ export function authorize(policy: Policy, res: Response, action: string, target?
 export function visibleScope(policy: Policy, res: Response): Scope {
   const credentials = credentialsOf(res);
   return policy.allows('context_is_admin', credentials, { project_id: credentials.project_id }) ? 'all-tenants' : scopeOf(res);
+}
+
+/** Whether the caller may do `action` on a function or request (stored, or about to be): its tenant and owner are the target. */
+export function allowsOn(policy: Policy, res: Response, action: string, owned: { tenant_id: string; user_id: string }): boolean {
+  return policy.allows(action, credentialsOf(res), { project_id: owned.tenant_id, user_id: owned.user_id });
 }
 
 /** `authorize` on a stored function or request: its tenant and owner are the target. */

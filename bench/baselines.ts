@@ -66,7 +66,7 @@ export async function warmFloor(image: string, functionId: string, count: number
     maxResponseBytes: 1024 * 1024,
     build: { timeoutMs: 60_000, network: 'none', pipIndexUrl: '', pipExtraIndexUrl: '', pipFindLinks: [], pipNoIndex: true },
   });
-  const container = await containers.start({ image, functionId, memoryMiB: 128, cpus: 1 });
+  const container = await containers.start({ image, functionId, memoryMiB: 128, cpus: 1, network: false });
   try {
     const call = async (i: number): Promise<number> => {
       const started = performance.now();

@@ -9,7 +9,7 @@ import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint',
-  'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at',
+  'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network',
 ] as const;
 
 /**
@@ -36,6 +36,7 @@ const FUNCTION_LONG: Column<FunctionView>[] = [
   ['CPUs', (fn) => fn.cpus],
   ['Timeout', (fn) => fn.timeout],
   ['Public', (fn) => fn.public],
+  ['Network', (fn) => fn.network],
   ['Description', (fn) => fn.description],
   ['Created At', (fn) => fn.created_at],
 ];

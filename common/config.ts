@@ -109,7 +109,10 @@ export const OPTIONS = {
     name: str('', 'Name of this runner, unique among runners; labels its containers. Empty: the host name.'),
     concurrency: int(4, 1, 256, 'Requests one runner executes at once.'),
     docker_socket: str('/var/run/docker.sock', 'Path of the Docker engine socket.'),
-    network: str('none', 'Docker network mode of function containers. none: no network at all.'),
+    network: str(
+      'none',
+      "Docker network joined by the containers of functions that ask for network (a function's `network` field, which the policy rule function:network must allow), e.g. bridge or a network made for them; the containers of other functions never get one. none: no function gets network, and the API refuses functions that ask for it. The API and every runner must read the same value (one pratai.conf for all processes): a runner with none fails the requests of a function that asks for network (NetworkNotAllowed).",
+    ),
     pids_limit: int(64, 8, 4096, 'Most processes and threads a function container may have.'),
     tmpfs_size: int(16, 1, 1024, 'Size of the writable /tmp of a function container, in MiB (the rest is read-only).'),
     max_log_bytes: int(MiB, 1024, 64 * MiB, 'Most log output kept per request, in bytes; the rest is dropped with a note.'),
@@ -124,7 +127,7 @@ export const OPTIONS = {
     container_concurrency: int(1, 1, 64, 'Requests one warm container is given at once; they run in it one after another.'),
     pool_pause_after: int(10, 0, 86400, 'Seconds a warm container stays idle before it is paused (no CPU until its next request, which pays ~50 ms to resume it). 0: never paused.'),
     pool_idle_timeout: int(300, 1, 86400, 'Seconds a warm container stays idle before it is removed.'),
-    prewarm: int(2, 0, 64, 'Containers per runtime started before they are needed: the first request of a function without requirements loads its code into one instead of waiting for a container to be created. 0: none.'),
+    prewarm: int(2, 0, 64, 'Containers per runtime started before they are needed: the first request of a function without requirements (nor network) loads its code into one instead of waiting for a container to be created. 0: none.'),
   },
   keystone_authtoken: {
     www_authenticate_uri: str('', 'Keystone endpoint named to clients in 401 answers (WWW-Authenticate: Keystone uri="..."), where they get tokens. Empty: auth_url.'),
@@ -147,7 +150,7 @@ export const OPTIONS = {
   },
   build: {
     timeout: int(600, 10, 86400, 'Seconds an image build may take.'),
-    network: str('default', 'Docker network mode during image builds (pip may need the network; runs never get it by default).'),
+    network: str('default', 'Docker network mode during image builds (pip may need the network; running functions get [runner] network only when they ask for it).'),
     pip_index_url: str('', 'pip --index-url for requirements.txt (a mirror). Empty: pip default.'),
     pip_extra_index_url: str('', 'pip --extra-index-url.'),
     pip_find_links: list('Folders of wheels on the runner host offered to pip (--find-links), comma-separated.'),
@@ -248,6 +251,11 @@ export function defaultSettings(overrides: ConfigSources['overrides'] = {}): Set
 /** The database URL in force: the configured one, or SQLite under state_path. */
 export function databaseUrl(settings: Settings): string {
   return settings.database.connection || `sqlite://${settings.DEFAULT.state_path}/pratai.db`;
+}
+
+/** Whether the operator lets functions that ask for network have it: `[runner] network` is not `none`. */
+export function functionNetworkAllowed(settings: Settings): boolean {
+  return settings.runner.network !== 'none';
 }
 
 export function runnerName(settings: Settings): string {

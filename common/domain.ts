@@ -27,6 +27,9 @@
  *   dead-lettered in the queue too. An admin may **redrive** it: queued again, attempts reset.
  * - **slot**: one of a function's `max_concurrency` running requests, counted across all runners;
  *   a request beyond them waits in `queued`.
+ * - **network**: a function's containers join the operator's Docker network (`[runner] network`)
+ *   only when the function asks for it (`network`) and the operator allows it: `[runner] network`
+ *   is not `none` and the policy rule `function:network` lets the caller ask. Otherwise none.
  */
 
 export const REQUEST_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timeout', 'cancelled'] as const;
@@ -72,6 +75,8 @@ export interface FunctionRecord {
   retry_on_error: boolean;
   /** Most requests of the function running at once across all runners; 0: no limit. */
   max_concurrency: number;
+  /** Whether its containers join the operator's `[runner] network`; false: no network at all (the default). */
+  network: boolean;
   status: FunctionStatus;
   /** Why the last build failed, and its log; empty when it did not. */
   build_log: string;

@@ -31,6 +31,7 @@ export const ERRORS = {
   // 401/403: who you are and what you may do.
   Unauthorized: { status: 401, retryable: false, summary: 'No valid token was given: missing, malformed, expired or revoked; `WWW-Authenticate` names the Keystone to get one from.' },
   Forbidden: { status: 403, retryable: false, summary: 'The token is valid but its roles do not allow this.' },
+  NetworkNotAllowed: { status: 403, retryable: false, summary: 'A function asked for `network`, and the operator does not allow it: `[runner] network` is `none`, or the policy rule `function:network` denies the caller.' },
   // 404/405/409/413/415: the thing asked for.
   NotFound: { status: 404, retryable: false, summary: 'No such route.' },
   FunctionNotFound: { status: 404, retryable: false, summary: 'No function with that id is visible to the caller.' },

@@ -109,6 +109,12 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('requests_status_queued').on('requests').columns(['status', 'queued_at']).execute();
     },
   },
+  '0003_function_network': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Functions stored before it never had network, and keep none until they ask.
+      await db.schema.alterTable('functions').addColumn('network', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
   '0004_partial_request_indexes': {
     /**
      * Every request is inserted, started and finished once: each index of `requests` it enters

@@ -42,7 +42,7 @@ const functionSchema = new Schema<FunctionRow>(
   {
     function_id: text, user_id: text, tenant_id: text, name: text, description: { type: String, default: '' }, type: text, event: text,
     public: number, runtime: text, memory: number, cpus: number, timeout: number, retries: zero, retry_on_error: zero, max_concurrency: zero,
-    running: zero, status: text, build_log: { type: String, default: '' },
+    network: zero, running: zero, status: text, build_log: { type: String, default: '' },
     code_sha256: text, module: text, requirements: { type: String, default: '' }, created_at: text, updated_at: text,
   },
   { ...options, collection: 'functions' },
@@ -134,6 +134,8 @@ export class MongoStore implements Store {
       // What SQL's migration 0002 adds, on documents stored before it.
       await this.functions.updateMany({ retries: { $exists: false } }, { $set: { retries: 0, retry_on_error: 0, max_concurrency: 0, running: 0 } });
       await this.requests.updateMany({ queued_at: { $exists: false } }, [{ $set: { dead_letter: 0, holds_slot: 0, job_id: null, queued_at: '$created_at' } }]);
+      // What SQL's migration 0003 adds.
+      await this.functions.updateMany({ network: { $exists: false } }, { $set: { network: 0 } });
       try {
         await this.runtimes.updateOne({ name: PYTHON3_RUNTIME.name }, { $setOnInsert: PYTHON3_RUNTIME }, { upsert: true });
       } catch (error) {

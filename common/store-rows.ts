@@ -23,6 +23,8 @@ export interface FunctionRow {
   retries: number;
   retry_on_error: number;
   max_concurrency: number;
+  /** 1 when its containers join the operator's `[runner] network`. */
+  network: number;
   /** Slots taken: requests of the function running now that hold one (only counted while max_concurrency > 0). */
   running: number;
   status: string;
@@ -74,20 +76,21 @@ export interface RunnerRow {
 /** A function's columns without its code: what listing and showing read. */
 export const FUNCTION_COLUMNS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'runtime',
-  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
+  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
 ] as const;
 
 export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow {
-  return { ...fn, public: fn.public ? 1 : 0, retry_on_error: fn.retry_on_error ? 1 : 0, running: 0, module: code.module, requirements: code.requirements };
+  return { ...fn, public: fn.public ? 1 : 0, retry_on_error: fn.retry_on_error ? 1 : 0, network: fn.network ? 1 : 0, running: 0, module: code.module, requirements: code.requirements };
 }
 
 /** The columns `updateFunction` sets. */
 export function functionChangesRow(changes: Partial<FunctionRecord>, code?: FunctionCode): Partial<FunctionRow> {
-  const { public: isPublic, retry_on_error: retryOnError, ...rest } = changes;
+  const { public: isPublic, retry_on_error: retryOnError, network, ...rest } = changes;
   return {
     ...rest,
     ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }),
     ...(retryOnError !== undefined && { retry_on_error: retryOnError ? 1 : 0 }),
+    ...(network !== undefined && { network: network ? 1 : 0 }),
     ...(code && { module: code.module, requirements: code.requirements }),
   };
 }
@@ -109,6 +112,7 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     retries: row.retries,
     retry_on_error: row.retry_on_error === 1,
     max_concurrency: row.max_concurrency,
+    network: row.network === 1,
     status: row.status as FunctionStatus,
     build_log: row.build_log,
     code_sha256: row.code_sha256,

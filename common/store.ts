@@ -30,7 +30,7 @@ export interface RequestFilter {
 export type FunctionChanges = Partial<
   Pick<
     FunctionRecord,
-    'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256'
+    'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256'
   >
 > & { updated_at: string };
 

@@ -8,7 +8,8 @@
  * A container is handed out again only if its last request ended normally and left nothing
  * running (Container.reusable): after a crash, timeout, cancel, memory or output limit it is
  * removed, and the requests that waited their turn in it go to another container. Containers
- * are never shared between functions, nor between versions or limits of one function.
+ * are never shared between functions, nor between versions, limits or network settings of one
+ * function: a PATCH that changes any of them retires the warm containers made before it.
  *
  * With `size` 0 every request gets a fresh container, removed after it: the cold path.
  */
@@ -27,6 +28,8 @@ export interface RunSpec extends RunRequest {
   /** MiB of memory, swap included. */
   memoryMiB: number;
   cpus: number;
+  /** Whether the function asks for network: its containers join `[runner] network`, and never come from the prewarmed ones. */
+  network: boolean;
   /** Reads the function's code, to load it into a prewarmed container. */
   loadCode(): Promise<FunctionCode | undefined>;
 }
@@ -54,7 +57,7 @@ export interface PoolDeps {
 interface Warm {
   readonly container: Container;
   readonly functionId: string;
-  /** The image and limits it was made for: only requests with the same key may use it. */
+  /** The image, limits and network it was made with: only requests with the same key may use it. */
   readonly key: string;
   /** Requests given to it that have not finished: the one running and those waiting their turn. */
   assigned: number;
@@ -70,7 +73,8 @@ interface Warm {
 /** A request that waited its turn in a container that broke before it: it goes elsewhere. */
 const NOT_STARTED = Symbol('not started');
 
-const keyOf = (spec: RunSpec): string => `${spec.image} ${spec.memoryMiB} ${spec.cpus}`;
+/** What a container is made with: a request whose function changed any of it needs another container. */
+const keyOf = (spec: RunSpec): string => `${spec.image} ${spec.memoryMiB} ${spec.cpus} ${spec.network ? 'network' : 'no-network'}`;
 
 export class ContainerPool {
   private readonly warm = new Set<Warm>();
@@ -150,7 +154,7 @@ export class ContainerPool {
       for (const warm of this.warm) {
         if (warm.functionId !== spec.functionId) continue;
         if (warm.key !== key) {
-          // Another version of the function's code, or other limits: never used again.
+          // Another version of the function's code, other limits or another network: never used again.
           if (warm.assigned === 0) this.retire(warm);
           continue;
         }
@@ -184,15 +188,18 @@ export class ContainerPool {
   private async newContainer(spec: RunSpec): Promise<Container> {
     const prewarmed = await this.loadPrewarmed(spec);
     if (prewarmed !== undefined) return prewarmed;
-    return this.deps.containers.start({ image: spec.image, functionId: spec.functionId, memoryMiB: spec.memoryMiB, cpus: spec.cpus });
+    return this.deps.containers.start({ image: spec.image, functionId: spec.functionId, memoryMiB: spec.memoryMiB, cpus: spec.cpus, network: spec.network });
   }
 
   /**
    * Only functions without requirements: their dependencies live in their own image, and a
    * prewarmed container (read-only root, a small tmpfs counted against its memory) has nowhere
-   * to put them that would be quicker than starting a container of that image.
+   * to put them that would be quicker than starting a container of that image. Nor functions
+   * that ask for network: prewarmed containers are made without one (Docker joins a network only
+   * at creation here), and keeping ready ones per network would cost containers nobody may use.
    */
   private async loadPrewarmed(spec: RunSpec): Promise<Container | undefined> {
+    if (spec.network) return undefined;
     const code = await spec.loadCode();
     if (code === undefined || hasRequirements(code.requirements)) return undefined;
     const container = this.prewarmed.take(spec.runtime);

@@ -26,6 +26,11 @@ export interface ContainerSpec {
   /** MiB of memory, swap included. */
   memoryMiB: number;
   cpus: number;
+  /**
+   * Whether it joins the operator's `[runner] network`: only for a function that asks for network.
+   * False for a prewarmed container, which no such function ever takes.
+   */
+  network: boolean;
 }
 
 /** A function's code and limits, loaded into a prewarmed container. */
@@ -88,6 +93,8 @@ export interface Container {
  * unusable); anything the function does (raise, crash, time out, exhaust memory) is an Execution.
  */
 export interface ContainerRuntime {
+  /** Whether a container started with `network` gets one: false when the operator's `[runner] network` is `none`. */
+  readonly networkAvailable: boolean;
   ping(): Promise<void>;
   hasImage(tag: string): Promise<boolean>;
   /** Of the given images, those present on this engine. */

@@ -3,9 +3,10 @@
  *
  * Every function container is hardened the same way (see hostConfig): non-root, no capabilities,
  * no-new-privileges, read-only root with a small tmpfs, a pids limit, memory equal to memory+swap,
- * a CPU quota, and no network unless the operator configured one. The runtime program inside
- * speaks the line protocol of runtimes/README.md on the container's stdin/stdout, held open by a
- * DockerContainer for as long as the container lives.
+ * a CPU quota, and no network: only the containers of a function that asks for network join the
+ * one the operator named (`[runner] network`), and none at all when that is `none`. The runtime
+ * program inside speaks the line protocol of runtimes/README.md on the container's stdin/stdout,
+ * held open by a DockerContainer for as long as the container lives.
  */
 import { copyFile, mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ export interface DockerOptions {
   socketPath: string;
   /** Labels every container, so a restarted runner can find and remove what it left. */
   runnerName: string;
-  /** Docker network mode of function containers (`none` by default). */
+  /** Docker network joined by the containers of functions that ask for network; `none` (the default): no container gets one. */
   network: string;
   pidsLimit: number;
   tmpfsMiB: number;
@@ -44,6 +45,10 @@ export class DockerContainerRuntime implements ContainerRuntime {
 
   constructor(private readonly options: DockerOptions) {
     this.docker = new Docker({ socketPath: options.socketPath });
+  }
+
+  get networkAvailable(): boolean {
+    return this.options.network !== 'none';
   }
 
   async ping(): Promise<void> {
@@ -188,6 +193,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
       labels[LABEL_FUNCTION] = functionId;
       env.push(`PRATAI_FUNCTION_ID=${functionId}`);
     }
+    const network = this.networkOf(spec);
     return {
       Image: spec.image,
       Labels: labels,
@@ -199,10 +205,10 @@ export class DockerContainerRuntime implements ContainerRuntime {
       OpenStdin: true,
       StdinOnce: true,
       Tty: false,
-      NetworkDisabled: this.options.network === 'none',
+      NetworkDisabled: network === 'none',
       HostConfig: {
         ...resources(spec),
-        NetworkMode: this.options.network,
+        NetworkMode: network,
         PidsLimit: this.options.pidsLimit,
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${this.options.tmpfsMiB}m` },
@@ -212,5 +218,14 @@ export class DockerContainerRuntime implements ContainerRuntime {
         LogConfig: { Type: 'none', Config: {} },
       },
     };
+  }
+
+  /**
+   * The operator's network for a container of a function that asks for it, when there is one;
+   * `none` for every other container, whatever the operator configured. (The runner fails the
+   * requests of a function that asks for network where there is none before they get here.)
+   */
+  private networkOf(spec: ContainerSpec): string {
+    return spec.network && this.networkAvailable ? this.options.network : 'none';
   }
 }

@@ -5,7 +5,8 @@
  * instead of waiting for a container to be created; a taken one is replaced in the background.
  *
  * A prewarmed container has run nobody's code until it is taken, and once taken it belongs to
- * that one function until it is removed: it never comes back here.
+ * that one function until it is removed: it never comes back here. It has no network, so the
+ * pool never gives one to a function that asks for network (container-pool.ts, loadPrewarmed).
  */
 import type { RuntimeRecord } from '../common/domain.js';
 import type { Logger } from '../common/log.js';
@@ -95,7 +96,7 @@ export class PrewarmPool {
     const { containers, log } = this.deps;
     let container: Container | undefined;
     try {
-      container = await containers.start({ image, memoryMiB: this.options.memoryMiB, cpus: this.options.cpus });
+      container = await containers.start({ image, memoryMiB: this.options.memoryMiB, cpus: this.options.cpus, network: false });
       let timer: NodeJS.Timeout | undefined;
       const tooSlow = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`its runtime did not say ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);

@@ -4,7 +4,8 @@
  * request in a container, stores the outcome, and only then acks the job: a runner that dies
  * mid-request leaves the job unacked, and it is delivered again. A failed attempt that the
  * function's `retries` cover goes back to `queued` and its job comes back after a backoff; one
- * with none left, or a request past `max_request_age`, ends dead-lettered.
+ * with none left, or a request past `max_request_age`, ends dead-lettered. A function that asks for
+ * network runs only on a runner whose `[runner] network` gives one; elsewhere its requests fail.
  */
 import { isFinal, type FunctionRecord, type Job, type RequestRecord } from '../common/domain.js';
 import { coerceError } from '../common/errors.js';
@@ -40,6 +41,10 @@ export interface RunnerDeps {
 /** The image of one version of a function's code. */
 export const functionImageTag = (fn: Pick<FunctionRecord, 'function_id' | 'code_sha256'>): string =>
   `pratai/function-${fn.function_id}:${fn.code_sha256.slice(0, 16)}`;
+
+/** Why a runner whose `[runner] network` is none fails the requests of a function that asks for network. */
+const NO_NETWORK_HERE =
+  "The function asks for network, but this runner's [runner] network is none: no function gets network here. Give the API and every runner the same [runner] network, or update the function with network=false";
 
 /** How often a runner with requests under way checks whether one was cancelled. */
 const CANCEL_POLL_MS = 500;
@@ -178,6 +183,13 @@ export class Runner {
         await this.finish(request, failedOutcome('failed', 'BuildFailed', `The function's image could not be built:\n${lastLines(image.log)}`));
         return await delivery.ack();
       }
+      if (fn.network && !this.deps.containers.networkAvailable) {
+        // The API allowed it (or the function asked before the operator took network away): this
+        // runner will not run it without the network it asked for, which could fail it in ways
+        // harder to understand than saying so.
+        await this.finish(request, failedOutcome('failed', 'NetworkNotAllowed', NO_NETWORK_HERE));
+        return await delivery.ack();
+      }
       const { function_id: functionId } = fn;
       const cancel = new AbortController();
       this.executing.set(requestId, cancel);
@@ -191,6 +203,7 @@ export class Runner {
         payload: request.payload,
         memoryMiB: fn.memory,
         cpus: fn.cpus,
+        network: fn.network,
         timeoutMs: fn.timeout * 1000,
         signal: cancel.signal,
       };

@@ -70,7 +70,7 @@ describe('help and version', () => {
   test('pratai help COMMAND and COMMAND --help show the options of the command', async () => {
     const help = await cli.ok(['help', 'function-create']);
     assert.equal(await cli.ok(['function-create', '--help']), help);
-    for (const option of ['--zip <path>', '--description', '--runtime', '--memory', '--cpus', '--timeout', '--type', '--event', '--public', '--wait', '-f, --format']) assert.ok(help.includes(option), option);
+    for (const option of ['--zip <path>', '--description', '--runtime', '--memory', '--cpus', '--timeout', '--type', '--event', '--public', '--network', '--no-network', '--wait', '-f, --format']) assert.ok(help.includes(option), option);
   });
 
   test('an unknown command or option is a usage error (exit 2) that suggests the right one', async () => {
@@ -161,7 +161,7 @@ describe('runtimes and functions', () => {
     const ids = await cli.ok(['function-list', '--only-id', '-f', 'value']);
     assert.match(ids, /^([0-9a-f]{32}\n){2}$/);
     assert.ok(ids.includes(`${echoId}\n`));
-    assert.deepEqual(tableRows(await cli.ok(['function-list', '--long']))[0], ['ID', 'Name', 'Status', 'Runtime', 'Memory', 'CPUs', 'Timeout', 'Public', 'Description', 'Created At', 'Endpoint']);
+    assert.deepEqual(tableRows(await cli.ok(['function-list', '--long']))[0], ['ID', 'Name', 'Status', 'Runtime', 'Memory', 'CPUs', 'Timeout', 'Public', 'Network', 'Description', 'Created At', 'Endpoint']);
   });
 
   test('function-list -f json, yaml, csv and value carry the same rows', async () => {
@@ -196,7 +196,7 @@ describe('runtimes and functions', () => {
     assert.equal(await cli.ok(['function-show', echoId]), byName);
     assert.deepEqual(
       [...fieldsOf(byName).keys()],
-      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at'],
+      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network'],
     );
     assert.equal(await cli.ok(['function-show', 'echo', '-f', 'value', '-c', 'endpoint']), `${platform.webhookUrl}/function/${echoId}\n`);
     const json = JSON.parse(await cli.ok(['function-show', 'echo', '-f', 'json']));
@@ -214,6 +214,15 @@ describe('runtimes and functions', () => {
     const updated = fieldsOf(await cli.ok(['function-update', 'echo', '--memory', '128', '--timeout', '20', '--description', 'says hello again']));
     assert.deepEqual([updated.get('memory'), updated.get('timeout'), updated.get('description'), updated.get('status')], ['128', '20', 'says hello again', 'ready']);
     assert.match(await cli.fails(['function-update', 'echo'], { code: 2 }), /^Nothing to update: give --zip/);
+  });
+
+  test('--network and --no-network send the function\'s network setting, and the server\'s verdict is what the user reads', async () => {
+    // This platform's [runner] network is none: the server refuses network, and says why.
+    assert.match(await cli.fails(['function-create', 'networked', '--zip', echoFolder, '--network']), /^Expected `network` to be false: .*\[runner\] network = none.* \(HTTP 403 NetworkNotAllowed\)/);
+    assert.match(await cli.fails(['function-update', 'echo', '--network']), /\(HTTP 403 NetworkNotAllowed\)/);
+    assert.equal(await cli.ok(['function-update', 'echo', '--no-network', '-f', 'value', '-c', 'network']), 'False\n');
+    assert.equal(await cli.ok(['function-update', 'echo', '--network', '--no-network', '-f', 'json', '-c', 'network']).then((out) => JSON.parse(out).network), false, 'the last flag given wins');
+    assert.equal(await cli.ok(['function-list', '--long', '-f', 'value', '-c', 'Name', '-c', 'Network', '--sort-column', 'Name']), 'bad-dep False\necho False\n');
   });
 });
 

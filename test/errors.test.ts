@@ -21,6 +21,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     ZipBadRequirements: [400, false],
     Unauthorized: [401, false],
     Forbidden: [403, false],
+    NetworkNotAllowed: [403, false],
     NotFound: [404, false],
     FunctionNotFound: [404, false],
     RequestNotFound: [404, false],

@@ -4,6 +4,9 @@
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import {
@@ -14,6 +17,7 @@ import {
   ECHO_MODULE,
   functionImages,
   invoke,
+  removeFunctionImages,
   startTestPlatform,
   waitFor,
   waitForRequest,
@@ -143,6 +147,7 @@ describe('creating a function', () => {
         retries: 0,
         retry_on_error: false,
         max_concurrency: 0,
+        network: false,
         status: 'building',
         created_at: undefined,
         updated_at: undefined,
@@ -166,10 +171,11 @@ describe('creating a function', () => {
       cpus: '0.5',
       timeout: '5',
       public: 'true',
+      network: 'false',
     });
     assert.equal(response.status, 201, JSON.stringify(response.body));
     const fn = response.body.function;
-    assert.deepEqual([fn.memory, fn.cpus, fn.timeout, fn.public], [256, 0.5, 5, true]);
+    assert.deepEqual([fn.memory, fn.cpus, fn.timeout, fn.public, fn.network], [256, 0.5, 5, true, false]);
   });
 
   const refusals: [string, () => Promise<any>, number, string, RegExp][] = [
@@ -178,6 +184,8 @@ describe('creating a function', () => {
     ['memory below the minimum', () => createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'm', memory: '8' }), 400, 'InvalidParameter', /`memory`/],
     ['a timeout over 900 s', () => createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 't', timeout: '901' }), 400, 'InvalidParameter', /`timeout`/],
     ['public that is not a boolean', () => createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'p', public: 'maybe' }), 400, 'InvalidParameter', /`public`/],
+    ['network that is not a boolean', () => createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'n', network: 'sometimes' }), 400, 'InvalidParameter', /Expected `network` to be true or false, got `"sometimes"`/],
+    ['network while the operator gives none ([runner] network = none)', () => createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'n', network: 'true' }), 403, 'NetworkNotAllowed', /`network`.*\[runner\] network = none/],
     ['an unknown runtime', () => createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'r', runtime: 'cobol' }), 400, 'RuntimeNotFound', /python3.*`cobol`/],
     ['an unknown field', () => createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'u', memroy: '256' }), 400, 'InvalidParameter', /`memroy`/],
     ['a name that looks like an id', () => createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'a'.repeat(32) }), 400, 'InvalidParameter', /`name`/],
@@ -257,6 +265,9 @@ describe('updating a function', () => {
     assert.equal(errorCode(await patchJson(fn.function_id, { colour: 'red' }), 400), 'InvalidParameter');
     assert.equal(errorCode(await patchJson(fn.function_id, { name: 'taken' }), 409), 'FunctionNameTaken');
     assert.equal(errorCode(await patchJson(fn.function_id, { runtime: 'cobol' }), 400), 'RuntimeNotFound');
+    const network = await patchJson(fn.function_id, { network: true, description: 'with network' });
+    assert.equal(errorCode(network, 403), 'NetworkNotAllowed');
+    assert.match(network.body.error.message, /\[runner\] network = none/);
     const form = new FormData();
     form.append('zip', new Blob([zipOf({ 'new_module.py': 'def handler(x):\n    pass\n' })]), 'package.zip');
     assert.equal(errorCode(await call(`${platform.apiUrl}/v1/functions/${fn.function_id}`, { method: 'PATCH', body: form }), 400), 'ZipMissingMain');
@@ -316,5 +327,41 @@ describe('listing, showing and deleting functions', () => {
     await waitFor('the image to be removed', async () => (functionImages(fn.function_id).length === 0 ? true : undefined));
     const webhook = await call(`${platform.webhookUrl}/function/${fn.function_id}`, { method: 'POST', body: '{"payload": 1}' });
     assert.equal(webhook.status, 404);
+  });
+});
+
+describe('network and the policy', () => {
+  test('where the operator gives network but the policy rule function:network denies the caller, network=true is refused on create and PATCH, and nothing changes', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'pratai-policy-'));
+    const policyFile = join(folder, 'policy.yaml');
+    // noauth callers are admin and member: a role they do not hold.
+    writeFileSync(policyFile, '"function:network": "role:network-user"\n');
+    const guarded = await startTestPlatform({ runner: { network: 'bridge' }, oslo_policy: { policy_file: policyFile } });
+    let functionId: string | undefined;
+    try {
+      const count = async (): Promise<number> => (await call(`${guarded.apiUrl}/v1/functions`)).body.functions.length;
+      const refused = await createFunction(guarded, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'wants-network', network: 'true' });
+      assert.equal(errorCode(refused, 403), 'NetworkNotAllowed');
+      assert.match(refused.body.error.message, /policy rule function:network does not allow it with the roles admin, member/);
+      assert.equal(await count(), 0, 'nothing was created');
+
+      const created = await createFunction(guarded, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'no-network', network: 'false' });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      functionId = created.body.function.function_id as string;
+      const patch = (body: unknown) =>
+        call(`${guarded.apiUrl}/v1/functions/${functionId}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const before = (await call(`${guarded.apiUrl}/v1/functions/${functionId}`)).body.function;
+      assert.equal(errorCode(await patch({ network: true, description: 'changed' }), 403), 'NetworkNotAllowed');
+      const after = (await call(`${guarded.apiUrl}/v1/functions/${functionId}`)).body.function;
+      assert.deepEqual([after.network, after.description, after.updated_at], [false, before.description, before.updated_at], 'nothing was changed');
+      const off = await patch({ network: false });
+      assert.equal(off.status, 200, JSON.stringify(off.body));
+      assert.equal(off.body.function.network, false, 'network=false needs no permission');
+    } finally {
+      await guarded.close();
+      rmSync(folder, { recursive: true, force: true });
+      assertNoLeftoverContainers(guarded.runnerName);
+      if (functionId !== undefined) removeFunctionImages([functionId]);
+    }
   });
 });

@@ -170,6 +170,7 @@ describe('the pool', () => {
     payload,
     memoryMiB: 128,
     cpus: 1,
+    network: false,
     timeoutMs: 30_000,
   });
   const hostOf = async (pool: ContainerPool, functionId: string, payload: unknown = null): Promise<string> => {

@@ -54,6 +54,7 @@ export function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}
     retries: 0,
     retry_on_error: false,
     max_concurrency: 0,
+    network: false,
     status: 'building',
     build_log: '',
     code_sha256: 'a'.repeat(64),
@@ -147,7 +148,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
 
     describe('functions', () => {
       test('a created function reads back with every field, and its code apart', async () => {
-        const fn = aFunction(tenant(), { public: true, description: 'déjà vu 🚀' });
+        const fn = aFunction(tenant(), { public: true, network: true, description: 'déjà vu 🚀' });
         await store.createFunction(fn, CODE);
         assert.deepEqual(await store.getFunction(fn.function_id, { tenantId: fn.tenant_id }), fn);
         assert.deepEqual(await store.getFunction(fn.function_id, 'all-tenants'), fn);
@@ -197,12 +198,14 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const code = { module: 'def main(payload=None):\n    return 2\n', requirements: '' };
         const changed = await store.updateFunction(
           fn.function_id,
-          { name: 'renamed', memory: 256, public: true, code_sha256: 'c'.repeat(64), status: 'building', updated_at: at(5) },
+          { name: 'renamed', memory: 256, public: true, network: true, code_sha256: 'c'.repeat(64), status: 'building', updated_at: at(5) },
           code,
         );
         assert.equal(changed, true);
         const updated = await store.getFunction(fn.function_id, { tenantId: project });
-        assert.deepEqual(updated, { ...fn, name: 'renamed', memory: 256, public: true, code_sha256: 'c'.repeat(64), updated_at: at(5) });
+        assert.deepEqual(updated, { ...fn, name: 'renamed', memory: 256, public: true, network: true, code_sha256: 'c'.repeat(64), updated_at: at(5) });
+        assert.equal(await store.updateFunction(fn.function_id, { network: false, updated_at: at(6) }), true);
+        assert.equal((await store.getFunction(fn.function_id, 'all-tenants'))?.network, false, 'network is turned off again');
         assert.deepEqual(await store.getFunctionCode(fn.function_id), code);
         await rejectsWith(store.updateFunction(fn.function_id, { name: 'taken', updated_at: at(6) }), 'FunctionNameTaken', /taken/);
         assert.equal(await store.updateFunction(newId(), { memory: 512, updated_at: at(6) }), false);

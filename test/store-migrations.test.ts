@@ -96,7 +96,7 @@ test('pratai-manage db-sync makes the schema of a fresh database, and again find
 
 describe('upgrading a database that holds rows', () => {
   for (const [kind, label] of [['sqlite', 'SQLite'], ['mysql', 'MariaDB'], ['postgres', 'PostgreSQL']] as [TestDatabaseKind, string][]) {
-    test(`a ${label} database of 0001_initial with a function and a request in it upgrades: no retries, no limit, not dead-lettered, queued since created`, async () => {
+    test(`a ${label} database of 0001_initial with a function and a request in it upgrades: no retries, no limit, no network, not dead-lettered, queued since created`, async () => {
       const database = await createTestDatabase(kind);
       const first = { '0001_initial': migrations['0001_initial']! };
       const old = SqlStore.open(parseStoreUrl(database.url) as SqlLocation, { poolSize: 1, migrations: first });
@@ -119,7 +119,7 @@ describe('upgrading a database that holds rows', () => {
       try {
         await store.migrate();
         const fn = await store.getFunction('f'.repeat(32), 'all-tenants');
-        assert.deepEqual([fn?.retries, fn?.retry_on_error, fn?.max_concurrency], [0, false, 0]);
+        assert.deepEqual([fn?.retries, fn?.retry_on_error, fn?.max_concurrency, fn?.network], [0, false, 0, false]);
         assert.equal((await store.getRequest('r'.repeat(32), 'all-tenants'))?.dead_letter, false);
         const stale = await store.listRequests('all-tenants', { limit: 10, status: 'queued', queuedBefore: '2026-01-02T00:00:00.000Z' });
         assert.deepEqual(stale.map((request) => request.request_id), ['r'.repeat(32)]);

@@ -17,6 +17,18 @@ const caller = (roles: string[], project = 'p1'): Credentials => ({ user_id: 'u1
 const own: Target = { project_id: 'p1', user_id: 'u1' };
 const theirs: Target = { project_id: 'p2', user_id: 'u2' };
 
+/** Runs `check` with a policy file holding `content`, removed after. */
+function withFile(content: string, check: (file: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'pratai-policy-'));
+  try {
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(file, content);
+    check(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('check strings', () => {
   const decide = (text: string, credentials: Credentials, target: Target = own): boolean => parseCheck(text)(credentials, target, new Map(), 0);
 
@@ -65,6 +77,22 @@ describe('the default rules', () => {
     assert.equal(allows('no:such:action', ['admin']), false, 'an action without a rule is refused');
   });
 
+  test("function:network lets members give their own project's functions network, and admins any; readers and other projects' members not", () => {
+    assert.equal(allows('function:network', ['member']), true);
+    assert.equal(allows('function:network', ['reader']), false);
+    assert.equal(allows('function:network', ['member'], theirs), false);
+    assert.equal(allows('function:network', ['admin'], theirs), true);
+    assert.equal(allows('function:network', []), false);
+  });
+
+  test('function:network is overridden like any rule: an operator may keep network to administrators', () => {
+    withFile('"function:network": "rule:context_is_admin"\n', (file) => {
+      const policy = new Policy(file, silentLogger);
+      assert.equal(policy.allows('function:network', caller(['member']), own), false);
+      assert.equal(policy.allows('function:network', caller(['admin']), own), true);
+    });
+  });
+
   test('etc/policy.yaml is the generated sample, and pratai-manage policy-sample prints it', () => {
     const root = join(import.meta.dirname, '..');
     assert.equal(readFileSync(join(root, 'etc', 'policy.yaml'), 'utf8'), policySample(), 'regenerate with: node dist/bin/pratai-manage.js policy-sample > etc/policy.yaml');
@@ -74,17 +102,6 @@ describe('the default rules', () => {
 });
 
 describe('the policy file', () => {
-  const withFile = (content: string, check: (file: string) => void): void => {
-    const dir = mkdtempSync(join(tmpdir(), 'pratai-policy-'));
-    try {
-      const file = join(dir, 'policy.yaml');
-      writeFileSync(file, content);
-      check(file);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-
   test('its rules override the defaults, in YAML or JSON', () => {
     withFile('"function:create": "role:creator"\n', (file) => {
       const policy = new Policy(file, silentLogger);

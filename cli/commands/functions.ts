@@ -23,14 +23,19 @@ function addSettingOptions(command: Command): Command {
     .option('--cpus <n>', 'CPU cores, 0.1 to 16 (default 1)')
     .option('--timeout <seconds>', 'how long a request may run, 1 to 900 (default 30)')
     .option('--public', 'anyone may call its webhook, without a token')
+    .option('--network', "its containers join the operator's network ([runner] network; the operator must allow it)")
+    .option('--no-network', "its containers get no network (a new function's default)")
     .option('--wait', 'wait until its image is built, showing progress on stderr');
 }
 
 /** The settings given on the command line, as form fields. */
 function settingFields(opts: Opts): [string, string][] {
-  return (['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'type', 'event'] as const)
+  const fields = (['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'type', 'event'] as const)
     .filter((key) => typeof opts[key] === 'string')
-    .map((key) => [key, opts[key] as string]);
+    .map((key): [string, string] => [key, opts[key] as string]);
+  // --network and --no-network set one value (the last given wins); neither leaves it as it is.
+  if (typeof opts.network === 'boolean') fields.push(['network', String(opts.network)]);
+  return fields;
 }
 
 function formOf(fields: [string, string][], zip: Buffer | undefined): FormData {
@@ -100,7 +105,7 @@ export function registerFunctionCommands(program: Command, context: CliContext):
     const fields = settingFields(opts);
     if (opts.public === true || opts.private === true) fields.push(['public', String(opts.public === true)]);
     const zip = typeof opts.zip === 'string' ? readFunctionZip(opts.zip) : undefined;
-    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --public or --private');
+    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --public, --private, --network or --no-network');
     const api = context.api();
     await printWritten(context, await api.updateFunction(await api.resolveFunction(idOrName), formOf(fields, zip)), opts);
   });

@@ -31,7 +31,7 @@ export async function connect(url: string, { migrate = true } = {}): Promise<Sto
   return store;
 }
 
-const tenant = (): string => `tenant-${newId().slice(0, 12)}`;
+const tenant = (): string => `tenant-${newId().slice(-12)}`;
 
 /** Distinct, increasing ISO times in the recent past: `at(0) < at(1) < …`. */
 const BASE_MS = Date.parse('2026-01-01T00:00:00.000Z');
@@ -42,7 +42,7 @@ export function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}
     function_id: newId(),
     user_id: 'user-1',
     tenant_id: tenantId,
-    name: `fn-${newId().slice(0, 8)}`,
+    name: `fn-${newId().slice(-8)}`,
     description: 'a function',
     type: 'async',
     event: 'webhook',
@@ -418,7 +418,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const { ids } = await functionWithRequests(2, 8);
         // Every runner holds a job of every request (as after the sweeper's duplicates) and they all start at once.
         const race = async (candidates: readonly string[]): Promise<{ id: string; jobId: string }[]> => {
-          const attempts = runners.flatMap((runner, r) => candidates.map((id) => ({ runner, id, jobId: `job-${r}-${id.slice(0, 16)}` })));
+          const attempts = runners.flatMap((runner, r) => candidates.map((id) => ({ runner, id, jobId: `job-${r}-${id.slice(-16)}` })));
           const results = await Promise.all(attempts.map(({ runner, id, jobId }) => begin(runner, id, jobId)));
           return attempts.filter((_, i) => results[i]?.started);
         };
@@ -535,7 +535,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
       });
 
       test('a runtime is added once, and removed only while no function uses it', async () => {
-        const runtime = { name: `rt-${newId().slice(0, 8)}`, image: 'example/runtime:1', description: 'test' };
+        const runtime = { name: `rt-${newId().slice(-8)}`, image: 'example/runtime:1', description: 'test' };
         await store.createRuntime(runtime);
         assert.deepEqual(await store.getRuntime(runtime.name), runtime);
         await assert.rejects(store.createRuntime(runtime), (error: unknown) => error instanceof PrataiError && error.code === 'RuntimeExists');
@@ -549,7 +549,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
       });
 
       test('a runner’s heartbeat is kept once and updated in place, also when first beats race', async () => {
-        const name = `runner-${newId().slice(0, 8)}`;
+        const name = `runner-${newId().slice(-8)}`;
         const runners = [store, await another(), await another()];
         await Promise.all(runners.map((runner, i) => runner.recordHeartbeat({ name, dockerOk: i === 0, images: [], at: at(i) })));
         await store.recordHeartbeat({ name, dockerOk: true, images: ['pratai/runtime-python3:latest'], at: at(50) });

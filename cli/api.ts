@@ -18,6 +18,10 @@ export interface RequestFilters {
   functionId?: string;
   status?: RequestStatus;
   requestId?: string;
+  /** Only the dead letters (true), or only the others (false). */
+  deadLetter?: boolean;
+  /** Every project's requests (an admin's). */
+  allTenants?: boolean;
   marker?: string;
   /** At most this many; all of them when undefined. */
   limit?: number;
@@ -88,7 +92,7 @@ export class PrataiApi {
     for (;;) {
       const wanted = filters.limit === undefined ? PAGE_LIMIT : Math.min(PAGE_LIMIT, filters.limit - found.length);
       const page = await this.http.json<{ requests: RequestSummary[]; requests_links: { rel: string; href: string }[] }>('GET', '/v1/requests', {
-        query: { function_id: filters.functionId, status: filters.status, request_id: filters.requestId, marker, limit: wanted },
+        query: { function_id: filters.functionId, status: filters.status, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants, marker, limit: wanted },
       });
       found.push(...page.requests);
       const last = page.requests.at(-1);
@@ -109,5 +113,9 @@ export class PrataiApi {
 
   async cancelRequest(id: string): Promise<RequestRecord> {
     return (await this.http.json<{ request: RequestRecord }>('POST', `/v1/requests/${encodeURIComponent(id)}/cancel`)).request;
+  }
+
+  async redriveRequest(id: string): Promise<RequestRecord> {
+    return (await this.http.json<{ request: RequestRecord }>('POST', `/v1/requests/${encodeURIComponent(id)}/redrive`)).request;
   }
 }

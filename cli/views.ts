@@ -10,6 +10,7 @@ import { Formatted, type Listing, type Shown } from './output.js';
 const FUNCTION_FIELDS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint',
   'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network',
+  'retries', 'retry_on_error', 'max_concurrency',
 ] as const;
 
 /**
@@ -62,7 +63,7 @@ const errorText = (error: RequestError | null): unknown => (error === null ? nul
 
 const REQUEST_FIELDS = [
   'request_id', 'function_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
-  'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id',
+  'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter',
 ] as const;
 
 export function requestShown(request: RequestRecord): Shown {

@@ -196,7 +196,7 @@ describe('runtimes and functions', () => {
     assert.equal(await cli.ok(['function-show', echoId]), byName);
     assert.deepEqual(
       [...fieldsOf(byName).keys()],
-      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network'],
+      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network', 'retries', 'retry_on_error', 'max_concurrency'],
     );
     assert.equal(await cli.ok(['function-show', 'echo', '-f', 'value', '-c', 'endpoint']), `${platform.webhookUrl}/function/${echoId}\n`);
     const json = JSON.parse(await cli.ok(['function-show', 'echo', '-f', 'json']));
@@ -310,6 +310,31 @@ describe('executing and following requests', () => {
     assert.equal(await cli.ok(['request-list', '--function', 'bad-dep']), '', 'an empty table prints nothing');
     assert.match(await cli.ok(['request-list', '--function', 'bad-dep', '--print-empty']), /\| ID +\| Function ID +\|/);
     assert.match(await cli.fails(['request-list', '--limit', '0'], { code: 2 }), /^Expected --limit to be a positive integer, got `0`$/);
+  });
+
+  test('--retries, --retry-on-error and --max-concurrency set retries and the limit; a dead letter is listed with --dead-letter and redriven', async () => {
+    const created = JSON.parse(await cli.ok(['function-create', 'flaky', '--zip', echoFolder, '--retries', '1', '--retry-on-error', '--max-concurrency', '3', '-f', 'json']));
+    assert.deepEqual([created.retries, created.retry_on_error, created.max_concurrency], [1, true, 3]);
+    assert.match(await cli.fails(['function-update', 'flaky', '--retries', '11']), /`retries`.*\(HTTP 400 InvalidParameter\)/);
+    try {
+      // Raises every time: the first attempt and one retry, then it is a dead letter.
+      const requestId = (await cli.ok(['function-execute', 'flaky', '--payload', '"boom"', '-f', 'value', '-c', 'request_id'])).trim();
+      const dead = async (): Promise<true | undefined> => (JSON.parse(await cli.ok(['request-show', requestId, '-f', 'json'])).dead_letter === true ? true : undefined);
+      await waitFor('the request to be dead-lettered', dead);
+      const shown = fieldsOf(await cli.ok(['request-show', requestId]));
+      assert.deepEqual([shown.get('status'), shown.get('attempts'), shown.get('dead_letter')], ['failed', '2', 'True']);
+      assert.equal(await cli.ok(['request-list', '--function', 'flaky', '--dead-letter', '-f', 'value', '-c', 'ID']), `${requestId}\n`);
+
+      const updated = JSON.parse(await cli.ok(['function-update', 'flaky', '--no-retry-on-error', '--retries', '0', '--max-concurrency', '0', '-f', 'json']));
+      assert.deepEqual([updated.retries, updated.retry_on_error, updated.max_concurrency], [0, false, 0]);
+      const redriven = fieldsOf(await cli.ok(['request-redrive', requestId]));
+      assert.deepEqual([redriven.get('status'), redriven.get('dead_letter'), redriven.get('attempts')], ['queued', 'False', '0']);
+      await cli.ok(['request-logs', requestId, '--follow']);
+      assert.equal(JSON.parse(await cli.ok(['request-show', requestId, '-f', 'json'])).attempts, 1, 'run once more, without retries now');
+      assert.match(await cli.fails(['request-redrive', requestId]), /\(HTTP 409 RequestNotDeadLettered\)/);
+    } finally {
+      await cli.ok(['function-delete', 'flaky']);
+    }
   });
 
   test('request-show of an unknown request fails with one line', async () => {

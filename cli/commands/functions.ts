@@ -22,6 +22,10 @@ function addSettingOptions(command: Command): Command {
     .option('--memory <MiB>', 'memory limit, swap included, 64 to 4096 (default 128)')
     .option('--cpus <n>', 'CPU cores, 0.1 to 16 (default 1)')
     .option('--timeout <seconds>', 'how long a request may run, 1 to 900 (default 30)')
+    .option('--retries <n>', 'attempts after a failed one, 0 to 10 (default 0); platform failures are always retried')
+    .option('--retry-on-error', 'retry also when main raised or timed out (with --retries)')
+    .option('--no-retry-on-error', "retry only platform failures (a new function's default)")
+    .option('--max-concurrency <n>', 'most of its requests running at once, across runners; 0: no limit (the default)')
     .option('--public', 'anyone may call its webhook, without a token')
     .option('--network', "its containers join the operator's network ([runner] network; the operator must allow it)")
     .option('--no-network', "its containers get no network (a new function's default)")
@@ -30,11 +34,13 @@ function addSettingOptions(command: Command): Command {
 
 /** The settings given on the command line, as form fields. */
 function settingFields(opts: Opts): [string, string][] {
-  const fields = (['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'type', 'event'] as const)
+  const fields = (['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'type', 'event'] as const)
     .filter((key) => typeof opts[key] === 'string')
     .map((key): [string, string] => [key, opts[key] as string]);
+  if (typeof opts.maxConcurrency === 'string') fields.push(['max_concurrency', opts.maxConcurrency]);
   // --network and --no-network set one value (the last given wins); neither leaves it as it is.
   if (typeof opts.network === 'boolean') fields.push(['network', String(opts.network)]);
+  if (typeof opts.retryOnError === 'boolean') fields.push(['retry_on_error', String(opts.retryOnError)]);
   return fields;
 }
 
@@ -105,7 +111,7 @@ export function registerFunctionCommands(program: Command, context: CliContext):
     const fields = settingFields(opts);
     if (opts.public === true || opts.private === true) fields.push(['public', String(opts.public === true)]);
     const zip = typeof opts.zip === 'string' ? readFunctionZip(opts.zip) : undefined;
-    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --public, --private, --network or --no-network');
+    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private or --[no-]network');
     const api = context.api();
     await printWritten(context, await api.updateFunction(await api.resolveFunction(idOrName), formOf(fields, zip)), opts);
   });

@@ -1,4 +1,4 @@
-/** The request commands: list, show, logs (`--follow`), cancel. */
+/** The request commands: list, show, logs (`--follow`), cancel, redrive. */
 import { type Command, Option } from 'commander';
 import { isFinal, REQUEST_STATUSES, type RequestStatus } from '../../common/domain.js';
 import type { CliContext } from '../context.js';
@@ -24,6 +24,8 @@ export function registerRequestCommands(program: Command, context: CliContext): 
       .option('--filter <request_id>', 'only the request with this id')
       .option('--function <function>', 'only the requests of this function (ID or name)')
       .addOption(new Option('--status <status>', 'only the requests with this status').choices(REQUEST_STATUSES))
+      .option('--dead-letter', 'only the dead letters: requests that ran out of retries or expired')
+      .option('--all-tenants', 'the requests of every project (admin only)')
       .option('--limit <n>', 'at most this many (default all)')
       .option('--marker <request_id>', 'start after this request'),
     'list',
@@ -35,6 +37,8 @@ export function registerRequestCommands(program: Command, context: CliContext): 
       ...(functionId !== undefined && { functionId }),
       ...(typeof opts.status === 'string' && { status: opts.status as RequestStatus }),
       ...(typeof opts.filter === 'string' && { requestId: opts.filter }),
+      ...(opts.deadLetter === true && { deadLetter: true }),
+      ...(opts.allTenants === true && { allTenants: true }),
       ...(typeof opts.marker === 'string' && { marker: opts.marker }),
       ...(limit !== undefined && { limit }),
     });
@@ -75,4 +79,11 @@ export function registerRequestCommands(program: Command, context: CliContext): 
       context.printOne(requestShown(await context.api().cancelRequest(requestId)), opts);
     },
   );
+
+  withOutputOptions(
+    program.command('request-redrive').description('Queue a dead-lettered request again, its attempts reset (admin only, by the default policy)').argument('<request_id>', 'ID of the request'),
+    'show',
+  ).action(async (requestId: string, opts: Opts) => {
+    context.printOne(requestShown(await context.api().redriveRequest(requestId)), opts);
+  });
 }

@@ -90,7 +90,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       if (!(await store.redriveRequest(request.request_id, now()))) throw notDead((await getScoped(res, request.request_id, 'request:get')).status);
       // Queued in the store already: if the job cannot be published now, a runner's sweeper
       // publishes it after [runner] requeue_after, as for a request whose API process died.
-      await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId() }).catch((error: Error) => {
+      await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId(), function_id: request.function_id }).catch((error: Error) => {
         deps.log.warning(`redriven request ${request.request_id} left to the sweeper: ${error.message}`, res.locals.requestId as string);
       });
       deps.log.info(`request ${request.request_id} redriven`, res.locals.requestId as string);

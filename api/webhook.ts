@@ -84,7 +84,7 @@ export function webhookRouter(deps: ApiDeps): Router {
       };
       await store.createRequest(request);
       try {
-        await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId() });
+        await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId(), function_id: request.function_id });
       } catch (error) {
         await store.discardRequest(request.request_id);
         throw error instanceof PrataiError ? error : new PrataiError('ServiceUnavailable', `The request could not be queued: ${(error as Error).message}`, { cause: error });

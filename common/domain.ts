@@ -141,6 +141,7 @@ export interface RuntimeRecord {
  * start it again, so a duplicate job (the sweeper's) never runs a request another job holds.
  */
 export type Job =
-  | { kind: 'run'; request_id: string; job_id: string }
+  /** `function_id` lets the runner skip reading the request before starting it; jobs of earlier versions lack it. */
+  | { kind: 'run'; request_id: string; job_id: string; function_id?: string }
   | { kind: 'build'; function_id: string; code_sha256: string }
   | { kind: 'forget'; function_id: string };

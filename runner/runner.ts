@@ -7,7 +7,7 @@
  * with none left, or a request past `max_request_age`, ends dead-lettered. A function that asks for
  * network runs only on a runner whose `[runner] network` gives one; elsewhere its requests fail.
  */
-import { isFinal, type FunctionRecord, type Job, type RequestRecord } from '../common/domain.js';
+import { type FunctionRecord, type Job, type RequestRecord } from '../common/domain.js';
 import { coerceError } from '../common/errors.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -160,17 +160,16 @@ export class Runner {
     let fn: FunctionRecord | undefined;
     let request: RequestRecord | undefined;
     try {
-      const queued = await store.getRequest(requestId, 'all-tenants');
-      if (queued === undefined || isFinal(queued.status)) {
-        // Finished (or cancelled) already: a redelivered job must never run it again.
-        log.info(`request ${requestId} is already final; not run again`, requestId);
+      const functionId = job.function_id ?? (await store.getRequest(requestId, 'all-tenants'))?.function_id;
+      if (functionId === undefined) {
+        log.info(`request ${requestId} is gone (purged); not run`, requestId);
         return await delivery.ack();
       }
-      fn = await store.getFunction(queued.function_id, 'all-tenants');
+      fn = await store.getFunction(functionId, 'all-tenants');
+      // The request waits in `queued` while its function's image is built. startRequest says
+      // whether it may start: not when final (a redelivered job never runs it again) nor expired.
+      const image = fn ? await this.ensureImage(fn) : undefined;
       const expire = this.expiry();
-      const expired = expire !== undefined && queued.created_at < expire.createdBefore;
-      // The request waits in `queued` while its function's image is built.
-      const image = fn && !expired ? await this.ensureImage(fn) : undefined;
       const start = await store.startRequest(requestId, { jobId: job.job_id, at: now(), ...(expire && { expire }) });
       if (!start.started) return await this.notStarted(requestId, start.reason, delivery);
       request = start.request;
@@ -190,7 +189,6 @@ export class Runner {
         await this.finish(request, failedOutcome('failed', 'NetworkNotAllowed', NO_NETWORK_HERE));
         return await delivery.ack();
       }
-      const { function_id: functionId } = fn;
       const cancel = new AbortController();
       this.executing.set(requestId, cancel);
       let execution: Execution;

@@ -56,7 +56,7 @@ export class Sweeper {
       const queued = await store.listRequests('all-tenants', { status: 'queued', queuedBefore: cutoff, limit: this.options.batch });
       const stale = queued.filter((request) => !this.republished.has(request.request_id));
       for (const request of stale) {
-        await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId() });
+        await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId(), function_id: request.function_id });
         this.republished.set(request.request_id, now);
       }
       if (stale.length > 0) log.warning(`published the jobs of ${stale.length} request(s) queued since before ${cutoff} again`);

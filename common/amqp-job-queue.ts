@@ -56,6 +56,8 @@ class AmqpConsumer implements Consumer {
   private stopped = false;
   /** Deliveries on the current channel neither acked nor retried yet. */
   unsettled = 0;
+  /** The `lost` signals of the unsettled deliveries, by channel: aborted when it closes. */
+  private readonly losable = new Map<Channel, Set<AbortController>>();
 
   constructor(
     private readonly owner: AmqpJobQueue,
@@ -70,9 +72,14 @@ class AmqpConsumer implements Consumer {
     await channel.prefetch(this.prefetch);
     this.channel = channel;
     this.unsettled = 0;
+    const losable = new Set<AbortController>();
+    this.losable.set(channel, losable);
     channel.on('close', () => {
-      // Whatever it held unsettled is back in the queue (or will be, once the broker notices).
+      // Whatever it held unsettled is back in the queue (or will be, once the broker notices),
+      // and goes to a consumer again: what still runs for it here stops.
       if (this.channel === channel) this.unsettled = 0;
+      this.losable.delete(channel);
+      for (const controller of losable) controller.abort(new Error('the connection to the message broker was lost'));
     });
     const { consumerTag } = await channel.consume(this.owner.queueName, (message) => message && this.deliver(channel, message), { noAck: false });
     this.tag = consumerTag;
@@ -81,9 +88,12 @@ class AmqpConsumer implements Consumer {
   private deliver(channel: Channel, message: ConsumeMessage): void {
     let settled = false;
     this.unsettled += 1;
+    const lost = new AbortController();
+    this.losable.get(channel)?.add(lost);
     const settle = (): boolean => {
       if (settled) throw new Error('this delivery was acked or retried already');
       settled = true;
+      this.losable.get(channel)?.delete(lost);
       const live = channel === this.channel;
       if (live) this.unsettled -= 1;
       return live;
@@ -114,6 +124,7 @@ class AmqpConsumer implements Consumer {
         // Rejected without requeue: the quorum queue moves it to `<name>.dead`.
         if (settle()) channel.nack(message, false, false);
       },
+      lost: lost.signal,
     };
     const run = this.handler(delivery)
       .catch(async () => {

@@ -15,6 +15,12 @@ export interface Delivery {
    * (the store marks the request dead-lettered either way).
    */
   deadLetter(): Promise<void>;
+  /**
+   * Aborted when this consumer can no longer settle the job: its connection to the broker was
+   * lost, and the broker gives the job to a consumer again. What runs for it should stop: its
+   * outcome could not be acked, and the job runs again. Never aborted by the embedded queue.
+   */
+  readonly lost?: AbortSignal;
 }
 
 export type JobHandler = (delivery: Delivery) => Promise<void>;

@@ -139,15 +139,17 @@ export class Runner {
 
   /**
    * A broker that lost this runner's connection delivers its unacked jobs again, possibly back
-   * to this very runner while the first delivery still runs: that copy waits for the run under
-   * way and is acked after it, instead of running the request a second time beside it.
+   * to this very runner while the first delivery still runs (or is being stopped: see `lost` in
+   * runRequest): that copy waits for the run under way, never running the request beside it,
+   * then goes the usual way, where startRequest finds the request final (and it is acked) or
+   * still running under its job, stopped before its end (and it runs again).
    */
   private async runOnce(job: Extract<Job, { kind: 'run' }>, delivery: Delivery): Promise<void> {
     const underWay = this.requestsUnderWay.get(job.request_id);
     if (underWay !== undefined) {
-      this.deps.log.info(`request ${job.request_id} delivered again while this runner still runs it; acked once that run ends`, job.request_id);
+      this.deps.log.info(`request ${job.request_id} delivered again while this runner still runs it; waiting for that run`, job.request_id);
       await underWay;
-      return delivery.ack();
+      return this.runOnce(job, delivery);
     }
     const run = this.runRequest(job, delivery).finally(() => this.requestsUnderWay.delete(job.request_id));
     this.requestsUnderWay.set(job.request_id, run.catch(() => undefined));
@@ -190,6 +192,10 @@ export class Runner {
         return await delivery.ack();
       }
       const cancel = new AbortController();
+      // The broker gives the job to a runner again once this one's connection is lost: the run
+      // stops (its container killed) rather than go on beside the next one.
+      const stopWhenLost = (): void => cancel.abort();
+      delivery.lost?.addEventListener('abort', stopWhenLost);
       this.executing.set(requestId, cancel);
       let execution: Execution;
       const spec: RunSpec = {
@@ -209,6 +215,13 @@ export class Runner {
         execution = await this.execute(fn, spec);
       } finally {
         this.executing.delete(requestId);
+        delivery.lost?.removeEventListener('abort', stopWhenLost);
+      }
+      if (execution.status === 'cancelled' && delivery.lost?.aborted) {
+        // Stopped before its end, nothing stored: the request stays running under its job, which
+        // starts it again. (A run that ended before it was stopped is stored as usual.)
+        log.warning(`request ${requestId}: the connection to the broker was lost while it ran; stopped, to run again where the broker delivers its job`, requestId);
+        return;
       }
       // A cancelled request's outcome was stored by the cancel itself.
       if (execution.status === 'cancelled') return await delivery.ack();

@@ -8,6 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +17,7 @@ import { isFinal, type RequestRecord } from '../common/domain.js';
 import { newId } from '../common/ids.js';
 import { openStore } from '../common/store-factory.js';
 import type { Platform } from '../server/platform.js';
-import { call, deployFunction, leftoverContainers, waitFor } from './helpers/platform.js';
+import { bridgeGateway, call, deployFunction, leftoverContainers, waitFor } from './helpers/platform.js';
 import { freePort } from './helpers/processes.js';
 
 const BIN = join(import.meta.dirname, '..', 'dist', 'bin');
@@ -206,6 +207,60 @@ describe('separate API and runner processes over RabbitMQ', () => {
     const health = await call(`${urls.apiUrl}/healthcheck`);
     assert.equal(health.status, 200);
     await kill(runner, 'SIGTERM');
+  });
+
+  test('a runner that loses its broker connection mid-run stops that run; the job comes back and the request runs again, the stopped run never reaching its end', async () => {
+    // The function tells a server of the test when it starts and ends; the server tells the
+    // first run to take 30 s, the later ones to end at once.
+    const runs: { ended: boolean; closed: boolean }[] = [];
+    const server = createServer((socket) => {
+      const run = { ended: false, closed: false };
+      runs.push(run);
+      socket.on('data', (data) => (run.ended ||= data.toString().includes('end')));
+      socket.on('close', () => (run.closed = true));
+      socket.on('error', () => undefined);
+      socket.write(runs.length === 1 ? '30\n' : '0\n');
+    });
+    const gateway = bridgeGateway();
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, gateway, resolve));
+    const { port } = server.address() as AddressInfo;
+    const runner = startProcess('pratai-runner', { ...runnerEnv('guarantee-lost'), PRATAI_RUNNER_NETWORK: 'bridge' });
+    const store = await openStore(defaultSettings({ DEFAULT: { state_path: statePath } }));
+    try {
+      await started(runner, /runner guarantee-lost started/);
+      const module = [
+        'import socket, time',
+        '',
+        'def main(payload=None):',
+        `    with socket.create_connection((${JSON.stringify(gateway)}, ${port}), timeout=10) as s:`,
+        "        time.sleep(float(s.makefile().readline()))",
+        "        s.sendall(b'end')",
+        "    return 'done'",
+        '',
+      ].join('\n');
+      const fn = await deployFunction(urls as Platform, { 'new_module.py': module }, { name: 'connection-lost' });
+      // The API process here has no [runner] network to allow it: the runner's is what counts.
+      assert.ok(await store.updateFunction(fn.function_id as string, { network: true, updated_at: new Date().toISOString() }));
+      const accepted = await call(`${urls.webhookUrl}/function/${fn.function_id as string}`, { method: 'POST', body: JSON.stringify({ payload: null }) });
+      assert.equal(accepted.status, 202);
+      await waitFor('the first run to start', async () => (runs.length === 1 ? true : undefined), 60_000);
+
+      rabbitmqctl('close_all_connections', '-p', VHOST, 'pratai test: connection lost');
+      await waitFor('the first run to be stopped', async () => (runs[0]?.closed ? true : undefined), 60_000);
+      const [record] = await outcomes([accepted.body.request_id as string]);
+      report('connection lost mid-run', { runs: runs.length, firstRunEnded: Number(runs[0]?.ended), attempts: record?.attempts ?? 0 });
+      assert.equal(runs[0]?.ended, false, 'the first run was stopped before its end');
+      assert.equal(record?.status, 'succeeded', JSON.stringify(record?.error));
+      assert.equal(record?.response, 'done');
+      assert.equal(record?.attempts, 2);
+      assert.deepEqual(runs.map((run) => run.ended), [false, true], 'run once more, to its end');
+      assert.match(runner.output(), /connection to the broker was lost while it ran; stopped/);
+    } finally {
+      await store.close();
+      await kill(runner, 'SIGTERM');
+      await new Promise((resolve) => server.close(resolve));
+    }
+    assert.deepEqual(leftoverContainers('guarantee-lost'), []);
   });
 
   test('a request stored but never published (the API died in between) is run by the sweeper', async () => {

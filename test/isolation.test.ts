@@ -17,6 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { now } from '../common/ids.js';
 import {
   assertNoLeftoverContainers,
+  bridgeGateway,
   call,
   deployFunction,
   invoke,
@@ -77,19 +78,6 @@ const HOSTILE = [
   '        return "printed"',
   '',
 ].join('\n');
-
-/**
- * The host's address on Docker's default bridge: a local address a container with a network could
- * reach. Some engines leave the gateway out of `docker network inspect`: the bridge then has the
- * first address of its subnet.
- */
-function bridgeGateway(): string {
-  const out = execFileSync('docker', ['network', 'inspect', 'bridge', '-f', '{{range .IPAM.Config}}{{.Gateway}}|{{.Subnet}}{{end}}'], { encoding: 'utf8' }).trim();
-  const [gateway = '', subnet = ''] = out.split('|');
-  if (gateway !== '') return gateway;
-  const network = /^(\d+\.\d+\.\d+)\.0\//.exec(subnet);
-  return network ? `${network[1]}.1` : '172.17.0.1';
-}
 
 interface Hostile {
   what: string;

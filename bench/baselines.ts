@@ -5,6 +5,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DockerContainerRuntime } from '../runner/docker-container-runtime.js';
@@ -64,6 +65,7 @@ export async function warmFloor(image: string, functionId: string, count: number
     tmpfsMiB: 16,
     maxLogBytes: 1024 * 1024,
     maxResponseBytes: 1024 * 1024,
+    channelRoot: tmpdir(),
     build: { timeoutMs: 60_000, network: 'none', pipIndexUrl: '', pipExtraIndexUrl: '', pipFindLinks: [], pipNoIndex: true },
   });
   const container = await containers.start({ image, functionId, memoryMiB: 128, cpus: 1, network: false });

@@ -109,6 +109,10 @@ export const OPTIONS = {
     name: str('', 'Name of this runner, unique among runners; labels its containers. Empty: the host name.'),
     concurrency: int(4, 1, 256, 'Requests one runner executes at once.'),
     docker_socket: str('/var/run/docker.sock', 'Path of the Docker engine socket.'),
+    channel_dir: str(
+      '',
+      "Folder where the runner makes each container's channel: a Unix socket it mounts read-only into that container, over which the runtime speaks instead of stdin/stdout through the Docker engine. The Docker host must see it at the same path (a runner in a container mounts it from the host at the same path); where it does not, runtimes fall back to stdin/stdout. Empty: <state_path>/channels.",
+    ),
     network: str(
       'none',
       "Docker network joined by the containers of functions that ask for network (a function's `network` field, which the policy rule function:network must allow), e.g. bridge or a network made for them; the containers of other functions never get one. none: no function gets network, and the API refuses functions that ask for it. The API and every runner must read the same value (one pratai.conf for all processes): a runner with none fails the requests of a function that asks for network (NetworkNotAllowed).",

@@ -5,14 +5,16 @@
  * no-new-privileges, read-only root with a small tmpfs, a pids limit, memory equal to memory+swap,
  * a CPU quota, and no network: only the containers of a function that asks for network join the
  * one the operator named (`[runner] network`), and none at all when that is `none`. The runtime
- * program inside speaks the line protocol of runtimes/README.md on the container's stdin/stdout,
- * held open by a DockerContainer for as long as the container lives.
+ * program inside speaks the line protocol of runtimes/README.md over a Unix socket of the runner
+ * (runner/channel.ts) or the container's stdin/stdout, held open by a DockerContainer for as long
+ * as the container lives.
  */
 import { copyFile, mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { hasRequirements, type BuildResult, type Container, type ContainerRuntime, type ContainerSpec, type ImageBuild } from './container-runtime.js';
+import { ChannelListener, channelConfig } from './channel.js';
 import { DockerContainer, platformError, resources } from './docker-container.js';
 
 export interface DockerOptions {
@@ -25,6 +27,11 @@ export interface DockerOptions {
   tmpfsMiB: number;
   maxLogBytes: number;
   maxResponseBytes: number;
+  /**
+   * Folder (as the Docker host sees it) where each container's channel socket is made
+   * (runner/channel.ts); undefined: no sockets, every runtime speaks over stdin/stdout.
+   */
+  channelRoot?: string;
   build: {
     timeoutMs: number;
     network: string;
@@ -167,6 +174,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
   }
 
   async reapContainers(): Promise<number> {
+    if (this.options.channelRoot !== undefined) await ChannelListener.removeAll(this.options.channelRoot, this.options.runnerName);
     try {
       const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_RUNNER}=${this.options.runnerName}`] } });
       await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true })));
@@ -177,14 +185,21 @@ export class DockerContainerRuntime implements ContainerRuntime {
   }
 
   async start(spec: ContainerSpec): Promise<Container> {
-    const { maxLogBytes, maxResponseBytes, pidsLimit } = this.options;
-    return DockerContainer.start(this.docker, this.containerConfig(spec), { maxLogBytes, maxResponseBytes, pidsLimit }, spec);
+    const { maxLogBytes, maxResponseBytes, pidsLimit, channelRoot, runnerName } = this.options;
+    const listener = channelRoot === undefined ? undefined : await ChannelListener.open(channelRoot, runnerName);
+    try {
+      return await DockerContainer.start(this.docker, this.containerConfig(spec, listener), { maxLogBytes, maxResponseBytes, pidsLimit }, spec, listener);
+    } catch (error) {
+      await listener?.close();
+      throw error;
+    }
   }
 
-  private containerConfig(spec: ContainerSpec): Docker.ContainerCreateOptions {
+  private containerConfig(spec: ContainerSpec, listener: ChannelListener | undefined): Docker.ContainerCreateOptions {
     const { functionId } = spec;
     const labels: Record<string, string> = { [LABEL_MANAGED]: 'true', [LABEL_RUNNER]: this.options.runnerName };
-    const env = [`PRATAI_MAX_LOG_BYTES=${this.options.maxLogBytes}`];
+    const channel = channelConfig(listener);
+    const env = [`PRATAI_MAX_LOG_BYTES=${this.options.maxLogBytes}`, ...channel.env];
     if (functionId === undefined) {
       // A prewarmed container: its runtime waits for an init message carrying the function.
       labels[LABEL_PREWARMED] = 'true';
@@ -216,6 +231,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
         SecurityOpt: ['no-new-privileges'],
         IpcMode: 'none',
         LogConfig: { Type: 'none', Config: {} },
+        Binds: channel.binds,
       },
     };
   }

@@ -4,11 +4,13 @@
  * requests. A request the container does not answer normally (timeout, cancel, too much output,
  * the container ending) kills it, and it is never reusable again.
  */
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Duplex, Writable } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { LogRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
+import type { ChannelListener } from './channel.js';
 import { ImageMissing, type Container, type Execution, type LoadSpec, type RunRequest } from './container-runtime.js';
 
 export interface SessionLimits {
@@ -75,9 +77,17 @@ export class DockerContainer implements Container {
   private resolveReady: (ready: { acceptsInit: boolean }) => void = () => undefined;
   private rejectReady: (error: Error) => void = () => undefined;
   private readonly announced: Promise<{ acceptsInit: boolean }>;
+  /** Where lines to the runtime go: the channel's socket, or stdin; undefined until the runtime shows which. */
+  private sink: Writable | undefined;
+  /** Lines written before the runtime showed which way it listens. */
+  private unsent: string[] = [];
+  private socket: Socket | undefined;
 
-  /** Creates, attaches and starts a container; a half-made one is removed before this throws. */
-  static async start(docker: Docker, config: Docker.ContainerCreateOptions, limits: SessionLimits, size: ContainerSize): Promise<DockerContainer> {
+  /**
+   * Creates, attaches and starts a container; a half-made one is removed before this throws.
+   * With a `listener`, the runtime is expected on its socket (the container's config names it).
+   */
+  static async start(docker: Docker, config: Docker.ContainerCreateOptions, limits: SessionLimits, size: ContainerSize, listener?: ChannelListener): Promise<DockerContainer> {
     let container: Docker.Container;
     try {
       container = await docker.createContainer(config);
@@ -93,7 +103,7 @@ export class DockerContainer implements Container {
       await container.remove({ force: true }).catch(() => undefined);
       throw platformError('container attach', error);
     }
-    const session = new DockerContainer(docker, container, stream, limits, size);
+    const session = new DockerContainer(docker, container, stream, limits, size, listener);
     try {
       await container.start();
     } catch (error) {
@@ -109,6 +119,7 @@ export class DockerContainer implements Container {
     private readonly stream: Duplex,
     private readonly limits: SessionLimits,
     private size: ContainerSize,
+    private readonly listener: ChannelListener | undefined,
   ) {
     this.outputCap = limits.maxLogBytes + limits.maxResponseBytes + PROTOCOL_OVERHEAD_BYTES;
     this.announced = new Promise((resolve, reject) => {
@@ -119,7 +130,26 @@ export class DockerContainer implements Container {
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     docker.modem.demuxStream(stream, stdout, stderr);
-    stdout.on('data', (chunk: Buffer) => this.onOutput(chunk));
+    stdout.on('data', (chunk: Buffer) => {
+      // Output on stdout first: a runtime that did not connect (an older one, or no socket in
+      // its folder) speaks over stdin/stdout.
+      if (this.sink === undefined) this.speakOver(stream);
+      this.onOutput(chunk);
+    });
+    if (listener === undefined) {
+      this.speakOver(stream);
+    } else {
+      void listener.connected.then((socket) => {
+        if (this.sink !== undefined || this.removal !== undefined) {
+          socket.destroy();
+          return;
+        }
+        this.socket = socket;
+        socket.on('data', (chunk: Buffer) => this.onOutput(chunk));
+        socket.on('error', () => undefined); // its end is the container's: the attachment tells
+        this.speakOver(socket);
+      });
+    }
     stderr.on('data', (chunk: Buffer) => {
       if (this.stderrText.length < STDERR_KEEP_BYTES) this.stderrText += chunk.toString('utf8');
     });
@@ -171,7 +201,11 @@ export class DockerContainer implements Container {
     this.removal ??= this.container
       .remove({ force: true })
       .catch(() => undefined)
-      .finally(() => this.stream.destroy());
+      .finally(async () => {
+        this.stream.destroy();
+        this.socket?.destroy();
+        await this.listener?.close();
+      });
     return this.removal;
   }
 
@@ -230,7 +264,17 @@ export class DockerContainer implements Container {
   }
 
   private write(message: unknown): void {
-    this.stream.write(`${JSON.stringify(message)}\n`);
+    const line = `${JSON.stringify(message)}\n`;
+    if (this.sink === undefined) this.unsent.push(line);
+    else this.sink.write(line);
+  }
+
+  /** From now on lines go to `sink` (those written so far first); the listener is done with. */
+  private speakOver(sink: Writable): void {
+    this.sink = sink;
+    for (const line of this.unsent) sink.write(line);
+    this.unsent = [];
+    void this.listener?.close();
   }
 
   private async kill(): Promise<void> {

@@ -1,4 +1,5 @@
 /** Builds a runner from settings with its real Docker adapter. */
+import { join } from 'node:path';
 import { runnerName, type Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import type { JobQueue } from '../common/queue.js';
@@ -22,6 +23,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     tmpfsMiB: runner.tmpfs_size,
     maxLogBytes: runner.max_log_bytes,
     maxResponseBytes: runner.max_response_bytes,
+    channelRoot: runner.channel_dir || join(settings.DEFAULT.state_path, 'channels'),
     build: {
       timeoutMs: build.timeout * 1000,
       network: build.network,

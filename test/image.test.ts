@@ -11,7 +11,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -45,6 +47,7 @@ let webhookUrl = '';
 let container = '';
 let functionId: string | undefined;
 let built = '';
+let channels = '';
 
 before(async () => {
   assert.ok(existsSync(`${ROOT}dist/bin/pratai-server.js`), 'dist/ is built (npm run build)');
@@ -54,9 +57,13 @@ before(async () => {
   built = `image built on ${base} in ${((Date.now() - started) / 1000).toFixed(1)} s`;
 
   const socketGroup = String(statSync('/var/run/docker.sock').gid);
+  // The channels' folder at the same path in the container as on the Docker host (as
+  // deploy/compose.yaml mounts it), writable by the image's user.
+  channels = mkdtempSync(join(tmpdir(), 'pratai-image-channels-'));
+  chmodSync(channels, 0o777);
   container = await docker(
     'run', '-d', '--label', containerLabel,
-    '--group-add', socketGroup, '-v', '/var/run/docker.sock:/var/run/docker.sock',
+    '--group-add', socketGroup, '-v', '/var/run/docker.sock:/var/run/docker.sock', '-v', `${channels}:${channels}`, '-e', `PRATAI_RUNNER_CHANNEL_DIR=${channels}`,
     '-p', '127.0.0.1::9998', '-p', '127.0.0.1::9898',
     '-e', `PRATAI_RUNNER_NAME=${runnerName}`, '-e', 'PRATAI_RUNNER_HEARTBEAT_INTERVAL=1', '-e', 'PRATAI_DEFAULT_AUTH_STRATEGY=noauth',
     image,
@@ -80,6 +87,7 @@ after(async () => {
   const images = (await docker('images', '-q', '--filter', `label=pratai.build-id=${id}`)).split('\n').filter(Boolean);
   if (images.length > 0) await docker('rmi', '-f', ...new Set(images));
   if (functionId !== undefined) for (const image of functionImages(functionId)) await docker('rmi', '-f', image).catch(() => undefined);
+  if (channels) rmSync(channels, { recursive: true, force: true });
   assert.deepEqual(leftover, [], `the stopped platform left containers of runner ${runnerName} behind; its log:\n${logs}`);
   assert.equal(await docker('images', '-q', '--filter', `label=pratai.build-id=${id}`), '', 'the build left images behind');
 });

@@ -6,7 +6,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -88,6 +88,19 @@ describe('warm containers in a platform', () => {
     for (let i = 0; i < 3; i += 1) responses.push((await run(fn.function_id, null)).response);
     assert.equal(new Set(responses.map((r) => r.host)).size, 1, JSON.stringify(responses));
     assert.deepEqual(responses.map((r) => r.calls), [1, 2, 3]);
+  });
+
+  test('each container speaks over a channel socket of its own, in a read-only mount whose folder the runner removed once the runtime connected', async () => {
+    const fn = await deploy({ 'new_module.py': WHOAMI }, { name: 'channelled' });
+    const { host } = (await run(fn.function_id, null)).response;
+    const [config] = JSON.parse(execFileSync('docker', ['inspect', host], { encoding: 'utf8' })) as { Config: { Env: string[] }; Mounts: { Source: string; Destination: string; RW: boolean }[] }[];
+    assert.ok(config?.Config.Env.includes('PRATAI_SOCKET=/run/pratai/channel.sock'));
+    const mount = config?.Mounts.find((m) => m.Destination === '/run/pratai');
+    assert.ok(mount, 'the channel folder is mounted');
+    assert.equal(mount.RW, false, 'read-only');
+    assert.ok(mount.Source.startsWith(join(platform.settings.DEFAULT.state_path, 'channels', platform.runnerName)), mount.Source);
+    assert.equal(existsSync(mount.Source), false, 'removed once the runtime connected: nobody else can connect');
+    assert.equal((await run(fn.function_id, null)).response.host, host, 'and the container serves on over it');
   });
 
   test('two functions never share a container, even with the same code', async () => {

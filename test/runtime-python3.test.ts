@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -440,13 +441,58 @@ describe('python3 runtime', () => {
     });
   });
 
+  describe('the channel: a Unix socket at PRATAI_SOCKET', () => {
+    test('the runtime connects to the socket and speaks the protocol over it, writing nothing on stdout', async () => {
+      const folder = await mkdtemp(join(tmpdir(), 'pratai-channel-test-'));
+      tempDirs.push(folder);
+      await chmod(folder, 0o755);
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(join(folder, 'channel.sock'), resolve));
+      await chmod(join(folder, 'channel.sock'), 0o777);
+      const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
+      const name = `pratai-test-${TEST_RUN}-${randomUUID().slice(0, 8)}`;
+      const child = spawn('docker', [
+        'run', '--rm', '-i', '--network', 'none', '--user', '65534:65534', '--read-only', '--name', name, '--label', LABEL,
+        '-v', `${folder}:/run/pratai:ro`, '-e', 'PRATAI_SOCKET=/run/pratai/channel.sock', '-e', 'PRATAI_AWAIT_INIT=1', IMAGE,
+      ]);
+      let stdout = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      const exited = new Promise((resolve) => child.on('close', resolve));
+      try {
+        const socket = await connected;
+        const lines = createInterface({ input: socket, crlfDelay: Infinity })[Symbol.asyncIterator]();
+        const next = async (): Promise<Record<string, unknown>> => JSON.parse((await lines.next()).value as string) as Record<string, unknown>;
+        const ready = await next();
+        assert.deepEqual([ready.type, ready.protocol], ['ready', 3]);
+        socket.write(`${JSON.stringify({ type: 'init', function_id: 'f-1', module: "def main(payload=None):\n    print('printed')\n    return payload\n" })}\n`);
+        socket.write(`${JSON.stringify({ type: 'run', id: 'r-1', payload: { over: 'socket' } })}\n`);
+        const result = await next();
+        assert.deepEqual([result.type, result.id, result.status, result.response], ['result', 'r-1', 'succeeded', { over: 'socket' }]);
+        assert.deepEqual((result.logs as LogRecord[]).map((record) => record.message), ['printed'], "the function's print is a log record");
+        socket.end(); // EOF on the channel: the runtime exits
+        assert.equal(await exited, 0);
+        assert.equal(stdout, '', 'nothing on stdout');
+      } finally {
+        child.kill();
+        server.close();
+      }
+    });
+
+    test('where nothing listens at PRATAI_SOCKET, the runtime speaks over stdin and stdout', async () => {
+      await RuntimeContainer.with({ 'new_module.py': 'def main(payload=None):\n    return payload\n' }, async (runtime, ready) => {
+        assert.equal(ready.protocol, 3);
+        assert.deepEqual(succeeded(await runtime.run('r-1', 'stdio')).response, 'stdio');
+      }, { PRATAI_SOCKET: '/run/pratai/channel.sock' });
+    });
+  });
+
   describe('a prewarmed runtime (PRATAI_AWAIT_INIT=1)', () => {
     const AWAIT_INIT = { PRATAI_AWAIT_INIT: '1' };
 
     test('loads the module sent in init and serves it like one imported from the function folder', async () => {
       const source = ['import os', "print('loading')", 'def main(payload):', '    if payload == "raise":', "        raise ValueError('bad')", '    return [payload, __file__, os.environ["PRATAI_FUNCTION_ID"]]'].join('\n');
       await RuntimeContainer.with({}, async (runtime, ready) => {
-        assert.equal(ready.protocol, 2);
+        assert.equal(ready.protocol, 3);
         runtime.send({ type: 'init', function_id: 'f-1', module: source });
         const first = succeeded(await runtime.run('r-1', 1));
         assert.deepEqual(first.response, [1, '/opt/pratai/function/new_module.py', 'f-1']);

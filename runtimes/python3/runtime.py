@@ -23,6 +23,7 @@ import os
 import platform
 import select
 import signal
+import socket
 import struct
 import sys
 import termios
@@ -33,7 +34,8 @@ import types
 
 RUNTIME_NAME = "python3"
 # 2: init messages (prewarmed containers), `leftover` in results, PRATAI_REQUEST_ID per run.
-PROTOCOL_VERSION = 2
+# 3: the channel is the runner's Unix socket at PRATAI_SOCKET when there is one there.
+PROTOCOL_VERSION = 3
 DEFAULT_MAX_LOG_BYTES = 1024 * 1024
 # A record's size on the protocol line, besides its level, source and JSON-escaped message:
 # {"time":"2024-05-01T12:00:00.123Z","level":"","source":"","message":}, plus a comma.
@@ -75,6 +77,26 @@ def describe_exception(exc, skip_frames=1):
 def private_fd(fd):
     """A non-inheritable duplicate of fd, numbered high."""
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, PRIVATE_FD_MIN)
+
+
+def connect_channel(path):
+    """The runner's Unix socket at `path`, connected, as a private fd; None where there is none.
+
+    The socket joins this process to the runner directly, where stdin and stdout pass through the
+    Docker engine and its shim for every message. Where the runner could not share one (its
+    folder is not the Docker host's), the folder is empty and the channel is stdin and stdout.
+    """
+    if not path:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    fd = private_fd(sock.fileno())
+    sock.close()
+    return fd
 
 
 class _Pipe:
@@ -341,9 +363,14 @@ class Runtime:
     # -- start ----------------------------------------------------------------------------------
 
     def take_over_stdio(self):
-        self.out_fd = private_fd(1)
+        channel_fd = connect_channel(os.environ.get("PRATAI_SOCKET"))
+        if channel_fd is None:
+            self.out_fd = private_fd(1)
+            self.in_file = os.fdopen(private_fd(0), "rb")
+        else:
+            self.out_fd = channel_fd
+            self.in_file = os.fdopen(private_fd(channel_fd), "rb")
         self.err_fd = private_fd(2)  # for the runtime's own last words (see main)
-        self.in_file = os.fdopen(private_fd(0), "rb")
         null_fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null_fd, 0)
         os.close(null_fd)

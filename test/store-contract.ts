@@ -25,8 +25,11 @@ export interface StoreContractOptions {
 }
 
 /** A store on `url`, as a process opens one; migrated unless told not to. */
+/** Connections each store of these tests keeps open to a database server. */
+const POOL_SIZE = 4;
+
 export async function connect(url: string, { migrate = true } = {}): Promise<Store> {
-  const store = await createStore(defaultSettings({ database: { connection: url, max_pool_size: '4' } }));
+  const store = await createStore(defaultSettings({ database: { connection: url, max_pool_size: String(POOL_SIZE) } }));
   if (migrate) await store.migrate();
   return store;
 }
@@ -572,13 +575,15 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const fn = aFunction(tenant());
         await store.createFunction(fn, CODE);
         await database.killConnections();
-        // A pool may hand out one connection it has not yet seen die: that call may fail, as
-        // ServiceUnavailable (retryable), and the one after it must work.
-        const first = await store.getFunction(fn.function_id, 'all-tenants').catch((error: unknown) => error);
-        if (!(first && typeof first === 'object' && 'function_id' in first)) {
-          assert.ok(first instanceof PrataiError && first.code === 'ServiceUnavailable', `expected ServiceUnavailable, got ${String(first)}`);
+        // A pool may hand out connections it has not yet seen die (as many as it holds, 4 here):
+        // each such call fails as ServiceUnavailable (retryable), and then the store works again.
+        let answer: unknown;
+        for (let call = 0; call <= POOL_SIZE; call += 1) {
+          answer = await store.getFunction(fn.function_id, 'all-tenants').catch((error: unknown) => error);
+          if (answer && typeof answer === 'object' && 'function_id' in answer) break;
+          assert.ok(answer instanceof PrataiError && answer.code === 'ServiceUnavailable', `expected ServiceUnavailable, got ${String(answer)}`);
         }
-        assert.deepEqual(await store.getFunction(fn.function_id, 'all-tenants'), fn);
+        assert.deepEqual(answer, fn, `the store works again within ${POOL_SIZE + 1} calls`);
         await store.ping();
       });
 

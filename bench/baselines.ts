@@ -1,7 +1,8 @@
 /**
  * What the platform's figures are compared to, measured in the same run on the same machine:
- * a bare Express handler, `docker run` of a function's image, and the function called over a
- * pipe in a warm container with nothing else around it (the floor).
+ * a bare Express handler, `docker run` of a function's image, and the function called over its
+ * channel (the Unix socket the runner uses, runner/channel.ts) in a warm container with nothing
+ * else around it (the floor).
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -53,8 +54,8 @@ export interface Floor {
 }
 
 /**
- * The function of `image` called `count` times over the protocol pipe of one warm container, one
- * call after another: what a request costs with no webhook, store or queue around it.
+ * The function of `image` called `count` times over the channel of one warm container, one call
+ * after another: what a request costs with no webhook, store or queue around it.
  */
 export async function warmFloor(image: string, functionId: string, count: number): Promise<Floor> {
   const containers = new DockerContainerRuntime({

@@ -145,7 +145,7 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
 
     const echo = await deploy(platform, 'echo', ECHO);
     deployed.push(echo);
-    say('the warm floor: the function over a pipe in a warm container');
+    say('the warm floor: the function over its channel (a Unix socket, the pipe the runner uses) in a warm container');
     const floor = await warmFloor(await imageOf(echo), echo, FLOOR_CALLS);
 
     say(`warm end-to-end latency, ${WARM_REQUESTS} requests one after another`);

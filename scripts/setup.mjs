@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Gets a machine ready to run Pratai: Node dependencies and build, a Docker engine, and the
-// runtime images. Runs before `npm start` and `npm test`, so it is plain Node
+// runtime images; with --for-tests (`npm test`), also the local services the tests use
+// (PostgreSQL, MariaDB, RabbitMQ), started when installed and stopped. Runs before `npm start`
+// and `npm test`, so it is plain Node
 // with no npm dependencies: it must work before `npm ci` has run.
 //
 // Idempotent and quiet: it prints one line per step it actually performs, and nothing when all is
@@ -16,6 +18,7 @@
 // needs the images without the Node steps.
 
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -415,19 +418,79 @@ export async function ensureRuntimeImages() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// e. The local services the tests use (--for-tests)
 
-const USAGE = 'usage: node scripts/setup.mjs';
+const SERVICE_START_TIMEOUT_MS = 120_000;
+
+/**
+ * As the tests expect them (test/helpers/databases.ts, test/helpers/keystone.ts, the RabbitMQ
+ * tests): on loopback, PostgreSQL with trust for `postgres`, MariaDB with `root` and no password,
+ * RabbitMQ with guest/guest. Installing and configuring them is the machine's business: a service
+ * that is installed but stopped is started, one that is missing is named with how to get it.
+ */
+const TEST_SERVICES = [
+  { name: 'PostgreSQL', port: 5432, installed: '/usr/bin/pg_ctlcluster', start: ['sh', '-c', 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -n 1) main start'], packages: 'postgresql' },
+  { name: 'MariaDB', port: 3306, installed: '/usr/sbin/mariadbd', start: ['start-stop-daemon', '--start', '--oknodo', '--background', '--exec', '/usr/sbin/mariadbd'], packages: 'mariadb-server' },
+  { name: 'RabbitMQ', port: 5672, installed: '/usr/sbin/rabbitmq-server', start: ['rabbitmq-server', '-detached'], packages: 'rabbitmq-server' },
+];
+
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+function listening(port) {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(2_000);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function ensureTestServices() {
+  for (const service of TEST_SERVICES) {
+    if (await listening(service.port)) continue;
+    if (!existsSync(service.installed) || !isRoot()) {
+      console.warn(`pratai setup: ${service.name} is not listening on 127.0.0.1:${service.port}; the tests that use it will fail (install it: apt-get install ${service.packages}, then start it)`);
+      continue;
+    }
+    await step(`starting ${service.name}`, async () => {
+      // Its daemon keeps whatever output it was given: none, and the exit of the command that
+      // started it is what is waited for.
+      const [command, ...args] = service.start;
+      const starter = spawn(command, args, { cwd: ROOT, stdio: 'ignore', detached: true });
+      const code = await new Promise((resolve) => {
+        starter.once('error', () => resolve(null));
+        starter.once('exit', resolve);
+      });
+      if (code !== 0) throw new SetupError(`\`${service.start.join(' ')}\` exited ${code ?? 'without starting'}`);
+      const deadline = Date.now() + SERVICE_START_TIMEOUT_MS;
+      while (!(await listening(service.port))) {
+        if (Date.now() > deadline) throw new SetupError(`${service.name} did not listen on 127.0.0.1:${service.port} within ${SERVICE_START_TIMEOUT_MS / 1000} s of being started`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const USAGE = 'usage: node scripts/setup.mjs [--for-tests]';
 
 async function main(argv) {
+  let forTests = false;
   for (const arg of argv) {
     if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       return;
     }
+    if (arg === '--for-tests') {
+      forTests = true;
+      continue;
+    }
     throw new SetupError(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
   }
   await ensureNodeDependencies();
   await ensureRuntimeImages();
+  if (forTests) await ensureTestServices();
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -13,6 +13,8 @@ export interface Authenticator {
   authenticate(headers: IncomingHttpHeaders): Promise<Identity>;
   /** The `WWW-Authenticate` value of a 401, telling clients where to get a token. */
   readonly challenge?: string;
+  /** Throws, saying why, when callers' tokens cannot be checked now: what `/healthcheck` reports. */
+  ping?(): Promise<void>;
 }
 
 /**

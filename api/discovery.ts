@@ -42,6 +42,7 @@ async function healthProblems(deps: ApiDeps): Promise<string[]> {
   const reasons: string[] = [];
   await deps.store.ping().catch((error: Error) => reasons.push(error.message));
   await deps.queue.ping().catch((error: Error) => reasons.push(error.message));
+  await deps.auth.ping?.().catch((error: Error) => reasons.push(error.message));
   // The API never talks to Docker: runners report on it in their heartbeats.
   const heartbeats = await deps.store.listHeartbeats().catch(() => []);
   const freshAfter = Date.now() - 3 * deps.settings.runner.heartbeat_interval * 1000;

@@ -43,12 +43,17 @@ export function serviceCredentials(options: AuthtokenSettings): KeystoneCredenti
   };
 }
 
+/** How long one answer of `ping` is kept. */
+const HEALTH_CACHE_MS = 5_000;
+
 export class KeystoneAuthenticator implements Authenticator {
   readonly challenge: string;
   private readonly session: KeystoneSession;
   private readonly cache: TokenCache<Identity>;
   /** Where tokens are validated: the catalog's identity endpoint on `interface`, else auth_url. */
   private validator: KeystoneClient | undefined;
+  /** The last health check, and when it began. */
+  private health: { at: number; check: Promise<void> } | undefined;
 
   /** Throws when a required option is missing: the process must not start half-configured. */
   constructor(
@@ -97,6 +102,22 @@ export class KeystoneAuthenticator implements Authenticator {
       if (error.code === 'ServiceUnavailable') throw error;
       throw new PrataiError('ServiceUnavailable', `Pratai cannot validate tokens with Keystone now: ${error.message}`, { cause: error });
     }
+  }
+
+  /**
+   * Whether tokens can be validated now: Pratai's own token, validated where callers' are. Load
+   * balancers ask often: an answer is kept HEALTH_CACHE_MS, so Keystone sees at most one such
+   * call in that time.
+   */
+  ping(): Promise<void> {
+    if (this.health === undefined || Date.now() - this.health.at > HEALTH_CACHE_MS) {
+      const check = this.session.call(async (serviceToken) => void (await (await this.validatorClient()).validateToken(serviceToken, serviceToken, { catalog: false })));
+      this.health = { at: Date.now(), check: check.catch((error: unknown) => {
+        throw error instanceof PrataiError && error.code === 'ServiceUnavailable' ? error : new PrataiError('ServiceUnavailable', `Pratai cannot validate tokens with Keystone now: ${(error as Error).message}`, { cause: error });
+      }) };
+      this.health.check.catch(() => undefined); // asked by the caller; unasked, no rejection is news
+    }
+    return this.health.check;
   }
 
   private async validatorClient(): Promise<KeystoneClient> {

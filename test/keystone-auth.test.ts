@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { TokenCache } from '../api/token-cache.js';
 import { startTestKeystone, type TestKeystone, type TestProject, type TestUser } from './helpers/keystone.js';
-import { call, createFunction, ECHO_MODULE, functionImages, startTestPlatform, zipOf, type Json, type TestPlatform } from './helpers/platform.js';
+import { call, createFunction, ECHO_MODULE, functionImages, startTestPlatform, waitFor, zipOf, type Json, type TestPlatform } from './helpers/platform.js';
 
 let keystone: TestKeystone;
 let platform: TestPlatform;
@@ -40,6 +40,9 @@ function assertRefused(response: Json, status: number, code: string): void {
   assert.equal(response.body.error.code, code);
   if (status !== 403) assert.equal(response.headers.get('cache-control'), 'no-store', 'no proxy keeps a refusal of who the caller is');
 }
+
+/** `/healthcheck` as a load balancer asking for JSON gets it. */
+const healthOf = (on: TestPlatform): Promise<Json> => call(`${on.apiUrl}/healthcheck`, { headers: { accept: 'application/json' } });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -153,6 +156,9 @@ describe('failing closed', () => {
       const response = await functions((await keystone.tokenFor(member)).token, misconfigured);
       assertRefused(response, 503, 'ServiceUnavailable');
       assert.match(response.body.error.message, /cannot validate tokens/);
+      const health = await healthOf(misconfigured);
+      assert.equal(health.status, 503);
+      assert.ok(health.body.reasons.some((reason: string) => /cannot validate tokens/.test(reason)), JSON.stringify(health.body));
     } finally {
       await misconfigured.close();
     }
@@ -161,8 +167,15 @@ describe('failing closed', () => {
   test('with Keystone stopped, calls with a new token answer 503 naming Keystone and nothing is accepted', async () => {
     const token = await keystone.tokenFor(member);
     const before = await platform.store.listFunctions('all-tenants');
+    await waitFor('the platform to be healthy', async () => ((await healthOf(platform)).status === 200 ? true : undefined));
     await keystone.stop();
     try {
+      // Its answer is kept a few seconds: the next ones say Keystone is out of reach.
+      const health = await waitFor('/healthcheck to report Keystone', async () => {
+        const answer = await healthOf(platform);
+        return answer.status === 503 ? answer : undefined;
+      });
+      assert.ok(health.body.reasons.some((reason: string) => reason.includes(keystone.authUrl)), JSON.stringify(health.body));
       const listed = await functions(token.token);
       assertRefused(listed, 503, 'ServiceUnavailable');
       assert.ok(listed.body.error.message.includes(keystone.authUrl), listed.body.error.message);
@@ -180,6 +193,7 @@ describe('failing closed', () => {
       await keystone.start();
     }
     assert.equal((await functions(token.token)).status, 200, 'once Keystone is back, the same token is accepted');
+    await waitFor('/healthcheck to be 200 again', async () => ((await healthOf(platform)).status === 200 ? true : undefined));
   });
 });
 

@@ -32,6 +32,8 @@ export interface DockerOptions {
    * (runner/channel.ts); undefined: no sockets, every runtime speaks over stdin/stdout.
    */
   channelRoot?: string;
+  /** Where the adapter says what an operator should know (once): the runner's log. */
+  warn?: (message: string) => void;
   build: {
     timeoutMs: number;
     network: string;
@@ -49,6 +51,7 @@ const LABEL_PREWARMED = 'pratai.prewarmed';
 
 export class DockerContainerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
+  private fallbackWarned = false;
 
   constructor(private readonly options: DockerOptions) {
     this.docker = new Docker({ socketPath: options.socketPath });
@@ -188,11 +191,20 @@ export class DockerContainerRuntime implements ContainerRuntime {
     const { maxLogBytes, maxResponseBytes, pidsLimit, channelRoot, runnerName } = this.options;
     const listener = channelRoot === undefined ? undefined : await ChannelListener.open(channelRoot, runnerName);
     try {
-      return await DockerContainer.start(this.docker, this.containerConfig(spec, listener), { maxLogBytes, maxResponseBytes, pidsLimit }, spec, listener);
+      const onChannelFallback = (): void => this.channelFallback();
+      return await DockerContainer.start(this.docker, this.containerConfig(spec, listener), { maxLogBytes, maxResponseBytes, pidsLimit, onChannelFallback }, spec, listener);
     } catch (error) {
       await listener?.close();
       throw error;
     }
+  }
+
+  private channelFallback(): void {
+    if (this.fallbackWarned) return;
+    this.fallbackWarned = true;
+    this.options.warn?.(
+      `function containers speak over stdin/stdout through the Docker engine, not over their channel sockets: the Docker host does not see [runner] channel_dir (${this.options.channelRoot ?? ''}) at the same path; mount it there (docs/deployment.md) for the faster path`,
+    );
   }
 
   private containerConfig(spec: ContainerSpec, listener: ChannelListener | undefined): Docker.ContainerCreateOptions {

@@ -18,6 +18,8 @@ export interface SessionLimits {
   maxResponseBytes: number;
   /** The container's pids limit: a function leaving half of it in threads loses its container. */
   pidsLimit: number;
+  /** Told when a runtime that could use the channel's socket speaks over stdin/stdout instead. */
+  onChannelFallback?: () => void;
 }
 
 /** Room for the protocol's own framing on top of logs and response. */
@@ -27,6 +29,8 @@ const STDERR_KEEP_BYTES = 16 * 1024;
 const LOGS_ON_TIMEOUT_WAIT_MS = 500;
 /** The protocol version whose runtimes accept init and report what main left running. */
 const INIT_PROTOCOL = 2;
+/** The protocol version whose runtimes connect to PRATAI_SOCKET. */
+const CHANNEL_PROTOCOL = 3;
 
 const delay = <T>(ms: number, value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 
@@ -300,7 +304,10 @@ export class DockerContainer implements Container {
       this.buffered = this.buffered.slice(newline + 1);
       const message = parseMessage(line);
       if (message?.type === 'ready') {
-        this.resolveReady({ acceptsInit: typeof message.protocol === 'number' && message.protocol >= INIT_PROTOCOL });
+        const protocol = typeof message.protocol === 'number' ? message.protocol : 0;
+        // It could have connected, had a socket been there: the Docker host does not see the folder.
+        if (this.listener !== undefined && this.sink === this.stream && protocol >= CHANNEL_PROTOCOL) this.limits.onChannelFallback?.();
+        this.resolveReady({ acceptsInit: protocol >= INIT_PROTOCOL });
       } else if (this.current !== undefined && message?.id === this.current.id) {
         if (message.type === 'result') this.current.settle(message as unknown as ResultMessage);
         else if (message.type === 'logs') this.current.logs(Array.isArray(message.logs) ? (message.logs as LogRecord[]) : []);

@@ -24,6 +24,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     maxLogBytes: runner.max_log_bytes,
     maxResponseBytes: runner.max_response_bytes,
     channelRoot: runner.channel_dir || join(settings.DEFAULT.state_path, 'channels'),
+    warn: (message) => deps.log.warning(message),
     build: {
       timeoutMs: build.timeout * 1000,
       network: build.network,

@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../common/log.js';
 import { ContainerPool, type PoolOptions, type RunSpec } from '../runner/container-pool.js';
+import Docker from 'dockerode';
+import { ChannelListener } from '../runner/channel.js';
+import { DockerContainer } from '../runner/docker-container.js';
 import { DockerContainerRuntime } from '../runner/docker-container-runtime.js';
 import {
   assertNoLeftoverContainers,
@@ -259,5 +262,44 @@ describe('the pool', () => {
     assert.equal(inspect(host), undefined, 'the broken container is removed');
     assert.equal(await hostOf(pool, 'function-breaks'), other);
     await pool.close();
+  });
+});
+
+describe('the channel', () => {
+  test('a runtime that could use the channel but finds no socket speaks over stdin/stdout, and the runner is told', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pratai-channel-'));
+    const runnerName = `test-channel-${process.pid}`;
+    const listener = await ChannelListener.open(root, runnerName);
+    assert.ok(listener);
+    let told = 0;
+    // As a Docker host that does not see the runner's folder: the runtime is told of a socket
+    // that is not there.
+    const config = {
+      Image: RUNTIME_IMAGE,
+      Env: ['PRATAI_MAX_LOG_BYTES=1048576', 'PRATAI_AWAIT_INIT=1', 'PRATAI_SOCKET=/run/pratai/channel.sock'],
+      Labels: { 'pratai.runner': runnerName },
+      User: '65534:65534',
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      OpenStdin: true,
+      StdinOnce: true,
+      Tty: false,
+      HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none', Config: {} } },
+    };
+    const limits = { maxLogBytes: 1024 * 1024, maxResponseBytes: 1024 * 1024, pidsLimit: 64, onChannelFallback: () => (told += 1) };
+    const container = await DockerContainer.start(new Docker({ socketPath: '/var/run/docker.sock' }), config, limits, { memoryMiB: 128, cpus: 1 }, listener);
+    try {
+      assert.deepEqual(await container.ready(), { acceptsInit: true });
+      await container.load({ functionId: 'f-1', module: 'def main(payload=None):\n    return payload\n', memoryMiB: 128, cpus: 1 });
+      const execution = await container.run({ requestId: 'r-1', payload: 'over stdio', timeoutMs: 30_000 });
+      assert.equal(execution.status, 'succeeded', JSON.stringify(execution.error));
+      assert.equal(execution.response, 'over stdio');
+      assert.equal(told, 1);
+    } finally {
+      await container.remove();
+      rmSync(root, { recursive: true, force: true });
+    }
+    assert.deepEqual(leftoverContainers(runnerName), []);
   });
 });

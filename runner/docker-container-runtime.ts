@@ -177,14 +177,17 @@ export class DockerContainerRuntime implements ContainerRuntime {
   }
 
   async reapContainers(): Promise<number> {
-    if (this.options.channelRoot !== undefined) await ChannelListener.removeAll(this.options.channelRoot, this.options.runnerName);
+    let reaped: number;
     try {
       const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_RUNNER}=${this.options.runnerName}`] } });
       await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true })));
-      return containers.length;
+      reaped = containers.length;
     } catch (error) {
       throw platformError('container cleanup', error);
     }
+    // Their channels' folders, left when the earlier life ended before a runtime connected.
+    if (this.options.channelRoot !== undefined) await ChannelListener.removeAll(this.options.channelRoot, this.options.runnerName).catch(() => undefined);
+    return reaped;
   }
 
   async start(spec: ContainerSpec): Promise<Container> {

@@ -136,9 +136,10 @@ export class DockerContainer implements Container {
     docker.modem.demuxStream(stream, stdout, stderr);
     stdout.on('data', (chunk: Buffer) => {
       // Output on stdout first: a runtime that did not connect (an older one, or no socket in
-      // its folder) speaks over stdin/stdout.
+      // its folder) speaks over stdin/stdout. Once it speaks over the socket, stdout is no
+      // channel: nothing there is read as protocol.
       if (this.sink === undefined) this.speakOver(stream);
-      this.onOutput(chunk);
+      if (this.sink === stream) this.onOutput(chunk);
     });
     if (listener === undefined) {
       this.speakOver(stream);

@@ -94,7 +94,7 @@ export const OPTIONS = {
     max_unpacked_bytes: int(50 * MiB, 1024, 4096 * MiB, 'Largest total a function zip may unpack to, in bytes.'),
     max_payload_bytes: int(MiB, 2, 64 * MiB, 'Largest webhook body accepted, in bytes.'),
     wait_timeout: int(30, 1, 900, 'Seconds a webhook of a wait_for_response function (or called with ?wait=true) holds the answer for the outcome; past it, it answers 202 with the request_id.'),
-    public_webhook_rate: int(60, 0, 1_000_000, "Calls a minute a public function's webhook takes, per function and API process (token bucket); past it, 429 with Retry-After. 0: no limit."),
+    public_webhook_rate: int(60, 0, 1_000_000, "Calls a minute a public function's webhook takes, per function and API process (token bucket); past it, 429 with Retry-After. 0: no limit. With several API processes, send each function's calls to one of them (deploy/haproxy.cfg hashes the path) for the limit to hold per function."),
     public_webhook_burst: int(20, 1, 1_000_000, "Calls a public function's webhook takes at once before public_webhook_rate applies."),
   },
   database: {

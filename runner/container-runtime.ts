@@ -106,6 +106,8 @@ export interface ContainerRuntime {
   start(spec: ContainerSpec): Promise<Container>;
   /** Removes containers a previous life of this runner left behind; returns how many. */
   reapContainers(): Promise<number>;
+  /** Removes what it keeps on this host for the runner (channels' folders), once no container is left. */
+  close?(): Promise<void>;
 }
 
 /**

@@ -190,6 +190,10 @@ export class DockerContainerRuntime implements ContainerRuntime {
     return reaped;
   }
 
+  async close(): Promise<void> {
+    if (this.options.channelRoot !== undefined) await ChannelListener.removeAll(this.options.channelRoot, this.options.runnerName).catch(() => undefined);
+  }
+
   async start(spec: ContainerSpec): Promise<Container> {
     const { maxLogBytes, maxResponseBytes, pidsLimit, channelRoot, runnerName } = this.options;
     const listener = channelRoot === undefined ? undefined : await ChannelListener.open(channelRoot, runnerName);

@@ -87,6 +87,7 @@ export class Runner {
     await this.consumer?.stop();
     this.consumer = undefined;
     await this.deps.pool.close();
+    await this.deps.containers.close?.();
   }
 
   /**

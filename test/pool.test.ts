@@ -82,6 +82,7 @@ describe('warm containers in a platform', () => {
     await platform.close();
     rmSync(wheels, { recursive: true, force: true });
     assertNoLeftoverContainers(platform.runnerName);
+    assert.equal(existsSync(join(platform.settings.DEFAULT.state_path, 'channels', platform.runnerName)), false, "the runner's channels' folder goes with it");
     removeFunctionImages(deployed);
   });
 

@@ -100,6 +100,10 @@ function postgresPool(location: ServerLocation, options: SqlDialectOptions): () 
     // without a listener Node would end the process. The pool drops that client by itself and the
     // next query connects anew.
     pool.on('error', () => undefined);
+    // A client checked out has no pool listener: when its connection dies just after a query
+    // failed with it, its late 'error' would end the process too. The query has failed already
+    // (ServiceUnavailable to its caller), and the pool drops the client when it comes back.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return pool;
   };
 }

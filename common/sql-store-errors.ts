@@ -29,13 +29,16 @@ const MYSQL_CODES =
  * 25006 read-only transaction (a standby).
  */
 const POSTGRES_CODES = /^(08...|28...|3D000|53...|57P0[1-3]|25006)$/;
-/** pg reports a connection lost or a pool timeout by message only. */
-const POSTGRES_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/;
+/**
+ * Reported by message only: pg's connection lost or pool timeout; mysql2's statement on a
+ * connection that the server closed while it was checked out (in a transaction, say).
+ */
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Can't add new command when connection is in closed state/;
 
 export function isUnavailable(error: unknown): boolean {
   const code = codeOf(error);
   if (NODE_CODES.test(code) || SQLITE_CODES.test(code) || MYSQL_CODES.test(code) || POSTGRES_CODES.test(code)) return true;
-  return error instanceof Error && POSTGRES_MESSAGES.test(error.message);
+  return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
 }
 
 /**

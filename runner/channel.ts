@@ -54,6 +54,9 @@ export class ChannelListener {
       const server = createServer();
       const path = join(folder, SOCKET_NAME);
       await new Promise<void>((resolve, reject) => server.once('error', reject).listen(path, resolve));
+      // A failure to accept later (out of file descriptors) leaves the runtime unconnected: it
+      // then speaks over stdin/stdout, or its request times out; never the runner's end.
+      server.on('error', () => undefined);
       await chmod(path, 0o777);
       return new ChannelListener(folder, server);
     } catch {

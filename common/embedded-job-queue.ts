@@ -65,7 +65,6 @@ export class EmbeddedJobQueue implements JobQueue {
   private closed: Promise<void> | undefined;
 
   private readonly insert;
-  private readonly insertClaimed;
   private readonly claim;
   private readonly remove;
   private readonly release;
@@ -120,7 +119,6 @@ export class EmbeddedJobQueue implements JobQueue {
     private readonly file: string,
   ) {
     this.insert = db.prepare<[string, number]>('INSERT INTO jobs (body, available_at) VALUES (?, ?)');
-    this.insertClaimed = db.prepare<[string, number]>('INSERT INTO jobs (body, available_at, delivery_count) VALUES (?, ?, 1)');
     this.claim = db.prepare<[number], { body: string; delivery_count: number }>(
       'UPDATE jobs SET delivery_count = delivery_count + 1 WHERE seq = ? RETURNING body, delivery_count',
     );
@@ -218,29 +216,13 @@ export class EmbeddedJobQueue implements JobQueue {
     const now = Date.now();
     for (let due = this.delayed.takeDue(now); due !== undefined; due = this.delayed.takeDue(now)) this.ready.add(due);
     const claims: { consumer: ConsumerState; claim: Claim }[] = [];
-    const rooms: { consumer: ConsumerState; room: number }[] = [];
     for (const consumer of this.consumers) {
       if (consumer.stopped) continue;
-      let room = consumer.prefetch - consumer.unsettled.size;
-      for (; room > 0; room -= 1) {
+      for (let room = consumer.prefetch - consumer.unsettled.size; room > 0; room -= 1) {
         const claim = this.ready.takeDue(now);
         if (claim === undefined) break;
         claims.push({ consumer, claim });
       }
-      if (room > 0) rooms.push({ consumer, room });
-    }
-    // Room left once every waiting job is claimed goes to the jobs published now, in publish
-    // order: each is inserted with its delivery counted and handed out after this commit, with no
-    // claim of its own in the next.
-    const takers = new Map<Write, ConsumerState>();
-    // A job retried now waits again, ahead of them: then they wait too, behind it.
-    const retriedNow = writes.some((write) => write.kind === 'retry' && write.availableAt <= now);
-    for (const write of retriedNow ? [] : writes) {
-      const taker = rooms.find((room) => room.room > 0);
-      if (taker === undefined) break;
-      if (write.kind !== 'publish' || write.availableAt > now) continue;
-      takers.set(write, taker.consumer);
-      taker.room -= 1;
     }
     this.armTimer(this.delayed.nextDueAt());
     if (writes.length === 0 && claims.length === 0) return;
@@ -249,7 +231,7 @@ export class EmbeddedJobQueue implements JobQueue {
     try {
       this.inTransaction(() => {
         for (const write of writes) {
-          if (write.kind === 'publish') published.push(Number((takers.has(write) ? this.insertClaimed : this.insert).run(write.body, write.availableAt).lastInsertRowid));
+          if (write.kind === 'publish') published.push(Number(this.insert.run(write.body, write.availableAt).lastInsertRowid));
           else if (write.kind === 'ack') this.remove.run(write.claim.seq);
           else this.release.run(write.availableAt, write.claim.seq);
         }
@@ -274,27 +256,18 @@ export class EmbeddedJobQueue implements JobQueue {
       return;
     }
     let publishedIndex = 0;
-    const takenNow: { consumer: ConsumerState; claim: Claim; body: string }[] = [];
     for (const write of writes) {
-      if (write.kind === 'publish') {
-        const job = { seq: published[publishedIndex++] as number, availableAt: write.availableAt };
-        const taker = takers.get(write);
-        if (taker === undefined) this.enqueue(job, now);
-        else takenNow.push({ consumer: taker, claim: job, body: write.body });
-      } else if (write.kind === 'retry') {
-        this.enqueue({ seq: write.claim.seq, availableAt: write.availableAt }, now);
-      }
+      if (write.kind === 'publish') this.enqueue({ seq: published[publishedIndex++] as number, availableAt: write.availableAt }, now);
+      else if (write.kind === 'retry') this.enqueue({ seq: write.claim.seq, availableAt: write.availableAt }, now);
     }
-    // The jobs that waited first, then those published now: delivery order is publish order.
     claims.forEach(({ consumer, claim }, i) => {
       const row = claimed[i];
       if (row !== undefined) this.deliver(consumer, claim, row);
     });
-    for (const { consumer, claim, body } of takenNow) this.deliver(consumer, claim, { body, delivery_count: 1 });
     for (const write of writes) write.settled();
     if (writes.some((write) => write.kind === 'retry')) this.armTimer(this.delayed.nextDueAt());
-    // Jobs published (and not taken) or retried just now are claimed by the next turn's commit.
-    if (writes.some((write) => write.kind === 'retry' || (write.kind === 'publish' && !takers.has(write)))) this.scheduleCommit();
+    // Jobs published or retried just now are claimed by the next turn's commit.
+    if (writes.some((write) => write.kind !== 'ack')) this.scheduleCommit();
   }
 
   private enqueue(job: WaitingJob, now: number): void {

@@ -4,9 +4,9 @@
  *
  * - Jobs live in a durable quorum queue `<name>`; messages are persistent and every publish waits
  *   for the broker's confirm, so a resolved publish() survives a broker restart.
- * - Consumers ack manually; a consumer's channel has prefetch = its concurrency. A job whose
- *   channel dies unacked (runner killed, connection lost) is delivered again by the broker, and the
- *   quorum queue counts it in `x-delivery-count`.
+ * - Consumers ack manually; a consumer's channel has the prefetch it asks for (a runner's is
+ *   [runner] prefetch). A job whose channel dies unacked (runner killed, connection lost) is
+ *   delivered again by the broker, and the quorum queue counts it in `x-delivery-count`.
  * - retry(delay) republishes the job to `<name>.delay.<ms>`, a queue whose messages expire after
  *   `ms` and are dead-lettered back to `<name>`, then acks the original; the deliveries so far
  *   travel in the `x-pratai-deliveries` header. Callers keep to a few distinct delays: each is a queue.

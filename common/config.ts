@@ -107,7 +107,13 @@ export const OPTIONS = {
   },
   runner: {
     name: str('', 'Name of this runner, unique among runners; labels its containers. Empty: the host name.'),
-    concurrency: int(4, 1, 256, 'Requests one runner executes at once.'),
+    concurrency: int(4, 1, 256, 'Requests one runner executes at once (and image builds).'),
+    prefetch: int(
+      0,
+      0,
+      4096,
+      "Jobs the queue hands a runner ahead of a free slot, so that a broker's next job is already there when a request ends rather than a round trip away; never fewer than concurrency. 0: twice concurrency.",
+    ),
     docker_socket: str('/var/run/docker.sock', 'Path of the Docker engine socket.'),
     channel_dir: str(
       '',

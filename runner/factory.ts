@@ -46,6 +46,6 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
   );
   return new Runner(
     { store: deps.store, queue: deps.queue, containers, pool, log: deps.log },
-    { name, concurrency: runner.concurrency, heartbeatIntervalMs: runner.heartbeat_interval * 1000, buildRetries: runner.build_retries, maxRequestAgeMs: runner.max_request_age * 1000 },
+    { name, concurrency: runner.concurrency, prefetch: runner.prefetch || 2 * runner.concurrency, heartbeatIntervalMs: runner.heartbeat_interval * 1000, buildRetries: runner.build_retries, maxRequestAgeMs: runner.max_request_age * 1000 },
   );
 }

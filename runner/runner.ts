@@ -7,6 +7,7 @@
  * with none left, or a request past `max_request_age`, ends dead-lettered. A function that asks for
  * network runs only on a runner whose `[runner] network` gives one; elsewhere its requests fail.
  */
+import pLimit, { type LimitFunction } from 'p-limit';
 import { type FunctionRecord, type Job, type RequestRecord } from '../common/domain.js';
 import { coerceError } from '../common/errors.js';
 import { now } from '../common/ids.js';
@@ -20,8 +21,13 @@ import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './ret
 export interface RunnerOptions {
   /** Unique among runners; names this runner's heartbeat. */
   name: string;
-  /** Requests executed at once (the queue's prefetch). */
+  /** Jobs handled at once: requests executing, images building. */
   concurrency: number;
+  /**
+   * Jobs the queue hands this runner before it has a free slot for them, as many as `concurrency`
+   * or more: a broker's next job is then here when a slot frees, not a round trip away.
+   */
+  prefetch: number;
   heartbeatIntervalMs: number;
   /** Deliveries of a build job after a platform failure before the build is given up. */
   buildRetries: number;
@@ -62,10 +68,14 @@ export class Runner {
   /** Run jobs being handled now, by request id. */
   private readonly requestsUnderWay = new Map<string, Promise<void>>();
 
+  private readonly slots: LimitFunction;
+
   constructor(
     private readonly deps: RunnerDeps,
     private readonly options: RunnerOptions,
-  ) {}
+  ) {
+    this.slots = pLimit(options.concurrency);
+  }
 
   async start(): Promise<void> {
     const reaped = await this.deps.containers.reapContainers().catch(() => 0);
@@ -76,7 +86,7 @@ export class Runner {
     this.heartbeat.unref();
     this.cancelWatch = setInterval(() => void this.killCancelled(), CANCEL_POLL_MS);
     this.cancelWatch.unref();
-    this.consumer = this.deps.queue.consume((delivery) => this.handle(delivery), { prefetch: this.options.concurrency });
+    this.consumer = this.deps.queue.consume((delivery) => this.handle(delivery), { prefetch: Math.max(this.options.prefetch, this.options.concurrency) });
     this.deps.log.info(`runner ${this.options.name} started, ${this.options.concurrency} at once`);
   }
 
@@ -126,7 +136,12 @@ export class Runner {
     }
   }
 
-  private async handle(delivery: Delivery): Promise<void> {
+  /** Handles a delivery once one of the `concurrency` slots is free, in delivery order. */
+  private handle(delivery: Delivery): Promise<void> {
+    return this.slots(() => this.handleNow(delivery));
+  }
+
+  private async handleNow(delivery: Delivery): Promise<void> {
     const job: Job = delivery.job;
     switch (job.kind) {
       case 'run':

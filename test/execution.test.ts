@@ -379,3 +379,30 @@ describe('listing requests', () => {
     }
   });
 });
+
+describe("a runner's concurrency", () => {
+  test('the queue hands a runner jobs ahead ([runner] prefetch), yet it runs at most [runner] concurrency requests at once, in the order they came', async () => {
+    const narrow = await startTestPlatform({ runner: { concurrency: '2', prefetch: '6', pool_size: '4' } });
+    try {
+      const fn = await deployFunction(narrow, { 'new_module.py': 'import time\n\ndef main(payload=None):\n    time.sleep(0.3)\n    return payload\n' }, { name: 'narrow' });
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i += 1) ids.push(await invoke(narrow, fn.function_id as string, i));
+      const running = `${narrow.apiUrl}/v1/requests?function_id=${fn.function_id as string}&status=running&limit=100`;
+      let mostRunning = 0;
+      await waitFor('the 8 requests to finish', async () => {
+        const now = (await call(running)).body.requests.length as number;
+        mostRunning = Math.max(mostRunning, now);
+        const records = await Promise.all(ids.map((id) => narrow.store.getRequest(id, 'all-tenants')));
+        return records.every((record) => record?.status === 'succeeded') ? true : undefined;
+      }, 60_000);
+      assert.ok(mostRunning <= 2, `at most 2 running at once, saw ${mostRunning}`);
+      assert.ok(mostRunning >= 1, 'the sampling saw requests running');
+      const records = await Promise.all(ids.map((id) => narrow.store.getRequest(id, 'all-tenants')));
+      const started = records.map((record) => record?.started_at ?? '');
+      assert.deepEqual(started, [...started].sort(), 'started in the order they were posted');
+    } finally {
+      await narrow.close();
+      assertNoLeftoverContainers(narrow.runnerName);
+    }
+  });
+});

@@ -214,7 +214,8 @@ export class DockerContainerRuntime implements ContainerRuntime {
     );
   }
 
-  private containerConfig(spec: ContainerSpec, listener: ChannelListener | undefined): Docker.ContainerCreateOptions {
+  /** The create options of a hardened container for `spec`, whose runtime is told of `listener`'s socket. */
+  containerConfig(spec: ContainerSpec, listener: ChannelListener | undefined): Docker.ContainerCreateOptions {
     const { functionId } = spec;
     const labels: Record<string, string> = { [LABEL_MANAGED]: 'true', [LABEL_RUNNER]: this.options.runnerName };
     const channel = channelConfig(listener);

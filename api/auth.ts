@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler, Response } from 'express';
 import type { Identity } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
-import type { Scope } from '../common/store.js';
+import type { Scope } from '../common/store/store.js';
 
 export interface Authenticator {
   /** Who is calling; throws an Unauthorized, Forbidden or ServiceUnavailable PrataiError. */

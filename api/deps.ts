@@ -1,7 +1,7 @@
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
-import type { JobQueue } from '../common/queue.js';
-import type { Store } from '../common/store.js';
+import type { JobQueue } from '../common/queue/queue.js';
+import type { Store } from '../common/store/store.js';
 import type { Authenticator } from './auth.js';
 import type { Policy } from './policy.js';
 

@@ -9,7 +9,7 @@ import express, { Router, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { functionNetworkAllowed } from '../common/config.js';
 import { FUNCTION_TYPES, type FunctionCode, type FunctionRecord, type RuntimeRecord } from '../common/domain.js';
-import type { FunctionChanges } from '../common/store.js';
+import type { FunctionChanges } from '../common/store/store.js';
 import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
 import { inspectArchive } from './archive.js';

@@ -12,7 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Settings } from '../common/config.js';
 import type { Identity } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
-import { findEndpoint, KeystoneClient, KeystoneSession, type KeystoneCredentials, type KeystoneToken } from '../common/keystone.js';
+import { findEndpoint, KeystoneClient, KeystoneSession, type KeystoneCredentials, type KeystoneToken } from '../common/keystone/client.js';
 import type { Logger } from '../common/log.js';
 import type { Authenticator } from './auth.js';
 import { TokenCache } from './token-cache.js';

@@ -17,7 +17,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Settings } from '../common/config.js';
 import { PrataiError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { Scope } from '../common/store.js';
+import type { Scope } from '../common/store/store.js';
 import { identityOf, scopeOf } from './auth.js';
 import { boolean } from './params.js';
 

@@ -4,13 +4,13 @@ import { parseArgs } from 'node:util';
 import { serviceCredentials } from '../api/keystone-auth.js';
 import { policySample } from '../api/policy.js';
 import { runProcess } from '../common/cli-process.js';
-import { KeystoneClient, KeystoneSession } from '../common/keystone.js';
-import { registerService, SERVICE_TYPE } from '../common/keystone-catalog.js';
+import { KeystoneClient, KeystoneSession } from '../common/keystone/client.js';
+import { registerService, SERVICE_TYPE } from '../common/keystone/catalog.js';
 import { databaseUrl, sampleConfig, type Settings } from '../common/config.js';
 import { describeValue } from '../common/errors.js';
-import { createStore } from '../common/store-factory.js';
-import type { Store } from '../common/store.js';
-import { redactUrl } from '../common/store-url.js';
+import { createStore } from '../common/store/factory.js';
+import type { Store } from '../common/store/store.js';
+import { redactUrl } from '../common/store/url.js';
 import { purgeExpiredRequests } from '../runner/retention.js';
 
 const USAGE = `

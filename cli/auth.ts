@@ -6,8 +6,8 @@
  * `function-engine`). With no credentials at all the CLI calls Pratai without a token, which a
  * noauth server accepts.
  */
-import { findEndpoint, KeystoneClient, type KeystoneCredentials, type KeystoneScope, type KeystoneToken } from '../common/keystone.js';
-import { SERVICE_TYPE } from '../common/keystone-catalog.js';
+import { findEndpoint, KeystoneClient, type KeystoneCredentials, type KeystoneScope, type KeystoneToken } from '../common/keystone/client.js';
+import { SERVICE_TYPE } from '../common/keystone/catalog.js';
 import { PrataiError } from '../common/errors.js';
 import { CliError, usageError } from './errors.js';
 import { loadCloud, type CloudsEnvironment } from './clouds.js';

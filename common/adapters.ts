@@ -1,10 +1,10 @@
 /** Opens the store and the queue the settings name: the adapters every process shares. */
 import type { Settings } from './config.js';
 import type { Logger } from './log.js';
-import type { JobQueue } from './queue.js';
-import { openQueue } from './queue-factory.js';
-import { openStore } from './store-factory.js';
-import type { Store } from './store.js';
+import type { JobQueue } from './queue/queue.js';
+import { openQueue } from './queue/factory.js';
+import { openStore } from './store/factory.js';
+import type { Store } from './store/store.js';
 
 export interface Adapters {
   store: Store;

@@ -2,8 +2,8 @@
 import { join } from 'node:path';
 import { runnerName, type Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
-import type { JobQueue } from '../common/queue.js';
-import type { Store } from '../common/store.js';
+import type { JobQueue } from '../common/queue/queue.js';
+import type { Store } from '../common/store/store.js';
 import { ContainerPool } from './container-pool.js';
 import { DockerContainerRuntime } from './docker-container-runtime.js';
 import { Runner } from './runner.js';

@@ -6,7 +6,7 @@
  * runs the same purge once.
  */
 import type { Logger } from '../common/log.js';
-import type { Store } from '../common/store.js';
+import type { Store } from '../common/store/store.js';
 import { Periodic } from './periodic.js';
 
 const DAY_MS = 86_400_000;

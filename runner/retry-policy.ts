@@ -4,7 +4,7 @@
  * small fixed set, without jitter, because a broker keeps one delay queue per distinct delay.
  */
 import type { FunctionRecord } from '../common/domain.js';
-import type { Outcome } from '../common/store.js';
+import type { Outcome } from '../common/store/store.js';
 
 const FIRST_RETRY_DELAY_MS = 1_000;
 /** The longest wait between two attempts. */

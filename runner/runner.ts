@@ -12,8 +12,8 @@ import { type FunctionRecord, type Job, type RequestRecord } from '../common/dom
 import { coerceError } from '../common/errors.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
-import type { Consumer, Delivery, JobQueue } from '../common/queue.js';
-import type { Outcome, Store } from '../common/store.js';
+import type { Consumer, Delivery, JobQueue } from '../common/queue/queue.js';
+import type { Outcome, Store } from '../common/store/store.js';
 import type { ContainerPool, RunSpec } from './container-pool.js';
 import { ImageMissing, type BuildResult, type ContainerRuntime, type Execution } from './container-runtime.js';
 import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './retry-policy.js';

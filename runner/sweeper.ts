@@ -9,8 +9,8 @@
  */
 import { newId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
-import type { JobQueue } from '../common/queue.js';
-import type { Store } from '../common/store.js';
+import type { JobQueue } from '../common/queue/queue.js';
+import type { Store } from '../common/store/store.js';
 import { Periodic } from './periodic.js';
 
 export interface SweeperOptions {

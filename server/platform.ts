@@ -5,7 +5,7 @@
 import { openAdapters } from '../common/adapters.js';
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
-import type { Store } from '../common/store.js';
+import type { Store } from '../common/store/store.js';
 import { startApiRole, startRunnerRole, type Role } from './roles.js';
 
 export interface Platform {

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { defaultSettings } from '../common/config.js';
 import { isFinal, type RequestRecord } from '../common/domain.js';
 import { newId } from '../common/ids.js';
-import { openStore } from '../common/store-factory.js';
+import { openStore } from '../common/store/factory.js';
 import type { Platform } from '../server/platform.js';
 import { bridgeGateway, call, deployFunction, leftoverContainers, waitFor } from './helpers/platform.js';
 import { freePort } from './helpers/processes.js';

@@ -1,5 +1,5 @@
 /**
- * The Keystone v3 client (common/keystone.ts) and `pratai-manage register-service`, against the
+ * The Keystone v3 client (common/keystone/client.ts) and `pratai-manage register-service`, against the
  * real Keystone: tokens by password, application credential and token; validation, revocation,
  * the catalog, and the errors a caller sees when Keystone refuses or cannot be reached.
  */
@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { PrataiError } from '../common/errors.js';
-import { findEndpoint, identityV3Url, KeystoneClient, KeystoneSession, type KeystoneToken } from '../common/keystone.js';
-import { SERVICE_TYPE } from '../common/keystone-catalog.js';
+import { findEndpoint, identityV3Url, KeystoneClient, KeystoneSession, type KeystoneToken } from '../common/keystone/client.js';
+import { SERVICE_TYPE } from '../common/keystone/catalog.js';
 import { freePort } from './helpers/processes.js';
 import { KEYSTONE_ADMIN, KEYSTONE_SERVICE_USER, startTestKeystone, type TestKeystone, type TestProject, type TestUser } from './helpers/keystone.js';
 

@@ -1,14 +1,14 @@
 /**
- * Queries compiled once (common/precompiled-query.ts), on each SQL database the store runs on:
+ * Queries compiled once (common/store/precompiled-query.ts), on each SQL database the store runs on:
  * each call's values go in their places, constants of the query stay, and a query whose values
  * would not be parameters is refused when it is compiled rather than run wrong.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Kysely, sql } from 'kysely';
-import { PrecompiledQuery } from '../common/precompiled-query.js';
-import { createSqlDialect } from '../common/sql-store-dialect.js';
-import { parseStoreUrl } from '../common/store-url.js';
+import { PrecompiledQuery } from '../common/store/precompiled-query.js';
+import { createSqlDialect } from '../common/store/sql-dialect.js';
+import { parseStoreUrl } from '../common/store/url.js';
 import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from './helpers/databases.js';
 
 interface Tables {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { AmqpJobQueue } from '../common/amqp-job-queue.js';
+import { AmqpJobQueue } from '../common/queue/amqp-job-queue.js';
 import { PrataiError } from '../common/errors.js';
 import { Recorder, job, queueContract } from './queue-contract.js';
 

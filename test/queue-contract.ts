@@ -1,12 +1,12 @@
 /**
  * The behaviour every JobQueue adapter must have. An adapter's test file calls queueContract()
- * with a factory; the tests it registers use only the port (common/queue.ts).
+ * with a factory; the tests it registers use only the port (common/queue/queue.ts).
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from '../common/domain.js';
-import type { Delivery, JobQueue } from '../common/queue.js';
+import type { Delivery, JobQueue } from '../common/queue/queue.js';
 
 export interface QueueUnderTest {
   /** An open, empty queue for one test. */

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EmbeddedJobQueue } from '../common/embedded-job-queue.js';
+import { EmbeddedJobQueue } from '../common/queue/embedded-job-queue.js';
 import { PrataiError } from '../common/errors.js';
 import { Recorder, job, queueContract } from './queue-contract.js';
 
-const QUEUE_MODULE = new URL('../common/embedded-job-queue.ts', import.meta.url).href;
+const QUEUE_MODULE = new URL('../common/queue/embedded-job-queue.ts', import.meta.url).href;
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'pratai-queue-'));

@@ -8,8 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { Kysely, sql } from 'kysely';
 import { PrataiError } from '../common/errors.js';
-import { createSqlDialect } from '../common/sql-store-dialect.js';
-import { parseStoreUrl } from '../common/store-url.js';
+import { createSqlDialect } from '../common/store/sql-dialect.js';
+import { parseStoreUrl } from '../common/store/url.js';
 import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from './helpers/databases.js';
 
 for (const kind of ['mysql', 'postgres'] as TestDatabaseKind[]) {

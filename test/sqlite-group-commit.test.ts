@@ -1,5 +1,5 @@
 /**
- * The SQLite store commits the writes of one turn of the event loop together (common/sqlite-driver.ts).
+ * The SQLite store commits the writes of one turn of the event loop together (common/store/sqlite-driver.ts).
  * What a caller may rely on: its call resolves only once its write is on disk (another connection
  * sees it), a failing statement fails its own caller alone, and a read never hands out what is
  * not committed yet.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { PrataiError } from '../common/errors.js';
-import { SqlStore } from '../common/sql-store.js';
+import { SqlStore } from '../common/store/sql-store.js';
 import { aFunction, aRequest } from './store-contract.js';
 
 describe('SQLite group commit', () => {

@@ -1,7 +1,7 @@
 /**
  * The behaviour every Store adapter must have, whatever database is behind it. An adapter's test
  * file calls storeContract() with a way to make a fresh database; the tests it registers use only
- * the port (common/store.ts), through the same factory the processes use (common/store-factory.ts).
+ * the port (common/store/store.ts), through the same factory the processes use (common/store/factory.ts).
  * Each test works in tenants of its own, so that tests sharing the file's database never see each
  * other's rows.
  */
@@ -11,8 +11,8 @@ import { defaultSettings } from '../common/config.js';
 import type { FunctionRecord, LogRecord, RequestRecord } from '../common/domain.js';
 import { PrataiError, type ErrorCode } from '../common/errors.js';
 import { newId } from '../common/ids.js';
-import { createStore } from '../common/store-factory.js';
-import type { Outcome, StartResult, Store } from '../common/store.js';
+import { createStore } from '../common/store/factory.js';
+import type { Outcome, StartResult, Store } from '../common/store/store.js';
 import type { TestDatabase } from './helpers/databases.js';
 
 export interface StoreContractOptions {

@@ -9,10 +9,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { Kysely, sql } from 'kysely';
-import { migrations } from '../common/migrations.js';
-import { createSqlDialect, type SqlLocation } from '../common/sql-store-dialect.js';
-import { SqlStore } from '../common/sql-store.js';
-import { parseStoreUrl } from '../common/store-url.js';
+import { migrations } from '../common/store/migrations.js';
+import { createSqlDialect, type SqlLocation } from '../common/store/sql-dialect.js';
+import { SqlStore } from '../common/store/sql-store.js';
+import { parseStoreUrl } from '../common/store/url.js';
 import { createTestDatabase, type TestDatabaseKind } from './helpers/databases.js';
 
 const here = (path: string): string => new URL(path, import.meta.url).href;
@@ -24,9 +24,9 @@ const here = (path: string): string => new URL(path, import.meta.url).href;
  */
 const MIGRATING_CHILD = `
 import { sql } from 'kysely';
-import { migrations } from ${JSON.stringify(here('../common/migrations.ts'))};
-import { SqlStore } from ${JSON.stringify(here('../common/sql-store.ts'))};
-import { parseStoreUrl } from ${JSON.stringify(here('../common/store-url.ts'))};
+import { migrations } from ${JSON.stringify(here('../common/store/migrations.ts'))};
+import { SqlStore } from ${JSON.stringify(here('../common/store/sql-store.ts'))};
+import { parseStoreUrl } from ${JSON.stringify(here('../common/store/url.ts'))};
 const probe = {
   async up(db) {
     await db.schema.createTable('probe_run').addColumn('pid', 'integer').execute();

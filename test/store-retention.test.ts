@@ -9,7 +9,7 @@ import { afterEach, beforeEach, test } from 'node:test';
 import type { RequestRecord } from '../common/domain.js';
 import { newId } from '../common/ids.js';
 import { silentLogger } from '../common/log.js';
-import type { Store } from '../common/store.js';
+import type { Store } from '../common/store/store.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { waitFor } from './helpers/platform.js';

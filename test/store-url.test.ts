@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PrataiError } from '../common/errors.js';
-import { parseStoreUrl, redactUrl } from '../common/store-url.js';
+import { parseStoreUrl, redactUrl } from '../common/store/url.js';
 
 test('MySQL and MariaDB URLs are read with or without the SQLAlchemy driver suffix', () => {
   for (const url of ['mysql://pratai:p%40ss@db.example.org:3307/pratai?charset=utf8', 'mysql+pymysql://pratai:p%40ss@db.example.org:3307/pratai', 'mariadb://pratai:p%40ss@db.example.org:3307/pratai']) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WaitingJobs, type WaitingJob } from '../common/waiting-jobs.js';
+import { WaitingJobs, type WaitingJob } from '../common/queue/waiting-jobs.js';
 
 test('the embedded queue hands out waiting jobs earliest due first, then in publish order, and none before it is due', () => {
   const waiting = new WaitingJobs();

@@ -38,7 +38,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { KeystoneClient, type KeystoneToken } from '../../common/keystone.js';
+import { KeystoneClient, type KeystoneToken } from '../../common/keystone/client.js';
 import { freePort } from './processes.js';
 
 /** The bootstrap admin (`admin` role on project `admin`, and on the system). */

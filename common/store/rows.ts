@@ -4,7 +4,7 @@
  * as text (they sort as they compare), booleans as 0/1, JSON documents (payload, response, error,
  * logs, image lists) as text.
  */
-import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord } from './domain.js';
+import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord } from '../domain.js';
 import type { FailedAttempt, Outcome, RunnerHeartbeat } from './store.js';
 
 export interface FunctionRow {

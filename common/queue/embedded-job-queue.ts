@@ -1,8 +1,8 @@
 import { mkdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Job } from './domain.js';
-import { PrataiError } from './errors.js';
+import type { Job } from '../domain.js';
+import { PrataiError } from '../errors.js';
 import type { Consumer, Delivery, JobHandler, JobQueue } from './queue.js';
 import { WaitingJobs, type WaitingJob } from './waiting-jobs.js';
 

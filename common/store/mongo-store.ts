@@ -1,6 +1,6 @@
 /**
  * MongoStore: the Store port over MongoDB through mongoose, as the original design named it. The
- * documents have the row shape every adapter shares (common/store-rows.ts), the same unique keys
+ * documents have the row shape every adapter shares (common/store/rows.ts), the same unique keys
  * and the same indexes as the SQL schema; status changes that runners race for are single
  * conditional updates of one document, which MongoDB applies atomically.
  *
@@ -15,11 +15,11 @@
  * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
  */
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from './domain.js';
-import { PrataiError } from './errors.js';
+import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from '../domain.js';
+import { PrataiError } from '../errors.js';
 import { PYTHON3_RUNTIME } from './migrations.js';
-import * as codec from './store-rows.js';
-import type { FunctionRow, RequestRow, RunnerRow, RuntimeRow } from './store-rows.js';
+import * as codec from './rows.js';
+import type { FunctionRow, RequestRow, RunnerRow, RuntimeRow } from './rows.js';
 import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, StartRequest, StartResult, Store } from './store.js';
 
 export interface MongoStoreOptions {

@@ -4,7 +4,7 @@
  * errors); the store needs two answers from them: is this a unique-key violation (a name taken),
  * and does it mean the database cannot be used right now (ServiceUnavailable, retryable).
  */
-import { PrataiError } from './errors.js';
+import { PrataiError } from '../errors.js';
 
 function codeOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;

@@ -10,7 +10,7 @@
  * not be reached), so a caller can tell "my token was refused" (401) from "that token does not
  * exist" (404).
  */
-import { PrataiError, type ErrorCode } from './errors.js';
+import { PrataiError, type ErrorCode } from '../errors.js';
 
 /** A project, user or domain as Keystone names it in a token. */
 export interface KeystoneRef {

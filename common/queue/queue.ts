@@ -1,4 +1,4 @@
-import type { Job } from './domain.js';
+import type { Job } from '../domain.js';
 
 /** One job handed to a consumer. Exactly one of ack/retry/deadLetter must be called. */
 export interface Delivery {

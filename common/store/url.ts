@@ -5,7 +5,7 @@
  * `mongodb://…` (also `mongodb+srv://`). The SQLAlchemy driver suffix (`+pymysql`) is accepted and
  * ignored: the driver here is always the Node one (mysql2, pg).
  */
-import { PrataiError } from './errors.js';
+import { PrataiError } from '../errors.js';
 
 /** Where a server database is; `where` names it for messages (host, port, database: never the password). */
 export interface ServerLocation {

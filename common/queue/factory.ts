@@ -4,9 +4,9 @@
  */
 import { join } from 'node:path';
 import { AmqpJobQueue } from './amqp-job-queue.js';
-import type { Settings } from './config.js';
+import type { Settings } from '../config.js';
 import { EmbeddedJobQueue } from './embedded-job-queue.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 import type { JobQueue } from './queue.js';
 
 export async function openQueue(settings: Settings, log?: Logger): Promise<JobQueue> {

@@ -1,6 +1,6 @@
 /**
  * SqlStore: the Store port over Kysely, one code path for SQLite, MySQL/MariaDB and PostgreSQL; the
- * dialect is chosen by the [database] connection URL (common/sql-store-dialect.ts). Values are
+ * dialect is chosen by the [database] connection URL (common/store/sql-dialect.ts). Values are
  * kept portable: ids and ISO-8601 times as text (they sort as they compare), booleans as 0/1, JSON
  * documents as text. Status changes that runners race for are atomic on every dialect: a request's
  * row is locked (SELECT … FOR UPDATE; SQLite's transactions hold the write lock from BEGIN) and
@@ -8,12 +8,12 @@
  * request's row, then the function's), so two such transactions never wait on each other in a ring.
  */
 import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type QueryResult, type Transaction } from 'kysely';
-import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from './domain.js';
-import { PrataiError } from './errors.js';
+import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from '../domain.js';
+import { PrataiError } from '../errors.js';
 import { migrations } from './migrations.js';
 import { PrecompiledQuery } from './precompiled-query.js';
-import { createSqlDialect, type SqlLocation } from './sql-store-dialect.js';
-import { isUniqueViolation } from './sql-store-errors.js';
+import { createSqlDialect, type SqlLocation } from './sql-dialect.js';
+import { isUniqueViolation } from './sql-errors.js';
 import {
   cancelRow,
   expiredRow,
@@ -36,7 +36,7 @@ import {
   type RequestRow,
   type RunnerRow,
   type RuntimeRow,
-} from './store-rows.js';
+} from './rows.js';
 import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, StartRequest, StartResult, Store } from './store.js';
 
 export interface SqlStoreOptions {
@@ -86,7 +86,7 @@ function startHoldingNoNewSlot(db: Kysely<Tables>, { requestId, at, jobId }: Sta
 
 /**
  * The queries every request runs (the webhook's, then the runner's), compiled once
- * (common/precompiled-query.ts). A request's end sets columns that depend on how it ends:
+ * (common/store/precompiled-query.ts). A request's end sets columns that depend on how it ends:
  * one compiled query per shape, made on first use.
  */
 class HotQueries {

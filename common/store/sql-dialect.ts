@@ -27,9 +27,9 @@ import {
 } from 'kysely';
 import mysql from 'mysql2';
 import pg from 'pg';
-import { translateDatabaseError } from './sql-store-errors.js';
+import { translateDatabaseError } from './sql-errors.js';
 import { SqliteDriver } from './sqlite-driver.js';
-import type { ServerLocation, StoreLocation } from './store-url.js';
+import type { ServerLocation, StoreLocation } from './url.js';
 
 export type SqlLocation = Exclude<StoreLocation, { kind: 'mongodb' }>;
 

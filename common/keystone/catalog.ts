@@ -3,8 +3,8 @@
  * internal (and optionally admin) endpoints, so that clients find Pratai from their token alone.
  * Registering is idempotent: what exists is kept, a changed URL is updated.
  */
-import { PrataiError } from './errors.js';
-import type { KeystoneSession } from './keystone.js';
+import { PrataiError } from '../errors.js';
+import type { KeystoneSession } from './client.js';
 
 /** Pratai's service type in a Keystone catalog. */
 export const SERVICE_TYPE = 'function-engine';

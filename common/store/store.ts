@@ -7,7 +7,7 @@ import type {
   RequestRecord,
   RequestStatus,
   RuntimeRecord,
-} from './domain.js';
+} from '../domain.js';
 
 /** Which tenant's rows a call may see: one tenant, or every tenant (admin listing). */
 export type Scope = { tenantId: string } | 'all-tenants';

@@ -2,9 +2,9 @@
  * Opens the store the [database] connection URL names: SqlStore for SQLite, MySQL/MariaDB and
  * PostgreSQL, MongoStore for MongoDB.
  */
-import { databaseUrl, type Settings } from './config.js';
+import { databaseUrl, type Settings } from '../config.js';
 import { SqlStore } from './sql-store.js';
-import { parseStoreUrl } from './store-url.js';
+import { parseStoreUrl } from './url.js';
 import type { Store } from './store.js';
 
 /** The store, its schema not yet checked: `pratai-manage db-sync` migrates it itself. */

@@ -17,8 +17,8 @@
  *   consumers are attached again once it is back.
  */
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from 'amqplib';
-import type { Job } from './domain.js';
-import { PrataiError } from './errors.js';
+import type { Job } from '../domain.js';
+import { PrataiError } from '../errors.js';
 import type { Consumer, Delivery, JobHandler, JobQueue } from './queue.js';
 
 export interface AmqpOptions {

@@ -1,19 +1,25 @@
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
+import type { Notifier } from '../common/notifications/notifier.js';
 import type { JobQueue } from '../common/queue/queue.js';
 import type { Store } from '../common/store/store.js';
 import type { Authenticator } from './auth.js';
+import type { OpenStreams } from './event-stream.js';
 import type { Policy } from './policy.js';
 
 /** What the API needs from the outside world; main.ts builds the real ones, tests may too. */
 export interface ApiDeps {
   store: Store;
   queue: JobQueue;
+  /** Where changes are announced and heard: the sync webhook, log follows and request watches wait on it. */
+  notifier: Notifier;
   auth: Authenticator;
   /** Who may do what (`[oslo_policy]`). */
   policy: Policy;
   settings: Settings;
   log: Logger;
+  /** The streams open now (log follows, request watches), ended when the API stops. */
+  streams: OpenStreams;
   /** The port webhooks are served on (known only once listening when configured as 0). */
   webhookPort(): number;
 }

@@ -12,6 +12,7 @@ import { FUNCTION_TYPES, type FunctionCode, type FunctionRecord, type RuntimeRec
 import type { FunctionChanges } from '../common/store/store.js';
 import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
+import { requestChange } from '../common/notifications/notifier.js';
 import { inspectArchive } from './archive.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -224,7 +225,11 @@ export function functionsRouter(deps: ApiDeps): Router {
     .delete(async (req, res) => {
       const fn = await getScoped(res, req.params.function_id, 'function:delete');
       await store.deleteFunction(fn.function_id);
+      // Those who wait for its queued requests hear of their end (a wait for one not listed here,
+      // past the first thousand, ends at its deadline, when the store is read).
+      const queued = await store.listRequests('all-tenants', { functionId: fn.function_id, status: 'queued', limit: 1000 });
       const cancelled = await store.cancelQueuedRequests(fn.function_id, 'The function was deleted', now());
+      for (const request of queued) deps.notifier.publish({ kind: 'request', request: { ...requestChange(request), status: 'cancelled' } });
       // Image removal is the runners' job (the API never talks to Docker); a lost message only
       // leaves an unused image behind.
       await queue.publish({ kind: 'forget', function_id: fn.function_id }).catch((error: Error) => log.warning(`could not queue image removal for ${fn.function_id}: ${error.message}`));

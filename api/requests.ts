@@ -3,24 +3,26 @@
  * redrive (an admin queues a dead-lettered request again).
  */
 import { Router, type Response } from 'express';
-import { isFinal, REQUEST_STATUSES, type LogRecord, type RequestRecord } from '../common/domain.js';
+import { isFinal, REQUEST_STATUSES, type RequestRecord } from '../common/domain.js';
 import { newId, now } from '../common/ids.js';
 import { PrataiError } from '../common/errors.js';
+import { requestChange } from '../common/notifications/notifier.js';
 import type { ApiDeps } from './deps.js';
+import { wantsEvents } from './event-stream.js';
+import { followLogs, logsAsText, watchRequests } from './request-streams.js';
 import { methodNotAllowed } from './http.js';
 import { authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, integer, oneOf, onlyKnown, text } from './params.js';
 
 const LIST_PARAMS = ['function_id', 'status', 'request_id', 'dead_letter', 'limit', 'marker', 'all_tenants'] as const;
+/** A watch (`Accept: text/event-stream`) filters as a listing does, but pages nothing. */
+const WATCH_PARAMS = ['function_id', 'status', 'limit', 'all_tenants'] as const;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
 /** A request in a listing: everything but the logs, which can be large. */
 const summaryView = ({ logs: _logs, ...summary }: RequestRecord): Omit<RequestRecord, 'logs'> => summary;
 
-/** One log record a line: `2026-11-24T02:33:29.123Z INFO [pratai] message`. */
-export const logsAsText = (logs: readonly LogRecord[]): string =>
-  logs.map((record) => `${record.time} ${record.level} [${record.source}] ${record.message}\n`).join('');
 
 export function requestsRouter(deps: ApiDeps): Router {
   const { store, queue } = deps;
@@ -38,6 +40,18 @@ export function requestsRouter(deps: ApiDeps): Router {
     .route('/')
     .get(async (req, res) => {
       const query = req.query as Record<string, unknown>;
+      if (wantsEvents(req)) {
+        onlyKnown('query parameter of a watch', query, WATCH_PARAMS);
+        const filter = {
+          scope: listScope(deps.policy, res, 'request:list', query.all_tenants),
+          limit: query.limit === undefined ? DEFAULT_LIMIT : integer('limit', query.limit, 1, MAX_LIMIT),
+          ...(query.function_id !== undefined && { functionId: text('function_id', query.function_id) }),
+          ...(query.status !== undefined && { status: oneOf('status', query.status, REQUEST_STATUSES) }),
+        };
+        const stream = deps.streams.start(req, res, 'events');
+        // Past its headers an answer cannot turn into an error body: a failing store ends it.
+        return watchRequests(deps, stream, filter).catch(() => stream.end());
+      }
       onlyKnown('query parameter', query, LIST_PARAMS);
       const limit = query.limit === undefined ? DEFAULT_LIMIT : integer('limit', query.limit, 1, MAX_LIMIT);
       const requests = await store.listRequests(listScope(deps.policy, res, 'request:list', query.all_tenants), {
@@ -76,6 +90,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       const cancelled = await store.cancelRequest(request.request_id, 'Cancelled by the user', now());
       const after = await getScoped(res, request.request_id, 'request:get');
       if (!cancelled) throw finished(after.status);
+      deps.notifier.publish({ kind: 'request', request: requestChange(after) });
       res.json({ request: after });
     })
     .all(methodNotAllowed(['POST']));
@@ -94,14 +109,24 @@ export function requestsRouter(deps: ApiDeps): Router {
         deps.log.warning(`redriven request ${request.request_id} left to the sweeper: ${error.message}`, res.locals.requestId as string);
       });
       deps.log.info(`request ${request.request_id} redriven`, res.locals.requestId as string);
-      res.status(202).json({ request: await getScoped(res, request.request_id, 'request:get') });
+      const redriven = await getScoped(res, request.request_id, 'request:get');
+      deps.notifier.publish({ kind: 'request', request: requestChange(redriven) });
+      res.status(202).json({ request: redriven });
     })
     .all(methodNotAllowed(['POST']));
 
   router
     .route('/:request_id/logs')
     .get(async (req, res) => {
+      const query = req.query as Record<string, unknown>;
+      onlyKnown('query parameter', query, ['follow']);
+      const follow = query.follow !== undefined && boolean('follow', query.follow);
       const request = await getScoped(res, req.params.request_id, 'request:get');
+      if (follow) {
+        const format = wantsEvents(req) ? 'events' : 'text';
+        const stream = deps.streams.start(req, res, format);
+        return followLogs(deps, stream, request.request_id, format).catch(() => stream.end());
+      }
       res.type('text/plain; charset=utf-8').send(logsAsText(request.logs));
     })
     .all(methodNotAllowed(['GET']));

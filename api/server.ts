@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApiApp, createWebhookApp } from './app.js';
 import type { ApiDeps } from './deps.js';
+import { OpenStreams } from './event-stream.js';
 
 export interface ApiServer {
   readonly apiPort: number;
@@ -26,10 +27,11 @@ async function closeServer(server: Server): Promise<void> {
   await closed;
 }
 
-export async function startApi(deps: Omit<ApiDeps, 'webhookPort'>): Promise<ApiServer> {
+export async function startApi(deps: Omit<ApiDeps, 'webhookPort' | 'streams'>): Promise<ApiServer> {
   const { host, port, webhook_port: webhookPortSetting } = deps.settings.api;
   let webhookPort = webhookPortSetting;
-  const full: ApiDeps = { ...deps, webhookPort: () => webhookPort };
+  const streams = new OpenStreams();
+  const full: ApiDeps = { ...deps, streams, webhookPort: () => webhookPort };
   const webhooks = await listen(createWebhookApp(full), host, webhookPortSetting);
   webhookPort = (webhooks.address() as AddressInfo).port;
   const api = await listen(createApiApp(full), host, port).catch(async (error: unknown) => {
@@ -40,6 +42,7 @@ export async function startApi(deps: Omit<ApiDeps, 'webhookPort'>): Promise<ApiS
     apiPort: (api.address() as AddressInfo).port,
     webhookPort,
     close: async () => {
+      streams.endAll();
       await Promise.all([closeServer(api), closeServer(webhooks)]);
     },
   };

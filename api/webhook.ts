@@ -5,10 +5,12 @@
  * a 202 always means the request will reach a final state.
  *
  * A `wait_for_response` function's webhook (or any called with `?wait=true`) holds the answer
- * until the request is final: 200 with main's return value as the body, 502 FunctionFailed or 504
+ * until the request is final (told by the notifier: no polling): 200 with main's return value as the body, 502 FunctionFailed or 504
  * FunctionTimedOut with the request id in `details`; past `[api] wait_timeout` it answers 202.
  */
-import express, { Router, type Request } from 'express';
+import express, { Router, type Request, type Response } from 'express';
+import { watchFinal } from '../common/notifications/await-final.js';
+import { requestChange } from '../common/notifications/notifier.js';
 import { isFinal, type RequestRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
@@ -33,27 +35,19 @@ function parsePayload(raw: unknown): unknown {
   return parsed.payload;
 }
 
-/** The first poll comes soon (most functions are quick); later ones back off to this. */
-const MAX_POLL_MS = 250;
-
 /**
- * Holds the webhook until the request is final, up to `[api] wait_timeout`, by watching the store
- * (which works whichever process runs the request). Undefined when the wait ran out or the caller left.
+ * Aborted once the caller hung up: nobody is left to answer. (The response's close, not the
+ * socket's: a kept-alive socket outlives many calls, and would gather a listener for each.)
  */
-async function waitForOutcome(deps: ApiDeps, requestId: string, req: Request): Promise<RequestRecord | undefined> {
-  const deadline = Date.now() + deps.settings.api.wait_timeout * 1000;
-  let pollMs = 10;
-  while (Date.now() < deadline && !req.socket.destroyed) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, deadline - Date.now())));
-    pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
-    const request = await deps.store.getRequest(requestId, 'all-tenants');
-    if (request === undefined || isFinal(request.status)) return request;
-  }
-  return undefined;
+function callerGone(req: Request, res: Response): AbortSignal {
+  const gone = new AbortController();
+  if (req.socket.destroyed) gone.abort();
+  else res.once('close', () => gone.abort());
+  return gone.signal;
 }
 
 export function webhookRouter(deps: ApiDeps): Router {
-  const { store, queue, log } = deps;
+  const { store, queue, notifier, log } = deps;
   const router = Router();
   router
     .route('/function/:function_id')
@@ -83,15 +77,19 @@ export function webhookRouter(deps: ApiDeps): Router {
         duration_ms: null,
       };
       await store.createRequest(request);
+      // Listening before the job is queued: its outcome cannot come before the subscription.
+      const watch = (waitAsked ?? fn.type === 'wait_for_response') ? watchFinal(store, notifier, request.request_id) : undefined;
       try {
         await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId(), function_id: request.function_id });
       } catch (error) {
+        watch?.close();
         await store.discardRequest(request.request_id);
         throw error instanceof PrataiError ? error : new PrataiError('ServiceUnavailable', `The request could not be queued: ${(error as Error).message}`, { cause: error });
       }
+      notifier.publish({ kind: 'request', request: requestChange(request) });
       if (log.debugging) log.debug(`request ${request.request_id} queued for function ${fn.function_id}`, res.locals.requestId as string);
-      const outcome = (waitAsked ?? fn.type === 'wait_for_response') ? await waitForOutcome(deps, request.request_id, req) : undefined;
-      if (outcome === undefined) {
+      const outcome = watch && (await watch.wait(deps.settings.api.wait_timeout * 1000, callerGone(req, res)));
+      if (outcome === undefined || !isFinal(outcome.status)) {
         res.status(202).json({ request_id: request.request_id });
         return;
       }

@@ -18,7 +18,7 @@ await runProcess('pratai.api', USAGE, async ({ settings, log }) => {
     return;
   }
   warnIfNoAuth(settings, log);
-  const adapters = await openAdapters(settings, log);
+  const adapters = await openAdapters(settings, log, { listen: true });
   const api = await startApiRole(settings, adapters, log).catch(async (error: unknown) => {
     await adapters.close();
     throw error;

@@ -18,7 +18,7 @@ await runProcess('pratai.runner', USAGE, async ({ settings, log }) => {
     process.exitCode = 2;
     return;
   }
-  const adapters = await openAdapters(settings, log);
+  const adapters = await openAdapters(settings, log, { listen: false });
   const runner = await startRunnerRole(settings, adapters, log).catch(async (error: unknown) => {
     await adapters.close();
     throw error;

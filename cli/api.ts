@@ -111,6 +111,11 @@ export class PrataiApi {
     return this.http.text('GET', `/v1/requests/${encodeURIComponent(id)}/logs`);
   }
 
+  /** Hands the request's log records to `onText` as its function writes them, until the request ends. */
+  async followRequestLogs(id: string, onText: (text: string) => void): Promise<void> {
+    await this.http.stream('GET', `/v1/requests/${encodeURIComponent(id)}/logs`, onText, { query: { follow: true } });
+  }
+
   async cancelRequest(id: string): Promise<RequestRecord> {
     return (await this.http.json<{ request: RequestRecord }>('POST', `/v1/requests/${encodeURIComponent(id)}/cancel`)).request;
   }

@@ -11,6 +11,8 @@ export interface CallOptions {
   query?: Record<string, string | number | boolean | undefined>;
   /** A plain value is sent as JSON; FormData as multipart. */
   body?: unknown;
+  /** The Accept header: JSON unless said. */
+  accept?: string;
 }
 
 export class HttpClient {
@@ -47,6 +49,15 @@ export class HttpClient {
     }
   }
 
+  /** Calls `path` and hands its body to `onText` as it arrives (a streamed answer), until it ends. */
+  async stream(method: string, path: string, onText: (text: string) => void, options: CallOptions = {}): Promise<void> {
+    const response = await this.call(method, path, { ...options, accept: 'text/plain' });
+    if (response.body === null) return;
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body) onText(decoder.decode(chunk as Uint8Array, { stream: true }));
+    onText(decoder.decode());
+  }
+
   /** Calls `path` and answers the body as text. */
   async text(method: string, path: string, options: CallOptions = {}): Promise<string> {
     return (await this.call(method, path, options)).text();
@@ -58,7 +69,7 @@ export class HttpClient {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'pratai-cli' };
+    const headers: Record<string, string> = { accept: options.accept ?? 'application/json', 'user-agent': 'pratai-cli' };
     if (session.token !== undefined) headers['x-auth-token'] = session.token;
     let body: FormData | string | undefined;
     if (options.body instanceof FormData) body = options.body;

@@ -49,6 +49,11 @@ export interface RunRequest {
   timeoutMs: number;
   /** Aborting kills the container: the request was cancelled. */
   signal?: AbortSignal;
+  /**
+   * Told each log record as the function writes it (runtimes of protocol 4 send them as they
+   * come); the Execution's `logs` still hold them all, in the same order.
+   */
+  onLog?: (record: LogRecord) => void;
 }
 
 /** How an execution ended, as seen from outside the container. */

@@ -66,6 +66,8 @@ interface Pending {
   readonly id: string;
   settle(outcome: ResultMessage | 'exited' | 'output-limit'): void;
   logs(records: LogRecord[]): void;
+  /** One record as the function wrote it (a `log` message). */
+  log?: (record: LogRecord) => void;
 }
 
 export class DockerContainer implements Container {
@@ -224,7 +226,7 @@ export class DockerContainer implements Container {
     let resolveLogs: (logs: LogRecord[]) => void = () => undefined;
     const logsSoFar = new Promise<LogRecord[]>((resolve) => (resolveLogs = resolve));
     const answered = new Promise<ResultMessage | 'exited' | 'output-limit'>((settle) => {
-      this.current = { id: request.requestId, settle, logs: resolveLogs };
+      this.current = { id: request.requestId, settle, logs: resolveLogs, ...(request.onLog && { log: request.onLog }) };
     });
     this.received = 0;
     this.write({ type: 'run', id: request.requestId, payload: request.payload });
@@ -311,6 +313,10 @@ export class DockerContainer implements Container {
         this.resolveReady({ acceptsInit: protocol >= INIT_PROTOCOL });
       } else if (this.current !== undefined && message?.id === this.current.id) {
         if (message.type === 'result') this.current.settle(message as unknown as ResultMessage);
+        else if (message.type === 'log') {
+          const record = asLogRecord(message.record);
+          if (record !== undefined) this.current.log?.(record);
+        }
         else if (message.type === 'logs') this.current.logs(Array.isArray(message.logs) ? (message.logs as LogRecord[]) : []);
       }
     }
@@ -341,6 +347,17 @@ export class DockerContainer implements Container {
 function leftNothingRunning(result: ResultMessage, pidsLimit: number): boolean {
   const { processes, threads } = result.leftover ?? {};
   return processes === 0 && typeof threads === 'number' && threads < pidsLimit / 2;
+}
+
+/**
+ * A streamed record as the runtime sent it, when it has a record's shape. The function shares the
+ * runtime's process and could write to the channel itself: what it sends is checked, not trusted.
+ */
+function asLogRecord(value: unknown): LogRecord | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { time, level, source, message } = value as Record<string, unknown>;
+  if (typeof time !== 'string' || typeof level !== 'string' || typeof source !== 'string' || typeof message !== 'string') return undefined;
+  return { time, level, source, message };
 }
 
 function parseMessage(line: string): Record<string, unknown> | undefined {

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { runnerName, type Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
+import type { Notifier } from '../common/notifications/notifier.js';
 import type { JobQueue } from '../common/queue/queue.js';
 import type { Store } from '../common/store/store.js';
 import { ContainerPool } from './container-pool.js';
@@ -12,7 +13,7 @@ import { Runner } from './runner.js';
 const PREWARM_MEMORY_MIB = 128;
 const PREWARM_CPUS = 1;
 
-export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; log: Logger }): Runner {
+export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger }): Runner {
   const { runner, build } = settings;
   const name = runnerName(settings);
   const containers = new DockerContainerRuntime({
@@ -45,7 +46,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     },
   );
   return new Runner(
-    { store: deps.store, queue: deps.queue, containers, pool, log: deps.log },
+    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, log: deps.log },
     { name, concurrency: runner.concurrency, prefetch: runner.prefetch || 2 * runner.concurrency, heartbeatIntervalMs: runner.heartbeat_interval * 1000, buildRetries: runner.build_retries, maxRequestAgeMs: runner.max_request_age * 1000 },
   );
 }

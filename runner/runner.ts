@@ -8,10 +8,11 @@
  * network runs only on a runner whose `[runner] network` gives one; elsewhere its requests fail.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
-import { type FunctionRecord, type Job, type RequestRecord } from '../common/domain.js';
+import { type FunctionRecord, type Job, type LogRecord, type RequestRecord } from '../common/domain.js';
 import { coerceError } from '../common/errors.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
+import { requestChange, type Notifier, type RequestChange } from '../common/notifications/notifier.js';
 import type { Consumer, Delivery, JobQueue } from '../common/queue/queue.js';
 import type { Outcome, Store } from '../common/store/store.js';
 import type { ContainerPool, RunSpec } from './container-pool.js';
@@ -41,6 +42,8 @@ export interface RunnerDeps {
   containers: ContainerRuntime;
   /** Where requests execute: warm containers per function, or a fresh one per request. */
   pool: ContainerPool;
+  /** Where a request's start, log records and outcome are announced, once stored. */
+  notifier: Notifier;
   log: Logger;
 }
 
@@ -191,6 +194,7 @@ export class Runner {
       const start = await store.startRequest(requestId, { jobId: job.job_id, at: now(), ...(expire && { expire }) });
       if (!start.started) return await this.notStarted(requestId, start.reason, delivery);
       request = start.request;
+      this.deps.notifier.publish({ kind: 'request', request: requestChange(request) });
       if (request.attempts > 1) log.warning(`request ${requestId} started again (attempt ${request.attempts})`, requestId);
       if (fn === undefined || image === undefined) {
         await this.finish(request, failedOutcome('cancelled', 'Cancelled', 'The function was deleted before the request ran'));
@@ -226,6 +230,7 @@ export class Runner {
         network: fn.network,
         timeoutMs: fn.timeout * 1000,
         signal: cancel.signal,
+        onLog: streamLogs(this.deps.notifier, request),
       };
       try {
         execution = await this.execute(fn, spec);
@@ -300,9 +305,12 @@ export class Runner {
         return delivery.ack();
       case 'at_capacity':
         return delivery.retry(capacityWaitMs(delivery.deliveryCount));
-      case 'expired':
+      case 'expired': {
         log.warning(`request ${requestId} expired before it could start; dead-lettered`, requestId);
+        const expired = await this.deps.store.getRequest(requestId, 'all-tenants');
+        if (expired !== undefined) this.deps.notifier.publish({ kind: 'request', request: requestChange(expired) });
         return delivery.deadLetter();
+      }
     }
   }
 
@@ -320,6 +328,7 @@ export class Runner {
         log.info(`request ${requestId} was cancelled or started again meanwhile; attempt ${request.attempts} not retried`, requestId);
         return delivery.ack();
       }
+      this.deps.notifier.publish({ kind: 'request', request: { ...requestChange(request), status: 'queued' } });
       log.warning(`request ${requestId} attempt ${request.attempts} ended ${outcome.status} (${outcome.error?.type ?? ''}); retrying in ${delayMs} ms`, requestId);
       return delivery.retry(delayMs);
     }
@@ -348,7 +357,10 @@ export class Runner {
   private async finish(started: RequestRecord, outcome: Outcome): Promise<void> {
     const { store, log } = this.deps;
     const requestId = started.request_id;
-    if (await store.finishRequest(requestId, { ...outcome, attempt: started.attempts })) return;
+    if (await store.finishRequest(requestId, { ...outcome, attempt: started.attempts })) {
+      this.deps.notifier.publish({ kind: 'request', request: finishedChange(started, outcome) });
+      return;
+    }
     const now = await store.getRequest(requestId, 'all-tenants');
     if (now !== undefined && now.attempts !== started.attempts) {
       // This runner lost its broker connection mid-request; the broker gave the job to another
@@ -426,6 +438,30 @@ function toOutcome(execution: Execution): Outcome {
     logs: execution.logs,
     finishedAt: now(),
     durationMs: execution.durationMs,
+  };
+}
+
+function finishedChange(started: RequestRecord, outcome: Outcome): RequestChange {
+  const { status, finishedAt, durationMs, deadLetter } = outcome;
+  return { ...requestChange(started), status, finished_at: finishedAt, duration_ms: durationMs, dead_letter: deadLetter ?? false };
+}
+
+/**
+ * Announces an attempt's log records as the function writes them: those of one turn of the event
+ * loop go out together, numbered by their place among the attempt's records.
+ */
+function streamLogs(notifier: Notifier, request: RequestRecord): (record: LogRecord) => void {
+  let sent = 0;
+  let pending: LogRecord[] = [];
+  const flush = (): void => {
+    const records = pending;
+    pending = [];
+    const { request_id, function_id, tenant_id, attempts: attempt } = request;
+    notifier.publish({ kind: 'log', request_id, function_id, tenant_id, attempt, index: sent, records });
+    sent += records.length;
+  };
+  return (record) => {
+    if (pending.push(record) === 1) setImmediate(flush);
   };
 }
 

@@ -17,7 +17,7 @@ export interface Platform {
 }
 
 export async function startPlatform(settings: Settings, log: Logger): Promise<Platform> {
-  const adapters = await openAdapters(settings, log);
+  const adapters = await openAdapters(settings, log, { listen: true });
   const started: Role[] = [];
   const stopAll = async (): Promise<void> => {
     // The API first, so nothing new arrives while the runner finishes what it holds.

@@ -23,10 +23,11 @@ export interface ApiRole extends Role {
 }
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
-  const { store, queue } = adapters;
+  const { store, queue, notifier } = adapters;
   const api = await startApi({
     store,
     queue,
+    notifier,
     auth: createAuthenticator(settings, log),
     policy: Policy.fromSettings(settings, log.child('policy')),
     settings,
@@ -42,8 +43,8 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
 }
 
 export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger): Promise<Role> {
-  const { store, queue } = adapters;
-  const runner = createRunner(settings, { store, queue, log });
+  const { store, queue, notifier } = adapters;
+  const runner = createRunner(settings, { store, queue, notifier, log });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },

@@ -1,11 +1,10 @@
 /** The request commands: list, show, logs (`--follow`), cancel, redrive. */
 import { type Command, Option } from 'commander';
-import { isFinal, REQUEST_STATUSES, type RequestStatus } from '../../common/domain.js';
+import { REQUEST_STATUSES, type RequestStatus } from '../../common/domain.js';
 import type { CliContext } from '../context.js';
 import { usageError } from '../errors.js';
 import { withOutputOptions } from '../output.js';
 import { requestListing, requestShown } from '../views.js';
-import { poll } from '../wait.js';
 
 type Opts = Record<string, unknown>;
 
@@ -59,19 +58,8 @@ export function registerRequestCommands(program: Command, context: CliContext): 
     .action(async (requestId: string, opts: Opts) => {
       const api = context.api();
       if (opts.follow !== true) return context.write(await api.getRequestLogs(requestId));
-      let printed = '';
-      await poll(
-        // The status is read before the logs, so the logs read after a final status are complete.
-        async () => {
-          const { status } = await api.getRequest(requestId);
-          return { status, logs: await api.getRequestLogs(requestId) };
-        },
-        ({ status }) => isFinal(status),
-        ({ logs }) => {
-          context.write(logs.startsWith(printed) ? logs.slice(printed.length) : logs);
-          printed = logs;
-        },
-      );
+      // The API streams the records as the function writes them and ends with the request.
+      await api.followRequestLogs(requestId, (text) => context.write(text));
     });
 
   withOutputOptions(program.command('request-cancel').description('Cancel a queued or running request').argument('<request_id>', 'ID of the request'), 'show').action(

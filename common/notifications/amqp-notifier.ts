@@ -1,0 +1,192 @@
+/**
+ * AmqpNotifier: the notification port over RabbitMQ, for platforms of many processes. No extra
+ * service: a topic exchange `<control_exchange>.notifications` on the broker the jobs use.
+ *
+ * - Publishing is fire and forget: transient messages, no confirms (a notification is a hint; the
+ *   store holds the change). While the connection is down, notifications wait in a bounded buffer
+ *   and go out once it is back; past the bound the oldest are dropped. A connection is known to be
+ *   lost only some time after it was: what was sent in the last RESEND_WINDOW_MS before that is
+ *   sent again after the reconnection (subscribers take a notification twice without harm: log
+ *   records are numbered, request changes are states).
+ * - A listening process (an API process) has one exclusive, auto-deleted queue bound to every
+ *   routing key (`<kind>.<tenant>.<function>.<request>`), and hands what arrives to its local
+ *   subscribers (Dispatcher). A process that only publishes (a runner) declares no queue.
+ * - After a reconnection the queue is new and whatever was sent meanwhile is gone: every local
+ *   subscriber is told to resync (read the store again).
+ */
+import { connect, type Channel, type ChannelModel, type ConsumeMessage, type RecoveringChannelModel } from 'amqplib';
+import { PrataiError } from '../errors.js';
+import { amqpUrl } from '../queue/amqp-job-queue.js';
+import { Dispatcher } from './dispatcher.js';
+import type { Notification, NotificationFilter, Notifier, Subscriber, Subscription } from './notifier.js';
+import { subjectOf } from './notifier.js';
+
+export interface AmqpNotifierOptions {
+  /** The topic exchange, declared if missing. */
+  exchange: string;
+  /** Whether this process hears notifications (it has subscribers); a runner only publishes. */
+  listen: boolean;
+  /** Names the connection in the broker's management views. */
+  connectionName?: string;
+  /** Notifications kept while the broker is unreachable (default 10,000). */
+  bufferLimit?: number;
+  /** Told what no caller can be: a lost connection, a dropped notification. */
+  onEvent?: (message: string) => void;
+}
+
+/** Unread notifications a listening queue holds at most; a process that far behind resyncs anyway. */
+const QUEUE_MAX_LENGTH = 100_000;
+const QUEUE_MESSAGE_TTL_MS = 60_000;
+/** Longer than a lost connection takes to be noticed (a closed socket) on loopback and a LAN. */
+const RESEND_WINDOW_MS = 2_000;
+
+/** Routing keys are dot-separated words: ids never hold a dot, but a tenant name might. */
+const word = (value: string): string => value.replaceAll('.', '_') || '_';
+
+export function routingKey(notification: Notification): string {
+  const { tenantId, functionId, requestId } = subjectOf(notification);
+  return `${notification.kind}.${word(tenantId)}.${word(functionId)}.${word(requestId)}`;
+}
+
+export class AmqpNotifier implements Notifier {
+  private readonly dispatcher = new Dispatcher();
+  private channel: Channel | undefined;
+  private readonly buffer: Notification[] = [];
+  /**
+   * What was sent lately, in case the connection was already lost (see RESEND_WINDOW_MS): two
+   * generations, the older dropped as each window ends, so that keeping them costs a push.
+   */
+  private sentBefore: Notification[] = [];
+  private sentNow: Notification[] = [];
+  private windowEndsAt = 0;
+  private connections = 0;
+  private dropped = 0;
+  private closed = false;
+  private connection: RecoveringChannelModel | undefined;
+
+  private constructor(private readonly options: AmqpNotifierOptions) {}
+
+  static async connect(transportUrl: string, options: AmqpNotifierOptions): Promise<AmqpNotifier> {
+    const url = amqpUrl(transportUrl);
+    const notifier = new AmqpNotifier(options);
+    const unreachable = (error: unknown): PrataiError =>
+      new PrataiError('ServiceUnavailable', `The message broker cannot be reached for notifications: ${(error as Error).message}`, { cause: error });
+    const connection = await connect(url, {
+      noDelay: true,
+      clientProperties: { connection_name: options.connectionName ?? `pratai ${options.exchange}` },
+      recovery: {
+        initialDelay: 200,
+        maxDelay: 5000,
+        initialMaxRetries: 0,
+        waitForConnect: false,
+        setup: (model: ChannelModel) => notifier.onConnect(model),
+      },
+    }).catch((error: unknown) => {
+      throw unreachable(error);
+    });
+    notifier.connection = connection;
+    connection.on('disconnect', (error: Error) => {
+      notifier.channel = undefined;
+      notifier.holdRecent();
+      notifier.report(`lost the message broker (notifications): ${error.message}; reconnecting`);
+    });
+    connection.on('error', (error: Error) => notifier.report(`message broker connection error (notifications): ${error.message}`));
+    try {
+      await connection.waitForConnect();
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw unreachable(error);
+    }
+    return notifier;
+  }
+
+  private async onConnect(model: ChannelModel): Promise<void> {
+    const channel = await model.createChannel();
+    const { exchange } = this.options;
+    await channel.assertExchange(exchange, 'topic', { durable: true });
+    if (this.options.listen) {
+      const { queue } = await channel.assertQueue('', {
+        exclusive: true,
+        autoDelete: true,
+        arguments: { 'x-max-length': QUEUE_MAX_LENGTH, 'x-message-ttl': QUEUE_MESSAGE_TTL_MS },
+      });
+      await channel.bindQueue(queue, exchange, '#');
+      await channel.consume(queue, (message) => message && this.receive(message), { noAck: true });
+    }
+    channel.on('close', () => {
+      if (this.channel === channel) this.channel = undefined;
+    });
+    this.channel = channel;
+    this.connections += 1;
+    for (const notification of this.buffer.splice(0)) this.send(channel, notification);
+    if (this.dropped > 0) {
+      this.report(`${this.dropped} notification(s) were dropped while the broker was unreachable; their subscribers read the store instead`);
+      this.dropped = 0;
+    }
+    // What other processes published while this one was away never reaches the new queue.
+    if (this.connections > 1) this.dispatcher.resync();
+  }
+
+  private receive(message: ConsumeMessage): void {
+    let notification: Notification;
+    try {
+      notification = JSON.parse(message.content.toString('utf8')) as Notification;
+    } catch {
+      return;
+    }
+    this.dispatcher.dispatch(notification);
+  }
+
+  /** The connection is gone: what it may have lost is sent again (first) on the next one. */
+  private holdRecent(): void {
+    this.buffer.unshift(...this.sentBefore, ...this.sentNow);
+    this.sentBefore = [];
+    this.sentNow = [];
+  }
+
+  private send(channel: Channel, notification: Notification): void {
+    const now = Date.now();
+    if (now >= this.windowEndsAt) {
+      this.sentBefore = now - this.windowEndsAt < RESEND_WINDOW_MS ? this.sentNow : [];
+      this.sentNow = [];
+      this.windowEndsAt = now + RESEND_WINDOW_MS;
+    }
+    this.sentNow.push(notification);
+    try {
+      channel.publish(this.options.exchange, routingKey(notification), Buffer.from(JSON.stringify(notification)), { contentType: 'application/json' });
+    } catch {
+      // The channel closed under us: keep it for the next connection.
+      this.hold(notification);
+    }
+  }
+
+  private hold(notification: Notification): void {
+    this.buffer.push(notification);
+    if (this.buffer.length > (this.options.bufferLimit ?? 10_000)) {
+      this.buffer.shift();
+      this.dropped += 1;
+    }
+  }
+
+  publish(notification: Notification): void {
+    if (this.closed) return;
+    if (this.channel === undefined) this.hold(notification);
+    else this.send(this.channel, notification);
+  }
+
+  subscribe(filter: NotificationFilter, subscriber: Subscriber): Subscription {
+    if (!this.options.listen) throw new Error('this AmqpNotifier was opened without listen: it cannot have subscribers');
+    return this.dispatcher.subscribe(filter, subscriber);
+  }
+
+  private report(message: string): void {
+    this.options.onEvent?.(message);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel = undefined;
+    await this.connection?.close().catch(() => undefined);
+  }
+}

@@ -1,4 +1,4 @@
-// The python3 runtime (runtimes/python3/runtime.py) in its real image, driven over the protocol of
+// The python3 runtime (runtimes/python3/: runtime.py starting the pratai_runtime package) in its real image, driven over the protocol of
 // runtimes/README.md exactly as a runner would: `docker run -i`, JSON lines in and out.
 // Needs pratai/runtime-python3:latest, which `node scripts/setup.mjs` builds (npm test's pretest).
 
@@ -255,7 +255,7 @@ describe('python3 runtime', () => {
       assert.match(result.error.traceback, /new_module\.py", line 5, in main/);
       assert.match(result.error.traceback, /in check\n/);
       assert.match(result.error.traceback, /ValueError: bad payload: 42\n$/);
-      assert.doesNotMatch(result.error.traceback, /runtime\.py/, "the runtime's own frames are left out");
+      assert.doesNotMatch(result.error.traceback, /runtime\.py|pratai_runtime/, "the runtime's own frames are left out");
       assert.deepEqual(result.logs.map((record) => record.message), ['before the error']);
       assert.equal('response' in result, false);
     });
@@ -505,7 +505,12 @@ describe('python3 runtime', () => {
     test('a module sent in init that fails to import answers every run with the import error', async () => {
       await RuntimeContainer.with({}, async (runtime) => {
         runtime.send({ type: 'init', function_id: 'f-1', module: 'import not_installed_anywhere\n' });
-        for (const id of ['r-1', 'r-2']) assert.equal(failed(await runtime.run(id, null)).error.type, 'ModuleNotFoundError');
+        for (const id of ['r-1', 'r-2']) {
+          const result = failed(await runtime.run(id, null));
+          assert.equal(result.error.type, 'ModuleNotFoundError');
+          assert.match(result.error.traceback, /^Traceback \(most recent call last\):\n {2}File "\/opt\/pratai\/function\/new_module\.py", line 1, in <module>\n/);
+          assert.doesNotMatch(result.error.traceback, /runtime\.py|pratai_runtime/, "the runtime's own frames are left out");
+        }
       }, AWAIT_INIT);
     });
 
@@ -517,6 +522,21 @@ describe('python3 runtime', () => {
         assert.equal(refused.type, 'error');
         assert.equal(refused.id, 'i-1');
       }, AWAIT_INIT);
+    });
+  });
+
+  test("a function's own modules named like the runtime's do not disturb it", async () => {
+    const files = {
+      // pratai_runtime is loaded before the function folder is on sys.path: this one is never imported.
+      'pratai_runtime.py': "raise RuntimeError('the function shadowed the runtime')\n",
+      'channel.py': "WHOSE = 'the function'\n",
+      'server.py': "raise RuntimeError('the function shadowed the runtime')\n",
+      'new_module.py': "import channel\nprint('printed')\ndef main(payload):\n    return channel.WHOSE\n",
+    };
+    await RuntimeContainer.with(files, async (runtime) => {
+      const result = succeeded(await runtime.run('r-1', null));
+      assert.equal(result.response, 'the function');
+      assert.deepEqual(result.logs.map((record) => record.message), ['printed']);
     });
   });
 

@@ -1,5 +1,5 @@
 """Log capture: the current request's log records, from the stdout/stderr pipes and the logger,
-in order, within the log cap."""
+in order, within the log cap, and streamed as they are kept when the run asks for it."""
 
 import fcntl
 import json
@@ -42,10 +42,14 @@ class _Pipe:
 class LogCapture:
     """Collects the current request's log records: pipe lines and logger records, in order.
 
-    One lock covers reading a pipe, turning bytes into records and appending them, so whoever
-    holds it (a reader thread, or the main thread syncing before a logger record or a result)
-    sees every byte written before it was taken. That is what keeps print() output and
-    logger records in the order the code produced them.
+    One lock covers reading a pipe, turning bytes into records, appending them and streaming
+    them, so whoever holds it (a reader thread, or the main thread syncing before a logger record
+    or a result) sees every byte written before it was taken. That is what keeps print() output
+    and logger records in the order the code produced them, and streamed records in that order.
+
+    Streaming: between start(stream) and finish(), each kept record is also queued for `stream`,
+    which gets them in batches (all the records one chunk of a pipe made, say) before the lock is
+    let go. Without a stream nothing is queued: a run that does not ask pays nothing.
     """
 
     def __init__(self, max_bytes):
@@ -56,11 +60,26 @@ class LogCapture:
         self.records = []
         self.used_bytes = EMPTY_LOGS_BYTES
         self.truncated = False
+        self.stream = None
+        self.outgoing = []
         self.pipes = []
         self.streams = []
         self.forked = False
 
     # -- a run ----------------------------------------------------------------------------------
+
+    def start(self, stream=None):
+        """A run begins: what came before belongs to no run; `stream` gets this run's records."""
+        with self.lock:
+            self._reset()
+            self.stream = stream
+
+    def finish(self):
+        """A run ends (after sync): its records; streaming stops."""
+        with self.lock:
+            records = self.take()
+            self.stream = None
+            return records
 
     def take(self):
         """The records so far, and a fresh, empty budget for the next request."""
@@ -71,6 +90,7 @@ class LogCapture:
 
     def _reset(self):
         self.records = []
+        self.outgoing = []
         self.used_bytes = EMPTY_LOGS_BYTES
         self.truncated = False
 
@@ -83,6 +103,7 @@ class LogCapture:
             return
         with self.lock:
             self._add(level, source, message)
+            self._send_outgoing()
 
     def _add(self, level, source, message):
         if self.truncated:
@@ -116,6 +137,14 @@ class LogCapture:
             "message": message,
         }
         self.records.append(record)
+        if self.stream is not None:
+            self.outgoing.append(record)
+
+    def _send_outgoing(self):
+        """Hands the queued records to the stream; called with the lock held, so in order."""
+        if self.outgoing:
+            records, self.outgoing = self.outgoing, []
+            self.stream(records)
 
     # -- pipes ----------------------------------------------------------------------------------
 
@@ -142,6 +171,7 @@ class LogCapture:
                 if not data:
                     return
                 self._feed(pipe, data)
+                self._send_outgoing()
 
     def _feed(self, pipe, data):
         if self.truncated:
@@ -174,6 +204,7 @@ class LogCapture:
                     if pipe.partial:
                         line, pipe.partial = pipe.partial, b""
                         self._add(pipe.level, pipe.source, line.decode("utf-8", "replace"))
+                self._send_outgoing()
 
     def flush_streams(self, skip=None):
         for stream in self.streams:
@@ -190,6 +221,8 @@ class LogCapture:
         child's output goes into the pipes like a subprocess's, and the parent records it."""
         self.forked = True
         self.lock = threading.RLock()
+        self.stream = None
+        self.outgoing = []
         for stream in self.streams:
             stream.capture = None
 
@@ -209,6 +242,7 @@ class LogCapture:
                         break
                     pending -= len(data)
                     self._feed(pipe, data)
+            self._send_outgoing()
 
 
 def _bytes_pending(fd):

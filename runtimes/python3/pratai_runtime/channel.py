@@ -1,9 +1,11 @@
 """The channel: the runtime's one path to the runner, and the only writer of protocol lines."""
 
+import collections
 import fcntl
 import json
 import os
 import socket
+import threading
 
 # Protocol descriptors are moved up here so they are not the "next free fd" user code reuses.
 PRIVATE_FD_MIN = 200
@@ -43,12 +45,21 @@ def encode(message, raw_response=None):
 
 
 class Channel:
-    """Reads the runner's lines and writes lines back: only the main thread writes (the SIGUSR1
-    handler too runs in it, between two bytecodes of the function, never inside a line)."""
+    """Reads the runner's lines and writes whole lines back, from any thread.
+
+    Three kinds of writer share it: the main thread (ready, results, errors), the pipe readers
+    (streamed log records) and the SIGUSR1 handler (the logs so far), which runs in the main
+    thread between two bytecodes, possibly while that very thread is in the middle of a line. A
+    lock keeps lines whole. The handler must never wait for it (its own thread may be the holder,
+    which would wait forever): it leaves its line in `deferred` and takes the lock only if it is
+    free; whoever holds the lock writes the deferred lines once its own line is done.
+    """
 
     def __init__(self, out_fd, in_file):
         self.out_fd = out_fd
         self.in_file = in_file
+        self.lock = threading.Lock()
+        self.deferred = collections.deque()  # append and popleft are atomic: safe in a handler
 
     @classmethod
     def open(cls, socket_path):
@@ -65,6 +76,30 @@ class Channel:
         self.write(encode(message, raw_response))
 
     def write(self, data):
+        """Writes `data` (whole lines) before any other writer's next line."""
+        with self.lock:
+            self._write_all(data)
+        if self.deferred:
+            self._write_deferred()
+
+    def write_from_signal_handler(self, data):
+        """Writes `data` now if no one is writing, else as soon as the current writer's line ends."""
+        self.deferred.append(data)
+        self._write_deferred()
+
+    def _write_deferred(self):
+        # The loop re-checks after letting go: a handler that found the lock taken just before
+        # relies on the holder to see its line.
+        while self.deferred:
+            if not self.lock.acquire(blocking=False):
+                return  # the holder writes them when its line is done
+            try:
+                while self.deferred:
+                    self._write_all(self.deferred.popleft())
+            finally:
+                self.lock.release()
+
+    def _write_all(self, data):
         view = memoryview(data)
         while view:
             written = os.write(self.out_fd, view)

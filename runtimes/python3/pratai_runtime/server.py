@@ -6,6 +6,7 @@ import platform
 import time
 
 from .capture import LogCapture
+from .channel import encode
 from .errors import clip, describe_exception
 from .loader import load_module
 from .processes import count_tasks, reap_children
@@ -13,7 +14,8 @@ from .processes import count_tasks, reap_children
 RUNTIME_NAME = "python3"
 # 2: init messages (prewarmed containers), `leftover` in results, PRATAI_REQUEST_ID per run.
 # 3: the channel is the runner's Unix socket at PRATAI_SOCKET when there is one there.
-PROTOCOL_VERSION = 3
+# 4: `log` messages, streaming a run's records as they are kept, for a run that asks (stream_logs).
+PROTOCOL_VERSION = 4
 
 
 class Runtime:
@@ -77,7 +79,7 @@ class Runtime:
                 continue
             logs = self.import_logs if (first_run or self.import_error) else []
             first_run = False
-            self.run(request_id, message.get("payload"), list(logs))
+            self.run(request_id, message.get("payload"), list(logs), message.get("stream_logs") is True)
         os._exit(0)  # not sys.exit: user threads must not keep the container alive
 
     def init(self, message):
@@ -102,12 +104,13 @@ class Runtime:
             os.environ["PRATAI_FUNCTION_ID"] = function_id
         self.load_module(source)
 
-    def run(self, request_id, payload, logs):
+    def run(self, request_id, payload, logs, stream_logs=False):
         if self.await_init:
             # No init came first: nothing to call (the runner sends init before the first run).
             self.import_error = {"type": "FunctionNotLoaded", "message": "this container was started without a function and got no init message", "traceback": ""}
             self.await_init = False
-        self.capture.take()  # output between two requests belongs to neither
+        # Output between two requests belongs to neither; the import's is in `logs`, not streamed.
+        self.capture.start(self.log_streamer(request_id) if stream_logs else None)
         self.current_id, self.current_logs = request_id, logs
         os.environ["PRATAI_REQUEST_ID"] = request_id
         started = time.perf_counter()
@@ -119,7 +122,8 @@ class Runtime:
         reap_children()
         processes, threads = count_tasks()
         self.capture.sync(finish_lines=True)
-        logs.extend(self.capture.take())
+        # Every streamed record is on the channel now, so they all come before the result.
+        logs.extend(self.capture.finish())
         result = {"type": "result", "id": request_id}
         raw_response = None
         if "error" in outcome:
@@ -134,17 +138,33 @@ class Runtime:
         result["leftover"] = {"processes": processes, "threads": max(0, threads - self.own_threads)}
         self.send(result, raw_response)
 
+    def log_streamer(self, request_id):
+        """The capture's stream for one run: its records as `log` lines, one write per batch."""
+        prefix = '{"type":"log","id":%s,"record":' % json.dumps(request_id)
+        write = self.channel.write
+
+        def stream(records):
+            try:
+                write("".join(prefix + json.dumps(record, separators=(",", ":")) + "}\n" for record in records).encode("ascii"))
+            except BrokenPipeError:
+                # The runner went away. Raised here it would surface in the function's print()
+                # (or end a pipe reader): end as the request loop does.
+                os._exit(0)
+
+        return stream
+
     def send_logs_so_far(self, signum=None, frame=None):
         """SIGUSR1: the runner is about to kill a request that ran out of time and asks for its logs.
 
         Runs in the main thread between two bytecodes of the function, so it only reads: a copy
-        of the records so far, without the capture lock (the interrupted code may hold it).
+        of the records so far, without the capture lock (the interrupted code may hold it), and
+        writes without waiting for the channel (the interrupted code may be mid-line).
         """
         request_id = self.current_id
         if request_id is None or self.channel is None:
             return
         logs = list(self.current_logs) + list(self.capture.records)
-        self.send({"type": "logs", "id": request_id, "logs": logs})
+        self.channel.write_from_signal_handler(encode({"type": "logs", "id": request_id, "logs": logs}))
 
     def call(self, payload):
         if self.import_error is not None:

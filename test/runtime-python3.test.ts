@@ -1,4 +1,4 @@
-// The python3 runtime (runtimes/python3/runtime.py) in its real image, driven over the protocol of
+// The python3 runtime (runtimes/python3/: runtime.py starting the pratai_runtime package) in its real image, driven over the protocol of
 // runtimes/README.md exactly as a runner would: `docker run -i`, JSON lines in and out.
 // Needs pratai/runtime-python3:latest, which `node scripts/setup.mjs` builds (npm test's pretest).
 
@@ -29,7 +29,9 @@ type ResultMessage =
   | { type: 'result'; id: string; status: 'succeeded'; response: unknown; logs: LogRecord[]; duration_ms: number; leftover: Leftover }
   | { type: 'result'; id: string; status: 'failed'; error: RequestError; logs: LogRecord[]; duration_ms: number; leftover: Leftover };
 type ErrorMessage = { type: 'error'; message: string; id?: string };
-type RuntimeMessage = ReadyMessage | ResultMessage | ErrorMessage;
+type LogMessage = { type: 'log'; id: string; record: LogRecord };
+type LogsMessage = { type: 'logs'; id: string; logs: LogRecord[] };
+type RuntimeMessage = ReadyMessage | ResultMessage | ErrorMessage | LogMessage | LogsMessage;
 
 const tempDirs: string[] = [];
 
@@ -46,7 +48,8 @@ class RuntimeContainer {
     this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   }
 
-  static async start(files: Record<string, string>, env: Record<string, string> = {}): Promise<RuntimeContainer> {
+  /** `dockerArgs`: more options for `docker run` (a mount, say). */
+  static async start(files: Record<string, string>, env: Record<string, string> = {}, dockerArgs: string[] = []): Promise<RuntimeContainer> {
     const dir = await mkdtemp(join(tmpdir(), 'pratai-runtime-test-'));
     tempDirs.push(dir);
     // The runtime runs as 65534: mkdtemp's 0700 would hide the function from it.
@@ -58,7 +61,7 @@ class RuntimeContainer {
     const envArgs = Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
     const child = spawn('docker', [
       'run', '--rm', '-i', '--network', 'none', '--name', name, '--label', LABEL,
-      '-v', `${dir}:/opt/pratai/function:ro`, ...envArgs, IMAGE,
+      '-v', `${dir}:/opt/pratai/function:ro`, ...envArgs, ...dockerArgs, IMAGE,
     ]);
     return new RuntimeContainer(child, name);
   }
@@ -68,8 +71,9 @@ class RuntimeContainer {
     files: Record<string, string>,
     body: (runtime: RuntimeContainer, ready: ReadyMessage) => Promise<void>,
     env: Record<string, string> = {},
+    dockerArgs: string[] = [],
   ): Promise<void> {
-    const runtime = await RuntimeContainer.start(files, env);
+    const runtime = await RuntimeContainer.start(files, env, dockerArgs);
     try {
       const ready = await runtime.next();
       assert.equal(ready.type, 'ready', `expected the ready line first, got ${JSON.stringify(ready)}`);
@@ -104,6 +108,29 @@ class RuntimeContainer {
     const result = message;
     assert.equal(result.id, id);
     return result;
+  }
+
+  /**
+   * A run that asks for its records as they are kept (stream_logs): the `log` messages that came
+   * before its result, each checked to be of this run, and the result.
+   */
+  async runStreaming(id: string, payload: unknown): Promise<{ streamed: LogRecord[]; result: ResultMessage }> {
+    this.send({ type: 'run', id, payload, stream_logs: true });
+    return this.collect(id);
+  }
+
+  /** The messages of run `id` until its result: its streamed records, and the result. */
+  async collect(id: string, streamed: LogRecord[] = []): Promise<{ streamed: LogRecord[]; result: ResultMessage }> {
+    for (;;) {
+      const message = await this.next();
+      if (message.type === 'result') {
+        assert.equal(message.id, id);
+        return { streamed, result: message };
+      }
+      assert.equal(message.type, 'log', `expected log messages, then the result, got ${JSON.stringify(message).slice(0, 500)}`);
+      assert.equal(message.id, id);
+      streamed.push(message.record);
+    }
   }
 
   /** Ends stdin (the runtime exits on EOF) and returns the container's exit code. */
@@ -255,7 +282,7 @@ describe('python3 runtime', () => {
       assert.match(result.error.traceback, /new_module\.py", line 5, in main/);
       assert.match(result.error.traceback, /in check\n/);
       assert.match(result.error.traceback, /ValueError: bad payload: 42\n$/);
-      assert.doesNotMatch(result.error.traceback, /runtime\.py/, "the runtime's own frames are left out");
+      assert.doesNotMatch(result.error.traceback, /runtime\.py|pratai_runtime/, "the runtime's own frames are left out");
       assert.deepEqual(result.logs.map((record) => record.message), ['before the error']);
       assert.equal('response' in result, false);
     });
@@ -463,7 +490,7 @@ describe('python3 runtime', () => {
         const lines = createInterface({ input: socket, crlfDelay: Infinity })[Symbol.asyncIterator]();
         const next = async (): Promise<Record<string, unknown>> => JSON.parse((await lines.next()).value as string) as Record<string, unknown>;
         const ready = await next();
-        assert.deepEqual([ready.type, ready.protocol], ['ready', 3]);
+        assert.deepEqual([ready.type, ready.protocol], ['ready', 4]);
         socket.write(`${JSON.stringify({ type: 'init', function_id: 'f-1', module: "def main(payload=None):\n    print('printed')\n    return payload\n" })}\n`);
         socket.write(`${JSON.stringify({ type: 'run', id: 'r-1', payload: { over: 'socket' } })}\n`);
         const result = await next();
@@ -480,7 +507,7 @@ describe('python3 runtime', () => {
 
     test('where nothing listens at PRATAI_SOCKET, the runtime speaks over stdin and stdout', async () => {
       await RuntimeContainer.with({ 'new_module.py': 'def main(payload=None):\n    return payload\n' }, async (runtime, ready) => {
-        assert.equal(ready.protocol, 3);
+        assert.equal(ready.protocol, 4);
         assert.deepEqual(succeeded(await runtime.run('r-1', 'stdio')).response, 'stdio');
       }, { PRATAI_SOCKET: '/run/pratai/channel.sock' });
     });
@@ -492,7 +519,7 @@ describe('python3 runtime', () => {
     test('loads the module sent in init and serves it like one imported from the function folder', async () => {
       const source = ['import os', "print('loading')", 'def main(payload):', '    if payload == "raise":', "        raise ValueError('bad')", '    return [payload, __file__, os.environ["PRATAI_FUNCTION_ID"]]'].join('\n');
       await RuntimeContainer.with({}, async (runtime, ready) => {
-        assert.equal(ready.protocol, 3);
+        assert.equal(ready.protocol, 4);
         runtime.send({ type: 'init', function_id: 'f-1', module: source });
         const first = succeeded(await runtime.run('r-1', 1));
         assert.deepEqual(first.response, [1, '/opt/pratai/function/new_module.py', 'f-1']);
@@ -505,7 +532,12 @@ describe('python3 runtime', () => {
     test('a module sent in init that fails to import answers every run with the import error', async () => {
       await RuntimeContainer.with({}, async (runtime) => {
         runtime.send({ type: 'init', function_id: 'f-1', module: 'import not_installed_anywhere\n' });
-        for (const id of ['r-1', 'r-2']) assert.equal(failed(await runtime.run(id, null)).error.type, 'ModuleNotFoundError');
+        for (const id of ['r-1', 'r-2']) {
+          const result = failed(await runtime.run(id, null));
+          assert.equal(result.error.type, 'ModuleNotFoundError');
+          assert.match(result.error.traceback, /^Traceback \(most recent call last\):\n {2}File "\/opt\/pratai\/function\/new_module\.py", line 1, in <module>\n/);
+          assert.doesNotMatch(result.error.traceback, /runtime\.py|pratai_runtime/, "the runtime's own frames are left out");
+        }
       }, AWAIT_INIT);
     });
 
@@ -517,6 +549,175 @@ describe('python3 runtime', () => {
         assert.equal(refused.type, 'error');
         assert.equal(refused.id, 'i-1');
       }, AWAIT_INIT);
+    });
+  });
+
+  test("a function's own modules named like the runtime's do not disturb it", async () => {
+    const files = {
+      // pratai_runtime is loaded before the function folder is on sys.path: this one is never imported.
+      'pratai_runtime.py': "raise RuntimeError('the function shadowed the runtime')\n",
+      'channel.py': "WHOSE = 'the function'\n",
+      'server.py': "raise RuntimeError('the function shadowed the runtime')\n",
+      'new_module.py': "import channel\nprint('printed')\ndef main(payload):\n    return channel.WHOSE\n",
+    };
+    await RuntimeContainer.with(files, async (runtime) => {
+      const result = succeeded(await runtime.run('r-1', null));
+      assert.equal(result.response, 'the function');
+      assert.deepEqual(result.logs.map((record) => record.message), ['printed']);
+    });
+  });
+
+  describe('streamed log records (protocol 4: a run with stream_logs)', () => {
+    /** A folder the test writes to and the function only reads: how the test tells main to go on. */
+    async function signalFolder(): Promise<{ dir: string; mount: string[] }> {
+      const dir = await mkdtemp(join(tmpdir(), 'pratai-runtime-signal-'));
+      tempDirs.push(dir);
+      await chmod(dir, 0o755);
+      return { dir, mount: ['-v', `${dir}:/opt/pratai/signal:ro`] };
+    }
+    const waitForGo = [
+      'def wait_for_go():',
+      '    for _ in range(6000):',
+      "        if os.path.exists('/opt/pratai/signal/go'):",
+      '            return True',
+      '        time.sleep(0.01)',
+      '    return False',
+    ];
+
+    test('each record a run keeps arrives in a log message before its result, in order: the records the result carries', async () => {
+      const source = [
+        'import logging, subprocess, sys',
+        "print('loading')",
+        'def main(payload):',
+        "    print('one %s' % payload)",
+        "    logging.getLogger('pratai').warning('two')",
+        "    print('three', file=sys.stderr)",
+        "    subprocess.run(['sh', '-c', 'echo four; echo five'], check=True)",
+        "    print('six ☃\\nseven')",
+        "    print('eight', end='')",
+        '    return payload',
+      ].join('\n');
+      await RuntimeContainer.with(newModule(source), async (runtime) => {
+        const first = await runtime.runStreaming('r-1', 'a');
+        assert.equal(succeeded(first.result).response, 'a');
+        const expected = [
+          ['stdout', 'INFO', 'one a'], ['pratai', 'WARNING', 'two'], ['stderr', 'ERROR', 'three'], ['stdout', 'INFO', 'four'],
+          ['stdout', 'INFO', 'five'], ['stdout', 'INFO', 'six ☃'], ['stdout', 'INFO', 'seven'], ['stdout', 'INFO', 'eight'],
+        ];
+        assert.deepEqual(first.streamed.map((record) => [record.source, record.level, record.message]), expected);
+        // What the import wrote belongs to no run: it is in the first result, never streamed.
+        assert.deepEqual(first.result.logs, [{ ...first.result.logs[0], message: 'loading' }, ...first.streamed]);
+
+        const second = await runtime.runStreaming('r-2', 'b');
+        assert.equal(succeeded(second.result).response, 'b');
+        assert.equal(second.streamed[0]?.message, 'one b');
+        assert.deepEqual(second.streamed, second.result.logs);
+
+        // A run that does not ask gets its result and nothing before it (run() checks), as before.
+        const quiet = succeeded(await runtime.run('r-3', 'c'));
+        assert.equal(quiet.logs.length, expected.length);
+      });
+    });
+
+    test('a record logged while main still runs arrives before main returns', async () => {
+      const { dir, mount } = await signalFolder();
+      const source = [
+        'import logging, os, time',
+        ...waitForGo,
+        'def main(payload):',
+        "    print('waiting for the test')",
+        "    logging.getLogger('pratai').info('still waiting')",
+        "    went = wait_for_go()",
+        "    print('went' if went else 'gave up')",
+        "    return 'went' if went else 'gave up'",
+      ].join('\n');
+      await RuntimeContainer.with(newModule(source), async (runtime) => {
+        runtime.send({ type: 'run', id: 'r-1', payload: null, stream_logs: true });
+        // main waits for the go file, which is written only once these two have arrived: they
+        // cannot have come with (or after) the result.
+        const streamed: LogRecord[] = [];
+        for (const expected of ['waiting for the test', 'still waiting']) {
+          const message = await runtime.next();
+          assert.deepEqual([message.type, message.type === 'log' && message.id, message.type === 'log' && message.record.message], ['log', 'r-1', expected]);
+          if (message.type === 'log') streamed.push(message.record);
+        }
+        await writeFile(join(dir, 'go'), '');
+        const { result } = await runtime.collect('r-1', streamed);
+        assert.equal(succeeded(result).response, 'went');
+        assert.deepEqual(streamed.map((record) => record.message), ['waiting for the test', 'still waiting', 'went']);
+        assert.deepEqual(streamed, result.logs);
+      }, {}, mount);
+    });
+
+    test('the log cap applies to what is streamed: records it drops are not sent, the truncation marker is', async () => {
+      const source = [
+        'def main(payload):',
+        "    if payload == 'lines':",
+        '        for i in range(100):',
+        "            print('%03d' % i + '.' * 96)",
+        '    else:',
+        "        print('head' + 'y' * 100000)",
+      ].join('\n');
+      await RuntimeContainer.with(newModule(source), async (runtime) => {
+        const lines = await runtime.runStreaming('r-lines', 'lines');
+        assert.deepEqual(lines.streamed, lines.result.logs);
+        assert.ok(lines.streamed.length < 40, `streamed ${lines.streamed.length} records`);
+        assert.equal(lines.streamed[0]?.message.slice(0, 3), '000');
+        assert.equal(lines.streamed.at(-1)?.message, 'log output truncated at 4096 bytes');
+
+        // One line longer than the cap: its head is kept (and streamed), then the marker.
+        const long = await runtime.runStreaming('r-long', 'long');
+        assert.deepEqual(long.streamed, long.result.logs);
+        assert.deepEqual(long.streamed.map((record) => record.source), ['stdout', 'pratai']);
+        assert.match(long.streamed[0]?.message ?? '', /^headyyy/);
+        assert.equal(long.streamed[1]?.message, 'log output truncated at 4096 bytes');
+      }, { PRATAI_MAX_LOG_BYTES: '4096' });
+    });
+
+    test('SIGUSR1 while records stream: its logs answer and every log line arrive whole', async () => {
+      const { dir, mount } = await signalFolder();
+      // main prints without pause (up to a bound), so the signals land while lines are written,
+      // and runs until told to stop, so every signal finds it running.
+      const source = [
+        'import os, time',
+        'def main(payload):',
+        '    count = 0',
+        '    deadline = time.monotonic() + 60',
+        "    while not os.path.exists('/opt/pratai/signal/go') and time.monotonic() < deadline:",
+        '        if count < 30000:',
+        '            count += 1',
+        "            print('line %d' % count)",
+        '        else:',
+        '            time.sleep(0.01)',
+        '    return count',
+      ].join('\n');
+      await RuntimeContainer.with(newModule(source), async (runtime) => {
+        runtime.send({ type: 'run', id: 'r-1', payload: null, stream_logs: true });
+        const streamed: LogRecord[] = [];
+        let answers = 0;
+        // next() parses every line: one written into the middle of another would fail here.
+        const until = async (type: 'log' | 'logs'): Promise<void> => {
+          for (;;) {
+            const message = await runtime.next();
+            assert.ok(message.type === 'log' || message.type === 'logs', `expected log or logs, got ${JSON.stringify(message).slice(0, 300)}`);
+            assert.equal(message.id, 'r-1');
+            if (message.type === 'log') streamed.push(message.record);
+            else answers += 1;
+            if (message.type === type) return;
+          }
+        };
+        await until('log');
+        for (let signal = 0; signal < 5; signal += 1) {
+          await execFileAsync('docker', ['kill', '--signal', 'USR1', runtime.name]);
+          await until('logs');
+        }
+        await writeFile(join(dir, 'go'), '');
+        const { result } = await runtime.collect('r-1', streamed);
+        assert.equal(answers, 5);
+        const count = succeeded(result).response as number;
+        assert.deepEqual(streamed, result.logs);
+        assert.deepEqual(result.logs.map((record) => record.message), Array.from({ length: count }, (_, i) => `line ${i + 1}`));
+      }, { PRATAI_MAX_LOG_BYTES: String(8 * 1024 * 1024) }, mount);
     });
   });
 

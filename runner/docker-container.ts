@@ -74,7 +74,9 @@ export class DockerContainer implements Container {
   private buffered = '';
   /** Bytes of output since the current request was written; over the cap the container is killed. */
   private received = 0;
-  private readonly outputCap: number;
+  /** What a request may send: its logs and response, and its logs once more when they are streamed. */
+  private outputCap: number;
+  private readonly baseOutputCap: number;
   private current: Pending | undefined;
   private stderrText = '';
   /** Set once the container must serve no other request (see Container.reusable). */
@@ -127,7 +129,8 @@ export class DockerContainer implements Container {
     private size: ContainerSize,
     private readonly listener: ChannelListener | undefined,
   ) {
-    this.outputCap = limits.maxLogBytes + limits.maxResponseBytes + PROTOCOL_OVERHEAD_BYTES;
+    this.baseOutputCap = limits.maxLogBytes + limits.maxResponseBytes + PROTOCOL_OVERHEAD_BYTES;
+    this.outputCap = this.baseOutputCap;
     this.announced = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -229,7 +232,12 @@ export class DockerContainer implements Container {
       this.current = { id: request.requestId, settle, logs: resolveLogs, ...(request.onLog && { log: request.onLog }) };
     });
     this.received = 0;
-    this.write({ type: 'run', id: request.requestId, payload: request.payload });
+    // Streamed records travel twice (in `log` messages, then in the result), each `log` line with
+    // less framing than a record's own JSON: twice the logs' cap bounds them. A runtime older
+    // than protocol 4 ignores the flag and sends them once.
+    const streamLogs = request.onLog !== undefined;
+    this.outputCap = streamLogs ? this.baseOutputCap + 2 * this.limits.maxLogBytes : this.baseOutputCap;
+    this.write({ type: 'run', id: request.requestId, payload: request.payload, ...(streamLogs && { stream_logs: true }) });
 
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {

@@ -6,7 +6,18 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { assertNoLeftoverContainers, call, deployFunction, ECHO_MODULE, invoke, startTestPlatform, waitForRequest, type TestPlatform } from './helpers/platform.js';
+import {
+  assertNoLeftoverContainers,
+  call,
+  deployFunction,
+  ECHO_MODULE,
+  invoke,
+  leftoverContainers,
+  startTestPlatform,
+  waitFor,
+  waitForRequest,
+  type TestPlatform,
+} from './helpers/platform.js';
 
 let platform: TestPlatform;
 before(async () => {
@@ -112,6 +123,8 @@ describe("following a request's logs", () => {
     assert.equal((await call(`${platform.apiUrl}/v1/requests/${requestId}/cancel`, { method: 'POST' })).status, 200);
     await follow.done;
     assert.equal((await waitForRequest(platform, requestId)).status, 'cancelled');
+    // The runner notices the cancel on its next look and kills the container.
+    await waitFor('the cancelled container to go', async () => (leftoverContainers(platform.runnerName).length === 0 ? true : undefined), 30_000);
   });
 
   test('as events: each record once, numbered, then the end with the final status', async () => {

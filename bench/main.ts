@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { loadSettings } from '../common/config.js';
 import { dockerRunMs, startBareWebhook, warmFloor, type Floor } from './baselines.js';
 import { machine, versions } from './environment.js';
-import { acceptLoad, containerMemoryBytes, containersOf, deploy, ECHO, endToEndMs, firstRequestMs, sustained, undeploy } from './measurements.js';
+import { acceptLoad, containerMemoryBytes, containersOf, deploy, ECHO, endToEndMs, firstRequestMs, sustained, syncCallMs, undeploy } from './measurements.js';
 import { BenchPlatform } from './platform-process.js';
 import { table, writeJson, type Figure, type Run } from './report.js';
 import { median, percentile } from './stats.js';
@@ -37,6 +37,11 @@ const SUSTAINED_MS = 10_000;
 const WARM_REQUESTS = 1_000;
 const FIRST_REQUESTS = 5;
 const FLOOR_CALLS = 2_000;
+const SYNC_REQUESTS = 1_000;
+/** A function that sleeps this long, called sync: its answer should come right after it. */
+const SLEEP_MS = 100;
+const SLEEP_REQUESTS = 50;
+const SLEEPER = `import time\n\ndef main(payload=None):\n    time.sleep(${SLEEP_MS / 1000})\n    return payload\n`;
 const MB = 1_000_000;
 
 /** What the modes measured so far leave for the next ones. */
@@ -154,6 +159,25 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
       { name: 'warm end-to-end, webhook POST → outcome stored, p50', value: percentile(warm, 50), unit: 'ms', baseline: { name: 'warm floor p50', value: floor.p50Ms }, target: { of: 'value', op: '<=', limit: 5 } },
       { name: 'warm end-to-end, webhook POST → outcome stored, p99', value: percentile(warm, 99), unit: 'ms', baseline: { name: 'warm floor p99', value: floor.p99Ms }, target: { of: 'value', op: '<=', limit: 25 } },
     );
+
+    say(`warm sync calls (?wait=true), ${SYNC_REQUESTS} one after another over one kept-alive connection`);
+    const sync = await syncCallMs(platform, echo, SYNC_REQUESTS, 100);
+    figures.push(
+      { name: 'warm sync call, POST ?wait=true → answer with the outcome, p50', value: percentile(sync, 50), unit: 'ms', baseline: { name: 'warm end-to-end p50', value: percentile(warm, 50) }, target: { of: 'value', op: '<=', limit: 2 } },
+      { name: 'warm sync call, POST ?wait=true → answer with the outcome, p99', value: percentile(sync, 99), unit: 'ms', baseline: { name: 'warm end-to-end p99', value: percentile(warm, 99) }, target: { of: 'value', op: '<=', limit: 10 } },
+    );
+    const sleeper = await deploy(platform, 'sleeper', SLEEPER);
+    deployed.push(sleeper);
+    say(`sync calls of a function that sleeps ${SLEEP_MS} ms, ${SLEEP_REQUESTS} one after another`);
+    const slept = await syncCallMs(platform, sleeper, SLEEP_REQUESTS, 5);
+    figures.push({
+      name: `sync call of a function sleeping ${SLEEP_MS} ms, p50`,
+      value: median(slept),
+      unit: 'ms',
+      baseline: { name: 'its sleep', value: SLEEP_MS },
+      target: { of: 'value', op: '<=', limit: SLEEP_MS + 3 },
+      note: 'answered when its outcome is stored, told by the notifier (the webhook used to poll the store: 10 ms, then doubling to 250 ms)',
+    });
 
     say(`webhook accept rate, ${ACCEPT_CONNECTIONS} connections for ${ACCEPT_MS / 1000} s (bare Express, then Pratai)`);
     const bare = await startBareWebhook();

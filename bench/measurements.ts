@@ -54,6 +54,27 @@ export async function endToEndMs(platform: BenchPlatform, functionId: string, co
   return samples;
 }
 
+/**
+ * Sync calls (`?wait=true`) one after another over one kept-alive connection, as a caller sees
+ * them: POST sent → answer with main's value received.
+ */
+export async function syncCallMs(platform: BenchPlatform, functionId: string, count: number, warmup: number): Promise<number[]> {
+  const poster = new Poster(platform.webhookUrl, 1);
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < warmup + count; i += 1) {
+      const sent = performance.now();
+      const answer = await poster.post(`/function/${functionId}?wait=true`, BODY);
+      const answeredAt = performance.now();
+      if (answer.status !== 200) throw new Error(`the sync webhook answered ${answer.status}: ${answer.body}`);
+      if (i >= warmup) samples.push(answeredAt - sent);
+    }
+  } finally {
+    poster.close();
+  }
+  return samples;
+}
+
 /** As many webhook POSTs as `connections` keep-alive connections get answered in `durationMs`. */
 export async function acceptLoad(origin: string, path: string, connections: number, durationMs: number): Promise<LoopResult> {
   const poster = new Poster(origin, connections);

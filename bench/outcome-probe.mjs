@@ -4,7 +4,7 @@
 // the bench's process reads alike), so that the message's own way never adds to a latency; the
 // stamps go in one message per turn of the event loop, so the probe costs the server little. It
 // wraps the compiled store's prototype: the server imports the same module, so it gets the wrapper.
-import { SqlStore } from '../dist/common/sql-store.js';
+import { SqlStore } from '../dist/common/store/sql-store.js';
 
 const finishRequest = SqlStore.prototype.finishRequest;
 /** Request ids and when their outcome was stored, alternating. */

@@ -8,9 +8,12 @@
  *   lost only some time after it was: what was sent in the last RESEND_WINDOW_MS before that is
  *   sent again after the reconnection (subscribers take a notification twice without harm: log
  *   records are numbered, request changes are states).
- * - A listening process (an API process) has one exclusive, auto-deleted queue bound to every
- *   routing key (`<kind>.<tenant>.<function>.<request>`), and hands what arrives to its local
- *   subscribers (Dispatcher). A process that only publishes (a runner) declares no queue.
+ * - What one process publishes in one turn of its event loop goes out as one message, a JSON array
+ *   of notifications (routing key `notifications`): under load a message carries many, and the
+ *   broker's and the listeners' cost per notification falls.
+ * - A listening process (an API process) has one exclusive, auto-deleted queue bound to the
+ *   exchange, and hands what arrives to its local subscribers (Dispatcher). A process that only
+ *   publishes (a runner) declares no queue.
  * - After a reconnection the queue is new and whatever was sent meanwhile is gone: every local
  *   subscriber is told to resync (read the store again).
  */
@@ -19,7 +22,6 @@ import { PrataiError } from '../errors.js';
 import { amqpUrl } from '../queue/amqp-job-queue.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Notification, NotificationFilter, Notifier, Subscriber, Subscription } from './notifier.js';
-import { subjectOf } from './notifier.js';
 
 export interface AmqpNotifierOptions {
   /** The topic exchange, declared if missing. */
@@ -40,13 +42,7 @@ const QUEUE_MESSAGE_TTL_MS = 60_000;
 /** Longer than a lost connection takes to be noticed (a closed socket) on loopback and a LAN. */
 const RESEND_WINDOW_MS = 2_000;
 
-/** Routing keys are dot-separated words: ids never hold a dot, but a tenant name might. */
-const word = (value: string): string => value.replaceAll('.', '_') || '_';
-
-export function routingKey(notification: Notification): string {
-  const { tenantId, functionId, requestId } = subjectOf(notification);
-  return `${notification.kind}.${word(tenantId)}.${word(functionId)}.${word(requestId)}`;
-}
+const ROUTING_KEY = 'notifications';
 
 export class AmqpNotifier implements Notifier {
   private readonly dispatcher = new Dispatcher();
@@ -110,7 +106,7 @@ export class AmqpNotifier implements Notifier {
         autoDelete: true,
         arguments: { 'x-max-length': QUEUE_MAX_LENGTH, 'x-message-ttl': QUEUE_MESSAGE_TTL_MS },
       });
-      await channel.bindQueue(queue, exchange, '#');
+      await channel.bindQueue(queue, exchange, ROUTING_KEY);
       await channel.consume(queue, (message) => message && this.receive(message), { noAck: true });
     }
     channel.on('close', () => {
@@ -118,7 +114,7 @@ export class AmqpNotifier implements Notifier {
     });
     this.channel = channel;
     this.connections += 1;
-    for (const notification of this.buffer.splice(0)) this.send(channel, notification);
+    this.send(channel, this.buffer.splice(0));
     if (this.dropped > 0) {
       this.report(`${this.dropped} notification(s) were dropped while the broker was unreachable; their subscribers read the store instead`);
       this.dropped = 0;
@@ -128,13 +124,14 @@ export class AmqpNotifier implements Notifier {
   }
 
   private receive(message: ConsumeMessage): void {
-    let notification: Notification;
+    let notifications: unknown;
     try {
-      notification = JSON.parse(message.content.toString('utf8')) as Notification;
+      notifications = JSON.parse(message.content.toString('utf8'));
     } catch {
       return;
     }
-    this.dispatcher.dispatch(notification);
+    if (!Array.isArray(notifications)) return;
+    for (const notification of notifications as Notification[]) this.dispatcher.dispatch(notification);
   }
 
   /** The connection is gone: what it may have lost is sent again (first) on the next one. */
@@ -144,34 +141,46 @@ export class AmqpNotifier implements Notifier {
     this.sentNow = [];
   }
 
-  private send(channel: Channel, notification: Notification): void {
+  private send(channel: Channel, notifications: Notification[]): void {
+    if (notifications.length === 0) return;
     const now = Date.now();
     if (now >= this.windowEndsAt) {
       this.sentBefore = now - this.windowEndsAt < RESEND_WINDOW_MS ? this.sentNow : [];
       this.sentNow = [];
       this.windowEndsAt = now + RESEND_WINDOW_MS;
     }
-    this.sentNow.push(notification);
+    this.sentNow.push(...notifications);
     try {
-      channel.publish(this.options.exchange, routingKey(notification), Buffer.from(JSON.stringify(notification)), { contentType: 'application/json' });
+      channel.publish(this.options.exchange, ROUTING_KEY, Buffer.from(JSON.stringify(notifications)), { contentType: 'application/json' });
     } catch {
-      // The channel closed under us: keep it for the next connection.
-      this.hold(notification);
+      // The channel closed under us: keep them for the next connection.
+      this.hold(notifications);
     }
   }
 
-  private hold(notification: Notification): void {
-    this.buffer.push(notification);
-    if (this.buffer.length > (this.options.bufferLimit ?? 10_000)) {
-      this.buffer.shift();
-      this.dropped += 1;
+  private hold(notifications: Notification[]): void {
+    this.buffer.push(...notifications);
+    const excess = this.buffer.length - (this.options.bufferLimit ?? 10_000);
+    if (excess > 0) {
+      this.buffer.splice(0, excess);
+      this.dropped += excess;
     }
   }
+
+  /** Notifications published in this turn of the event loop, sent together at its end. */
+  private batch: Notification[] = [];
+
+  private readonly flush = (): void => {
+    const notifications = this.batch;
+    this.batch = [];
+    if (this.closed) return;
+    if (this.channel === undefined) this.hold(notifications);
+    else this.send(this.channel, notifications);
+  };
 
   publish(notification: Notification): void {
     if (this.closed) return;
-    if (this.channel === undefined) this.hold(notification);
-    else this.send(this.channel, notification);
+    if (this.batch.push(notification) === 1) setImmediate(this.flush);
   }
 
   subscribe(filter: NotificationFilter, subscriber: Subscriber): Subscription {

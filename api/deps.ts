@@ -1,5 +1,6 @@
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
+import type { Keyring } from '../common/secrets/keyring.js';
 import type { JobQueue } from '../common/queue/queue.js';
 import type { Store } from '../common/store/store.js';
 import type { Authenticator } from './auth.js';
@@ -12,6 +13,8 @@ export interface ApiDeps {
   auth: Authenticator;
   /** Who may do what (`[oslo_policy]`). */
   policy: Policy;
+  /** Seals the secrets' values the API is given (`[secrets] keys`). */
+  keyring: Keyring;
   settings: Settings;
   log: Logger;
   /** The port webhooks are served on (known only once listening when configured as 0). */

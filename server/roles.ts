@@ -23,10 +23,11 @@ export interface ApiRole extends Role {
 }
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
-  const { store, queue } = adapters;
+  const { store, queue, keyring } = adapters;
   const api = await startApi({
     store,
     queue,
+    keyring,
     auth: createAuthenticator(settings, log),
     policy: Policy.fromSettings(settings, log.child('policy')),
     settings,

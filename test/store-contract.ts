@@ -571,7 +571,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
         const changed = await store.getSecret(project, 'token');
         assert.deepEqual(changed, { ...secret, key_id: 'beef0001', ciphertext: 'djI=', version: 2, updated_at: at(5) });
         assert.equal(await store.resealSecret(project, 'token', secret, { key_id: 'cafe0002', ciphertext: 'c3RhbGU=' }), false, 'what was read is no longer there');
-        assert.equal(await store.resealSecret(project, 'token', changed as SecretRecord, { key_id: 'cafe0002', ciphertext: 'djI9' }), true);
+        assert.equal(await store.resealSecret(project, 'token', changed, { key_id: 'cafe0002', ciphertext: 'djI9' }), true);
         assert.deepEqual(await store.getSecret(project, 'token'), { ...changed, key_id: 'cafe0002', ciphertext: 'djI9' });
         assert.equal(await store.updateSecret(tenant(), 'token', { key_id: 'beef0001', ciphertext: 'x' }, at(6)), false, 'not in another project');
         assert.equal(await store.updateSecret(project, 'gone', { key_id: 'beef0001', ciphertext: 'x' }, at(6)), false);

@@ -63,24 +63,6 @@ const list = (help: string): Option<readonly string[]> => ({
   show: (v) => v.join(','),
 });
 
-/**
- * Keys, comma-separated, each base64 of `bytes` bytes. A bad one is named by its place in the
- * list, never shown: the message goes to logs.
- */
-const keyList = (bytes: number, help: string): Option<readonly string[]> => ({
-  default: [],
-  help,
-  parse(raw) {
-    const keys = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
-    keys.forEach((key, index) => {
-      const length = Buffer.from(key, 'base64').length;
-      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || length !== bytes) throw new Error(`expected base64-encoded ${bytes}-byte keys, comma-separated; key ${index + 1} is not one (it decodes to ${length} bytes)`);
-    });
-    return keys;
-  },
-  show: () => '',
-});
-
 const choice = <const C extends string>(fallback: C, choices: readonly C[], help: string): Option<C> => ({
   default: fallback,
   help,
@@ -177,8 +159,8 @@ export const OPTIONS = {
     policy_file: str('', 'YAML or JSON file of policy rules (oslo.policy syntax) over the defaults, re-read when it changes. Empty: /etc/pratai/policy.yaml when it exists. etc/policy.yaml lists every rule.'),
   },
   secrets: {
-    keys: keyList(
-      32,
+    // Checked where they are used (common/secrets/keyring.ts), which names a bad one by its place, never by its text.
+    keys: list(
       "Keys that functions' secrets are encrypted under (AES-256-GCM), comma-separated, each base64 of 32 random bytes (`openssl rand -base64 32`). The first encrypts; every one decrypts, so to rotate put a new key first, run `pratai-manage secrets-rotate`, then remove the old one. Every pratai-api and pratai-runner needs the same keys and refuses to start without; pratai-server without them makes a key in <state_path>/secrets.key (mode 0600). Keep them out of logs and backups of the database.",
     ),
   },

@@ -95,7 +95,7 @@ describe('the keys', () => {
         const short = randomBytes(16).toString('base64');
         const bad = startPratai(executable, { env: { ...env, PRATAI_SECRETS_KEYS: `${randomBytes(32).toString('base64')},${short}` } });
         assert.equal(await bad.exited(), 2, bad.output());
-        assert.match(bad.output(), /Invalid configuration: \[secrets\] keys \(from environment variable PRATAI_SECRETS_KEYS\): .*key 2 is not one \(it decodes to 16 bytes\)/);
+        assert.match(bad.output(), /ERROR .*\[secrets\] keys key 2 is not a base64-encoded 32-byte key \(it decodes to 16 bytes\)/);
         assert.ok(!bad.output().includes(short), 'the bad key is not shown');
       }
       assert.deepEqual(readdirSync(statePath), [], 'no key was made for them');

@@ -10,6 +10,7 @@ import { functionsRouter } from './functions.js';
 import { errorHandler, notFound, requestIds } from './http.js';
 import { requestsRouter } from './requests.js';
 import { runtimesRouter } from './runtimes.js';
+import { secretsRouter } from './secrets.js';
 import { webhookRouter } from './webhook.js';
 
 function baseApp(deps: ApiDeps): Express {
@@ -29,6 +30,7 @@ export function createApiApp(deps: ApiDeps): Express {
   app.use('/v1/functions', functionsRouter(deps));
   app.use('/v1/requests', requestsRouter(deps));
   app.use('/v1/runtimes', runtimesRouter(deps));
+  app.use('/v1/secrets', secretsRouter(deps));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

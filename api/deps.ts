@@ -1,6 +1,7 @@
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import type { Notifier } from '../common/notifications/notifier.js';
+import type { Keyring } from '../common/secrets/keyring.js';
 import type { JobQueue } from '../common/queue/queue.js';
 import type { Store } from '../common/store/store.js';
 import type { Authenticator } from './auth.js';
@@ -16,6 +17,8 @@ export interface ApiDeps {
   auth: Authenticator;
   /** Who may do what (`[oslo_policy]`). */
   policy: Policy;
+  /** Seals the secrets' values the API is given (`[secrets] keys`). */
+  keyring: Keyring;
   settings: Settings;
   log: Logger;
   /** The streams open now (log follows, request watches), ended when the API stops. */

@@ -13,6 +13,7 @@ import type { FunctionChanges } from '../common/store/store.js';
 import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
 import { requestChange } from '../common/notifications/notifier.js';
+import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readSecretNames } from '../common/function-context.js';
 import { inspectArchive } from './archive.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -20,8 +21,10 @@ import { methodNotAllowed, runMiddleware } from './http.js';
 import { allowsOn, authorize, authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
-const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event'] as const;
-const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type'] as const;
+const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event', 'context', 'secrets'] as const;
+const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'context', 'secrets'] as const;
+/** Most bytes of one multipart field: a context file (comments included) is the largest. */
+const MAX_FIELD_BYTES = 4 * MAX_CONTEXT_BYTES;
 /** Most retries a function may ask for (as AWS Lambda's event retries, a small number): 10. */
 const MAX_RETRIES = 10;
 const MAX_CONCURRENCY = 10_000;
@@ -47,7 +50,7 @@ export const codeSha256 = (runtime: string, code: FunctionCode): string =>
 /** The settings a caller may give, each checked; absent ones are left out. */
 function readSettings(
   fields: Record<string, unknown>,
-): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type'>> {
+): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'context' | 'secrets'>> {
   return {
     ...(fields.name !== undefined && { name: text('name', fields.name, NAME) }),
     ...(fields.description !== undefined && { description: text('description', fields.description, { max: 1024 }) }),
@@ -60,6 +63,9 @@ function readSettings(
     ...(fields.network !== undefined && { network: boolean('network', fields.network) }),
     ...(fields.public !== undefined && { public: boolean('public', fields.public) }),
     ...(fields.type !== undefined && { type: oneOf('type', fields.type, FUNCTION_TYPES) }),
+    ...(fields.context !== undefined && { context: readContext(fields.context) }),
+    // That they exist in the function's project, the store checks as it stores them.
+    ...(fields.secrets !== undefined && { secrets: readSecretNames(fields.secrets) }),
   };
 }
 
@@ -68,9 +74,10 @@ export function functionsRouter(deps: ApiDeps): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
-    limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length, fieldSize: 64 * 1024, parts: CREATE_FIELDS.length + 1 },
+    // `secrets` may come once a name.
+    limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length + MAX_FUNCTION_SECRETS, fieldSize: MAX_FIELD_BYTES, parts: CREATE_FIELDS.length + MAX_FUNCTION_SECRETS + 1 },
   }).single('zip');
-  const json = express.json({ limit: '64kb' });
+  const json = express.json({ limit: MAX_FIELD_BYTES });
 
   /** Reads a multipart upload (or, where `allowJson`, a JSON body): its fields and its zip, if any. */
   const readBody = async (req: Request, res: Response, allowJson: boolean): Promise<{ fields: Record<string, unknown>; zip?: Buffer }> => {
@@ -172,6 +179,8 @@ export function functionsRouter(deps: ApiDeps): Router {
         retry_on_error: given.retry_on_error ?? false,
         max_concurrency: given.max_concurrency ?? 0,
         network: given.network ?? false,
+        context: given.context ?? {},
+        secrets: given.secrets ?? [],
         status: 'building',
         build_log: '',
         code_sha256: codeSha256(runtime.name, code),
@@ -243,13 +252,15 @@ export function functionsRouter(deps: ApiDeps): Router {
 
 /** A function's changeable fields as they are: what an undo writes back. */
 function pickChanges(fn: FunctionRecord): FunctionChanges {
-  const { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at } = fn;
-  return { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, updated_at };
+  const { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, context, secrets, updated_at } = fn;
+  return { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, context, secrets, updated_at };
 }
 
 function translateMulterError(error: unknown, maxZipBytes: number): unknown {
   if (!(error instanceof MulterError)) return error;
   switch (error.code) {
+    case 'LIMIT_FIELD_VALUE':
+      return new PrataiError('InvalidParameter', `Expected the field \`${error.field ?? '?'}\` to take at most ${MAX_FIELD_BYTES} bytes`);
     case 'LIMIT_FILE_SIZE':
       return new PrataiError('ZipTooLarge', `The zip is over the upload limit of ${maxZipBytes} bytes`);
     case 'LIMIT_UNEXPECTED_FILE':

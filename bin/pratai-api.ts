@@ -2,6 +2,7 @@
 /** pratai-api: the REST API and the webhooks alone; runners elsewhere take the jobs through the broker. */
 import { openAdapters } from '../common/adapters.js';
 import { runProcess } from '../common/cli-process.js';
+import { KeyringError, loadKeyring, type Keyring } from '../common/secrets/keyring.js';
 import { startApiRole } from '../server/roles.js';
 import { warnIfNoAuth } from '../server/warnings.js';
 
@@ -18,7 +19,17 @@ await runProcess('pratai.api', USAGE, async ({ settings, log }) => {
     return;
   }
   warnIfNoAuth(settings, log);
-  const adapters = await openAdapters(settings, log, { listen: true });
+  let keyring: Keyring;
+  try {
+    // Processes that share a database share its keys: none of them makes its own.
+    keyring = loadKeyring(settings, { process: 'pratai-api' });
+  } catch (error) {
+    if (!(error instanceof KeyringError)) throw error;
+    log.error(error.message);
+    process.exitCode = 2;
+    return;
+  }
+  const adapters = await openAdapters(settings, log, { keyring, listen: true });
   const api = await startApiRole(settings, adapters, log).catch(async (error: unknown) => {
     await adapters.close();
     throw error;

@@ -12,6 +12,8 @@ import { createStore } from '../common/store/factory.js';
 import type { Store } from '../common/store/store.js';
 import { redactUrl } from '../common/store/url.js';
 import { purgeExpiredRequests } from '../runner/retention.js';
+import { loadKeyring } from '../common/secrets/keyring.js';
+import { rotateSecrets } from '../common/secrets/rotate.js';
 
 const USAGE = `
 Usage: pratai-manage [--config-file PATH]... COMMAND
@@ -21,6 +23,11 @@ Commands:
   purge [--days N]
                   Delete the requests that finished more than N days ago
                   (default: [database] request_retention_days).
+  secrets-rotate  Encrypt every stored secret again under the first key of [secrets] keys (or,
+                  where it is not set, the key pratai-server made in <state_path>/secrets.key),
+                  and report how many were; a secret under a key the list lacks is named, and
+                  the command exits 1. Rotating keys: put a new key first in [secrets] keys of
+                  every process, restart them, run this, then remove the old key.
   config-sample   Print a commented configuration file with every option at its default.
   policy-sample   Print the policy file with every rule at its default (etc/policy.yaml).
   register-service --public-url URL [--internal-url URL] [--admin-url URL] [--region REGION]
@@ -82,6 +89,16 @@ await runProcess('pratai.manage', USAGE, async ({ settings, log, args }) => {
       }
       const { cutoff, purged } = await withStore(settings, (store) => purgeExpiredRequests(store, days));
       log.info(`purged ${purged} request(s) finished before ${cutoff} (${days} days)`);
+      return;
+    }
+    case 'secrets-rotate': {
+      const keyring = loadKeyring(settings, { process: 'pratai-manage secrets-rotate', readGenerated: true, log });
+      const report = await withStore(settings, (store) => rotateSecrets(store, keyring));
+      log.info(`secrets under key ${report.keyId}: ${report.rotated} re-encrypted, ${report.current} already under it`);
+      for (const secret of report.unreadable) {
+        log.error(`secret ${secret.name} of project ${secret.tenant_id} is under key ${secret.key_id}, which [secrets] keys lacks: left as it is`);
+      }
+      if (report.unreadable.length > 0) process.exitCode = 1;
       return;
     }
     case 'config-sample':

@@ -2,6 +2,7 @@
 /** pratai-runner: takes jobs off the broker and runs them in containers. */
 import { openAdapters } from '../common/adapters.js';
 import { runProcess } from '../common/cli-process.js';
+import { KeyringError, loadKeyring, type Keyring } from '../common/secrets/keyring.js';
 import { startRunnerRole } from '../server/roles.js';
 
 const USAGE = `
@@ -18,7 +19,17 @@ await runProcess('pratai.runner', USAGE, async ({ settings, log }) => {
     process.exitCode = 2;
     return;
   }
-  const adapters = await openAdapters(settings, log, { listen: false });
+  let keyring: Keyring;
+  try {
+    // Processes that share a database share its keys: none of them makes its own.
+    keyring = loadKeyring(settings, { process: 'pratai-runner' });
+  } catch (error) {
+    if (!(error instanceof KeyringError)) throw error;
+    log.error(error.message);
+    process.exitCode = 2;
+    return;
+  }
+  const adapters = await openAdapters(settings, log, { keyring, listen: false });
   const runner = await startRunnerRole(settings, adapters, log).catch(async (error: unknown) => {
     await adapters.close();
     throw error;

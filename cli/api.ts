@@ -13,6 +13,15 @@ export type FunctionView = Omit<FunctionRecord, 'code_sha256' | 'build_log'> & {
 /** A request in a listing: everything but its logs. */
 export type RequestSummary = Omit<RequestRecord, 'logs'>;
 export type RuntimeView = RuntimeRecord & { status: string };
+/** A secret as the API shows it: never its value. */
+export interface SecretView {
+  name: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  /** The functions that name it. */
+  functions: { function_id: string; name: string }[];
+}
 
 export interface RequestFilters {
   functionId?: string;
@@ -35,6 +44,26 @@ export class PrataiApi {
 
   async listRuntimes(): Promise<RuntimeView[]> {
     return (await this.http.json<{ runtimes: RuntimeView[] }>('GET', '/v1/runtimes')).runtimes;
+  }
+
+  async listSecrets(): Promise<SecretView[]> {
+    return (await this.http.json<{ secrets: SecretView[] }>('GET', '/v1/secrets')).secrets;
+  }
+
+  async getSecret(name: string): Promise<SecretView> {
+    return (await this.http.json<{ secret: SecretView }>('GET', `/v1/secrets/${encodeURIComponent(name)}`)).secret;
+  }
+
+  async createSecret(name: string, value: string): Promise<SecretView> {
+    return (await this.http.json<{ secret: SecretView }>('POST', '/v1/secrets', { body: { name, value } })).secret;
+  }
+
+  async updateSecret(name: string, value: string): Promise<SecretView> {
+    return (await this.http.json<{ secret: SecretView }>('PUT', `/v1/secrets/${encodeURIComponent(name)}`, { body: { value } })).secret;
+  }
+
+  async deleteSecret(name: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/secrets/${encodeURIComponent(name)}`);
   }
 
   async listFunctions(options: { allTenants?: boolean } = {}): Promise<FunctionView[]> {

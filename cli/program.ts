@@ -9,6 +9,7 @@ import { registerExecuteCommand } from './commands/execute.js';
 import { registerFunctionCommands } from './commands/functions.js';
 import { registerRequestCommands } from './commands/requests.js';
 import { registerRuntimeCommands } from './commands/runtimes.js';
+import { registerSecretCommands } from './commands/secrets.js';
 import { createContext, type Stream } from './context.js';
 import { runAgainWith, tlsVariables } from './tls.js';
 
@@ -62,6 +63,7 @@ export function buildProgram(environment: ProgramEnvironment): Command {
   registerFunctionCommands(program, context);
   registerExecuteCommand(program, context);
   registerRequestCommands(program, context);
+  registerSecretCommands(program, context);
 
   program.hook('preAction', () => {
     const variables = tlsVariables(currentSettings(), env);

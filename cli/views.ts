@@ -4,13 +4,13 @@
  * apply, as the OpenStack clients list).
  */
 import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
-import type { FunctionView, RequestSummary, RuntimeView } from './api.js';
+import type { FunctionView, RequestSummary, RuntimeView, SecretView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint',
   'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network',
-  'retries', 'retry_on_error', 'max_concurrency',
+  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets',
 ] as const;
 
 /**
@@ -20,7 +20,14 @@ const FUNCTION_FIELDS = [
 const buildLog = (fn: FunctionView): Formatted => new Formatted(fn.build_log ?? '', fn.status === 'error' ? (fn.build_log ?? '').trimEnd() : '');
 
 export function functionShown(fn: FunctionView): Shown {
-  return { fields: [...FUNCTION_FIELDS], values: FUNCTION_FIELDS.map((field) => (field === 'build_log' ? buildLog(fn) : fn[field])) };
+  const value = (field: (typeof FUNCTION_FIELDS)[number]): unknown => {
+    if (field === 'build_log') return buildLog(fn);
+    // Functions shown by an API of before secrets have neither.
+    if (field === 'secrets') return new Formatted(fn.secrets ?? [], (fn.secrets ?? []).join(', '));
+    if (field === 'context') return fn.context ?? {};
+    return fn[field];
+  };
+  return { fields: [...FUNCTION_FIELDS], values: FUNCTION_FIELDS.map(value) };
 }
 
 /** A column of a list: its name and how a row's value is read. */
@@ -91,4 +98,22 @@ export const runtimeListing = (runtimes: readonly RuntimeView[]): Listing =>
     ['Description', (runtime) => runtime.description],
     ['Image', (runtime) => runtime.image],
     ['Status', (runtime) => runtime.status],
+  ]);
+
+/** The functions that name a secret, for a person: `name (id)`, comma-separated. */
+const usedBy = (secret: SecretView): Formatted => new Formatted(secret.functions, secret.functions.map((fn) => `${fn.name} (${fn.function_id})`).join(', '));
+
+const SECRET_FIELDS = ['name', 'version', 'functions', 'created_at', 'updated_at'] as const;
+
+export function secretShown(secret: SecretView): Shown {
+  return { fields: [...SECRET_FIELDS], values: SECRET_FIELDS.map((field) => (field === 'functions' ? usedBy(secret) : secret[field])) };
+}
+
+export const secretListing = (secrets: readonly SecretView[]): Listing =>
+  listingOf(secrets, [
+    ['Name', (secret) => secret.name],
+    ['Version', (secret) => secret.version],
+    ['Functions', usedBy],
+    ['Created At', (secret) => secret.created_at],
+    ['Updated At', (secret) => secret.updated_at],
   ]);

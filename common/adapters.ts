@@ -3,6 +3,7 @@ import type { Settings } from './config.js';
 import type { Logger } from './log.js';
 import { openNotifier } from './notifications/factory.js';
 import type { Notifier } from './notifications/notifier.js';
+import type { Keyring } from './secrets/keyring.js';
 import type { JobQueue } from './queue/queue.js';
 import { openQueue } from './queue/factory.js';
 import { openStore } from './store/factory.js';
@@ -12,10 +13,14 @@ export interface Adapters {
   store: Store;
   queue: JobQueue;
   notifier: Notifier;
+  /** The keys secrets are sealed under: the API seals with it, runners open with it. */
+  keyring: Keyring;
   close(): Promise<void>;
 }
 
 export interface AdapterOptions {
+  /** The process's keyring, as it loaded it (common/secrets/keyring.ts loadKeyring). */
+  keyring: Keyring;
   /** Whether this process has subscribers to notifications (it serves the API); a runner only publishes them. */
   listen: boolean;
 }
@@ -32,7 +37,7 @@ export async function openAdapters(settings: Settings, log: Logger | undefined, 
     opened.push(queue);
     const notifier = await openNotifier(settings, { listen: options.listen, log: log?.child('notifications') });
     opened.push(notifier);
-    return { store, queue, notifier, close: closeAll };
+    return { store, queue, notifier, keyring: options.keyring, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

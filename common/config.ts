@@ -158,6 +158,12 @@ export const OPTIONS = {
   oslo_policy: {
     policy_file: str('', 'YAML or JSON file of policy rules (oslo.policy syntax) over the defaults, re-read when it changes. Empty: /etc/pratai/policy.yaml when it exists. etc/policy.yaml lists every rule.'),
   },
+  secrets: {
+    // Checked where they are used (common/secrets/keyring.ts), which names a bad one by its place, never by its text.
+    keys: list(
+      "Keys that functions' secrets are encrypted under (AES-256-GCM), comma-separated, each base64 of 32 random bytes (`openssl rand -base64 32`). The first encrypts; every one decrypts, so to rotate put a new key first, run `pratai-manage secrets-rotate`, then remove the old one. Every pratai-api and pratai-runner needs the same keys and refuses to start without; pratai-server without them makes a key in <state_path>/secrets.key (mode 0600). Keep them out of logs and backups of the database.",
+    ),
+  },
   build: {
     timeout: int(600, 10, 86400, 'Seconds an image build may take.'),
     network: str('default', 'Docker network mode during image builds (pip may need the network; running functions get [runner] network only when they ask for it).'),

@@ -30,6 +30,11 @@
  * - **network**: a function's containers join the operator's Docker network (`[runner] network`)
  *   only when the function asks for it (`network`) and the operator allows it: `[runner] network`
  *   is not `none` and the policy rule `function:network` lets the caller ask. Otherwise none.
+ * - **secret**: a named value of one tenant (a password, an API key), stored only encrypted under
+ *   the operator's keys (`[secrets] keys`) and never shown back; a function names the secrets it
+ *   is given (`secrets`), which then cannot be deleted while it does.
+ * - **context**: a function's own settings, `KEY: value` strings given at its creation or update
+ *   (a JSON object, or a context file of `KEY=value` lines) and shown with it.
  */
 
 export const REQUEST_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timeout', 'cancelled'] as const;
@@ -77,6 +82,10 @@ export interface FunctionRecord {
   max_concurrency: number;
   /** Whether its containers join the operator's `[runner] network`; false: no network at all (the default). */
   network: boolean;
+  /** Its context: settings it is given as strings, shown with it. */
+  context: Record<string, string>;
+  /** Names of its project's secrets it is given; their values are never part of the function. */
+  secrets: string[];
   status: FunctionStatus;
   /** Why the last build failed, and its log; empty when it did not. */
   build_log: string;
@@ -127,6 +136,37 @@ export interface RequestRecord {
   started_at: string | null;
   finished_at: string | null;
   duration_ms: number | null;
+}
+
+/** A secret's name: what `secrets` lists and `/v1/secrets/{name}` takes. */
+export const SECRET_NAME = {
+  pattern: /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/,
+  hint: 'a name of letters, digits, `_`, `.` and `-`, starting with a letter or `_`, at most 128 characters',
+  max: 128,
+} as const;
+
+/** Most bytes a secret's value may take (UTF-8): 64 KiB. */
+export const MAX_SECRET_BYTES = 64 * 1024;
+
+/** A secret as stored: its value only sealed (common/secrets/cipher.ts), never in clear. */
+export interface SecretRecord {
+  tenant_id: string;
+  name: string;
+  /** The id of the key it is sealed under (first 8 hex digits of the key's sha256). */
+  key_id: string;
+  /** base64 of IV, GCM tag and AES-256-GCM ciphertext. */
+  ciphertext: string;
+  /** 1 at creation, incremented by every change of its value (not by a re-encryption). */
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A function that names a secret. */
+export interface SecretUse {
+  secret: string;
+  function_id: string;
+  function_name: string;
 }
 
 export interface RuntimeRecord {

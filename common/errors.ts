@@ -27,6 +27,7 @@ export const ERRORS = {
   ZipUnsafeEntry: { status: 400, retryable: false, summary: 'An entry has an absolute path, a `..` component or is a link.' },
   ZipMissingModule: { status: 400, retryable: false, summary: '`new_module.py` is not at the root of the archive.' },
   ZipMissingMain: { status: 400, retryable: false, summary: '`new_module.py` does not define a top-level `main` function.' },
+  UnknownSecret: { status: 400, retryable: false, summary: "A function names a secret its project does not have (in `secrets`)." },
   ZipBadRequirements: { status: 400, retryable: false, summary: '`requirements.txt` is not plain text or holds pip options.' },
   // 401/403: who you are and what you may do.
   Unauthorized: { status: 401, retryable: false, summary: 'No valid token was given: missing, malformed, expired or revoked; `WWW-Authenticate` names the Keystone to get one from.' },
@@ -36,6 +37,9 @@ export const ERRORS = {
   NotFound: { status: 404, retryable: false, summary: 'No such route.' },
   FunctionNotFound: { status: 404, retryable: false, summary: 'No function with that id is visible to the caller.' },
   RequestNotFound: { status: 404, retryable: false, summary: 'No request with that id is visible to the caller.' },
+  SecretNotFound: { status: 404, retryable: false, summary: "The caller's project has no secret of that name." },
+  SecretExists: { status: 409, retryable: false, summary: 'The project has a secret of that name already; change its value with PUT.' },
+  SecretInUse: { status: 409, retryable: false, summary: 'Functions name the secret; it cannot be deleted until they no longer do (`details.functions` lists them).' },
   RuntimeExists: { status: 409, retryable: false, summary: 'A runtime of that name exists already.' },
   RuntimeInUse: { status: 409, retryable: false, summary: 'Functions use the runtime; it cannot be deleted.' },
   RuntimeNotFound: { status: 400, retryable: false, summary: 'The function names a runtime that does not exist.' },
@@ -51,6 +55,7 @@ export const ERRORS = {
   FunctionTimedOut: { status: 504, retryable: false, summary: "A webhook caller waited, and the function ran past its timeout." },
   // 5xx: ours.
   ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker, Keystone) cannot be used right now.' },
+  SecretKeyMissing: { status: 500, retryable: false, summary: 'A secret is encrypted under a key that `[secrets] keys` no longer holds: the operator must give that key back.' },
   InternalError: { status: 500, retryable: true, summary: 'An unexpected failure inside Pratai; the request id finds it in the logs.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -23,11 +23,12 @@ export interface ApiRole extends Role {
 }
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
-  const { store, queue, notifier } = adapters;
+  const { store, queue, notifier, keyring } = adapters;
   const api = await startApi({
     store,
     queue,
     notifier,
+    keyring,
     auth: createAuthenticator(settings, log),
     policy: Policy.fromSettings(settings, log.child('policy')),
     settings,

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { FUNCTION_TYPES } from '../common/domain.js';
@@ -60,6 +61,7 @@ const fieldsOf = (table: string): Map<string, string> => new Map(tableRows(table
 describe('help and version', () => {
   test('pratai help lists every command of the original documentation, and --version names the version', async () => {
     const help = await cli.ok(['help']);
+    for (const command of ['secret-create', 'secret-list', 'secret-show', 'secret-update', 'secret-delete']) assert.match(help, new RegExp(`^  ${command} `, 'm'), command);
     for (const command of ['runtime-list', 'function-create', 'function-list', 'function-show', 'function-update', 'function-delete', 'function-execute', 'request-list', 'request-show', 'request-logs', 'request-cancel']) {
       assert.match(help, new RegExp(`^  ${command} `, 'm'), command);
     }
@@ -196,7 +198,7 @@ describe('runtimes and functions', () => {
     assert.equal(await cli.ok(['function-show', echoId]), byName);
     assert.deepEqual(
       [...fieldsOf(byName).keys()],
-      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network', 'retries', 'retry_on_error', 'max_concurrency'],
+      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network', 'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets'],
     );
     assert.equal(await cli.ok(['function-show', 'echo', '-f', 'value', '-c', 'endpoint']), `${platform.webhookUrl}/function/${echoId}\n`);
     const json = JSON.parse(await cli.ok(['function-show', 'echo', '-f', 'json']));
@@ -405,5 +407,68 @@ describe('the README', () => {
     const notProgress = run.stderr.split('\n').filter((line) => line !== '' && !/^(Building function hello|Request [0-9a-f]{32}): /.test(line));
     assert.deepEqual(notProgress, [], 'only progress lines on stderr');
     assert.equal(await cli.ok(['function-list', '-f', 'value']), '', 'function-delete');
+  });
+});
+
+describe('secrets and context', () => {
+  const value = `cli-secret-${randomBytes(8).toString('hex')}`;
+  /** Every output of these tests: none may show the value. */
+  const outputs: string[] = [];
+  const ok = async (args: string[], options: Parameters<TestCli['ok']>[1] = {}): Promise<string> => {
+    const out = await cli.ok(args, options);
+    outputs.push(out);
+    return out;
+  };
+  const fails = async (args: string[], options: Parameters<TestCli['fails']>[1] = {}): Promise<string> => {
+    const line = await cli.fails(args, options);
+    outputs.push(line);
+    return line;
+  };
+  after(() => {
+    for (const out of outputs) assert.ok(!out.includes(value), `an output shows the value: ${out}`);
+  });
+
+  test('secret-create, secret-list, secret-show, secret-update and secret-delete manage secrets, never printing a value', async () => {
+    const file = join(cli.home, 'secret.txt');
+    writeFileSync(file, `${value}-from-file\n`);
+    const created = fieldsOf(await ok(['secret-create', 'db_password', '--value', value]));
+    assert.deepEqual([...created.keys()], ['name', 'version', 'functions', 'created_at', 'updated_at']);
+    assert.deepEqual([created.get('name'), created.get('version'), created.get('functions')], ['db_password', '1', '']);
+    assert.equal(JSON.parse(await ok(['secret-create', 'from_file', '--from-file', file, '-f', 'json'])).name, 'from_file');
+    assert.equal(await ok(['secret-create', 'from_stdin', '--from-file', '-', '-f', 'value', '-c', 'version'], { input: value }), '1\n');
+    const rows = tableRows(await ok(['secret-list']));
+    assert.deepEqual(rows[0], ['Name', 'Version', 'Functions', 'Created At', 'Updated At']);
+    assert.deepEqual(rows.slice(1).map((row) => row[0]), ['db_password', 'from_file', 'from_stdin']);
+    assert.equal(await ok(['secret-update', 'db_password', '--from-file', file, '-f', 'value', '-c', 'version']), '2\n');
+    assert.equal(await ok(['secret-show', 'db_password', '-f', 'value', '-c', 'version']), '2\n');
+    assert.match(await fails(['secret-create', 'db_password', '--value', value]), /^A secret named `db_password` exists already.*\(HTTP 409 SecretExists\)/);
+    assert.match(await fails(['secret-create', 'x'], { code: 2 }), /^Give the value with --value VALUE or --from-file PATH/);
+    assert.match(await fails(['secret-create', 'x', '--value', 'a', '--from-file', file], { code: 2 }), /^Give --value or --from-file, not both$/);
+    assert.match(await fails(['secret-create', 'x', '--from-file', join(cli.home, 'nowhere')]), /^Cannot read --from-file .*nowhere: no such file$/);
+    assert.match(await fails(['secret-show', 'nope']), /^No secret named `nope` in this project \(HTTP 404 SecretNotFound\)/);
+    await ok(['secret-delete', 'from_file', 'from_stdin']);
+    assert.equal(await ok(['secret-list', '-f', 'value', '-c', 'Name']), 'db_password\n');
+  });
+
+  test('function-create and function-update give a function a context (file and KEY=VALUE) and secrets; a secret in use is not deleted', async () => {
+    const contextFile = join(cli.home, 'context.env');
+    writeFileSync(contextFile, '# as FaaSpot writes them\nREGION = "eu-1"\nMODE=prod\n');
+    const created = JSON.parse(await ok(['function-create', 'with-secrets', '--zip', echoFolder, '--context-file', contextFile, '--context', 'MODE=test', '--context', 'EXTRA=a=b', '--secret', 'db_password', '-f', 'json']));
+    assert.deepEqual([created.context, created.secrets], [{ REGION: 'eu-1', MODE: 'test', EXTRA: 'a=b' }, ['db_password']]);
+    const shown = fieldsOf(await ok(['function-show', 'with-secrets']));
+    assert.deepEqual([shown.get('context'), shown.get('secrets')], ['{"REGION":"eu-1","MODE":"test","EXTRA":"a=b"}', 'db_password']);
+    assert.equal(await ok(['secret-show', 'db_password', '-f', 'value', '-c', 'functions']), `with-secrets (${created.function_id})\n`);
+    assert.match(await fails(['secret-delete', 'db_password']), /^Secret `db_password` is given to function `with-secrets` .*\(HTTP 409 SecretInUse\)/);
+
+    assert.deepEqual(JSON.parse(await ok(['function-update', 'with-secrets', '--context-file', contextFile, '-f', 'json', '-c', 'context'])), { context: { REGION: 'eu-1', MODE: 'prod' } });
+    writeFileSync(contextFile, 'GOOD=1\nnot a setting\n');
+    assert.match(await fails(['function-update', 'with-secrets', '--context-file', contextFile]), /^Line 2 of the context file has no `=`.*\(HTTP 400 InvalidParameter\)/);
+    assert.match(await fails(['function-update', 'with-secrets', '--context-file', contextFile, '--context', 'A=1'], { code: 2 }), /^Line 2 of the context file has no `=`.* \(--context-file .*context\.env\)$/);
+    assert.match(await fails(['function-update', 'with-secrets', '--context', 'novalue'], { code: 2 }), /^Expected --context KEY=VALUE, got `novalue`$/);
+    assert.match(await fails(['function-update', 'with-secrets', '--secret', 'db_password', '--secret', 'nope']), /`nope`.*\(HTTP 400 UnknownSecret\)/);
+    assert.deepEqual(JSON.parse(await ok(['function-show', 'with-secrets', '-f', 'json', '-c', 'secrets'])), { secrets: ['db_password'] }, 'unchanged');
+    await ok(['function-delete', 'with-secrets']);
+    await ok(['secret-delete', 'db_password']);
+    assert.equal(await ok(['secret-list']), '');
   });
 });

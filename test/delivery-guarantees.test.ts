@@ -76,6 +76,8 @@ before(async () => {
     PRATAI_API_PORT: String(apiPort),
     PRATAI_API_WEBHOOK_PORT: String(webhookPort),
     PRATAI_RUNNER_HEARTBEAT_INTERVAL: '1',
+    // Separate processes need the keys secrets are sealed under, the same for all.
+    PRATAI_SECRETS_KEYS: randomBytes(32).toString('base64'),
     PRATAI_RUNNER_REQUEUE_AFTER: '60',
     PRATAI_RUNNER_SWEEP_INTERVAL: '1',
   };

@@ -18,6 +18,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     ZipUnsafeEntry: [400, false],
     ZipMissingModule: [400, false],
     ZipMissingMain: [400, false],
+    UnknownSecret: [400, false],
     ZipBadRequirements: [400, false],
     Unauthorized: [401, false],
     Forbidden: [403, false],
@@ -25,6 +26,9 @@ test('the error codes and their HTTP statuses are pinned', () => {
     NotFound: [404, false],
     FunctionNotFound: [404, false],
     RequestNotFound: [404, false],
+    SecretNotFound: [404, false],
+    SecretExists: [409, false],
+    SecretInUse: [409, false],
     RuntimeExists: [409, false],
     RuntimeInUse: [409, false],
     RuntimeNotFound: [400, false],
@@ -38,6 +42,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     FunctionFailed: [502, false],
     FunctionTimedOut: [504, false],
     ServiceUnavailable: [503, true],
+    SecretKeyMissing: [500, false],
     InternalError: [500, true],
   });
 });

@@ -148,6 +148,8 @@ describe('creating a function', () => {
         retry_on_error: false,
         max_concurrency: 0,
         network: false,
+        context: {},
+        secrets: [],
         status: 'building',
         created_at: undefined,
         updated_at: undefined,

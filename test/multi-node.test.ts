@@ -26,6 +26,8 @@ before(async () => {
     PRATAI_DATABASE_CONNECTION: database.url,
     PRATAI_DEFAULT_TRANSPORT_URL: `rabbit://guest:guest@127.0.0.1:5672/${VHOST}`,
     PRATAI_RUNNER_HEARTBEAT_INTERVAL: '1',
+    // Separate processes need the keys secrets are sealed under, the same for all.
+    PRATAI_SECRETS_KEYS: randomBytes(32).toString('base64'),
   };
   for (const node of ['a', 'b']) {
     const [port, webhookPort] = [await freePort(), await freePort()];

@@ -8,7 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest, type TestFn } from 'node:test';
 import { defaultSettings } from '../common/config.js';
-import type { FunctionRecord, LogRecord, RequestRecord } from '../common/domain.js';
+import { randomBytes } from 'node:crypto';
+import type { FunctionRecord, LogRecord, RequestRecord, SecretRecord } from '../common/domain.js';
+import { Keyring } from '../common/secrets/keyring.js';
+import { resolveSecrets } from '../common/secrets/resolve.js';
 import { PrataiError, type ErrorCode } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import { createStore } from '../common/store/factory.js';
@@ -58,6 +61,8 @@ export function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}
     retry_on_error: false,
     max_concurrency: 0,
     network: false,
+    context: {},
+    secrets: [],
     status: 'building',
     build_log: '',
     code_sha256: 'a'.repeat(64),
@@ -88,6 +93,11 @@ export function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}
     duration_ms: null,
     ...fields,
   };
+}
+
+/** A secret as the store holds it; its ciphertext stands for a sealed value (the store never opens one). */
+export function aSecret(tenantId: string, name: string, fields: Partial<SecretRecord> = {}): SecretRecord {
+  return { tenant_id: tenantId, name, key_id: 'abcd1234', ciphertext: Buffer.from(`sealed ${name}`).toString('base64'), version: 1, created_at: at(0), updated_at: at(0), ...fields };
 }
 
 const outcome = (status: Outcome['status'], fields: Partial<Outcome> = {}): Outcome => ({
@@ -533,6 +543,102 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.deepEqual((await store.listRequests(scope, { limit: 10, deadLetter: true })), []);
         assert.deepEqual((await store.listRequests(scope, { limit: 10, status: 'queued', queuedBefore: at(70) })).map((request) => request.request_id), [ids[2]], 'queued again at 70 s');
         assert.equal((await started(store, dead, 'job-after-redrive')).attempts, 1);
+      });
+    });
+
+    describe('secrets and context', () => {
+      test('a secret reads back by project and name, is listed by name, and a second of one name in a project is refused with SecretExists', async () => {
+        const [mine, theirs] = [tenant(), tenant()];
+        const secrets = [aSecret(mine, 'zeta'), aSecret(mine, 'ALPHA.key-1', { ciphertext: 'x'.repeat(90_000) }), aSecret(mine, 'alpha')];
+        for (const secret of secrets) await store.createSecret(secret);
+        await store.createSecret(aSecret(theirs, 'alpha'));
+        assert.deepEqual(await store.getSecret(mine, 'zeta'), secrets[0]);
+        assert.equal(await store.getSecret(theirs, 'zeta'), undefined, 'another project’s secret is invisible');
+        assert.deepEqual((await store.listSecrets({ tenantId: mine })).map((secret) => secret.name), ['ALPHA.key-1', 'alpha', 'zeta']);
+        assert.deepEqual(await store.listSecrets({ tenantId: mine }, ['alpha', 'nothing']), [secrets[2]]);
+        assert.deepEqual(await store.listSecrets({ tenantId: mine }, []), []);
+        const everyone = await store.listSecrets('all-tenants');
+        assert.ok(everyone.some((secret) => secret.tenant_id === theirs && secret.name === 'alpha'));
+        await rejectsWith(store.createSecret(aSecret(mine, 'alpha', { ciphertext: 'other' })), 'SecretExists', /alpha/);
+        assert.deepEqual(await store.getSecret(mine, 'alpha'), secrets[2], 'the first one is kept');
+      });
+
+      test('a change of value counts a new version; a re-seal applies only while the secret holds what was read, and keeps its version', async () => {
+        const project = tenant();
+        const secret = aSecret(project, 'token');
+        await store.createSecret(secret);
+        assert.equal(await store.updateSecret(project, 'token', { key_id: 'beef0001', ciphertext: 'djI=' }, at(5)), true);
+        const changed = await store.getSecret(project, 'token');
+        assert.deepEqual(changed, { ...secret, key_id: 'beef0001', ciphertext: 'djI=', version: 2, updated_at: at(5) });
+        assert.equal(await store.resealSecret(project, 'token', secret, { key_id: 'cafe0002', ciphertext: 'c3RhbGU=' }), false, 'what was read is no longer there');
+        assert.equal(await store.resealSecret(project, 'token', changed, { key_id: 'cafe0002', ciphertext: 'djI9' }), true);
+        assert.deepEqual(await store.getSecret(project, 'token'), { ...changed, key_id: 'cafe0002', ciphertext: 'djI9' });
+        assert.equal(await store.updateSecret(tenant(), 'token', { key_id: 'beef0001', ciphertext: 'x' }, at(6)), false, 'not in another project');
+        assert.equal(await store.updateSecret(project, 'gone', { key_id: 'beef0001', ciphertext: 'x' }, at(6)), false);
+      });
+
+      test('a function keeps its context and secret names; naming a secret its project lacks is UnknownSecret, and nothing is stored or changed', async () => {
+        const [project, other] = [tenant(), tenant()];
+        await store.createSecret(aSecret(project, 'db_password'));
+        await store.createSecret(aSecret(project, 'api.key'));
+        await store.createSecret(aSecret(other, 'foreign'));
+        const fn = aFunction(project, { context: { REGION: 'eu-1', EMPTY: '', note: 'déjà vu 🚀' }, secrets: ['db_password', 'api.key'] });
+        await store.createFunction(fn, CODE);
+        assert.deepEqual(await store.getFunction(fn.function_id, { tenantId: project }), fn);
+        assert.deepEqual((await store.listFunctions({ tenantId: project }))[0], fn);
+
+        const refused = aFunction(project, { secrets: ['db_password', 'foreign'] });
+        await rejectsWith(store.createFunction(refused, CODE), 'UnknownSecret', /`foreign`/);
+        assert.equal(await store.getFunction(refused.function_id, 'all-tenants'), undefined);
+        assert.deepEqual((await store.listFunctions({ tenantId: project })).map((each) => each.function_id), [fn.function_id]);
+
+        await rejectsWith(store.updateFunction(fn.function_id, { secrets: ['nope'], memory: 512, updated_at: at(7) }), 'UnknownSecret', /`nope`/);
+        assert.deepEqual(await store.getFunction(fn.function_id, 'all-tenants'), fn, 'nothing changed');
+        assert.equal(await store.updateFunction(fn.function_id, { secrets: ['api.key'], context: {}, updated_at: at(8) }), true);
+        assert.deepEqual(await store.getFunction(fn.function_id, 'all-tenants'), { ...fn, secrets: ['api.key'], context: {}, updated_at: at(8) });
+        assert.deepEqual((await store.listSecretUses(project)).map((use) => [use.secret, use.function_id]), [['api.key', fn.function_id]]);
+        assert.equal(await store.updateFunction(newId(), { secrets: [], updated_at: at(9) }), false);
+      });
+
+      test('a secret a function names is not deleted (SecretInUse naming the functions) until none names it', async () => {
+        const project = tenant();
+        await store.createSecret(aSecret(project, 'shared'));
+        await store.createSecret(aSecret(project, 'spare'));
+        const first = aFunction(project, { name: 'b-first', secrets: ['shared'] });
+        const second = aFunction(project, { name: 'a-second', secrets: ['shared', 'spare'] });
+        for (const fn of [first, second]) await store.createFunction(fn, CODE);
+        assert.deepEqual(await store.listSecretUses(project, 'shared'), [
+          { secret: 'shared', function_id: second.function_id, function_name: 'a-second' },
+          { secret: 'shared', function_id: first.function_id, function_name: 'b-first' },
+        ]);
+        assert.deepEqual((await store.listSecretUses(project)).map((use) => `${use.secret}:${use.function_name}`), ['shared:a-second', 'shared:b-first', 'spare:a-second']);
+        assert.deepEqual(await store.listSecretUses(tenant()), []);
+        const inUse = await rejectsWith(store.deleteSecret(project, 'shared'), 'SecretInUse', /b-first/);
+        assert.deepEqual(inUse.details?.functions, [
+          { function_id: second.function_id, name: 'a-second' },
+          { function_id: first.function_id, name: 'b-first' },
+        ]);
+        assert.ok(await store.getSecret(project, 'shared'), 'still there');
+        assert.equal(await store.deleteFunction(first.function_id), true);
+        assert.equal(await store.updateFunction(second.function_id, { secrets: ['spare'], updated_at: at(3) }), true);
+        assert.equal(await store.deleteSecret(project, 'shared'), true);
+        assert.equal(await store.deleteSecret(project, 'shared'), false);
+        assert.equal(await store.getSecret(project, 'shared'), undefined);
+        await rejectsWith(store.deleteSecret(project, 'spare'), 'SecretInUse', /a-second/);
+        assert.equal(await store.deleteFunction(second.function_id), true);
+        assert.equal(await store.deleteSecret(project, 'spare'), true);
+      });
+
+      test('resolveSecrets opens the values of the secrets named, sealed by the keyring, and names one that is not there', async () => {
+        const project = tenant();
+        const keyring = new Keyring([randomBytes(32)]);
+        const values = { PASSWORD: 'hunter2 ☃', 'api.key': 'k'.repeat(64 * 1024) };
+        for (const [name, value] of Object.entries(values)) await store.createSecret(aSecret(project, name, keyring.seal(project, name, value)));
+        assert.deepEqual(await resolveSecrets(store, keyring, project, ['PASSWORD', 'api.key']), values);
+        assert.deepEqual(await resolveSecrets(store, keyring, project, []), {});
+        await rejectsWith(resolveSecrets(store, keyring, project, ['PASSWORD', 'missing']), 'UnknownSecret', /`missing`/);
+        await rejectsWith(resolveSecrets(store, keyring, tenant(), ['PASSWORD']), 'UnknownSecret', /`PASSWORD`/);
+        await rejectsWith(resolveSecrets(store, new Keyring([randomBytes(32)]), project, ['PASSWORD']), 'SecretKeyMissing', new RegExp(keyring.primaryKeyId));
       });
     });
 

@@ -215,6 +215,44 @@ describe('roles', () => {
   });
 });
 
+describe('secrets', () => {
+  test("project B can neither read, list, change, delete nor give a function project A's secret; the reader reads metadata only; names are per project", async () => {
+    const value = `a-only-${Date.now().toString(36)}`;
+    const created = await api('/v1/secrets', tokens.a, { method: 'POST', ...jsonBody({ name: 'shared_name', value }) });
+    assertStatus(created, 201);
+    const before = await platform.store.getSecret(projects.a.id, 'shared_name');
+    for (const [method, init] of [['GET', {}], ['PUT', jsonBody({ value: 'by B' })], ['DELETE', {}]] as const) {
+      const response = await api('/v1/secrets/shared_name', tokens.b, { ...init, method });
+      assertStatus(response, 404, 'SecretNotFound');
+      assert.doesNotMatch(JSON.stringify(response.body), new RegExp(projects.a.id), 'no trace of project A in the answer');
+    }
+    assert.deepEqual((await api('/v1/secrets', tokens.b)).body.secrets, []);
+    const functionsOfB = (await api('/v1/functions', tokens.b)).body.functions.length;
+    assertStatus(await createFunction(platform, zipOf({ 'new_module.py': ECHO_MODULE }), { name: 'b-thief', secrets: 'shared_name' }, tokens.b), 400, 'UnknownSecret');
+    assertStatus(await api(`/v1/functions/${fB}`, tokens.b, { method: 'PATCH', ...jsonBody({ secrets: ['shared_name'] }) }), 400, 'UnknownSecret');
+    assert.equal((await api('/v1/functions', tokens.b)).body.functions.length, functionsOfB);
+    assert.deepEqual(await platform.store.getSecret(projects.a.id, 'shared_name'), before, "A's secret is unchanged");
+    assert.deepEqual(await platform.store.listSecretUses(projects.a.id), []);
+
+    // B may have a secret of the same name: its own.
+    assertStatus(await api('/v1/secrets', tokens.b, { method: 'POST', ...jsonBody({ name: 'shared_name', value: 'b value' }) }), 201);
+    assertStatus(await api('/v1/secrets/shared_name', tokens.b, { method: 'DELETE' }), 204);
+
+    const { aReader } = tokens;
+    assert.deepEqual((await api('/v1/secrets', aReader)).body.secrets.map((secret: { name: string }) => secret.name), ['shared_name']);
+    const read = await api('/v1/secrets/shared_name', aReader);
+    assertStatus(read, 200);
+    assert.ok(!JSON.stringify(read.body).includes(value), 'no value in the answer');
+    assertStatus(await api('/v1/secrets', aReader, { method: 'POST', ...jsonBody({ name: 'by_reader', value: 'x' }) }), 403, 'Forbidden');
+    assertStatus(await api('/v1/secrets/shared_name', aReader, { method: 'PUT', ...jsonBody({ value: 'x' }) }), 403, 'Forbidden');
+    assertStatus(await api('/v1/secrets/shared_name', aReader, { method: 'DELETE' }), 403, 'Forbidden');
+    assert.deepEqual(await platform.store.getSecret(projects.a.id, 'shared_name'), before);
+    // An admin of another project reaches secrets by name in its own project only.
+    assertStatus(await api('/v1/secrets/shared_name', tokens.admin), 404, 'SecretNotFound');
+    assertStatus(await api('/v1/secrets/shared_name', tokens.a, { method: 'DELETE' }), 204);
+  });
+});
+
 describe('webhooks', () => {
   test("a private function's webhook without a token is refused with 401 naming Keystone", async () => {
     const response = await call(`${platform.webhookUrl}/function/${fA}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payload": 0}' });

@@ -2,7 +2,10 @@
  * The function commands: create, list, show, update, delete. Settings go to the API as given;
  * the API checks them and its message is what a user reads when one is wrong.
  */
+import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { PrataiError } from '../../common/errors.js';
+import { parseContextFile } from '../../common/function-context.js';
 import type { FunctionView } from '../api.js';
 import { readFunctionZip } from '../archive.js';
 import type { CliContext } from '../context.js';
@@ -29,7 +32,44 @@ function addSettingOptions(command: Command): Command {
     .option('--public', 'anyone may call its webhook, without a token')
     .option('--network', "its containers join the operator's network ([runner] network; the operator must allow it)")
     .option('--no-network', "its containers get no network (a new function's default)")
+    .option('--context-file <path>', 'its context: a file of KEY=value lines (blank lines and # comments allowed), replacing the context it had')
+    .addOption(new Option('--context <KEY=VALUE>', 'a context setting (repeat for more; over those of --context-file)').argParser(collect).default(undefined))
+    .addOption(new Option('--secret <name>', 'a secret of the project it is given (repeat for more; replaces the ones it had)').argParser(collect).default(undefined))
     .option('--wait', 'wait until its image is built, showing progress on stderr');
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/**
+ * The `context` field of `--context-file` and `--context KEY=VALUE`: a file alone goes as it is
+ * (the API names a bad line of it); with settings over it, it is read here and sent as JSON.
+ */
+function contextField(opts: Opts): string | undefined {
+  const file = typeof opts.contextFile === 'string' ? opts.contextFile : undefined;
+  const pairs = Array.isArray(opts.context) ? (opts.context as string[]) : [];
+  if (file === undefined && pairs.length === 0) return undefined;
+  let text = '';
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new CliError(`Cannot read --context-file ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, 1, { cause: error });
+    }
+    if (pairs.length === 0) return text;
+  }
+  let context: Record<string, string>;
+  try {
+    context = parseContextFile(text);
+  } catch (error) {
+    if (error instanceof PrataiError) throw usageError(`${error.message} (--context-file ${file})`);
+    throw error;
+  }
+  for (const pair of pairs) {
+    const equals = pair.indexOf('=');
+    if (equals <= 0) throw usageError(`Expected --context KEY=VALUE, got \`${pair.slice(0, 40)}\``);
+    context[pair.slice(0, equals)] = pair.slice(equals + 1);
+  }
+  return JSON.stringify(context);
 }
 
 /** The settings given on the command line, as form fields. */
@@ -41,6 +81,9 @@ function settingFields(opts: Opts): [string, string][] {
   // --network and --no-network set one value (the last given wins); neither leaves it as it is.
   if (typeof opts.network === 'boolean') fields.push(['network', String(opts.network)]);
   if (typeof opts.retryOnError === 'boolean') fields.push(['retry_on_error', String(opts.retryOnError)]);
+  const context = contextField(opts);
+  if (context !== undefined) fields.push(['context', context]);
+  if (Array.isArray(opts.secret)) fields.push(['secrets', (opts.secret as string[]).join(',')]);
   return fields;
 }
 
@@ -111,7 +154,7 @@ export function registerFunctionCommands(program: Command, context: CliContext):
     const fields = settingFields(opts);
     if (opts.public === true || opts.private === true) fields.push(['public', String(opts.public === true)]);
     const zip = typeof opts.zip === 'string' ? readFunctionZip(opts.zip) : undefined;
-    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private or --[no-]network');
+    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context or --secret');
     const api = context.api();
     await printWritten(context, await api.updateFunction(await api.resolveFunction(idOrName), formOf(fields, zip)), opts);
   });

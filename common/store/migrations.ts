@@ -131,4 +131,34 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('requests_status_queued').on('requests').column('queued_at').where(sql.ref('status'), '=', 'queued').execute();
     },
   },
+  '0005_secrets_and_context': {
+    /**
+     * Secrets of each tenant (sealed values only: common/secrets/), which functions name them
+     * (so that one in use is not deleted, and its users are found by secret), and each function's
+     * context and secret names. The two function columns stay nullable: MySQL gives a TEXT column
+     * no plain default, and a null reads as an empty context and no secrets (rows.ts).
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      const text = bigText(db);
+      await db.schema.alterTable('functions').addColumn('context', text).execute();
+      await db.schema.alterTable('functions').addColumn('secrets', text).execute();
+      await portableTable(db, db.schema.createTable('secrets'))
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('name', 'varchar(128)', (c) => c.notNull())
+        .addColumn('key_id', 'varchar(16)', (c) => c.notNull())
+        .addColumn('ciphertext', text, (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('secrets_tenant_name', ['tenant_id', 'name'])
+        .execute();
+      await portableTable(db, db.schema.createTable('function_secrets'))
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('secret_name', 'varchar(128)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('function_secrets_function_secret', ['function_id', 'secret_name'])
+        .execute();
+      await db.schema.createIndex('function_secrets_secret').on('function_secrets').columns(['tenant_id', 'secret_name']).execute();
+    },
+  },
 };

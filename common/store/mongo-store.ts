@@ -11,16 +11,21 @@
  * ended. A process dying between the two steps leaves one slot counted that nothing holds: the
  * function then runs one request fewer at once, never one more.
  *
+ * A secret and the functions that name it are documents of two collections too: a function is
+ * stored after the check that its secrets exist, and a secret deleted after the check that no
+ * function names it. Without a transaction, a function created at the very moment its secret is
+ * deleted may name a secret that is gone; its requests then fail on it (UnknownSecret).
+ *
  * No MongoDB server can be had on the machines this is developed on: test/store-mongodb.test.ts
  * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
  */
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from '../domain.js';
+import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse } from '../domain.js';
 import { PrataiError } from '../errors.js';
 import { PYTHON3_RUNTIME } from './migrations.js';
 import * as codec from './rows.js';
-import type { FunctionRow, RequestRow, RunnerRow, RuntimeRow } from './rows.js';
-import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, StartRequest, StartResult, Store } from './store.js';
+import type { FunctionRow, FunctionSecretRow, RequestRow, RunnerRow, RuntimeRow, SecretRow } from './rows.js';
+import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store } from './store.js';
 
 export interface MongoStoreOptions {
   /** Most connections open at once ([database] max_pool_size). */
@@ -42,7 +47,7 @@ const functionSchema = new Schema<FunctionRow>(
   {
     function_id: text, user_id: text, tenant_id: text, name: text, description: { type: String, default: '' }, type: text, event: text,
     public: number, runtime: text, memory: number, cpus: number, timeout: number, retries: zero, retry_on_error: zero, max_concurrency: zero,
-    network: zero, running: zero, status: text, build_log: { type: String, default: '' },
+    network: zero, context: textOrNull, secrets: textOrNull, running: zero, status: text, build_log: { type: String, default: '' },
     code_sha256: text, module: text, requirements: { type: String, default: '' }, created_at: text, updated_at: text,
   },
   { ...options, collection: 'functions' },
@@ -74,6 +79,16 @@ runtimeSchema.index({ name: 1 }, { unique: true });
 const runnerSchema = new Schema<RunnerRow>({ name: text, docker_ok: number, images: text, heartbeat_at: text }, { ...options, collection: 'runners' });
 runnerSchema.index({ name: 1 }, { unique: true });
 
+const secretSchema = new Schema<SecretRow>(
+  { tenant_id: text, name: text, key_id: text, ciphertext: text, version: number, created_at: text, updated_at: text },
+  { ...options, collection: 'secrets' },
+);
+secretSchema.index({ tenant_id: 1, name: 1 }, { unique: true });
+
+const functionSecretSchema = new Schema<FunctionSecretRow>({ function_id: text, tenant_id: text, secret_name: text }, { ...options, collection: 'function_secrets' });
+functionSecretSchema.index({ function_id: 1, secret_name: 1 }, { unique: true });
+functionSecretSchema.index({ tenant_id: 1, secret_name: 1 });
+
 /** Leaves MongoDB's own `_id` out of every answer. */
 const NO_ID = { _id: 0 } as const;
 const FUNCTION_PROJECTION = Object.fromEntries([['_id', 0], ...codec.FUNCTION_COLUMNS.map((column) => [column, 1])]) as Record<string, 0 | 1>;
@@ -92,6 +107,8 @@ export class MongoStore implements Store {
   private readonly requests: Model<RequestRow>;
   private readonly runtimes: Model<RuntimeRow>;
   private readonly runners: Model<RunnerRow>;
+  private readonly secrets: Model<SecretRow>;
+  private readonly functionSecrets: Model<FunctionSecretRow>;
 
   private constructor(
     private readonly connection: Connection,
@@ -101,6 +118,8 @@ export class MongoStore implements Store {
     this.requests = connection.model('Request', requestSchema);
     this.runtimes = connection.model('Runtime', runtimeSchema);
     this.runners = connection.model('Runner', runnerSchema);
+    this.secrets = connection.model('Secret', secretSchema);
+    this.functionSecrets = connection.model('FunctionSecret', functionSecretSchema);
   }
 
   /** Connects in the background; the first call that cannot reach the server reports it. */
@@ -130,7 +149,7 @@ export class MongoStore implements Store {
   /** MongoDB has no schema to migrate: the indexes are made (idempotently, from any number of processes) and the runtime seeded. */
   async migrate(): Promise<void> {
     await this.run(async () => {
-      for (const model of [this.functions, this.requests, this.runtimes, this.runners]) await model.createIndexes();
+      for (const model of [this.functions, this.requests, this.runtimes, this.runners, this.secrets, this.functionSecrets]) await model.createIndexes();
       // What SQL's migration 0002 adds, on documents stored before it.
       await this.functions.updateMany({ retries: { $exists: false } }, { $set: { retries: 0, retry_on_error: 0, max_concurrency: 0, running: 0 } });
       await this.requests.updateMany({ queued_at: { $exists: false } }, [{ $set: { dead_letter: 0, holds_slot: 0, job_id: null, queued_at: '$created_at' } }]);
@@ -153,6 +172,7 @@ export class MongoStore implements Store {
   }
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
+    await this.checkSecrets(fn.tenant_id, fn.secrets);
     await this.run(async () => {
       try {
         await this.functions.create(codec.functionRow(fn, code));
@@ -160,6 +180,23 @@ export class MongoStore implements Store {
         if (isDuplicateKey(error)) throw new PrataiError('FunctionNameTaken', `A function named \`${fn.name}\` already exists in this project`);
         throw error;
       }
+    });
+    await this.nameSecrets(fn.function_id, fn.tenant_id, fn.secrets);
+  }
+
+  /** Throws UnknownSecret when one of `names` is not a secret of the tenant. */
+  private async checkSecrets(tenantId: string, names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const found = await this.run(() => this.secrets.find({ tenant_id: tenantId, name: { $in: names } }, { _id: 0, name: 1 }).lean<{ name: string }[]>());
+    const error = codec.unknownSecret(names, found.map((row) => row.name));
+    if (error) throw error;
+  }
+
+  /** Makes `names` the secrets the function names. */
+  private async nameSecrets(functionId: string, tenantId: string, names: readonly string[]): Promise<void> {
+    await this.run(async () => {
+      await this.functionSecrets.deleteMany({ function_id: functionId, secret_name: { $nin: names } });
+      for (const row of codec.functionSecretRows(functionId, tenantId, names)) await this.functionSecrets.updateOne(row, { $setOnInsert: row }, { upsert: true });
     });
   }
 
@@ -186,7 +223,14 @@ export class MongoStore implements Store {
   }
 
   async updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean> {
-    return this.run(async () => {
+    let tenantId: string | undefined;
+    if (changes.secrets !== undefined) {
+      const fn = await this.run(() => this.functions.findOne({ function_id: functionId }, { _id: 0, tenant_id: 1 }).lean<{ tenant_id: string }>());
+      if (fn === null) return false;
+      tenantId = fn.tenant_id;
+      await this.checkSecrets(tenantId, changes.secrets);
+    }
+    const changed = await this.run(async () => {
       try {
         const result = await this.functions.updateOne({ function_id: functionId }, { $set: codec.functionChangesRow(changes, code) });
         return result.matchedCount > 0;
@@ -195,11 +239,74 @@ export class MongoStore implements Store {
         throw error;
       }
     });
+    if (changed && changes.secrets !== undefined && tenantId !== undefined) await this.nameSecrets(functionId, tenantId, changes.secrets);
+    return changed;
   }
 
   async deleteFunction(functionId: string): Promise<boolean> {
     const result = await this.run(() => this.functions.deleteOne({ function_id: functionId }));
+    await this.run(() => this.functionSecrets.deleteMany({ function_id: functionId }));
     return result.deletedCount > 0;
+  }
+
+  async createSecret(secret: SecretRecord): Promise<void> {
+    await this.run(async () => {
+      try {
+        await this.secrets.create(secret);
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new PrataiError('SecretExists', `A secret named \`${secret.name}\` exists already in this project; change its value with PUT /v1/secrets/${secret.name}`);
+        throw error;
+      }
+    });
+  }
+
+  async getSecret(tenantId: string, name: string): Promise<SecretRecord | undefined> {
+    const row = await this.run(() => this.secrets.findOne({ tenant_id: tenantId, name }, NO_ID).lean<SecretRecord>());
+    return row ?? undefined;
+  }
+
+  async listSecrets(scope: Scope, names?: readonly string[]): Promise<SecretRecord[]> {
+    const query = { ...tenantOf(scope), ...(names !== undefined && { name: { $in: names } }) };
+    return this.run(() => this.secrets.find(query, NO_ID).sort({ tenant_id: 1, name: 1 }).lean<SecretRecord[]>());
+  }
+
+  async updateSecret(tenantId: string, name: string, sealed: SealedValue, at: string): Promise<boolean> {
+    const result = await this.run(() =>
+      this.secrets.updateOne({ tenant_id: tenantId, name }, { $set: { key_id: sealed.key_id, ciphertext: sealed.ciphertext, updated_at: at }, $inc: { version: 1 } }),
+    );
+    return result.matchedCount > 0;
+  }
+
+  async resealSecret(tenantId: string, name: string, from: SealedValue, to: SealedValue): Promise<boolean> {
+    const result = await this.run(() =>
+      this.secrets.updateOne({ tenant_id: tenantId, name, key_id: from.key_id, ciphertext: from.ciphertext }, { $set: { key_id: to.key_id, ciphertext: to.ciphertext } }),
+    );
+    return result.matchedCount > 0;
+  }
+
+  async deleteSecret(tenantId: string, name: string): Promise<boolean> {
+    const uses = await this.listSecretUses(tenantId, name);
+    if (uses.length > 0) {
+      if ((await this.getSecret(tenantId, name)) === undefined) return false;
+      throw codec.secretInUse(name, uses);
+    }
+    const result = await this.run(() => this.secrets.deleteOne({ tenant_id: tenantId, name }));
+    return result.deletedCount > 0;
+  }
+
+  async listSecretUses(tenantId: string, name?: string): Promise<SecretUse[]> {
+    const rows = await this.run(() =>
+      this.functionSecrets.find({ tenant_id: tenantId, ...(name !== undefined && { secret_name: name }) }, NO_ID).lean<FunctionSecretRow[]>(),
+    );
+    if (rows.length === 0) return [];
+    const functions = await this.run(() =>
+      this.functions.find({ function_id: { $in: [...new Set(rows.map((row) => row.function_id))] } }, { _id: 0, function_id: 1, name: 1 }).lean<{ function_id: string; name: string }[]>(),
+    );
+    const names = new Map(functions.map((fn) => [fn.function_id, fn.name]));
+    return rows
+      .filter((row) => names.has(row.function_id))
+      .map((row) => ({ secret: row.secret_name, function_id: row.function_id, function_name: names.get(row.function_id) as string }))
+      .sort((a, b) => (a.secret === b.secret ? (a.function_name < b.function_name ? -1 : 1) : a.secret < b.secret ? -1 : 1));
   }
 
   async createRequest(request: RequestRecord): Promise<void> {

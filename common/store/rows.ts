@@ -4,7 +4,8 @@
  * as text (they sort as they compare), booleans as 0/1, JSON documents (payload, response, error,
  * logs, image lists) as text.
  */
-import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord } from '../domain.js';
+import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord, SecretUse } from '../domain.js';
+import { PrataiError } from '../errors.js';
 import type { FailedAttempt, Outcome, RunnerHeartbeat } from './store.js';
 
 export interface FunctionRow {
@@ -25,6 +26,10 @@ export interface FunctionRow {
   max_concurrency: number;
   /** 1 when its containers join the operator's `[runner] network`. */
   network: number;
+  /** JSON object of strings; null on rows stored before migration 0005 (an empty context). */
+  context: string | null;
+  /** JSON array of secret names; null on rows stored before migration 0005 (none). */
+  secrets: string | null;
   /** Slots taken: requests of the function running now that hold one (only counted while max_concurrency > 0). */
   running: number;
   status: string;
@@ -66,6 +71,16 @@ export interface RuntimeRow {
   image: string;
 }
 
+/** A secret's row is its record: portable values already (common/domain.ts SecretRecord). */
+export type { SecretRecord as SecretRow } from '../domain.js';
+
+/** One secret a function names: what makes deleting a secret in use fail, and finds its users. */
+export interface FunctionSecretRow {
+  function_id: string;
+  tenant_id: string;
+  secret_name: string;
+}
+
 export interface RunnerRow {
   name: string;
   docker_ok: number;
@@ -76,18 +91,46 @@ export interface RunnerRow {
 /** A function's columns without its code: what listing and showing read. */
 export const FUNCTION_COLUMNS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'runtime',
-  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
+  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'context', 'secrets', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
 ] as const;
 
 export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow {
-  return { ...fn, public: fn.public ? 1 : 0, retry_on_error: fn.retry_on_error ? 1 : 0, network: fn.network ? 1 : 0, running: 0, module: code.module, requirements: code.requirements };
+  return {
+    ...fn,
+    public: fn.public ? 1 : 0,
+    retry_on_error: fn.retry_on_error ? 1 : 0,
+    network: fn.network ? 1 : 0,
+    context: JSON.stringify(fn.context),
+    secrets: JSON.stringify(fn.secrets),
+    running: 0,
+    module: code.module,
+    requirements: code.requirements,
+  };
+}
+
+/** The rows that say which secrets a function names. */
+export const functionSecretRows = (functionId: string, tenantId: string, names: readonly string[]): FunctionSecretRow[] =>
+  names.map((name) => ({ function_id: functionId, tenant_id: tenantId, secret_name: name }));
+
+/** The first of `names` that `found` lacks, as the error a function naming it gets. */
+export function unknownSecret(names: readonly string[], found: readonly string[]): PrataiError | undefined {
+  const missing = names.find((name) => !found.includes(name));
+  return missing === undefined ? undefined : new PrataiError('UnknownSecret', `Expected every name in \`secrets\` to be a secret of this project, got \`${missing}\`, which is not (see GET /v1/secrets)`);
+}
+
+/** The functions that name a secret, as SecretInUse lists them. */
+export function secretInUse(name: string, uses: readonly SecretUse[]): PrataiError {
+  const functions = uses.map((use) => ({ function_id: use.function_id, name: use.function_name }));
+  return new PrataiError('SecretInUse', `Secret \`${name}\` is given to ${functions.map((fn) => `function \`${fn.name}\` (${fn.function_id})`).join(', ')}; take it out of their \`secrets\` first`, { details: { functions } });
 }
 
 /** The columns `updateFunction` sets. */
 export function functionChangesRow(changes: Partial<FunctionRecord>, code?: FunctionCode): Partial<FunctionRow> {
-  const { public: isPublic, retry_on_error: retryOnError, network, ...rest } = changes;
+  const { public: isPublic, retry_on_error: retryOnError, network, context, secrets, ...rest } = changes;
   return {
     ...rest,
+    ...(context !== undefined && { context: JSON.stringify(context) }),
+    ...(secrets !== undefined && { secrets: JSON.stringify(secrets) }),
     ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }),
     ...(retryOnError !== undefined && { retry_on_error: retryOnError ? 1 : 0 }),
     ...(network !== undefined && { network: network ? 1 : 0 }),
@@ -113,6 +156,8 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     retry_on_error: row.retry_on_error === 1,
     max_concurrency: row.max_concurrency,
     network: row.network === 1,
+    context: row.context === null ? {} : (JSON.parse(row.context) as Record<string, string>),
+    secrets: row.secrets === null ? [] : (JSON.parse(row.secrets) as string[]),
     status: row.status as FunctionStatus,
     build_log: row.build_log,
     code_sha256: row.code_sha256,

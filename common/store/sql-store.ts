@@ -8,7 +8,7 @@
  * request's row, then the function's), so two such transactions never wait on each other in a ring.
  */
 import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type QueryResult, type Transaction } from 'kysely';
-import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord } from '../domain.js';
+import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse } from '../domain.js';
 import { PrataiError } from '../errors.js';
 import { migrations } from './migrations.js';
 import { PrecompiledQuery } from './precompiled-query.js';
@@ -21,23 +21,28 @@ import {
   FUNCTION_COLUMNS,
   functionChangesRow,
   functionRow,
+  functionSecretRows,
   outcomeRow,
   redriveRow,
   requeueRow,
   REQUEST_COLUMNS,
   requestRow,
   runnerRow,
+  secretInUse,
   startBlocked,
   toFunction,
   toHeartbeat,
   toRequest,
   UNFINISHED,
+  unknownSecret,
   type FunctionRow,
+  type FunctionSecretRow,
   type RequestRow,
   type RunnerRow,
   type RuntimeRow,
+  type SecretRow,
 } from './rows.js';
-import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, StartRequest, StartResult, Store } from './store.js';
+import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store } from './store.js';
 
 export interface SqlStoreOptions {
   /** Most connections open at once to a server database ([database] max_pool_size). */
@@ -54,6 +59,8 @@ export interface Tables {
   requests: RequestRow;
   runtimes: RuntimeRow;
   runners: RunnerRow;
+  secrets: SecretRow;
+  function_secrets: FunctionSecretRow;
 }
 
 type FunctionColumns = Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[number]>;
@@ -191,16 +198,34 @@ export class SqlStore implements Store {
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
     try {
-      await this.db
-        .insertInto('functions')
-        .values(functionRow(fn, code))
-        .execute();
+      if (fn.secrets.length === 0) {
+        await this.db.insertInto('functions').values(functionRow(fn, code)).execute();
+        return;
+      }
+      await this.db.transaction().execute(async (trx) => {
+        await this.lockSecrets(trx, fn.tenant_id, fn.secrets);
+        await trx.insertInto('functions').values(functionRow(fn, code)).execute();
+        await trx.insertInto('function_secrets').values(functionSecretRows(fn.function_id, fn.tenant_id, fn.secrets)).execute();
+      });
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new PrataiError('FunctionNameTaken', `A function named \`${fn.name}\` already exists in this project`);
       }
       throw error;
     }
+  }
+
+  /**
+   * Locks the tenant's secrets of these names until the transaction ends (in name order, as every
+   * transaction that locks several does), so that none is deleted while a function comes to name
+   * it; throws UnknownSecret when one does not exist.
+   */
+  private async lockSecrets(trx: Transaction<Tables>, tenantId: string, names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const query = trx.selectFrom('secrets').select('name').where('tenant_id', '=', tenantId).where('name', 'in', names).orderBy('name');
+    const found = await (this.sqlite ? query : query.forUpdate()).execute();
+    const error = unknownSecret(names, found.map((row) => row.name));
+    if (error) throw error;
   }
 
   async getFunction(functionId: string, scope: Scope): Promise<FunctionRecord | undefined> {
@@ -233,12 +258,20 @@ export class SqlStore implements Store {
 
   async updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean> {
     try {
-      const result = await this.db
-        .updateTable('functions')
-        .set(functionChangesRow(changes, code))
-        .where('function_id', '=', functionId)
-        .executeTakeFirst();
-      return result.numUpdatedRows > 0n;
+      if (changes.secrets === undefined) {
+        const result = await this.db.updateTable('functions').set(functionChangesRow(changes, code)).where('function_id', '=', functionId).executeTakeFirst();
+        return result.numUpdatedRows > 0n;
+      }
+      const secrets = changes.secrets;
+      return await this.db.transaction().execute(async (trx) => {
+        const fn = await trx.selectFrom('functions').select('tenant_id').where('function_id', '=', functionId).executeTakeFirst();
+        if (fn === undefined) return false;
+        await this.lockSecrets(trx, fn.tenant_id, secrets);
+        const result = await trx.updateTable('functions').set(functionChangesRow(changes, code)).where('function_id', '=', functionId).executeTakeFirst();
+        await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
+        if (secrets.length > 0) await trx.insertInto('function_secrets').values(functionSecretRows(functionId, fn.tenant_id, secrets)).execute();
+        return result.numUpdatedRows > 0n;
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw new PrataiError('FunctionNameTaken', `A function named \`${changes.name}\` already exists in this project`);
       throw error;
@@ -246,8 +279,82 @@ export class SqlStore implements Store {
   }
 
   async deleteFunction(functionId: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('functions').where('function_id', '=', functionId).executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    // In one transaction: a function left naming secrets it no longer has would hold them forever.
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
+      const result = await trx.deleteFrom('functions').where('function_id', '=', functionId).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
+  async createSecret(secret: SecretRecord): Promise<void> {
+    try {
+      await this.db.insertInto('secrets').values(secret).execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new PrataiError('SecretExists', `A secret named \`${secret.name}\` exists already in this project; change its value with PUT /v1/secrets/${secret.name}`);
+      throw error;
+    }
+  }
+
+  async getSecret(tenantId: string, name: string): Promise<SecretRecord | undefined> {
+    return this.db.selectFrom('secrets').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  }
+
+  async listSecrets(scope: Scope, names?: readonly string[]): Promise<SecretRecord[]> {
+    if (names !== undefined && names.length === 0) return [];
+    let query = this.db.selectFrom('secrets').selectAll().orderBy('tenant_id').orderBy('name');
+    if (scope !== 'all-tenants') query = query.where('tenant_id', '=', scope.tenantId);
+    if (names !== undefined) query = query.where('name', 'in', names);
+    return query.execute();
+  }
+
+  async updateSecret(tenantId: string, name: string, sealed: SealedValue, at: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('secrets')
+      .set((eb) => ({ key_id: sealed.key_id, ciphertext: sealed.ciphertext, version: eb('version', '+', 1), updated_at: at }))
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async resealSecret(tenantId: string, name: string, from: SealedValue, to: SealedValue): Promise<boolean> {
+    const result = await this.db
+      .updateTable('secrets')
+      .set({ key_id: to.key_id, ciphertext: to.ciphertext })
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', name)
+      .where('key_id', '=', from.key_id)
+      .where('ciphertext', '=', from.ciphertext)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async deleteSecret(tenantId: string, name: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const query = trx.selectFrom('secrets').select('name').where('tenant_id', '=', tenantId).where('name', '=', name);
+      if ((await (this.sqlite ? query : query.forUpdate()).executeTakeFirst()) === undefined) return false;
+      const uses = await this.secretUses(trx, tenantId, name);
+      if (uses.length > 0) throw secretInUse(name, uses);
+      await trx.deleteFrom('secrets').where('tenant_id', '=', tenantId).where('name', '=', name).execute();
+      return true;
+    });
+  }
+
+  async listSecretUses(tenantId: string, name?: string): Promise<SecretUse[]> {
+    return this.secretUses(this.db, tenantId, name);
+  }
+
+  private async secretUses(db: Kysely<Tables>, tenantId: string, name?: string): Promise<SecretUse[]> {
+    let query = db
+      .selectFrom('function_secrets')
+      .innerJoin('functions', 'functions.function_id', 'function_secrets.function_id')
+      .select(['function_secrets.secret_name as secret', 'function_secrets.function_id as function_id', 'functions.name as function_name'])
+      .where('function_secrets.tenant_id', '=', tenantId)
+      .orderBy('function_secrets.secret_name')
+      .orderBy('functions.name');
+    if (name !== undefined) query = query.where('function_secrets.secret_name', '=', name);
+    return query.execute();
   }
 
   async createRequest(request: RequestRecord): Promise<void> {

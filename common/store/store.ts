@@ -7,6 +7,8 @@ import type {
   RequestRecord,
   RequestStatus,
   RuntimeRecord,
+  SecretRecord,
+  SecretUse,
 } from '../domain.js';
 
 /** Which tenant's rows a call may see: one tenant, or every tenant (admin listing). */
@@ -30,9 +32,12 @@ export interface RequestFilter {
 export type FunctionChanges = Partial<
   Pick<
     FunctionRecord,
-    'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256'
+    'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256' | 'context' | 'secrets'
   >
 > & { updated_at: string };
+
+/** A secret's value as the store holds it: sealed under a key of the keyring, never in clear. */
+export type SealedValue = Pick<SecretRecord, 'key_id' | 'ciphertext'>;
 
 /** How a request ended. */
 export interface Outcome {
@@ -101,7 +106,10 @@ export interface Store {
   ping(): Promise<void>;
   close(): Promise<void>;
 
-  /** Throws FunctionNameTaken when the tenant already has a function of that name. */
+  /**
+   * Throws FunctionNameTaken when the tenant already has a function of that name, UnknownSecret
+   * when it names a secret its tenant does not have (then nothing is stored).
+   */
   createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void>;
   getFunction(functionId: string, scope: Scope): Promise<FunctionRecord | undefined>;
   getFunctionCode(functionId: string): Promise<FunctionCode | undefined>;
@@ -110,11 +118,29 @@ export interface Store {
   setFunctionBuild(functionId: string, codeSha256: string, status: FunctionStatus, buildLog: string): Promise<boolean>;
   /**
    * Changes a function's settings, and its code when given (code_sha256 and status must then be
-   * in `changes` too). Throws FunctionNameTaken on a rename to a taken name. False when gone.
+   * in `changes` too). Throws FunctionNameTaken on a rename to a taken name, UnknownSecret when
+   * `changes.secrets` names a secret its tenant does not have (nothing changed). False when gone.
    */
   updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean>;
-  /** Removes the function and its code; its requests stay. False when it did not exist. */
+  /** Removes the function and its code (and its hold on the secrets it names); its requests stay. False when it did not exist. */
   deleteFunction(functionId: string): Promise<boolean>;
+
+  /** Stores a new secret (sealed); throws SecretExists when its tenant has one of that name. */
+  createSecret(secret: SecretRecord): Promise<void>;
+  getSecret(tenantId: string, name: string): Promise<SecretRecord | undefined>;
+  /** The secrets in scope, by tenant then name; only those of `names`, when given. */
+  listSecrets(scope: Scope, names?: readonly string[]): Promise<SecretRecord[]>;
+  /** Replaces a secret's sealed value and counts a new version. False when it is gone. */
+  updateSecret(tenantId: string, name: string, sealed: SealedValue, at: string): Promise<boolean>;
+  /**
+   * Seals a secret's unchanged value again (key rotation), only while it still holds `from`, so
+   * that a change of value meanwhile is never overwritten. Its version and times stay.
+   */
+  resealSecret(tenantId: string, name: string, from: SealedValue, to: SealedValue): Promise<boolean>;
+  /** Deletes a secret no function names: false when it did not exist; throws SecretInUse (naming the functions) otherwise. */
+  deleteSecret(tenantId: string, name: string): Promise<boolean>;
+  /** Which functions of the tenant name its secrets (only secret `name`, when given), by secret then function name. */
+  listSecretUses(tenantId: string, name?: string): Promise<SecretUse[]>;
 
   createRequest(request: RequestRecord): Promise<void>;
   /** Removes a request that was never accepted (its job could not be queued). */

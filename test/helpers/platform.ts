@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import AdmZip from 'adm-zip';
 import { defaultSettings, type ConfigSources, type Settings } from '../../common/config.js';
 import { isFinal, type RequestRecord } from '../../common/domain.js';
-import { silentLogger } from '../../common/log.js';
+import { silentLogger, type Logger } from '../../common/log.js';
 import { startPlatform, type Platform } from '../../server/platform.js';
 
 export interface TestPlatform extends Platform {
@@ -21,7 +21,8 @@ export interface TestPlatform extends Platform {
   close(): Promise<void>;
 }
 
-export async function startTestPlatform(overrides: NonNullable<ConfigSources['overrides']> = {}): Promise<TestPlatform> {
+/** `options.log`: where the platform logs (a test that reads its log); silent by default, PRATAI_TEST_LOG=1 prints it. */
+export async function startTestPlatform(overrides: NonNullable<ConfigSources['overrides']> = {}, options: { log?: Logger } = {}): Promise<TestPlatform> {
   const statePath = mkdtempSync(join(tmpdir(), 'pratai-test-'));
   const runnerName = `test-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
   const settings = defaultSettings({
@@ -32,7 +33,8 @@ export async function startTestPlatform(overrides: NonNullable<ConfigSources['ov
     // tests that count containers expect none to outlive its request.
     runner: { name: runnerName, heartbeat_interval: '1', pool_size: '0', prewarm: '0', ...overrides.runner },
   });
-  const platform = await startPlatform(settings, process.env.PRATAI_TEST_LOG ? (await import('../../common/log.js')).createLogger('test', { debug: true }) : silentLogger);
+  const log = options.log ?? (process.env.PRATAI_TEST_LOG ? (await import('../../common/log.js')).createLogger('test', { debug: true }) : silentLogger);
+  const platform = await startPlatform(settings, log);
   return {
     ...platform,
     settings,

@@ -18,6 +18,8 @@ export interface PrataiProcess {
   output(): string;
   /** Resolves once its output matches `line`; rejects if it exits first. */
   started(line: RegExp, timeoutMs?: number): Promise<void>;
+  /** Resolves with the exit code once it has exited by itself and its output is read. */
+  exited(): Promise<number | null>;
   /** Sends `signal` and resolves with the exit code once it has exited. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -40,9 +42,14 @@ export function startPratai(executable: Executable, options: { args?: string[]; 
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  const closed = once(child, 'close');
   return {
     child,
     output: () => output,
+    exited: async () => {
+      await closed;
+      return child.exitCode;
+    },
     started: async (line, timeoutMs = 60_000) => {
       await waitFor(
         `${executable} to print ${line}`,

@@ -155,7 +155,8 @@ describe('the pool', () => {
   const runnerName = `test-pool-${process.pid}`;
   const containers = new DockerContainerRuntime({
     socketPath: '/var/run/docker.sock',
-    runnerName,
+    runnerId: runnerName,
+    deployment: `test-pool-${process.pid}`,
     network: 'none',
     pidsLimit: 64,
     tmpfsMiB: 16,

@@ -266,16 +266,20 @@ describe('the pool', () => {
     await pool.close();
   });
 
-  test('a runtime that could use the channel but finds no socket speaks over stdin/stdout, and the runner is told', async () => {
+  /**
+   * Starts a runtime told of a socket it cannot reach (the real config, without its mount, as on
+   * a Docker host that does not see the runner's folder), `before` done to the listener first,
+   * and runs one request: it speaks over stdin/stdout. Returns why the runner was told it did.
+   */
+  async function fallBack(before: (listener: ChannelListener) => void): Promise<string[]> {
     const root = mkdtempSync(join(tmpdir(), 'pratai-channel-'));
     const listener = await ChannelListener.open(root, runnerName);
     assert.ok(listener);
-    // As a Docker host that does not see the runner's folder: the runtime is told of a socket
-    // that is not there (the real config, without its mount).
     const config = containers.containerConfig({ image: RUNTIME_IMAGE, memoryMiB: 128, cpus: 1, network: false }, listener);
     config.HostConfig = { ...config.HostConfig, Binds: [] };
-    let told = 0;
-    const limits = { maxLogBytes: 1024 * 1024, maxResponseBytes: 1024 * 1024, pidsLimit: 64, onChannelFallback: () => (told += 1) };
+    before(listener);
+    const told: string[] = [];
+    const limits = { maxLogBytes: 1024 * 1024, maxResponseBytes: 1024 * 1024, pidsLimit: 64, onChannelFallback: (cause: string) => told.push(cause) };
     const container = await DockerContainer.start(new Docker({ socketPath: '/var/run/docker.sock' }), config, limits, { memoryMiB: 128, cpus: 1 }, listener);
     try {
       assert.deepEqual(await container.ready(), { acceptsInit: true });
@@ -283,10 +287,18 @@ describe('the pool', () => {
       const execution = await container.run({ requestId: 'r-1', payload: 'over stdio', timeoutMs: 30_000 });
       assert.equal(execution.status, 'succeeded', JSON.stringify(execution.error));
       assert.equal(execution.response, 'over stdio');
-      assert.equal(told, 1);
+      return told;
     } finally {
       await container.remove();
       rmSync(root, { recursive: true, force: true });
     }
+  }
+
+  test('a runtime that could use the channel but finds no socket speaks over stdin/stdout, and the runner is told the Docker host does not see the folder', async () => {
+    assert.deepEqual(await fallBack(() => undefined), ['not-seen']);
+  });
+
+  test('a runtime whose channel folder was removed from under the runner speaks over stdin/stdout, and the runner is told it was removed', async () => {
+    assert.deepEqual(await fallBack((listener) => rmSync(listener.folder, { recursive: true, force: true })), ['removed']);
   });
 });

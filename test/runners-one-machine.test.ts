@@ -60,6 +60,11 @@ async function query(text: string, values: unknown[]): Promise<Record<string, un
 
 const containersOf = (runnerId: string): string[] => docker('ps', '-aq', '--filter', `label=pratai.runner=${runnerId}`).split('\n').filter(Boolean);
 
+/** A container that looks like one a runner left: its labels, nothing running in it that matters. */
+const decoy = (labels: Record<string, string>): string =>
+  docker('run', '-d', '--network', 'none', ...Object.entries({ 'pratai.managed': 'true', ...labels }).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--entrypoint', 'sleep', 'pratai/runtime-python3:latest', '600');
+const exists = (container: string): boolean => docker('ps', '-aq', '--no-trunc', '--filter', `id=${container}`) !== '';
+
 before(async () => {
   database = await createTestDatabase('postgres');
   statePath = mkdtempSync(join(tmpdir(), 'pratai-one-machine-'));
@@ -117,9 +122,24 @@ describe('runners started with defaults on one machine', () => {
   let b: { proc: PrataiProcess; id: string };
   let echo: { function_id: string };
 
+  /** Containers on this engine that no runner of this file may remove, and one it must. */
+  const decoys: Record<string, string> = {};
+
   before(async () => {
+    // Another deployment's (another database) container, and one from before containers named
+    // their deployment whose runner this database never heard of: neither is this file's to judge.
+    const suffix = `${process.pid}-${randomBytes(3).toString('hex')}`;
+    decoys.otherDeployment = decoy({ 'pratai.runner': `elsewhere-${suffix}`, 'pratai.deployment': 'another-database' });
+    decoys.unknownOlder = decoy({ 'pratai.runner': `older-${suffix}` });
+    runnerIds.add(`elsewhere-${suffix}`).add(`older-${suffix}`);
     a = await startRunner();
     b = await startRunner();
+    // This deployment's container of a runner the database does not know (its heartbeat gone):
+    // left behind, for the living to remove.
+    const prewarmed = await waitFor('a prewarmed container of the first runner', async () => containersOf(a.id)[0]);
+    const deployment = docker('inspect', '--format', '{{index .Config.Labels "pratai.deployment"}}', prewarmed);
+    decoys.ghost = decoy({ 'pratai.runner': `ghost-${suffix}`, 'pratai.deployment': deployment });
+    runnerIds.add(`ghost-${suffix}`);
     // The function sleeps a little, so that requests are under way when runners die.
     const module = 'import socket, time\n\ndef main(payload=None):\n    time.sleep(0.1)\n    return {"payload": payload, "host": socket.gethostname()}\n';
     echo = await deployFunction(platform(), { 'new_module.py': module }, { name: 'echo' });
@@ -179,6 +199,9 @@ describe('runners started with defaults on one machine', () => {
     // The killed runners' containers, left running, are removed by the living once their heartbeats are stale.
     await waitFor('the containers of the killed runners to be removed', async () => (killed.every((id) => containersOf(id).length === 0) ? true : undefined), 60_000);
     assert.ok(containersOf(a.id).length > 0 && containersOf(b.id).length > 0, 'the living runners keep their containers');
+    await waitFor('the container of a runner unknown to the database to be removed', async () => (exists(decoys.ghost as string) ? undefined : true), 60_000);
+    assert.ok(exists(decoys.otherDeployment as string), "another deployment's container is left alone");
+    assert.ok(exists(decoys.unknownOlder as string), 'a container without a deployment, of a runner this database does not know, is left alone');
     const channels = (): string => readdirSync(join(statePath, 'channels')).sort().join(' ');
     await waitFor("the killed runners' channels' folders to be removed", async () => (channels() === [a.id, b.id].sort().join(' ') ? true : undefined), 10_000);
   });

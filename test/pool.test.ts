@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { PrataiError } from '../common/errors.js';
 import { silentLogger } from '../common/log.js';
 import { ContainerPool, type PoolOptions, type RunSpec } from '../runner/container-pool.js';
 import Docker from 'dockerode';
@@ -264,6 +265,34 @@ describe('the pool', () => {
     assert.equal(inspect(host), undefined, 'the broken container is removed');
     assert.equal(await hostOf(pool, 'function-breaks'), other);
     await pool.close();
+  });
+
+  /** Runs a request that sleeps, does `what` to its container from outside once it runs, and returns how run() settled. */
+  async function interfered(functionId: string, what: (container: string) => void): Promise<unknown> {
+    const pool = await poolOf({});
+    const running = pool.run(spec(functionId, 30)).then(
+      (execution) => execution,
+      (error: unknown) => error,
+    );
+    const container = await waitFor('the request to run in its container', async () => {
+      const ids = execFileSync('docker', ['ps', '-q', '--filter', `label=pratai.runner=${runnerName}`, '--filter', `label=pratai.function_id=${functionId}`], { encoding: 'utf8' }).trim();
+      return ids === '' ? undefined : ids;
+    });
+    what(container);
+    return running;
+  }
+
+  test('a container killed from outside mid-request (SIGKILL, not its memory) is a platform failure, thrown, not an outcome', async () => {
+    const settled = await interfered('function-killed', (container) => execFileSync('docker', ['kill', container]));
+    assert.ok(settled instanceof PrataiError && settled.code === 'ServiceUnavailable', `expected a ServiceUnavailable PrataiError, got ${JSON.stringify(settled)}`);
+    assert.match(settled.message, /killed \(SIGKILL, exit 137\) from outside the runner, not for its memory/);
+  });
+
+  test('a container removed from outside mid-request is a platform failure, thrown, not an outcome', async () => {
+    const settled = await interfered('function-removed', (container) => execFileSync('docker', ['rm', '-f', container]));
+    assert.ok(settled instanceof PrataiError && settled.code === 'ServiceUnavailable', `expected a ServiceUnavailable PrataiError, got ${JSON.stringify(settled)}`);
+    // Removal kills it first: the engine may still show it killed, or already not at all.
+    assert.match(settled.message, /vanished while it ran the request|killed \(SIGKILL, exit 137\) from outside the runner/);
   });
 
   /**

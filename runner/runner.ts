@@ -3,9 +3,10 @@
  * running, makes sure the function's image exists (building it on first need), executes the
  * request in a container, stores the outcome, and only then acks the job: a runner that dies
  * mid-request leaves the job unacked, and it is delivered again. A failed attempt that the
- * function's `retries` cover goes back to `queued` and its job comes back after a backoff; one
- * with none left, or a request past `max_request_age`, ends dead-lettered. A function that asks for
- * network runs only on a runner whose `[runner] network` gives one; elsewhere its requests fail.
+ * function's `retries` cover (a platform failure: they and `[runner] platform_retries`) goes back
+ * to `queued` and its job comes back after a backoff; one with none left, or a request past
+ * `max_request_age`, ends dead-lettered. A function that asks for network runs only on a runner
+ * whose `[runner] network` gives one; elsewhere its requests fail.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import { type FunctionRecord, type Job, type RequestRecord } from '../common/domain.js';

@@ -186,10 +186,15 @@ export class DockerContainerRuntime implements ContainerRuntime {
 
   async reapContainers(liveness: () => Promise<RunnerLiveness>): Promise<number> {
     const { channelRoot } = this.options;
+    let containers: Docker.ContainerInfo[];
+    try {
+      containers = await this.docker.listContainers({ all: true, filters: { label: [LABEL_RUNNER] } });
+    } catch (error) {
+      throw platformError('container list', error);
+    }
+    const alive = await liveness();
     let reaped: number;
     try {
-      const containers = await this.docker.listContainers({ all: true, filters: { label: [LABEL_RUNNER] } });
-      const alive = await liveness();
       const doomed = containers.filter((c) => this.leftBehind(c.Labels, alive));
       await Promise.all(
         doomed.map((c) =>

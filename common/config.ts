@@ -106,7 +106,10 @@ export const OPTIONS = {
     request_retention_days: int(30, 0, 36500, 'Days a finished request (its payload, response and logs) is kept before the purge deletes it. 0: keep them forever.'),
   },
   runner: {
-    name: str('', 'Name of this runner, unique among runners; labels its containers. Empty: the host name.'),
+    name: str(
+      '',
+      "Name of this runner, unique among runners: its heartbeat, its containers' pratai.runner label and its channels' folder carry it. A runner started with the name of one that is still alive (a heartbeat within dead_after) is refused; one restarted after its predecessor died waits until that heartbeat is older than dead_after, then takes the name over. Empty: the host name and a suffix unique to the process (e.g. vm-3f9a1c), so that any number of runners share a machine.",
+    ),
     concurrency: int(4, 1, 256, 'Requests one runner executes at once (and image builds).'),
     prefetch: int(
       0,
@@ -128,9 +131,21 @@ export const OPTIONS = {
     max_log_bytes: int(MiB, 1024, 64 * MiB, 'Most log output kept per request, in bytes; the rest is dropped with a note.'),
     max_response_bytes: int(MiB, 1024, 64 * MiB, 'Largest response a function may return, in bytes (JSON-encoded).'),
     heartbeat_interval: int(5, 1, 3600, 'Seconds between a runner checking Docker and reporting itself alive.'),
+    dead_after: int(
+      0,
+      0,
+      86400,
+      "Seconds without a heartbeat after which a runner counts as dead: a runner starting or running on the same Docker engine then removes its containers and channels' folder, and its name may be taken by a runner started with it. 0: three heartbeat intervals.",
+    ),
     requeue_after: int(300, 1, 86400, 'Seconds a request may wait in `queued` before a runner takes its job for lost and publishes it again.'),
     sweep_interval: int(60, 1, 3600, 'Seconds between a runner looking for requests whose jobs were lost.'),
     build_retries: int(4, 0, 100, "Times an image build is tried again after a platform failure (Docker unusable) before the function's status becomes error. A request's retries are its function's `retries`."),
+    platform_retries: int(
+      2,
+      0,
+      100,
+      "Attempts a request gets, beyond its function's `retries`, after attempts that failed through no fault of the function (its container could not be started or was killed from outside, Docker, its channel or the store failed): such a request is dead-lettered only once its attempts exceed retries + platform_retries.",
+    ),
     max_request_age: int(21600, 0, 14 * 86400, 'Seconds after its creation that a request may still be started; older, a runner ends it failed (RequestExpired) and dead-letters it. 0: no limit.'),
     purge_interval: int(3600, 60, 7 * 86400, "Seconds between a runner's purges of the requests older than [database] request_retention_days."),
     pool_size: int(16, 0, 1024, 'Most warm containers a runner keeps, busy or idle, across functions: a warm container serves request after request of one function. 0: a fresh container for every request, removed after it.'),
@@ -274,8 +289,18 @@ export function functionNetworkAllowed(settings: Settings): boolean {
   return settings.runner.network !== 'none';
 }
 
-export function runnerName(settings: Settings): string {
-  return settings.runner.name || hostname();
+/**
+ * The id of one runner process: its configured `[runner] name`, else the host name and the start
+ * of `instanceId` (unique to the process), so that runners started side by side with defaults
+ * never share one.
+ */
+export function runnerId(settings: Settings, instanceId: string): string {
+  return settings.runner.name || `${hostname()}-${instanceId.slice(0, 6)}`;
+}
+
+/** Seconds without a heartbeat after which a runner counts as dead: `[runner] dead_after`, or three heartbeat intervals. */
+export function runnerDeadAfterSeconds(settings: Settings): number {
+  return settings.runner.dead_after || 3 * settings.runner.heartbeat_interval;
 }
 
 /** The commented sample configuration, every option at its default. */

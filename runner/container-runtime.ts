@@ -93,6 +93,12 @@ export interface Container {
 }
 
 /**
+ * Whether the runner of an id is alive, by its heartbeat: `dead` when its last one is older than
+ * `[runner] dead_after`, `unknown` when the database holds none of it.
+ */
+export type RunnerLiveness = (runnerId: string) => 'alive' | 'dead' | 'unknown';
+
+/**
  * The container-runtime port: builds function images and starts hardened containers.
  * Adapter: DockerContainerRuntime (dockerode). Throws only for platform failures (the engine is
  * unusable); anything the function does (raise, crash, time out, exhaust memory) is an Execution.
@@ -109,8 +115,13 @@ export interface ContainerRuntime {
   removeFunctionImages(functionId: string, keepTag?: string): Promise<number>;
   /** Starts a container; its runtime may still be importing the function when this resolves. */
   start(spec: ContainerSpec): Promise<Container>;
-  /** Removes containers a previous life of this runner left behind; returns how many. */
-  reapContainers(): Promise<number>;
+  /**
+   * Removes what runners no longer alive left on this engine: their containers, and the channels'
+   * folders of runners known dead; never a live runner's. `liveness` is asked only after the
+   * containers are listed: a runner registers before it starts any, so one listed is never of a
+   * runner too new to be seen alive. Returns how many containers were removed.
+   */
+  reapContainers(liveness: () => Promise<RunnerLiveness>): Promise<number>;
   /** Removes what it keeps on this host for the runner (channels' folders), once no container is left. */
   close?(): Promise<void>;
 }

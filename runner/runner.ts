@@ -3,9 +3,10 @@
  * running, makes sure the function's image exists (building it on first need), executes the
  * request in a container, stores the outcome, and only then acks the job: a runner that dies
  * mid-request leaves the job unacked, and it is delivered again. A failed attempt that the
- * function's `retries` cover goes back to `queued` and its job comes back after a backoff; one
- * with none left, or a request past `max_request_age`, ends dead-lettered. A function that asks for
- * network runs only on a runner whose `[runner] network` gives one; elsewhere its requests fail.
+ * function's `retries` cover (a platform failure: they and `[runner] platform_retries`) goes back
+ * to `queued` and its job comes back after a backoff; one with none left, or a request past
+ * `max_request_age`, ends dead-lettered. A function that asks for network runs only on a runner
+ * whose `[runner] network` gives one; elsewhere its requests fail.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import { type FunctionRecord, type Job, type LogRecord, type RequestRecord } from '../common/domain.js';
@@ -17,6 +18,7 @@ import type { Consumer, Delivery, JobQueue } from '../common/queue/queue.js';
 import type { Outcome, Store } from '../common/store/store.js';
 import type { ContainerPool, RunSpec } from './container-pool.js';
 import { ImageMissing, type BuildResult, type ContainerRuntime, type Execution } from './container-runtime.js';
+import type { HeartbeatReport, Registration } from './registration.js';
 import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './retry-policy.js';
 
 export interface RunnerOptions {
@@ -30,8 +32,12 @@ export interface RunnerOptions {
    */
   prefetch: number;
   heartbeatIntervalMs: number;
+  /** How often it removes what runners that died left on its Docker engine (besides at its start). */
+  reapIntervalMs: number;
   /** Deliveries of a build job after a platform failure before the build is given up. */
   buildRetries: number;
+  /** Attempts a request gets beyond its function's `retries` after platform failures (`[runner] platform_retries`). */
+  platformRetries: number;
   /** A request older than this when a runner takes it ends failed (RequestExpired); 0: no limit. */
   maxRequestAgeMs: number;
 }
@@ -44,6 +50,8 @@ export interface RunnerDeps {
   pool: ContainerPool;
   /** Where a request's start, log records and outcome are announced, once stored. */
   notifier: Notifier;
+  /** The runner's heartbeat under its id, and what it says of other runners. */
+  registration: Registration;
   log: Logger;
 }
 
@@ -61,6 +69,7 @@ const CANCEL_POLL_MS = 500;
 export class Runner {
   private consumer: Consumer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private reaper: NodeJS.Timeout | undefined;
   /** Builds under way on this runner, so concurrent requests of one function share one build. */
   private readonly builds = new Map<string, Promise<BuildResult>>();
   /** Images known to exist on this engine, to skip an inspect per request. */
@@ -81,12 +90,15 @@ export class Runner {
   }
 
   async start(): Promise<void> {
-    const reaped = await this.deps.containers.reapContainers().catch(() => 0);
-    if (reaped > 0) this.deps.log.warning(`removed ${reaped} container(s) left by an earlier run of runner ${this.options.name}`);
+    // Registered before anything is reaped or started: from now on every runner on this engine
+    // sees this one alive, and leaves its containers alone.
+    await this.deps.registration.register(await this.report());
+    await this.reap(true);
     await this.deps.pool.start();
-    await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
+    this.reaper = setInterval(() => void this.reap(false), this.options.reapIntervalMs);
+    this.reaper.unref();
     this.cancelWatch = setInterval(() => void this.killCancelled(), CANCEL_POLL_MS);
     this.cancelWatch.unref();
     this.consumer = this.deps.queue.consume((delivery) => this.handle(delivery), { prefetch: Math.max(this.options.prefetch, this.options.concurrency) });
@@ -96,11 +108,28 @@ export class Runner {
   /** Stops taking jobs and waits for those under way to finish. */
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.reaper);
     clearInterval(this.cancelWatch);
     await this.consumer?.stop();
     this.consumer = undefined;
     await this.deps.pool.close();
     await this.deps.containers.close?.();
+    await this.deps.registration.release();
+  }
+
+  /**
+   * Removes the containers and channels' folders of runners no longer alive on this engine (at
+   * the start, also those of this runner's earlier life): a runner that died leaves its containers
+   * running, and nobody else would remove them.
+   */
+  private async reap(atStart: boolean): Promise<void> {
+    const { containers, registration, log } = this.deps;
+    try {
+      const reaped = await containers.reapContainers(() => registration.liveness(atStart));
+      if (reaped > 0) log.warning(`removed ${reaped} container(s) left by runners no longer alive${atStart ? ` (or an earlier run of runner ${this.options.name})` : ''}`);
+    } catch (error) {
+      log.error(`could not remove what runners no longer alive left: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -121,21 +150,22 @@ export class Runner {
 
   /** Reports this runner alive, with whether Docker answers and which runtime images it has. */
   private async beat(): Promise<void> {
-    const { store, containers, log } = this.deps;
     try {
-      const runtimes = await store.listRuntimes();
-      let dockerOk = true;
-      let images: string[] = [];
-      try {
-        await containers.ping();
-        images = await containers.presentImages(runtimes.map((runtime) => runtime.image));
-      } catch (error) {
-        dockerOk = false;
-        log.error(`Docker is not usable: ${(error as Error).message}`);
-      }
-      await store.recordHeartbeat({ name: this.options.name, dockerOk, images, at: now() });
+      await this.deps.registration.beat(await this.report());
     } catch (error) {
-      log.error(`heartbeat failed: ${(error as Error).message}`);
+      this.deps.log.error(`heartbeat failed: ${(error as Error).message}`);
+    }
+  }
+
+  private async report(): Promise<HeartbeatReport> {
+    const { store, containers, log } = this.deps;
+    const runtimes = await store.listRuntimes();
+    try {
+      await containers.ping();
+      return { dockerOk: true, images: await containers.presentImages(runtimes.map((runtime) => runtime.image)) };
+    } catch (error) {
+      log.error(`Docker is not usable: ${(error as Error).message}`);
+      return { dockerOk: false, images: [] };
     }
   }
 
@@ -247,14 +277,14 @@ export class Runner {
       // A cancelled request's outcome was stored by the cancel itself.
       if (execution.status === 'cancelled') return await delivery.ack();
       const outcome = toOutcome(execution);
-      if (isRetryable(fn, outcome, false)) return await this.attemptFailed(request, fn, outcome, delivery);
+      if (isRetryable(fn, outcome, false)) return await this.attemptFailed(request, fn, outcome, false, delivery);
       await this.finish(request, outcome);
       return await delivery.ack();
     } catch (thrown) {
       const error = coerceError(thrown);
       if (request !== undefined && fn !== undefined) {
         log.error(`request ${requestId} hit a platform failure: ${error.message}`, requestId);
-        return this.attemptFailed(request, fn, failedOutcome('failed', 'PlatformError', error.message), delivery);
+        return this.attemptFailed(request, fn, failedOutcome('failed', 'PlatformError', error.message), true, delivery);
       }
       // Not started: the store or Docker (building the image) failed before the request was
       // attempted. Its job comes back until they work again; max_request_age bounds the wait.
@@ -315,14 +345,15 @@ export class Runner {
   }
 
   /**
-   * An attempt ended in a way the function's retries cover: the request goes back to `queued`
-   * (its error visible) and its job comes back after a backoff; with no retry left it ends with
-   * that outcome, dead-lettered, and so does its job.
+   * An attempt ended in a way the function's retries cover, or through a `platform` failure,
+   * which `[runner] platform_retries` cover too: the request goes back to `queued` (its error
+   * visible) and its job comes back after a backoff; with no retry left it ends with that
+   * outcome, dead-lettered, and so does its job.
    */
-  private async attemptFailed(request: RequestRecord, fn: FunctionRecord, outcome: Outcome, delivery: Delivery): Promise<void> {
+  private async attemptFailed(request: RequestRecord, fn: FunctionRecord, outcome: Outcome, platform: boolean, delivery: Delivery): Promise<void> {
     const { store, log } = this.deps;
     const requestId = request.request_id;
-    if (hasRetriesLeft(fn, request.attempts)) {
+    if (hasRetriesLeft(fn, request.attempts, platform ? this.options.platformRetries : 0)) {
       const delayMs = retryDelayMs(request.attempts);
       if (!(await store.requeueRequest(requestId, { attempt: request.attempts, error: outcome.error, logs: outcome.logs, at: now() }))) {
         log.info(`request ${requestId} was cancelled or started again meanwhile; attempt ${request.attempts} not retried`, requestId);

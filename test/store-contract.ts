@@ -15,7 +15,7 @@ import { resolveSecrets } from '../common/secrets/resolve.js';
 import { PrataiError, type ErrorCode } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import { createStore } from '../common/store/factory.js';
-import type { Outcome, StartResult, Store } from '../common/store/store.js';
+import type { Outcome, RunnerHeartbeat, StartResult, Store } from '../common/store/store.js';
 import type { TestDatabase } from './helpers/databases.js';
 
 export interface StoreContractOptions {
@@ -664,13 +664,46 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.equal(await store.getRuntime(runtime.name), undefined);
       });
 
-      test('a runner’s heartbeat is kept once and updated in place, also when first beats race', async () => {
+      const beat = (name: string, instanceId: string, seconds: number, extra: Partial<RunnerHeartbeat> = {}): RunnerHeartbeat => ({
+        name,
+        host: 'vm',
+        pid: 4242,
+        instanceId,
+        startedAt: at(0),
+        dockerOk: true,
+        images: [],
+        at: at(seconds),
+        ...extra,
+      });
+
+      test('a runner’s heartbeat is kept once and updated in place by the process holding it', async () => {
         const name = `runner-${newId().slice(-8)}`;
-        const runners = [store, await another(), await another()];
-        await Promise.all(runners.map((runner, i) => runner.recordHeartbeat({ name, dockerOk: i === 0, images: [], at: at(i) })));
-        await store.recordHeartbeat({ name, dockerOk: true, images: ['pratai/runtime-python3:latest'], at: at(50) });
-        const mine = (await store.listHeartbeats()).filter((beat) => beat.name === name);
-        assert.deepEqual(mine, [{ name, dockerOk: true, images: ['pratai/runtime-python3:latest'], at: at(50) }]);
+        assert.equal(await store.recordHeartbeat(beat(name, 'first', 1), at(-100)), undefined);
+        assert.equal(await store.recordHeartbeat(beat(name, 'first', 50, { images: ['pratai/runtime-python3:latest'] }), at(-100)), undefined);
+        const mine = (await store.listHeartbeats()).filter((row) => row.name === name);
+        assert.deepEqual(mine, [beat(name, 'first', 50, { images: ['pratai/runtime-python3:latest'] })]);
+      });
+
+      test('a runner’s name is refused to another process while its holder’s heartbeat is fresh, and taken over once it is stale', async () => {
+        const name = `runner-${newId().slice(-8)}`;
+        await store.recordHeartbeat(beat(name, 'holder', 10), at(0));
+        const refused = await store.recordHeartbeat(beat(name, 'newcomer', 12, { pid: 99 }), at(5));
+        assert.deepEqual(refused, beat(name, 'holder', 10), 'the live holder is named, and nothing is recorded');
+        assert.equal(await store.recordHeartbeat(beat(name, 'newcomer', 30, { pid: 99 }), at(11)), undefined, 'a holder silent since before staleBefore is taken over');
+        assert.deepEqual((await store.listHeartbeats()).filter((row) => row.name === name), [beat(name, 'newcomer', 30, { pid: 99 })]);
+        assert.equal(await store.deleteHeartbeat(name, 'holder'), false, 'the old holder cannot remove it');
+        assert.equal(await store.deleteHeartbeat(name, 'newcomer'), true);
+        assert.deepEqual((await store.listHeartbeats()).filter((row) => row.name === name), []);
+      });
+
+      test('of processes racing for a free runner name, one gets it and the others are told who', async () => {
+        const name = `runner-${newId().slice(-8)}`;
+        const racers = [store, await another(), await another()];
+        const answers = await Promise.all(racers.map((racer, i) => racer.recordHeartbeat(beat(name, `racer-${i}`, 20), at(0))));
+        const winners = answers.filter((answer) => answer === undefined);
+        assert.equal(winners.length, 1, JSON.stringify(answers));
+        const [held] = (await store.listHeartbeats()).filter((row) => row.name === name);
+        for (const answer of answers) if (answer !== undefined) assert.deepEqual(answer, held);
       });
     });
 

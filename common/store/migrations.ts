@@ -161,4 +161,17 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('function_secrets_secret').on('function_secrets').columns(['tenant_id', 'secret_name']).execute();
     },
   },
+  '0006_runner_identity': {
+    /**
+     * A heartbeat says which process sent it (host, pid, an id new at each start, when it
+     * started): a runner refuses a name a live process holds, and takes over one whose holder died.
+     * Rows of runners from before it carry none; they count as another process's.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('runners').addColumn('host', 'varchar(255)', (c) => c.notNull().defaultTo('')).execute();
+      await db.schema.alterTable('runners').addColumn('pid', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('runners').addColumn('instance_id', 'varchar(64)', (c) => c.notNull().defaultTo('')).execute();
+      await db.schema.alterTable('runners').addColumn('started_at', 'varchar(32)', (c) => c.notNull().defaultTo('')).execute();
+    },
+  },
 };

@@ -76,7 +76,7 @@ requestSchema.index({ status: 1, queued_at: 1 });
 const runtimeSchema = new Schema<RuntimeRow>({ name: text, description: text, image: text }, { ...options, collection: 'runtimes' });
 runtimeSchema.index({ name: 1 }, { unique: true });
 
-const runnerSchema = new Schema<RunnerRow>({ name: text, docker_ok: number, images: text, heartbeat_at: text }, { ...options, collection: 'runners' });
+const runnerSchema = new Schema<RunnerRow>({ name: text, host: text, pid: number, instance_id: text, started_at: text, docker_ok: number, images: text, heartbeat_at: text }, { ...options, collection: 'runners' });
 runnerSchema.index({ name: 1 }, { unique: true });
 
 const secretSchema = new Schema<SecretRow>(
@@ -458,18 +458,31 @@ export class MongoStore implements Store {
     return result.deletedCount > 0;
   }
 
-  async recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void> {
+  async recordHeartbeat(heartbeat: RunnerHeartbeat, staleBefore: string): Promise<RunnerHeartbeat | undefined> {
     const row = codec.runnerRow(heartbeat);
-    const upsert = () => this.runners.updateOne({ name: row.name }, { $set: row }, { upsert: true });
-    await this.run(async () => {
+    // Only the process holding the name, or one taking over from a holder that stopped beating.
+    const update = async (): Promise<boolean> => {
+      const result = await this.runners.updateOne({ name: row.name, $or: [{ instance_id: row.instance_id }, { heartbeat_at: { $lt: staleBefore } }] }, { $set: row });
+      return result.matchedCount > 0;
+    };
+    const holder = await this.run(async () => {
+      if (await update()) return undefined;
       try {
-        await upsert();
+        await this.runners.create(row);
+        return undefined;
       } catch (error) {
-        // Two upserts of a runner's first heartbeat at once: one inserts, the other meets its key.
+        // Another process holds the name, or inserted its first heartbeat between the two calls.
         if (!isDuplicateKey(error)) throw error;
-        await upsert();
       }
+      if (await update()) return undefined;
+      return (await this.runners.findOne({ name: row.name }, NO_ID).lean<RunnerRow>()) ?? 'gone';
     });
+    return holder === 'gone' ? this.recordHeartbeat(heartbeat, staleBefore) : holder === undefined ? undefined : codec.toHeartbeat(holder);
+  }
+
+  async deleteHeartbeat(name: string, instanceId: string): Promise<boolean> {
+    const result = await this.run(() => this.runners.deleteOne({ name, instance_id: instanceId }));
+    return result.deletedCount > 0;
   }
 
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {

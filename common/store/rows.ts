@@ -83,6 +83,10 @@ export interface FunctionSecretRow {
 
 export interface RunnerRow {
   name: string;
+  host: string;
+  pid: number;
+  instance_id: string;
+  started_at: string;
   docker_ok: number;
   images: string;
   heartbeat_at: string;
@@ -269,9 +273,19 @@ export function startBlocked(
 }
 
 export function runnerRow(heartbeat: RunnerHeartbeat): RunnerRow {
-  return { name: heartbeat.name, docker_ok: heartbeat.dockerOk ? 1 : 0, images: JSON.stringify(heartbeat.images), heartbeat_at: heartbeat.at };
+  const { name, host, pid, instanceId, startedAt, dockerOk, images, at } = heartbeat;
+  return { name, host, pid, instance_id: instanceId, started_at: startedAt, docker_ok: dockerOk ? 1 : 0, images: JSON.stringify(images), heartbeat_at: at };
 }
 
 export function toHeartbeat(row: RunnerRow): RunnerHeartbeat {
-  return { name: row.name, dockerOk: row.docker_ok === 1, images: JSON.parse(row.images) as string[], at: row.heartbeat_at };
+  return {
+    name: row.name,
+    host: row.host,
+    pid: Number(row.pid),
+    instanceId: row.instance_id,
+    startedAt: row.started_at,
+    dockerOk: Number(row.docker_ok) === 1,
+    images: JSON.parse(row.images) as string[],
+    at: row.heartbeat_at,
+  };
 }

@@ -567,17 +567,34 @@ export class SqlStore implements Store {
     }
   }
 
-  async recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void> {
+  async recordHeartbeat(heartbeat: RunnerHeartbeat, staleBefore: string): Promise<RunnerHeartbeat | undefined> {
     const row = runnerRow(heartbeat);
-    const update = () => this.db.updateTable('runners').set(row).where('name', '=', heartbeat.name).executeTakeFirst();
-    if ((await update()).numUpdatedRows > 0n) return;
+    // Only the process holding the name, or one taking over from a holder that stopped beating.
+    const update = async (): Promise<boolean> => {
+      const result = await this.db
+        .updateTable('runners')
+        .set(row)
+        .where('name', '=', heartbeat.name)
+        .where((eb) => eb.or([eb('instance_id', '=', heartbeat.instanceId), eb('heartbeat_at', '<', staleBefore)]))
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    };
+    if (await update()) return undefined;
     try {
       await this.db.insertInto('runners').values(row).execute();
+      return undefined;
     } catch (error) {
-      // Another process inserted this runner's first heartbeat between the two statements.
+      // Another process holds the name, or inserted its first heartbeat between the two statements.
       if (!isUniqueViolation(error)) throw error;
-      await update();
     }
+    if (await update()) return undefined;
+    const holder = await this.db.selectFrom('runners').selectAll().where('name', '=', heartbeat.name).executeTakeFirst();
+    return holder === undefined ? this.recordHeartbeat(heartbeat, staleBefore) : toHeartbeat(holder);
+  }
+
+  async deleteHeartbeat(name: string, instanceId: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('runners').where('name', '=', name).where('instance_id', '=', instanceId).executeTakeFirst();
+    return result.numDeletedRows > 0n;
   }
 
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {

@@ -83,12 +83,21 @@ export interface FailedAttempt {
   at: string;
 }
 
-/** A runner's last report of itself, for /healthcheck and runtime status. */
+/** A runner's last report of itself, for /healthcheck, runtime status and telling live runners from dead ones. */
 export interface RunnerHeartbeat {
+  /** The runner's id: its configured name, or its host name and a suffix unique to the process. */
   name: string;
+  /** The machine and process it runs as. */
+  host: string;
+  pid: number;
+  /** New at every start of a runner process: tells a runner's later life from its earlier one under one name. */
+  instanceId: string;
+  /** ISO time the process started. */
+  startedAt: string;
   dockerOk: boolean;
   /** Runtime images present on the runner's Docker engine. */
   images: string[];
+  /** ISO time of the heartbeat. */
   at: string;
 }
 
@@ -178,6 +187,13 @@ export interface Store {
   /** Removes a runtime no function uses: false when it did not exist; throws RuntimeInUse otherwise. */
   deleteRuntime(name: string): Promise<boolean>;
 
-  recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void>;
+  /**
+   * Records a runner's heartbeat under its name, unless another process (another `instanceId`)
+   * holds the name with a heartbeat at or after `staleBefore` (ISO): then nothing is recorded and
+   * that holder's heartbeat is returned. Of processes racing for one name, one gets it.
+   */
+  recordHeartbeat(heartbeat: RunnerHeartbeat, staleBefore: string): Promise<RunnerHeartbeat | undefined>;
+  /** Removes a runner's heartbeat while the process `instanceId` holds it (a clean stop); false otherwise. */
+  deleteHeartbeat(name: string, instanceId: string): Promise<boolean>;
   listHeartbeats(): Promise<RunnerHeartbeat[]>;
 }

@@ -54,6 +54,30 @@ export interface RunRequest {
    * come); the Execution's `logs` still hold them all, in the same order.
    */
   onLog?: (record: LogRecord) => void;
+  /**
+   * Answers the function's calls to the runner while it runs (protocol 5: storage, coordination):
+   * resolves with the JSON result, or throws a FunctionCallError the function sees by its type.
+   * Without it every call is refused (CallUnavailable).
+   */
+  onCall?: (call: FunctionCall) => Promise<unknown>;
+}
+
+/** A call of the function to one of the runner's services (runtimes/README.md, `call`). */
+export interface FunctionCall {
+  service: string;
+  method: string;
+  args: Record<string, unknown>;
+}
+
+/** A call refused or failed in a way the function should handle: `type` is its stable name (NoNode, NoSuchKey…). */
+export class FunctionCallError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FunctionCallError';
+  }
 }
 
 /** How an execution ended, as seen from outside the container. */

@@ -11,7 +11,7 @@ import type Docker from 'dockerode';
 import type { LogRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import type { ChannelListener } from './channel.js';
-import { ImageMissing, type Container, type Execution, type LoadSpec, type RunRequest } from './container-runtime.js';
+import { FunctionCallError, ImageMissing, type Container, type Execution, type FunctionCall, type LoadSpec, type RunRequest } from './container-runtime.js';
 
 export interface SessionLimits {
   maxLogBytes: number;
@@ -77,6 +77,7 @@ interface Pending {
   logs(records: LogRecord[]): void;
   /** One record as the function wrote it (a `log` message). */
   log?: (record: LogRecord) => void;
+  call?: (call: FunctionCall) => Promise<unknown>;
 }
 
 export class DockerContainer implements Container {
@@ -243,7 +244,7 @@ export class DockerContainer implements Container {
     let resolveLogs: (logs: LogRecord[]) => void = () => undefined;
     const logsSoFar = new Promise<LogRecord[]>((resolve) => (resolveLogs = resolve));
     const answered = new Promise<ResultMessage | 'exited' | 'output-limit'>((settle) => {
-      this.current = { id: request.requestId, settle, logs: resolveLogs, ...(request.onLog && { log: request.onLog }) };
+      this.current = { id: request.requestId, settle, logs: resolveLogs, ...(request.onLog && { log: request.onLog }), ...(request.onCall && { call: request.onCall }) };
     });
     this.received = 0;
     // Streamed records travel twice (in `log` messages, then in the result), each `log` line with
@@ -340,8 +341,34 @@ export class DockerContainer implements Container {
           if (record !== undefined) this.current.log?.(record);
         }
         else if (message.type === 'logs') this.current.logs(Array.isArray(message.logs) ? (message.logs as LogRecord[]) : []);
+        else if (message.type === 'call') {
+          // A call and its reply are consumed, not kept: they do not count toward the output cap.
+          this.received -= line.length + 1;
+          void this.answer(this.current, message);
+        }
       }
     }
+  }
+
+  /** Answers one `call` line of the request under way, unless that request ended meanwhile. */
+  private async answer(pending: Pending, message: Record<string, unknown>): Promise<void> {
+    const { call: number, service, method, args } = message;
+    let reply: Record<string, unknown>;
+    if (typeof service !== 'string' || typeof method !== 'string' || (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args)))) {
+      reply = { error: { type: 'InvalidCall', message: 'a call needs a string service and method, and its args as an object' } };
+    } else if (pending.call === undefined) {
+      reply = { error: { type: 'CallUnavailable', message: `this runner offers no service \`${service}\` to this request` } };
+    } else {
+      try {
+        const result = await pending.call({ service, method, args: (args ?? {}) as Record<string, unknown> });
+        reply = { result: result ?? null };
+      } catch (error) {
+        const known = error instanceof FunctionCallError;
+        reply = { error: { type: known ? error.type : 'PlatformError', message: (error as Error).message } };
+      }
+    }
+    if (this.current !== pending) return;
+    this.write({ type: 'reply', call: number, ...reply });
   }
 
   private onExit(): void {

@@ -18,6 +18,7 @@ import type { Consumer, Delivery, JobQueue } from '../common/queue/queue.js';
 import type { Outcome, Store } from '../common/store/store.js';
 import type { ContainerPool, RunSpec } from './container-pool.js';
 import { ImageMissing, type BuildResult, type ContainerRuntime, type Execution } from './container-runtime.js';
+import { callHandler, type FunctionServices } from './function-services.js';
 import type { HeartbeatReport, Registration } from './registration.js';
 import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './retry-policy.js';
 
@@ -52,6 +53,8 @@ export interface RunnerDeps {
   notifier: Notifier;
   /** The runner's heartbeat under its id, and what it says of other runners. */
   registration: Registration;
+  /** What a running function may call over its channel, by service name (none: every call refused). */
+  services?: FunctionServices;
   log: Logger;
 }
 
@@ -261,6 +264,7 @@ export class Runner {
         timeoutMs: fn.timeout * 1000,
         signal: cancel.signal,
         onLog: streamLogs(this.deps.notifier, request),
+        ...(this.deps.services !== undefined && { onCall: callHandler(this.deps.services, { request, fn }) }),
       };
       try {
         execution = await this.execute(fn, spec);

@@ -15,7 +15,8 @@ RUNTIME_NAME = "python3"
 # 2: init messages (prewarmed containers), `leftover` in results, PRATAI_REQUEST_ID per run.
 # 3: the channel is the runner's Unix socket at PRATAI_SOCKET when there is one there.
 # 4: `log` messages, streaming a run's records as they are kept, for a run that asks (stream_logs).
-PROTOCOL_VERSION = 4
+# 5: `call` messages, the function calling the runner's services while it runs (calls.py).
+PROTOCOL_VERSION = 5
 
 
 class Runtime:

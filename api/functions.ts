@@ -222,7 +222,10 @@ export function functionsRouter(deps: ApiDeps): Router {
       if (!(await store.updateFunction(fn.function_id, changes, rebuild ? code : undefined))) {
         throw new PrataiError('FunctionNotFound', `No function with id \`${fn.function_id}\` in this project`);
       }
-      const updated = { ...fn, ...changes };
+      const { openstack: identity, ...settingChanges } = changes;
+      const updated: FunctionRecord = { ...fn, ...settingChanges };
+      if (identity === null) delete updated.openstack;
+      else if (identity !== undefined) updated.openstack = identity;
       if (rebuild) {
         await queueBuild(updated, () =>
           store.updateFunction(fn.function_id, pickChanges(fn), oldCode),

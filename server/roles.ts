@@ -44,8 +44,8 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
 }
 
 export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger): Promise<Role> {
-  const { store, queue, notifier } = adapters;
-  const runner = createRunner(settings, { store, queue, notifier, log });
+  const { store, queue, notifier, keyring } = adapters;
+  const runner = createRunner(settings, { store, queue, notifier, log, keyring });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },

@@ -106,6 +106,8 @@ export interface FunctionOpenStack {
   trust_id: string;
   /** Roles the trust delegates, by name. */
   roles: string[];
+  /** The trustor: only they (or an admin) may delete the trust in Keystone. */
+  trustor_user_id: string;
 }
 
 /** The code of one function version, as taken out of the uploaded zip. */

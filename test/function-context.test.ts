@@ -15,7 +15,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { call, deployFunction, ECHO_MODULE, invoke, leftoverContainers, removeFunctionImages, startTestPlatform, waitForRequest, type Json, type TestPlatform } from './helpers/platform.js';
+import { call, deployFunction, ECHO_MODULE, invoke, leftoverContainers, removeFunctionImages, startTestPlatform, waitForRequest, type Json, type TestPlatform, zipOf } from './helpers/platform.js';
 
 let platform: TestPlatform;
 /** Every value a secret was given here: none may come back. */
@@ -167,6 +167,19 @@ test('a function that names no secret receives none', async () => {
   const fn = await deploy('def main(payload, context):\n    return {"secrets": dict(context.secrets), "values": dict(context)}\n');
   const request = await run(fn.function_id, null);
   assert.deepEqual(request.response, { secrets: {}, values: {} });
+});
+
+test('openstack_auth is refused without Keystone (TrustInvalid), and nothing is stored', async () => {
+  const form = new FormData();
+  form.append('name', 'no-keystone-here');
+  form.append('openstack_auth', 'true');
+  form.append('zip', new Blob([zipOf({ 'new_module.py': ECHO_MODULE })]), 'package.zip');
+  const refused = await api('/v1/functions', { method: 'POST', body: form });
+  assert.equal(refused.status, 400, JSON.stringify(refused.body));
+  assert.equal(refused.body.error.code, 'TrustInvalid');
+  assert.match(refused.body.error.message, /auth_strategy = keystone/);
+  const names = (await api('/v1/functions')).body.functions.map((fn: any) => fn.name);
+  assert.ok(!names.includes('no-keystone-here'));
 });
 
 describe("a secret's value never comes back out", () => {

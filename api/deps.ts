@@ -1,6 +1,7 @@
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import type { Notifier } from '../common/notifications/notifier.js';
+import type { FunctionTrusts } from '../common/keystone/trusts.js';
 import type { Keyring } from '../common/secrets/keyring.js';
 import type { JobQueue } from '../common/queue/queue.js';
 import type { Store } from '../common/store/store.js';
@@ -21,6 +22,8 @@ export interface ApiDeps {
   keyring: Keyring;
   settings: Settings;
   log: Logger;
+  /** Functions' Keystone trusts (auth_strategy = keystone); absent, no function gets an OpenStack identity. */
+  trusts?: FunctionTrusts;
   /** The streams open now (log follows, request watches), ended when the API stops. */
   streams: OpenStreams;
   /** The port webhooks are served on (known only once listening when configured as 0). */

@@ -20,8 +20,8 @@ const WATCH_PARAMS = ['function_id', 'status', 'limit', 'all_tenants'] as const;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
-/** A request in a listing: everything but the logs, which can be large. */
-const summaryView = ({ logs: _logs, ...summary }: RequestRecord): Omit<RequestRecord, 'logs'> => summary;
+/** A request in a listing: everything but the logs, which can be large, and the headers kept for its function. */
+const summaryView = ({ logs: _logs, headers: _headers, ...summary }: RequestRecord): Omit<RequestRecord, 'logs' | 'headers'> => summary;
 
 
 export function requestsRouter(deps: ApiDeps): Router {

@@ -18,6 +18,7 @@ import type { ApiDeps } from './deps.js';
 import { methodNotAllowed } from './http.js';
 import { admittedFunction, admitWebhookCaller } from './webhook-access.js';
 import { boolean } from './params.js';
+import { contextHeaders, passableHeaderNames } from './context-headers.js';
 
 /** Reads the body as JSON whatever its content type, so a wrong header is not a silent `{}`. */
 function parsePayload(raw: unknown): unknown {
@@ -49,6 +50,7 @@ function callerGone(req: Request, res: Response): AbortSignal {
 export function webhookRouter(deps: ApiDeps): Router {
   const { store, queue, notifier, log } = deps;
   const router = Router();
+  const headerNames = passableHeaderNames(deps.settings.api.context_headers);
   router
     .route('/function/:function_id')
     .post(admitWebhookCaller(deps), express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
@@ -59,6 +61,7 @@ export function webhookRouter(deps: ApiDeps): Router {
       if (fn.status === 'error') {
         throw new PrataiError('FunctionNotReady', `The image of function \`${functionId}\` failed to build; see its build_log, then update or recreate it`);
       }
+      const headers = contextHeaders(req.headers, headerNames);
       const request: RequestRecord = {
         request_id: newId(),
         function_id: fn.function_id,
@@ -75,6 +78,7 @@ export function webhookRouter(deps: ApiDeps): Router {
         started_at: null,
         finished_at: null,
         duration_ms: null,
+        ...(Object.keys(headers).length > 0 && { headers }),
       };
       await store.createRequest(request);
       // Listening before the job is queued: its outcome cannot come before the subscription.

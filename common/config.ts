@@ -96,6 +96,12 @@ export const OPTIONS = {
     wait_timeout: int(30, 1, 900, 'Seconds a webhook of a wait_for_response function (or called with ?wait=true) holds the answer for the outcome; past it, it answers 202 with the request_id.'),
     public_webhook_rate: int(60, 0, 1_000_000, "Calls a minute a public function's webhook takes, per function and API process (token bucket); past it, 429 with Retry-After. 0: no limit. With several API processes, send each function's calls to one of them (deploy/haproxy.cfg hashes the path) for the limit to hold per function."),
     public_webhook_burst: int(20, 1, 1_000_000, "Calls a public function's webhook takes at once before public_webhook_rate applies."),
+    context_headers: {
+      ...list(
+        "Headers of a webhook call handed to the function in its context (context.headers, lower-case names), comma-separated, and kept with the request. Credentials never are, whatever this says: X-Auth-Token, Authorization, Proxy-Authorization, Cookie and X-Subject-Token are left out, as is a value over 4096 characters. Empty: none.",
+      ),
+      default: ['content-type', 'user-agent', 'x-request-id'],
+    },
   },
   database: {
     connection: str(

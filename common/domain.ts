@@ -86,6 +86,11 @@ export interface FunctionRecord {
   context: Record<string, string>;
   /** Names of its project's secrets it is given; their values are never part of the function. */
   secrets: string[];
+  /**
+   * Its OpenStack identity (auth_strategy = keystone): a Keystone trust from the user who asked
+   * for it to Pratai's service user, with these roles; each request gets a token of it. Absent: none.
+   */
+  openstack?: FunctionOpenStack;
   status: FunctionStatus;
   /** Why the last build failed, and its log; empty when it did not. */
   build_log: string;
@@ -93,6 +98,16 @@ export interface FunctionRecord {
   code_sha256: string;
   created_at: string;
   updated_at: string;
+}
+
+/** A function's OpenStack identity: the trust its requests' tokens are scoped to. */
+export interface FunctionOpenStack {
+  /** The Keystone trust (trustor: the user who asked; trustee: Pratai's service user). */
+  trust_id: string;
+  /** Roles the trust delegates, by name. */
+  roles: string[];
+  /** The trustor: only they (or an admin) may delete the trust in Keystone. */
+  trustor_user_id: string;
 }
 
 /** The code of one function version, as taken out of the uploaded zip. */
@@ -132,6 +147,11 @@ export interface RequestRecord {
   attempts: number;
   /** True once it exhausted its retries or expired; cleared by a redrive. */
   dead_letter: boolean;
+  /**
+   * The webhook call's headers that `[api] context_headers` lets through to the function
+   * (lower-case names); absent on requests stored before they were kept, or with none.
+   */
+  headers?: Record<string, string>;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;

@@ -28,6 +28,7 @@ export const ERRORS = {
   ZipMissingModule: { status: 400, retryable: false, summary: '`new_module.py` is not at the root of the archive.' },
   ZipMissingMain: { status: 400, retryable: false, summary: '`new_module.py` does not define a top-level `main` function.' },
   UnknownSecret: { status: 400, retryable: false, summary: "A function names a secret its project does not have (in `secrets`)." },
+  TrustInvalid: { status: 400, retryable: false, summary: "A function's OpenStack identity cannot be used: its Keystone trust is gone or revoked (a request's error), or cannot be made (`openstack_auth` at create or update)." },
   ZipBadRequirements: { status: 400, retryable: false, summary: '`requirements.txt` is not plain text or holds pip options.' },
   // 401/403: who you are and what you may do.
   Unauthorized: { status: 401, retryable: false, summary: 'No valid token was given: missing, malformed, expired or revoked; `WWW-Authenticate` names the Keystone to get one from.' },

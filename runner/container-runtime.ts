@@ -42,6 +42,32 @@ export interface LoadSpec {
   cpus: number;
 }
 
+/** A token of a function's OpenStack identity, as the function gets it (`context.openstack`). */
+export interface OpenStackContext {
+  /** The Keystone v3 endpoint the token is valid at. */
+  auth_url: string;
+  token: string;
+  project_id: string;
+  /** The region the function's runner is configured for; empty when none is. */
+  region: string;
+  /** ISO time the token expires. */
+  expires_at: string;
+}
+
+/**
+ * What the function is given beside its payload (`context` in the run message; the container
+ * adds `deadline_ms` when it writes the run, as its timeout starts then).
+ */
+export interface RunContext {
+  values: Record<string, string>;
+  secrets: Record<string, string>;
+  function_id: string;
+  function_name: string;
+  attempt: number;
+  headers: Record<string, string>;
+  openstack?: OpenStackContext;
+}
+
 /** One request for a started container. */
 export interface RunRequest {
   requestId: string;
@@ -60,6 +86,8 @@ export interface RunRequest {
    * Without it every call is refused (CallUnavailable).
    */
   onCall?: (call: FunctionCall) => Promise<unknown>;
+  /** Sent to the runtime with the run, never anywhere else (main(payload, context) reads it). */
+  context?: RunContext;
 }
 
 /** A call of the function to one of the runner's services (runtimes/README.md, `call`). */

@@ -252,7 +252,8 @@ export class DockerContainer implements Container {
     // than protocol 4 ignores the flag and sends them once.
     const streamLogs = request.onLog !== undefined;
     this.outputCap = streamLogs ? this.baseOutputCap + 2 * this.limits.maxLogBytes : this.baseOutputCap;
-    this.write({ type: 'run', id: request.requestId, payload: request.payload, ...(streamLogs && { stream_logs: true }) });
+    const context = request.context && { ...request.context, deadline_ms: Date.now() + request.timeoutMs };
+    this.write({ type: 'run', id: request.requestId, payload: request.payload, ...(streamLogs && { stream_logs: true }), ...(context && { context }) });
 
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {

@@ -7,17 +7,19 @@ import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { Notifier } from '../common/notifications/notifier.js';
 import type { JobQueue } from '../common/queue/queue.js';
+import type { Keyring } from '../common/secrets/keyring.js';
 import type { Store } from '../common/store/store.js';
 import { ContainerPool } from './container-pool.js';
 import { DockerContainerRuntime } from './docker-container-runtime.js';
 import { Registration } from './registration.js';
+import type { FunctionIdentities } from './run-context.js';
 import { Runner } from './runner.js';
 
 /** The limits a function gets by default (api/functions.ts): prewarmed containers start with them, so most need no resize. */
 const PREWARM_MEMORY_MIB = 128;
 const PREWARM_CPUS = 1;
 
-export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger }): Runner {
+export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger; keyring?: Keyring; identities?: FunctionIdentities }): Runner {
   const { runner, build } = settings;
   const instanceId = randomBytes(16).toString('hex');
   const name = runnerId(settings, instanceId);
@@ -58,7 +60,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     },
   );
   return new Runner(
-    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, log: deps.log },
+    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, log: deps.log, keyring: deps.keyring, identities: deps.identities },
     {
       name,
       concurrency: runner.concurrency,

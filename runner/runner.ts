@@ -20,7 +20,9 @@ import type { ContainerPool, RunSpec } from './container-pool.js';
 import { ImageMissing, type BuildResult, type ContainerRuntime, type Execution } from './container-runtime.js';
 import { callHandler, type FunctionServices } from './function-services.js';
 import type { HeartbeatReport, Registration } from './registration.js';
+import type { Redactor } from './redaction.js';
 import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './retry-policy.js';
+import { prepareRun, type RunContextDeps } from './run-context.js';
 
 export interface RunnerOptions {
   /** Unique among runners; names this runner's heartbeat. */
@@ -43,7 +45,7 @@ export interface RunnerOptions {
   maxRequestAgeMs: number;
 }
 
-export interface RunnerDeps {
+export interface RunnerDeps extends RunContextDeps {
   store: Store;
   queue: JobQueue;
   containers: ContainerRuntime;
@@ -244,6 +246,12 @@ export class Runner {
         await this.finish(request, failedOutcome('failed', 'NetworkNotAllowed', NO_NETWORK_HERE));
         return await delivery.ack();
       }
+      // The function's context and secrets, opened for this run only.
+      const prepared = await prepareRun(this.deps, fn, request);
+      if (!prepared.ok) {
+        await this.finish(request, failedOutcome('failed', prepared.type, prepared.message));
+        return await delivery.ack();
+      }
       const cancel = new AbortController();
       // The broker gives the job to a runner again once this one's connection is lost: the run
       // stops (its container killed) rather than go on beside the next one.
@@ -263,7 +271,8 @@ export class Runner {
         network: fn.network,
         timeoutMs: fn.timeout * 1000,
         signal: cancel.signal,
-        onLog: streamLogs(this.deps.notifier, request),
+        onLog: streamLogs(this.deps.notifier, request, prepared.redactor),
+        context: prepared.context,
         ...(this.deps.services !== undefined && { onCall: callHandler(this.deps.services, { request, fn }) }),
       };
       try {
@@ -280,7 +289,8 @@ export class Runner {
       }
       // A cancelled request's outcome was stored by the cancel itself.
       if (execution.status === 'cancelled') return await delivery.ack();
-      const outcome = toOutcome(execution);
+      // No secret's value is stored, nor announced.
+      const outcome = toOutcome(prepared.redactor.execution(execution));
       if (isRetryable(fn, outcome, false)) return await this.attemptFailed(request, fn, outcome, false, delivery);
       await this.finish(request, outcome);
       return await delivery.ack();
@@ -485,7 +495,7 @@ function finishedChange(started: RequestRecord, outcome: Outcome): RequestChange
  * Announces an attempt's log records as the function writes them: those of one turn of the event
  * loop go out together, numbered by their place among the attempt's records.
  */
-function streamLogs(notifier: Notifier, request: RequestRecord): (record: LogRecord) => void {
+function streamLogs(notifier: Notifier, request: RequestRecord, redactor: Redactor): (record: LogRecord) => void {
   let sent = 0;
   let pending: LogRecord[] = [];
   const flush = (): void => {
@@ -496,7 +506,7 @@ function streamLogs(notifier: Notifier, request: RequestRecord): (record: LogRec
     sent += records.length;
   };
   return (record) => {
-    if (pending.push(record) === 1) setImmediate(flush);
+    if (pending.push(redactor.record(record)) === 1) setImmediate(flush);
   };
 }
 

@@ -7,10 +7,27 @@ import { Policy } from '../api/policy.js';
 import { startApi } from '../api/server.js';
 import type { Adapters } from '../common/adapters.js';
 import type { Settings } from '../common/config.js';
+import { FunctionTrusts } from '../common/keystone/trusts.js';
 import type { Logger } from '../common/log.js';
 import { createRunner } from '../runner/factory.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
+
+/** Whether functions may have an OpenStack identity here: Keystone is the auth strategy. */
+const withKeystone = (settings: Settings): boolean => settings.DEFAULT.auth_strategy === 'keystone';
+
+/**
+ * A runner's way to functions' OpenStack tokens. A runner that cannot make one (no
+ * [keystone_authtoken] here) still starts: only the requests of functions with an identity fail.
+ */
+function runnerTrusts(settings: Settings, log: Logger): FunctionTrusts | undefined {
+  try {
+    return new FunctionTrusts(settings.keystone_authtoken);
+  } catch (error) {
+    log.warning(`functions with an OpenStack identity cannot run here (TrustInvalid): ${(error as Error).message}`);
+    return undefined;
+  }
+}
 
 export interface Role {
   /** Graceful: the API stops accepting and drains; a runner finishes what it holds. */
@@ -33,6 +50,7 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
     policy: Policy.fromSettings(settings, log.child('policy')),
     settings,
     log,
+    ...(withKeystone(settings) && { trusts: new FunctionTrusts(settings.keystone_authtoken) }),
   });
   // Where a local client reaches it: a wildcard listen address is not one.
   const host = settings.api.host === '0.0.0.0' || settings.api.host === '::' ? '127.0.0.1' : settings.api.host;
@@ -44,8 +62,9 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
 }
 
 export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger): Promise<Role> {
-  const { store, queue, notifier } = adapters;
-  const runner = createRunner(settings, { store, queue, notifier, log });
+  const { store, queue, notifier, keyring } = adapters;
+  const identities = withKeystone(settings) ? runnerTrusts(settings, log) : undefined;
+  const runner = createRunner(settings, { store, queue, notifier, log, keyring, ...(identities && { identities }) });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },

@@ -19,6 +19,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     ZipMissingModule: [400, false],
     ZipMissingMain: [400, false],
     UnknownSecret: [400, false],
+    TrustInvalid: [400, false],
     ZipBadRequirements: [400, false],
     Unauthorized: [401, false],
     Forbidden: [403, false],

@@ -150,6 +150,8 @@ describe('creating a function', () => {
         network: false,
         context: {},
         secrets: [],
+        openstack_auth: false,
+        openstack_roles: [],
         status: 'building',
         created_at: undefined,
         updated_at: undefined,

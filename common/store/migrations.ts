@@ -174,4 +174,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('runners').addColumn('started_at', 'varchar(32)', (c) => c.notNull().defaultTo('')).execute();
     },
   },
+  '0007_context_delivery': {
+    /**
+     * What a run hands its function beyond the payload: the webhook call's headers that
+     * `[api] context_headers` lets through, kept with the request (so a retry, a redelivery or the
+     * sweeper's new job carries them too), and a function's OpenStack identity (its Keystone trust).
+     * Both nullable: null reads as none.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('requests').addColumn('headers', sql`text`).execute();
+      await db.schema.alterTable('functions').addColumn('openstack', sql`text`).execute();
+    },
+  },
 };

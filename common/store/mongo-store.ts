@@ -47,7 +47,7 @@ const functionSchema = new Schema<FunctionRow>(
   {
     function_id: text, user_id: text, tenant_id: text, name: text, description: { type: String, default: '' }, type: text, event: text,
     public: number, runtime: text, memory: number, cpus: number, timeout: number, retries: zero, retry_on_error: zero, max_concurrency: zero,
-    network: zero, context: textOrNull, secrets: textOrNull, running: zero, status: text, build_log: { type: String, default: '' },
+    network: zero, context: textOrNull, secrets: textOrNull, openstack: textOrNull, running: zero, status: text, build_log: { type: String, default: '' },
     code_sha256: text, module: text, requirements: { type: String, default: '' }, created_at: text, updated_at: text,
   },
   { ...options, collection: 'functions' },
@@ -60,7 +60,7 @@ const requestSchema = new Schema<RequestRow>(
     request_id: text, function_id: text, tenant_id: text, user_id: text, status: text, payload: text, response: textOrNull,
     error: textOrNull, logs: text, attempts: number, dead_letter: zero, holds_slot: zero, job_id: textOrNull, queued_at: text, created_at: text,
     started_at: textOrNull, finished_at: textOrNull,
-    duration_ms: { type: Number, default: null },
+    duration_ms: { type: Number, default: null }, headers: textOrNull,
   },
   { ...options, collection: 'requests' },
 );

@@ -4,7 +4,7 @@
  * as text (they sort as they compare), booleans as 0/1, JSON documents (payload, response, error,
  * logs, image lists) as text.
  */
-import type { FunctionCode, FunctionRecord, FunctionStatus, RequestRecord, SecretUse } from '../domain.js';
+import type { FunctionCode, FunctionOpenStack, FunctionRecord, FunctionStatus, RequestRecord, SecretUse } from '../domain.js';
 import { PrataiError } from '../errors.js';
 import type { FailedAttempt, Outcome, RunnerHeartbeat } from './store.js';
 
@@ -30,6 +30,8 @@ export interface FunctionRow {
   context: string | null;
   /** JSON array of secret names; null on rows stored before migration 0005 (none). */
   secrets: string | null;
+  /** JSON of its FunctionOpenStack (trust id, roles); null without one (and before migration 0006). */
+  openstack: string | null;
   /** Slots taken: requests of the function running now that hold one (only counted while max_concurrency > 0). */
   running: number;
   status: string;
@@ -63,6 +65,8 @@ export interface RequestRow {
   started_at: string | null;
   finished_at: string | null;
   duration_ms: number | null;
+  /** JSON object of the headers let through to the function; null for none (and before migration 0006). */
+  headers: string | null;
 }
 
 export interface RuntimeRow {
@@ -95,7 +99,7 @@ export interface RunnerRow {
 /** A function's columns without its code: what listing and showing read. */
 export const FUNCTION_COLUMNS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'runtime',
-  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'context', 'secrets', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
+  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'context', 'secrets', 'openstack', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
 ] as const;
 
 export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow {
@@ -106,6 +110,7 @@ export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow
     network: fn.network ? 1 : 0,
     context: JSON.stringify(fn.context),
     secrets: JSON.stringify(fn.secrets),
+    openstack: jsonOrNull(fn.openstack),
     running: 0,
     module: code.module,
     requirements: code.requirements,
@@ -129,10 +134,12 @@ export function secretInUse(name: string, uses: readonly SecretUse[]): PrataiErr
 }
 
 /** The columns `updateFunction` sets. */
-export function functionChangesRow(changes: Partial<FunctionRecord>, code?: FunctionCode): Partial<FunctionRow> {
-  const { public: isPublic, retry_on_error: retryOnError, network, context, secrets, ...rest } = changes;
+export function functionChangesRow(changes: Omit<Partial<FunctionRecord>, 'openstack'> & { openstack?: FunctionOpenStack | null }, code?: FunctionCode): Partial<FunctionRow> {
+  const { public: isPublic, retry_on_error: retryOnError, network, context, secrets, openstack, ...rest } = changes;
   return {
     ...rest,
+    // null takes an identity away; absent leaves it.
+    ...(openstack !== undefined && { openstack: jsonOrNull(openstack) }),
     ...(context !== undefined && { context: JSON.stringify(context) }),
     ...(secrets !== undefined && { secrets: JSON.stringify(secrets) }),
     ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }),
@@ -162,6 +169,7 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     network: row.network === 1,
     context: row.context === null ? {} : (JSON.parse(row.context) as Record<string, string>),
     secrets: row.secrets === null ? [] : (JSON.parse(row.secrets) as string[]),
+    ...(row.openstack !== null && row.openstack !== undefined && { openstack: JSON.parse(row.openstack) as FunctionOpenStack }),
     status: row.status as FunctionStatus,
     build_log: row.build_log,
     code_sha256: row.code_sha256,
@@ -175,7 +183,7 @@ const jsonOrNull = (value: unknown): string | null => (value === null || value =
 /** Every column of a request's row, in the order it is inserted. */
 export const REQUEST_COLUMNS = [
   'request_id', 'function_id', 'tenant_id', 'user_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
-  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'created_at', 'started_at', 'finished_at', 'duration_ms',
+  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'created_at', 'started_at', 'finished_at', 'duration_ms', 'headers',
 ] as const satisfies readonly (keyof RequestRow)[];
 
 export function requestRow(request: RequestRecord): RequestRow {
@@ -189,6 +197,7 @@ export function requestRow(request: RequestRecord): RequestRow {
     response: jsonOrNull(request.response),
     error: jsonOrNull(request.error),
     logs: JSON.stringify(request.logs),
+    headers: request.headers === undefined || Object.keys(request.headers).length === 0 ? null : JSON.stringify(request.headers),
   };
 }
 
@@ -209,6 +218,7 @@ export function toRequest(row: RequestRow): RequestRecord {
     started_at: row.started_at,
     finished_at: row.finished_at,
     duration_ms: row.duration_ms,
+    ...(row.headers !== null && row.headers !== undefined && { headers: JSON.parse(row.headers) as Record<string, string> }),
   };
 }
 

@@ -1,5 +1,6 @@
 import type {
   FunctionCode,
+  FunctionOpenStack,
   FunctionRecord,
   FunctionStatus,
   LogRecord,
@@ -34,7 +35,11 @@ export type FunctionChanges = Partial<
     FunctionRecord,
     'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256' | 'context' | 'secrets'
   >
-> & { updated_at: string };
+> & {
+  updated_at: string;
+  /** A new OpenStack identity; null takes it away. */
+  openstack?: FunctionOpenStack | null;
+};
 
 /** A secret's value as the store holds it: sealed under a key of the keyring, never in clear. */
 export type SealedValue = Pick<SecretRecord, 'key_id' | 'ciphertext'>;

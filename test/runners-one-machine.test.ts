@@ -79,6 +79,8 @@ before(async () => {
     PRATAI_API_HOST: '127.0.0.1',
     PRATAI_API_PORT: String(apiPort),
     PRATAI_API_WEBHOOK_PORT: String(webhookPort),
+    // Separate processes need the keys secrets are sealed under, the same for all.
+    PRATAI_SECRETS_KEYS: randomBytes(32).toString('base64'),
   };
   urls = { apiUrl: `http://127.0.0.1:${apiPort}`, webhookUrl: `http://127.0.0.1:${webhookPort}` };
   await start('pratai-api').started(/webhooks on/);

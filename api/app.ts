@@ -7,6 +7,7 @@ import { authenticate, stripIdentityHeaders } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { discoveryRouter, healthcheckRouter } from './discovery.js';
 import { functionsRouter } from './functions.js';
+import { metricsRouter } from './metrics.js';
 import { errorHandler, notFound, requestIds } from './http.js';
 import { requestsRouter } from './requests.js';
 import { runtimesRouter } from './runtimes.js';
@@ -26,6 +27,7 @@ export function createApiApp(deps: ApiDeps): Express {
   const app = baseApp(deps);
   app.use(discoveryRouter(deps));
   app.use(healthcheckRouter(deps));
+  app.use(metricsRouter(deps.metrics));
   app.use('/v1', authenticate(deps.auth));
   app.use('/v1/functions', functionsRouter(deps));
   app.use('/v1/requests', requestsRouter(deps));

@@ -1,5 +1,6 @@
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
+import type { Metrics } from '../common/metrics.js';
 import type { Notifier } from '../common/notifications/notifier.js';
 import type { Keyring } from '../common/secrets/keyring.js';
 import type { JobQueue } from '../common/queue/queue.js';
@@ -20,6 +21,8 @@ export interface ApiDeps {
   /** Seals the secrets' values the API is given (`[secrets] keys`). */
   keyring: Keyring;
   settings: Settings;
+  /** The process's Prometheus metrics, served at GET /metrics. */
+  metrics: Metrics;
   log: Logger;
   /** The streams open now (log follows, request watches), ended when the API stops. */
   streams: OpenStreams;

@@ -9,6 +9,7 @@ import type { Adapters } from '../common/adapters.js';
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { createRunner } from '../runner/factory.js';
+import { serveMetrics } from './metrics-server.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
 
@@ -23,12 +24,13 @@ export interface ApiRole extends Role {
 }
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
-  const { store, queue, notifier, keyring } = adapters;
+  const { store, queue, notifier, keyring, metrics } = adapters;
   const api = await startApi({
     store,
     queue,
     notifier,
     keyring,
+    metrics,
     auth: createAuthenticator(settings, log),
     policy: Policy.fromSettings(settings, log.child('policy')),
     settings,
@@ -43,9 +45,14 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
   };
 }
 
-export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger): Promise<Role> {
-  const { store, queue, notifier } = adapters;
-  const runner = createRunner(settings, { store, queue, notifier, log });
+export interface RunnerRoleOptions {
+  /** Serve GET /metrics on `[runner] metrics_port` (pratai-runner); the all-in-one serves them on the API port. */
+  serveMetrics?: boolean;
+}
+
+export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger, options: RunnerRoleOptions = {}): Promise<Role> {
+  const { store, queue, notifier, metrics } = adapters;
+  const runner = createRunner(settings, { store, queue, notifier, metrics, log });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
@@ -53,10 +60,17 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   const { request_retention_days: retentionDays } = settings.database;
   const purger = retentionDays > 0 ? new RetentionPurger({ store, log: log.child('retention') }, { retentionDays, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
   await runner.start();
+  const { metrics_port: metricsPort } = settings.runner;
+  const metricsServer = options.serveMetrics && metricsPort > 0 ? await serveMetrics(adapters.metrics, settings.api.host, metricsPort, log).catch(async (error: unknown) => {
+    await runner.stop();
+    throw error;
+  }) : undefined;
+  if (metricsServer !== undefined) log.info(`metrics on ${settings.api.host}:${metricsServer.port}/metrics`);
   sweeper.start();
   purger?.start();
   return {
     stop: async () => {
+      await metricsServer?.close();
       await purger?.stop();
       await sweeper.stop();
       await runner.stop();

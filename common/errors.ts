@@ -56,6 +56,7 @@ export const ERRORS = {
   // 5xx: ours.
   ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker, Keystone) cannot be used right now.' },
   SecretKeyMissing: { status: 500, retryable: false, summary: 'A secret is encrypted under a key that `[secrets] keys` no longer holds: the operator must give that key back.' },
+  ConsoleNotBuilt: { status: 503, retryable: false, summary: 'The console is served from dist/console, which `npm run build` makes; it was not built.' },
   InternalError: { status: 500, retryable: true, summary: 'An unexpected failure inside Pratai; the request id finds it in the logs.' },
 } as const satisfies Record<string, ErrorSpec>;
 

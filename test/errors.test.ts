@@ -43,6 +43,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     FunctionTimedOut: [504, false],
     ServiceUnavailable: [503, true],
     SecretKeyMissing: [500, false],
+    ConsoleNotBuilt: [503, false],
     InternalError: [500, true],
   });
 });

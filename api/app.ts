@@ -11,6 +11,7 @@ import { functionsRouter } from './functions.js';
 import { metricsRouter } from './metrics.js';
 import { errorHandler, notFound, requestIds } from './http.js';
 import { requestsRouter } from './requests.js';
+import { runnersRouter } from './runners.js';
 import { runtimesRouter } from './runtimes.js';
 import { secretsRouter } from './secrets.js';
 import { webhookRouter } from './webhook.js';
@@ -38,6 +39,7 @@ export function createApiApp(deps: ApiDeps, webhooks: Router = webhookRouter(dep
   app.use('/v1', authenticate(deps.auth));
   app.use('/v1/functions', functionsRouter(deps));
   app.use('/v1/requests', requestsRouter(deps));
+  app.use('/v1/runners', runnersRouter(deps));
   app.use('/v1/runtimes', runtimesRouter(deps));
   app.use('/v1/secrets', secretsRouter(deps));
   app.use(notFound);

@@ -40,6 +40,7 @@ export const ERRORS = {
   SecretNotFound: { status: 404, retryable: false, summary: "The caller's project has no secret of that name." },
   SecretExists: { status: 409, retryable: false, summary: 'The project has a secret of that name already; change its value with PUT.' },
   SecretInUse: { status: 409, retryable: false, summary: 'Functions name the secret; it cannot be deleted until they no longer do (`details.functions` lists them).' },
+  RunnerNotFound: { status: 404, retryable: false, summary: 'No runner with that id has a heartbeat in the database.' },
   RuntimeExists: { status: 409, retryable: false, summary: 'A runtime of that name exists already.' },
   RuntimeInUse: { status: 409, retryable: false, summary: 'Functions use the runtime; it cannot be deleted.' },
   RuntimeNotFound: { status: 400, retryable: false, summary: 'The function names a runtime that does not exist.' },

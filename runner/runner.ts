@@ -85,6 +85,8 @@ export class Runner {
 
   private readonly slots: LimitFunction;
   private unregisterGauges: (() => void) | undefined;
+  /** Whether it takes jobs; an administrator's drain request stops that for good (until a restart). */
+  private state: 'active' | 'draining' | 'drained' = 'active';
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -162,20 +164,39 @@ export class Runner {
   private async beat(): Promise<void> {
     try {
       await this.deps.registration.beat(await this.report());
+      if (this.state === 'active' && this.consumer !== undefined && (await this.deps.registration.drainRequested())) void this.drain();
     } catch (error) {
       this.deps.log.error(`heartbeat failed: ${(error as Error).message}`);
     }
   }
 
+  /**
+   * Stops taking jobs (the queue gives those it held to other runners), finishes the ones under
+   * way, and says so in its heartbeats: `draining`, then `drained`, when the machine may go.
+   */
+  private async drain(): Promise<void> {
+    this.state = 'draining';
+    this.deps.log.warning(`runner ${this.options.name} asked to drain: taking no new jobs, finishing the ${this.requestsUnderWay.size} under way`);
+    await this.beat();
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    await consumer?.stop();
+    this.state = 'drained';
+    this.deps.log.warning(`runner ${this.options.name} drained: it holds no job`);
+    await this.beat();
+  }
+
   private async report(): Promise<HeartbeatReport> {
-    const { store, containers, log } = this.deps;
+    const { store, containers, pool, log } = this.deps;
+    const { warm, busy, prewarmed } = pool.counts();
+    const load = { concurrency: this.options.concurrency, running: this.executing.size, warm, busy, prewarmed, state: this.state };
     const runtimes = await store.listRuntimes();
     try {
       await containers.ping();
-      return { dockerOk: true, images: await containers.presentImages(runtimes.map((runtime) => runtime.image)) };
+      return { dockerOk: true, images: await containers.presentImages(runtimes.map((runtime) => runtime.image)), load };
     } catch (error) {
       log.error(`Docker is not usable: ${(error as Error).message}`);
-      return { dockerOk: false, images: [] };
+      return { dockerOk: false, images: [], load };
     }
   }
 

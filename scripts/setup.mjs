@@ -162,6 +162,7 @@ function newestMtime(dir, keep) {
   return newest;
 }
 
+/** The TypeScript build and the console's bundle (`npm run build`), redone when a source changed. */
 async function ensureNodeDependencies() {
   const installed = mtimeMs(join(ROOT, 'node_modules', '.package-lock.json'));
   const locked = mtimeMs(join(ROOT, 'package-lock.json'));
@@ -179,6 +180,9 @@ async function ensureNodeDependencies() {
   const newestSource = Math.max(
     ...typescriptSourceDirs().map((dir) => newestMtime(join(ROOT, dir), isTs)),
     mtimeMs(join(ROOT, 'tsconfig.json')) ?? 0,
+    // The console's sources and its bundler: `npm run build` bundles them too.
+    newestMtime(join(ROOT, 'console'), () => true),
+    mtimeMs(join(ROOT, 'scripts', 'build-console.mjs')) ?? 0,
   );
   if (newestSource > 0 && (mtimeMs(BUILD_STAMP) ?? 0) < newestSource) {
     await loudStep('building TypeScript (npm run build)', async () => {

@@ -29,6 +29,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     SecretNotFound: [404, false],
     SecretExists: [409, false],
     SecretInUse: [409, false],
+    RunnerNotFound: [404, false],
     RuntimeExists: [409, false],
     RuntimeInUse: [409, false],
     RuntimeNotFound: [400, false],

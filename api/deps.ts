@@ -1,5 +1,6 @@
 import type { Settings } from '../common/config.js';
 import type { Logger } from '../common/log.js';
+import type { Metrics } from '../common/metrics.js';
 import type { Notifier } from '../common/notifications/notifier.js';
 import type { FunctionTrusts } from '../common/keystone/trusts.js';
 import type { Keyring } from '../common/secrets/keyring.js';
@@ -21,6 +22,8 @@ export interface ApiDeps {
   /** Seals the secrets' values the API is given (`[secrets] keys`). */
   keyring: Keyring;
   settings: Settings;
+  /** The process's Prometheus metrics, served at GET /metrics. */
+  metrics: Metrics;
   log: Logger;
   /** Functions' Keystone trusts (auth_strategy = keystone); absent, no function gets an OpenStack identity. */
   trusts?: FunctionTrusts;

@@ -64,6 +64,8 @@ export const POLICY_DEFAULTS: readonly RuleDefault[] = [
   { name: 'runtime:list', check: 'rule:reader', description: 'GET /v1/runtimes and GET /v1/runtimes/{name}' },
   { name: 'runtime:create', check: 'rule:context_is_admin', description: 'POST /v1/runtimes: add a runtime (administrators).' },
   { name: 'runtime:delete', check: 'rule:context_is_admin', description: 'DELETE /v1/runtimes/{name}: remove a runtime no function uses (administrators).' },
+  { name: 'runner:list', check: 'rule:context_is_admin', description: 'GET /v1/runners: the runners, their heartbeats, load and containers (administrators).' },
+  { name: 'runner:drain', check: 'rule:context_is_admin', description: 'POST /v1/runners/{id}/drain: a runner takes no new jobs and finishes what it holds (administrators).' },
 ];
 
 /** What a rule is checked against: the caller, as its token says. */

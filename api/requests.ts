@@ -91,6 +91,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       const after = await getScoped(res, request.request_id, 'request:get');
       if (!cancelled) throw finished(after.status);
       deps.notifier.publish({ kind: 'request', request: requestChange(after) });
+      deps.metrics.requestsFinished.inc({ function: after.function_id, outcome: 'cancelled' });
       res.json({ request: after });
     })
     .all(methodNotAllowed(['POST']));

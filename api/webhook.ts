@@ -8,7 +8,7 @@
  * until the request is final (told by the notifier: no polling): 200 with main's return value as the body, 502 FunctionFailed or 504
  * FunctionTimedOut with the request id in `details`; past `[api] wait_timeout` it answers 202.
  */
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { watchFinal } from '../common/notifications/await-final.js';
 import { requestChange } from '../common/notifications/notifier.js';
 import { isFinal, type RequestRecord } from '../common/domain.js';
@@ -47,13 +47,25 @@ function callerGone(req: Request, res: Response): AbortSignal {
   return gone.signal;
 }
 
+/** Observes how long each webhook call took to answer, by mode and status, once it is sent. */
+function timeAnswer(deps: ApiDeps): RequestHandler {
+  return (_req, res, next) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const mode = res.locals.webhookMode === 'sync' ? 'sync' : 'async';
+      deps.metrics.webhookLatency.observe({ mode, code: String(res.statusCode) }, (performance.now() - started) / 1000);
+    });
+    next();
+  };
+}
+
 export function webhookRouter(deps: ApiDeps): Router {
   const { store, queue, notifier, log } = deps;
   const router = Router();
   const headerNames = passableHeaderNames(deps.settings.api.context_headers);
   router
     .route('/function/:function_id')
-    .post(admitWebhookCaller(deps), express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
+    .post(timeAnswer(deps), admitWebhookCaller(deps), express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
       const payload = parsePayload(req.body);
       const waitAsked = req.query.wait === undefined ? undefined : boolean('wait', req.query.wait);
       const fn = admittedFunction(res);
@@ -91,6 +103,8 @@ export function webhookRouter(deps: ApiDeps): Router {
         throw error instanceof PrataiError ? error : new PrataiError('ServiceUnavailable', `The request could not be queued: ${(error as Error).message}`, { cause: error });
       }
       notifier.publish({ kind: 'request', request: requestChange(request) });
+      deps.metrics.requestsAccepted.inc({ function: functionId });
+      if (watch !== undefined) res.locals.webhookMode = 'sync';
       if (log.debugging) log.debug(`request ${request.request_id} queued for function ${fn.function_id}`, res.locals.requestId as string);
       const outcome = watch && (await watch.wait(deps.settings.api.wait_timeout * 1000, callerGone(req, res)));
       if (outcome === undefined || !isFinal(outcome.status)) {

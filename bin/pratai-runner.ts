@@ -31,7 +31,7 @@ await runProcess('pratai.runner', USAGE, async ({ settings, log }) => {
     return;
   }
   const adapters = await openAdapters(settings, log, { keyring, listen: false });
-  const runner = await startRunnerRole(settings, adapters, log).catch(async (error: unknown) => {
+  const runner = await startRunnerRole(settings, adapters, log, { serveMetrics: true }).catch(async (error: unknown) => {
     await adapters.close();
     throw error;
   });

@@ -13,6 +13,20 @@ export type FunctionView = Omit<FunctionRecord, 'code_sha256' | 'build_log'> & {
 /** A request in a listing: everything but its logs. */
 export type RequestSummary = Omit<RequestRecord, 'logs'>;
 export type RuntimeView = RuntimeRecord & { status: string };
+
+/** A runner as `GET /v1/runners` shows it. */
+export interface RunnerView {
+  id: string;
+  host: string;
+  heartbeat_at: string;
+  alive: boolean;
+  state: string;
+  concurrency: number | null;
+  requests_running: number | null;
+  warm_containers: number | null;
+  prewarmed_containers: number | null;
+  images: string[];
+}
 /** A secret as the API shows it: never its value. */
 export interface SecretView {
   name: string;
@@ -44,6 +58,14 @@ export class PrataiApi {
 
   async listRuntimes(): Promise<RuntimeView[]> {
     return (await this.http.json<{ runtimes: RuntimeView[] }>('GET', '/v1/runtimes')).runtimes;
+  }
+
+  async listRunners(): Promise<RunnerView[]> {
+    return (await this.http.json<{ runners: RunnerView[] }>('GET', '/v1/runners')).runners;
+  }
+
+  async drainRunner(id: string): Promise<RunnerView> {
+    return (await this.http.json<{ runner: RunnerView }>('POST', `/v1/runners/${encodeURIComponent(id)}/drain`)).runner;
   }
 
   async listSecrets(): Promise<SecretView[]> {

@@ -8,6 +8,7 @@ import { AUTH_SETTINGS, flagOf, resolveSettings, variableOf, type AuthSetting, t
 import { registerExecuteCommand } from './commands/execute.js';
 import { registerFunctionCommands } from './commands/functions.js';
 import { registerRequestCommands } from './commands/requests.js';
+import { registerRunnerCommands } from './commands/runners.js';
 import { registerRuntimeCommands } from './commands/runtimes.js';
 import { registerSecretCommands } from './commands/secrets.js';
 import { createContext, type Stream } from './context.js';
@@ -60,6 +61,7 @@ export function buildProgram(environment: ProgramEnvironment): Command {
 
   const context = createContext({ stdout, stderr, settings: currentSettings, debug: () => program.opts().debug === true });
   registerRuntimeCommands(program, context);
+  registerRunnerCommands(program, context);
   registerFunctionCommands(program, context);
   registerExecuteCommand(program, context);
   registerRequestCommands(program, context);

@@ -4,7 +4,7 @@
  * apply, as the OpenStack clients list).
  */
 import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
-import type { FunctionView, RequestSummary, RuntimeView, SecretView } from './api.js';
+import type { FunctionView, RequestSummary, RunnerView, RuntimeView, SecretView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
@@ -98,6 +98,18 @@ export const runtimeListing = (runtimes: readonly RuntimeView[]): Listing =>
     ['Description', (runtime) => runtime.description],
     ['Image', (runtime) => runtime.image],
     ['Status', (runtime) => runtime.status],
+  ]);
+
+export const runnerListing = (runners: readonly RunnerView[]): Listing =>
+  listingOf(runners, [
+    ['ID', (runner) => runner.id],
+    ['Host', (runner) => runner.host],
+    ['State', (runner) => (runner.alive ? runner.state : `${runner.state} (no heartbeat)`)],
+    ['Last heartbeat', (runner) => runner.heartbeat_at],
+    ['Running', (runner) => `${runner.requests_running ?? '?'}/${runner.concurrency ?? '?'}`],
+    ['Warm', (runner) => runner.warm_containers ?? ''],
+    ['Prewarmed', (runner) => runner.prewarmed_containers ?? ''],
+    ['Images', (runner) => runner.images.join(', ')],
   ]);
 
 /** The functions that name a secret, for a person: `name (id)`, comma-separated. */

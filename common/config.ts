@@ -158,6 +158,12 @@ export const OPTIONS = {
     container_concurrency: int(1, 1, 64, 'Requests one warm container is given at once; they run in it one after another.'),
     pool_pause_after: int(10, 0, 86400, 'Seconds a warm container stays idle before it is paused (no CPU until its next request, which pays ~50 ms to resume it). 0: never paused.'),
     pool_idle_timeout: int(300, 1, 86400, 'Seconds a warm container stays idle before it is removed.'),
+    metrics_port: int(
+      0,
+      0,
+      65535,
+      'Port a pratai-runner serves GET /metrics on (Prometheus text format), on [api] host. 0: none. pratai-server never opens it: its runner\'s metrics are on the API port\'s /metrics with the rest.',
+    ),
     prewarm: int(2, 0, 64, 'Containers per runtime started before they are needed: the first request of a function without requirements (nor network) loads its code into one instead of waiting for a container to be created. 0: none.'),
   },
   keystone_authtoken: {

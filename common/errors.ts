@@ -41,6 +41,7 @@ export const ERRORS = {
   SecretNotFound: { status: 404, retryable: false, summary: "The caller's project has no secret of that name." },
   SecretExists: { status: 409, retryable: false, summary: 'The project has a secret of that name already; change its value with PUT.' },
   SecretInUse: { status: 409, retryable: false, summary: 'Functions name the secret; it cannot be deleted until they no longer do (`details.functions` lists them).' },
+  RunnerNotFound: { status: 404, retryable: false, summary: 'No runner with that id has a heartbeat in the database.' },
   RuntimeExists: { status: 409, retryable: false, summary: 'A runtime of that name exists already.' },
   RuntimeInUse: { status: 409, retryable: false, summary: 'Functions use the runtime; it cannot be deleted.' },
   RuntimeNotFound: { status: 400, retryable: false, summary: 'The function names a runtime that does not exist.' },
@@ -57,6 +58,7 @@ export const ERRORS = {
   // 5xx: ours.
   ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker, Keystone) cannot be used right now.' },
   SecretKeyMissing: { status: 500, retryable: false, summary: 'A secret is encrypted under a key that `[secrets] keys` no longer holds: the operator must give that key back.' },
+  ConsoleNotBuilt: { status: 503, retryable: false, summary: 'The console is served from dist/console, which `npm run build` makes; it was not built.' },
   InternalError: { status: 500, retryable: true, summary: 'An unexpected failure inside Pratai; the request id finds it in the logs.' },
 } as const satisfies Record<string, ErrorSpec>;
 

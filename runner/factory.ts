@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { databaseUrl, runnerDeadAfterSeconds, runnerId, type Settings } from '../common/config.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
+import type { Metrics } from '../common/metrics.js';
 import type { Notifier } from '../common/notifications/notifier.js';
 import type { JobQueue } from '../common/queue/queue.js';
 import type { Keyring } from '../common/secrets/keyring.js';
@@ -19,7 +20,7 @@ import { Runner } from './runner.js';
 const PREWARM_MEMORY_MIB = 128;
 const PREWARM_CPUS = 1;
 
-export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger; keyring?: Keyring; identities?: FunctionIdentities }): Runner {
+export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; metrics: Metrics; log: Logger; keyring?: Keyring; identities?: FunctionIdentities }): Runner {
   const { runner, build } = settings;
   const instanceId = randomBytes(16).toString('hex');
   const name = runnerId(settings, instanceId);
@@ -50,7 +51,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     },
   });
   const pool = new ContainerPool(
-    { containers, runtimes: () => deps.store.listRuntimes(), log: deps.log.child('pool') },
+    { containers, runtimes: () => deps.store.listRuntimes(), log: deps.log.child('pool'), metrics: deps.metrics },
     {
       size: runner.pool_size,
       containerConcurrency: runner.container_concurrency,
@@ -60,7 +61,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     },
   );
   return new Runner(
-    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, log: deps.log, keyring: deps.keyring, identities: deps.identities },
+    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, metrics: deps.metrics, log: deps.log, keyring: deps.keyring, identities: deps.identities },
     {
       name,
       concurrency: runner.concurrency,

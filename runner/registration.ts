@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../common/config.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
-import type { RunnerHeartbeat, Store } from '../common/store/store.js';
+import type { RunnerHeartbeat, RunnerLoad, Store } from '../common/store/store.js';
 import type { RunnerLiveness } from './container-runtime.js';
 
 /** What identifies one runner process in its heartbeats. */
@@ -28,6 +28,7 @@ export interface RunnerIdentity {
 export interface HeartbeatReport {
   dockerOk: boolean;
   images: string[];
+  load: RunnerLoad;
 }
 
 export interface RegistrationOptions {
@@ -62,7 +63,7 @@ export class Registration {
     const { deadAfterMs, heartbeatIntervalMs } = this.options;
     let first: RunnerHeartbeat | undefined;
     for (;;) {
-      const holder = await store.recordHeartbeat(this.heartbeat(report), this.staleBefore());
+      const holder = await store.recordHeartbeat({ ...this.heartbeat(report), drainRequested: false }, this.staleBefore());
       if (holder === undefined) {
         if (first !== undefined) log.warning(`runner ${this.name}: took the name over from ${describe(first)}, which sent no heartbeat for ${deadAfterMs / 1000} s ([runner] dead_after)`);
         return;
@@ -96,6 +97,13 @@ export class Registration {
     );
   }
 
+  /** Whether an administrator asked this runner to drain (`POST /v1/runners/ID/drain`). */
+  async drainRequested(): Promise<boolean> {
+    const { name, instanceId } = this.options.identity;
+    const own = (await this.deps.store.listHeartbeats()).find((beat) => beat.name === name && beat.instanceId === instanceId);
+    return own?.drainRequested ?? false;
+  }
+
   /** Removes the heartbeat at a clean stop: the id is free at once, and nothing of it is left to remove. */
   async release(): Promise<void> {
     await this.deps.store.deleteHeartbeat(this.name, this.options.identity.instanceId).catch(() => false);
@@ -118,7 +126,7 @@ export class Registration {
 
   private heartbeat(report: HeartbeatReport): RunnerHeartbeat {
     const { name, host, pid, instanceId, startedAt } = this.options.identity;
-    return { name, host, pid, instanceId, startedAt, dockerOk: report.dockerOk, images: report.images, at: now() };
+    return { name, host, pid, instanceId, startedAt, dockerOk: report.dockerOk, images: report.images, load: report.load, at: now() };
   }
 
   private staleBefore(): string {

@@ -13,6 +13,7 @@ import { type FunctionRecord, type Job, type LogRecord, type RequestRecord } fro
 import { coerceError } from '../common/errors.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
+import { secondsBetween, type Metrics } from '../common/metrics.js';
 import { requestChange, type Notifier, type RequestChange } from '../common/notifications/notifier.js';
 import type { Consumer, Delivery, JobQueue } from '../common/queue/queue.js';
 import type { Outcome, Store } from '../common/store/store.js';
@@ -57,6 +58,8 @@ export interface RunnerDeps extends RunContextDeps {
   registration: Registration;
   /** What a running function may call over its channel, by service name (none: every call refused). */
   services?: FunctionServices;
+  /** Where this runner counts what it finishes, builds and starts, and reports its containers. */
+  metrics: Metrics;
   log: Logger;
 }
 
@@ -86,6 +89,9 @@ export class Runner {
   private readonly requestsUnderWay = new Map<string, Promise<void>>();
 
   private readonly slots: LimitFunction;
+  private unregisterGauges: (() => void) | undefined;
+  /** Whether it takes jobs; an administrator's drain request stops that for good (until a restart). */
+  private state: 'active' | 'draining' | 'drained' = 'active';
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -100,6 +106,11 @@ export class Runner {
     await this.deps.registration.register(await this.report());
     await this.reap(true);
     await this.deps.pool.start();
+    this.unregisterGauges = this.deps.metrics.addRunner(this.options.name, {
+      containers: () => this.deps.pool.counts(),
+      waiting: () => this.slots.pendingCount,
+      running: () => this.executing.size,
+    });
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
     this.reaper = setInterval(() => void this.reap(false), this.options.reapIntervalMs);
@@ -120,6 +131,7 @@ export class Runner {
     await this.deps.pool.close();
     await this.deps.containers.close?.();
     await this.deps.registration.release();
+    this.unregisterGauges?.();
   }
 
   /**
@@ -157,20 +169,39 @@ export class Runner {
   private async beat(): Promise<void> {
     try {
       await this.deps.registration.beat(await this.report());
+      if (this.state === 'active' && this.consumer !== undefined && (await this.deps.registration.drainRequested())) void this.drain();
     } catch (error) {
       this.deps.log.error(`heartbeat failed: ${(error as Error).message}`);
     }
   }
 
+  /**
+   * Stops taking jobs (the queue gives those it held to other runners), finishes the ones under
+   * way, and says so in its heartbeats: `draining`, then `drained`, when the machine may go.
+   */
+  private async drain(): Promise<void> {
+    this.state = 'draining';
+    this.deps.log.warning(`runner ${this.options.name} asked to drain: taking no new jobs, finishing the ${this.requestsUnderWay.size} under way`);
+    await this.beat();
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    await consumer?.stop();
+    this.state = 'drained';
+    this.deps.log.warning(`runner ${this.options.name} drained: it holds no job`);
+    await this.beat();
+  }
+
   private async report(): Promise<HeartbeatReport> {
-    const { store, containers, log } = this.deps;
+    const { store, containers, pool, log } = this.deps;
+    const { warm, busy, prewarmed } = pool.counts();
+    const load = { concurrency: this.options.concurrency, running: this.executing.size, warm, busy, prewarmed, state: this.state };
     const runtimes = await store.listRuntimes();
     try {
       await containers.ping();
-      return { dockerOk: true, images: await containers.presentImages(runtimes.map((runtime) => runtime.image)) };
+      return { dockerOk: true, images: await containers.presentImages(runtimes.map((runtime) => runtime.image)), load };
     } catch (error) {
       log.error(`Docker is not usable: ${(error as Error).message}`);
-      return { dockerOk: false, images: [] };
+      return { dockerOk: false, images: [], load };
     }
   }
 
@@ -229,6 +260,10 @@ export class Runner {
       const start = await store.startRequest(requestId, { jobId: job.job_id, at: now(), ...(expire && { expire }) });
       if (!start.started) return await this.notStarted(requestId, start.reason, delivery);
       request = start.request;
+      if (request.attempts === 1) {
+        const waited = secondsBetween(request.created_at, request.started_at);
+        if (waited !== undefined) this.deps.metrics.queueWait.observe(waited);
+      }
       this.deps.notifier.publish({ kind: 'request', request: requestChange(request) });
       if (request.attempts > 1) log.warning(`request ${requestId} started again (attempt ${request.attempts})`, requestId);
       if (fn === undefined || image === undefined) {
@@ -352,7 +387,11 @@ export class Runner {
       case 'expired': {
         log.warning(`request ${requestId} expired before it could start; dead-lettered`, requestId);
         const expired = await this.deps.store.getRequest(requestId, 'all-tenants');
-        if (expired !== undefined) this.deps.notifier.publish({ kind: 'request', request: requestChange(expired) });
+        if (expired !== undefined) {
+          this.deps.notifier.publish({ kind: 'request', request: requestChange(expired) });
+          this.countFinished(expired.function_id, 'failed', expired.created_at, expired.finished_at, null);
+          this.deps.metrics.deadLetters.inc({ function: expired.function_id });
+        }
         return delivery.deadLetter();
       }
     }
@@ -374,11 +413,12 @@ export class Runner {
         return delivery.ack();
       }
       this.deps.notifier.publish({ kind: 'request', request: { ...requestChange(request), status: 'queued' } });
+      this.deps.metrics.retries.inc({ function: request.function_id });
       log.warning(`request ${requestId} attempt ${request.attempts} ended ${outcome.status} (${outcome.error?.type ?? ''}); retrying in ${delayMs} ms`, requestId);
       return delivery.retry(delayMs);
     }
     log.warning(`request ${requestId} ended ${outcome.status} after ${request.attempts} attempt(s), its retries used up; dead-lettered`, requestId);
-    await this.finish(request, { ...outcome, deadLetter: true });
+    if (await this.finish(request, { ...outcome, deadLetter: true })) this.deps.metrics.deadLetters.inc({ function: request.function_id });
     return delivery.deadLetter();
   }
 
@@ -398,22 +438,33 @@ export class Runner {
     return delivery.deadLetter();
   }
 
-  /** Stores the outcome of the attempt `started` is, unless the request moved on meanwhile. */
-  private async finish(started: RequestRecord, outcome: Outcome): Promise<void> {
+  /** Stores the outcome of the attempt `started` is, unless the request moved on meanwhile; whether it did. */
+  private async finish(started: RequestRecord, outcome: Outcome): Promise<boolean> {
     const { store, log } = this.deps;
     const requestId = started.request_id;
     if (await store.finishRequest(requestId, { ...outcome, attempt: started.attempts })) {
       this.deps.notifier.publish({ kind: 'request', request: finishedChange(started, outcome) });
-      return;
+      this.countFinished(started.function_id, outcome.status, started.created_at, outcome.finishedAt, outcome.durationMs);
+      return true;
     }
     const now = await store.getRequest(requestId, 'all-tenants');
     if (now !== undefined && now.attempts !== started.attempts) {
       // This runner lost its broker connection mid-request; the broker gave the job to another
       // runner, which started the request again before this attempt ended: that attempt's outcome counts.
       log.warning(`request ${requestId} was started again (attempt ${now.attempts}) while attempt ${started.attempts} ran; its ${outcome.status} not stored`, requestId);
-      return;
+      return false;
     }
     log.warning(`request ${requestId} already had an outcome; ${outcome.status} not stored`, requestId);
+    return false;
+  }
+
+  private countFinished(functionId: string, outcome: Outcome['status'], createdAt: string, finishedAt: string | null, runMs: number | null): void {
+    const { metrics } = this.deps;
+    const labels = { function: functionId, outcome };
+    metrics.requestsFinished.inc(labels);
+    const total = secondsBetween(createdAt, finishedAt);
+    if (total !== undefined) metrics.requestDuration.observe(labels, total);
+    if (runMs !== null) metrics.runDuration.observe(labels, runMs / 1000);
   }
 
   private async buildFunction(functionId: string, codeSha256: string, delivery: Delivery): Promise<void> {
@@ -461,7 +512,11 @@ export class Runner {
       return { ok: false, log: runtime === undefined ? `The runtime \`${fn.runtime}\` no longer exists` : 'The function was deleted' };
     }
     log.info(`building image ${tag}`);
+    const buildStarted = performance.now();
     const result = await containers.buildImage({ tag, runtimeImage: runtime.image, functionId: fn.function_id, codeSha256: fn.code_sha256, code });
+    const buildResult = result.ok ? 'ok' : 'error';
+    this.deps.metrics.imageBuilds.inc({ result: buildResult });
+    this.deps.metrics.imageBuildDuration.observe({ result: buildResult }, (performance.now() - buildStarted) / 1000);
     if (result.ok) {
       this.images.add(tag);
       // Earlier versions of the function's code are not run any more.

@@ -10,6 +10,7 @@ import type { Settings } from '../common/config.js';
 import { FunctionTrusts } from '../common/keystone/trusts.js';
 import type { Logger } from '../common/log.js';
 import { createRunner } from '../runner/factory.js';
+import { serveMetrics } from './metrics-server.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
 
@@ -40,12 +41,13 @@ export interface ApiRole extends Role {
 }
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
-  const { store, queue, notifier, keyring } = adapters;
+  const { store, queue, notifier, keyring, metrics } = adapters;
   const api = await startApi({
     store,
     queue,
     notifier,
     keyring,
+    metrics,
     auth: createAuthenticator(settings, log),
     policy: Policy.fromSettings(settings, log.child('policy')),
     settings,
@@ -61,10 +63,15 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
   };
 }
 
-export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger): Promise<Role> {
-  const { store, queue, notifier, keyring } = adapters;
+export interface RunnerRoleOptions {
+  /** Serve GET /metrics on `[runner] metrics_port` (pratai-runner); the all-in-one serves them on the API port. */
+  serveMetrics?: boolean;
+}
+
+export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger, options: RunnerRoleOptions = {}): Promise<Role> {
+  const { store, queue, notifier, metrics, keyring } = adapters;
   const identities = withKeystone(settings) ? runnerTrusts(settings, log) : undefined;
-  const runner = createRunner(settings, { store, queue, notifier, log, keyring, ...(identities && { identities }) });
+  const runner = createRunner(settings, { store, queue, notifier, metrics, log, keyring, ...(identities && { identities }) });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
@@ -72,10 +79,17 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   const { request_retention_days: retentionDays } = settings.database;
   const purger = retentionDays > 0 ? new RetentionPurger({ store, log: log.child('retention') }, { retentionDays, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
   await runner.start();
+  const { metrics_port: metricsPort } = settings.runner;
+  const metricsServer = options.serveMetrics && metricsPort > 0 ? await serveMetrics(adapters.metrics, settings.api.host, metricsPort, log).catch(async (error: unknown) => {
+    await runner.stop();
+    throw error;
+  }) : undefined;
+  if (metricsServer !== undefined) log.info(`metrics on ${settings.api.host}:${metricsServer.port}/metrics`);
   sweeper.start();
   purger?.start();
   return {
     stop: async () => {
+      await metricsServer?.close();
       await purger?.stop();
       await sweeper.stop();
       await runner.stop();

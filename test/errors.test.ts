@@ -30,6 +30,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     SecretNotFound: [404, false],
     SecretExists: [409, false],
     SecretInUse: [409, false],
+    RunnerNotFound: [404, false],
     RuntimeExists: [409, false],
     RuntimeInUse: [409, false],
     RuntimeNotFound: [400, false],
@@ -44,6 +45,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     FunctionTimedOut: [504, false],
     ServiceUnavailable: [503, true],
     SecretKeyMissing: [500, false],
+    ConsoleNotBuilt: [503, false],
     InternalError: [500, true],
   });
 });

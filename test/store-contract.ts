@@ -673,6 +673,8 @@ export function storeContract(name: string, options: StoreContractOptions): void
         dockerOk: true,
         images: [],
         at: at(seconds),
+        load: { concurrency: 4, running: 1, warm: 2, busy: 1, prewarmed: 2, state: 'active' },
+        drainRequested: false,
         ...extra,
       });
 
@@ -694,6 +696,19 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.equal(await store.deleteHeartbeat(name, 'holder'), false, 'the old holder cannot remove it');
         assert.equal(await store.deleteHeartbeat(name, 'newcomer'), true);
         assert.deepEqual((await store.listHeartbeats()).filter((row) => row.name === name), []);
+      });
+
+      test('a drain request is kept through the runner’s heartbeats until a new process takes the name', async () => {
+        const name = `runner-${newId().slice(-8)}`;
+        assert.equal(await store.requestDrain(name), false, 'no such runner');
+        await store.recordHeartbeat(beat(name, 'first', 1), at(-100));
+        assert.equal(await store.requestDrain(name), true);
+        assert.equal(await store.requestDrain(name), true, 'asked twice, still found');
+        const { drainRequested: _omitted, ...heartbeat } = beat(name, 'first', 2, { load: { concurrency: 4, running: 0, warm: 0, busy: 0, prewarmed: 0, state: 'draining' } });
+        assert.equal(await store.recordHeartbeat(heartbeat, at(-100)), undefined);
+        assert.deepEqual((await store.listHeartbeats()).filter((row) => row.name === name), [{ ...heartbeat, drainRequested: true }]);
+        assert.equal(await store.recordHeartbeat(beat(name, 'second', 200), at(100)), undefined);
+        assert.equal((await store.listHeartbeats()).find((row) => row.name === name)?.drainRequested, false);
       });
 
       test('of processes racing for a free runner name, one gets it and the others are told who', async () => {

@@ -186,4 +186,15 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('functions').addColumn('openstack', sql`text`).execute();
     },
   },
+  '0009_runner_load': {
+    /**
+     * A heartbeat reports what the runner holds (`load`: concurrency, requests running,
+     * containers, whether it drains) for `GET /v1/runners`; an administrator's request to drain
+     * waits in `drain_requested` for the runner's next heartbeat to read it.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('runners').addColumn('load', 'varchar(512)', (c) => c.notNull().defaultTo('{}')).execute();
+      await db.schema.alterTable('runners').addColumn('drain_requested', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };

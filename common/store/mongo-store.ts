@@ -76,7 +76,7 @@ requestSchema.index({ status: 1, queued_at: 1 });
 const runtimeSchema = new Schema<RuntimeRow>({ name: text, description: text, image: text }, { ...options, collection: 'runtimes' });
 runtimeSchema.index({ name: 1 }, { unique: true });
 
-const runnerSchema = new Schema<RunnerRow>({ name: text, host: text, pid: number, instance_id: text, started_at: text, docker_ok: number, images: text, heartbeat_at: text }, { ...options, collection: 'runners' });
+const runnerSchema = new Schema<RunnerRow>({ name: text, host: text, pid: number, instance_id: text, started_at: text, docker_ok: number, images: text, heartbeat_at: text, load: { type: String, default: '{}' }, drain_requested: { type: Number, default: 0 } }, { ...options, collection: 'runners' });
 runnerSchema.index({ name: 1 }, { unique: true });
 
 const secretSchema = new Schema<SecretRow>(
@@ -488,6 +488,11 @@ export class MongoStore implements Store {
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {
     const rows = await this.run(() => this.runners.find({}, NO_ID).lean<RunnerRow[]>());
     return rows.map(codec.toHeartbeat);
+  }
+
+  async requestDrain(name: string): Promise<boolean> {
+    const result = await this.run(() => this.runners.updateOne({ name }, { $set: { drain_requested: 1 } }));
+    return result.matchedCount > 0;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { FunctionCode, FunctionOpenStack, FunctionRecord, FunctionStatus, RequestRecord, SecretUse } from '../domain.js';
 import { PrataiError } from '../errors.js';
-import type { FailedAttempt, Outcome, RunnerHeartbeat } from './store.js';
+import type { FailedAttempt, Outcome, RunnerHeartbeat, RunnerLoad } from './store.js';
 
 export interface FunctionRow {
   function_id: string;
@@ -94,6 +94,9 @@ export interface RunnerRow {
   docker_ok: number;
   images: string;
   heartbeat_at: string;
+  /** JSON of RunnerLoad; `{}` for runners from before it. */
+  load: string;
+  drain_requested: number;
 }
 
 /** A function's columns without its code: what listing and showing read. */
@@ -282,9 +285,21 @@ export function startBlocked(
   return null;
 }
 
-export function runnerRow(heartbeat: RunnerHeartbeat): RunnerRow {
-  const { name, host, pid, instanceId, startedAt, dockerOk, images, at } = heartbeat;
-  return { name, host, pid, instance_id: instanceId, started_at: startedAt, docker_ok: dockerOk ? 1 : 0, images: JSON.stringify(images), heartbeat_at: at };
+/** The columns a heartbeat writes: `drain_requested` only when it says (an administrator's request is otherwise kept). */
+export function runnerRow(heartbeat: RunnerHeartbeat): Omit<RunnerRow, 'drain_requested'> & { drain_requested?: number } {
+  const { name, host, pid, instanceId, startedAt, dockerOk, images, at, load, drainRequested } = heartbeat;
+  return {
+    name,
+    host,
+    pid,
+    instance_id: instanceId,
+    started_at: startedAt,
+    docker_ok: dockerOk ? 1 : 0,
+    images: JSON.stringify(images),
+    heartbeat_at: at,
+    load: JSON.stringify(load ?? {}),
+    ...(drainRequested === undefined ? {} : { drain_requested: drainRequested ? 1 : 0 }),
+  };
 }
 
 export function toHeartbeat(row: RunnerRow): RunnerHeartbeat {
@@ -297,5 +312,16 @@ export function toHeartbeat(row: RunnerRow): RunnerHeartbeat {
     dockerOk: Number(row.docker_ok) === 1,
     images: JSON.parse(row.images) as string[],
     at: row.heartbeat_at,
+    ...loadOf(row.load),
+    drainRequested: Number(row.drain_requested) === 1,
   };
+}
+
+function loadOf(raw: string | undefined): { load?: RunnerLoad } {
+  try {
+    const load = JSON.parse(raw ?? '{}') as Partial<RunnerLoad>;
+    return typeof load.state === 'string' ? { load: load as RunnerLoad } : {};
+  } catch {
+    return {};
+  }
 }

@@ -581,7 +581,7 @@ export class SqlStore implements Store {
     };
     if (await update()) return undefined;
     try {
-      await this.db.insertInto('runners').values(row).execute();
+      await this.db.insertInto('runners').values({ drain_requested: 0, ...row }).execute();
       return undefined;
     } catch (error) {
       // Another process holds the name, or inserted its first heartbeat between the two statements.
@@ -600,5 +600,12 @@ export class SqlStore implements Store {
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {
     const rows = await this.db.selectFrom('runners').selectAll().execute();
     return rows.map(toHeartbeat);
+  }
+
+  async requestDrain(name: string): Promise<boolean> {
+    const result = await this.db.updateTable('runners').set({ drain_requested: 1 }).where('name', '=', name).executeTakeFirst();
+    // MySQL counts only rows it changed: a runner already asked to drain is still found.
+    if (result.numUpdatedRows > 0n) return true;
+    return (await this.db.selectFrom('runners').select('name').where('name', '=', name).executeTakeFirst()) !== undefined;
   }
 }

@@ -104,6 +104,27 @@ export interface RunnerHeartbeat {
   images: string[];
   /** ISO time of the heartbeat. */
   at: string;
+  /** What the runner holds now (absent in heartbeats of runners from before it). */
+  load?: RunnerLoad;
+  /**
+   * An administrator asked the runner to drain (`POST /v1/runners/ID/drain`). Read from the store;
+   * a heartbeat writes it only when set (false at a runner's start: a new process under the name
+   * of one that was drained starts active).
+   */
+  drainRequested?: boolean;
+}
+
+/** A runner's work and containers as its last heartbeat reported them. */
+export interface RunnerLoad {
+  concurrency: number;
+  /** Requests executing. */
+  running: number;
+  /** Warm containers idle, and busy with requests. */
+  warm: number;
+  busy: number;
+  prewarmed: number;
+  /** active: takes jobs; draining: takes none, finishes what it holds; drained: holds nothing. */
+  state: 'active' | 'draining' | 'drained';
 }
 
 /**
@@ -201,4 +222,6 @@ export interface Store {
   /** Removes a runner's heartbeat while the process `instanceId` holds it (a clean stop); false otherwise. */
   deleteHeartbeat(name: string, instanceId: string): Promise<boolean>;
   listHeartbeats(): Promise<RunnerHeartbeat[]>;
+  /** Marks a runner to drain, which its next heartbeat reads; false when no runner has that id. */
+  requestDrain(name: string): Promise<boolean>;
 }

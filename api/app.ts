@@ -11,6 +11,7 @@ import { errorHandler, notFound, requestIds } from './http.js';
 import { requestsRouter } from './requests.js';
 import { runtimesRouter } from './runtimes.js';
 import { secretsRouter } from './secrets.js';
+import { versionsRouter } from './versions.js';
 import { webhookRouter } from './webhook.js';
 
 function baseApp(deps: ApiDeps): Express {
@@ -27,6 +28,7 @@ export function createApiApp(deps: ApiDeps): Express {
   app.use(discoveryRouter(deps));
   app.use(healthcheckRouter(deps));
   app.use('/v1', authenticate(deps.auth));
+  app.use('/v1/functions/:function_id', versionsRouter(deps));
   app.use('/v1/functions', functionsRouter(deps));
   app.use('/v1/requests', requestsRouter(deps));
   app.use('/v1/runtimes', runtimesRouter(deps));

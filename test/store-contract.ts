@@ -87,6 +87,8 @@ export function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}
     logs: [],
     attempts: 0,
     dead_letter: false,
+    version: 'latest',
+    alias: null,
     created_at: at(10),
     started_at: null,
     finished_at: null,

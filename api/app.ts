@@ -14,6 +14,7 @@ import { requestsRouter } from './requests.js';
 import { runnersRouter } from './runners.js';
 import { runtimesRouter } from './runtimes.js';
 import { secretsRouter } from './secrets.js';
+import { versionsRouter } from './versions.js';
 import { webhookRouter } from './webhook.js';
 
 function baseApp(deps: ApiDeps): Express {
@@ -37,6 +38,7 @@ export function createApiApp(deps: ApiDeps, webhooks: Router = webhookRouter(dep
   app.use(healthcheckRouter(deps));
   app.use(metricsRouter(deps.metrics));
   app.use('/v1', authenticate(deps.auth));
+  app.use('/v1/functions/:function_id', versionsRouter(deps));
   app.use('/v1/functions', functionsRouter(deps));
   app.use('/v1/requests', requestsRouter(deps));
   app.use('/v1/runners', runnersRouter(deps));

@@ -249,7 +249,16 @@ export function functionsRouter(deps: ApiDeps): Router {
     .route('/:function_id')
     .get(async (req, res) => {
       const fn = await getScoped(res, req.params.function_id, 'function:get');
-      res.json({ function: functionView(fn, webhookBase(req, deps), { withBuildLog: true }) });
+      const base = webhookBase(req, deps);
+      // Its published versions and aliases, each with its webhook endpoint (api/versions.ts has the rest).
+      const [versions, aliases] = await Promise.all([store.listVersions(fn.function_id), store.listAliases(fn.function_id)]);
+      res.json({
+        function: {
+          ...functionView(fn, base, { withBuildLog: true }),
+          versions: versions.map((v) => ({ version: v.version, endpoint: `${base}/function/${fn.function_id}/versions/${v.version}` })),
+          aliases: aliases.map((a) => ({ name: a.name, version: a.version, weights: a.weights, endpoint: `${base}/function/${fn.function_id}/aliases/${a.name}` })),
+        },
+      });
     })
     .patch(async (req, res) => {
       const fn = await getScoped(res, req.params.function_id, 'function:update');

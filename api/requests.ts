@@ -3,7 +3,7 @@
  * redrive (an admin queues a dead-lettered request again).
  */
 import { Router, type Response } from 'express';
-import { isFinal, REQUEST_STATUSES, type RequestRecord } from '../common/domain.js';
+import { isFinal, REQUEST_STATUSES, runJob, type RequestRecord } from '../common/domain.js';
 import { newId, now } from '../common/ids.js';
 import { PrataiError } from '../common/errors.js';
 import { requestChange } from '../common/notifications/notifier.js';
@@ -13,8 +13,9 @@ import { followLogs, logsAsText, watchRequests } from './request-streams.js';
 import { methodNotAllowed } from './http.js';
 import { authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, integer, oneOf, onlyKnown, text } from './params.js';
+import { versionNumber } from './version-routing.js';
 
-const LIST_PARAMS = ['function_id', 'status', 'request_id', 'dead_letter', 'limit', 'marker', 'all_tenants'] as const;
+const LIST_PARAMS = ['function_id', 'status', 'request_id', 'dead_letter', 'limit', 'marker', 'all_tenants', 'version', 'alias'] as const;
 /** A watch (`Accept: text/event-stream`) filters as a listing does, but pages nothing. */
 const WATCH_PARAMS = ['function_id', 'status', 'limit', 'all_tenants'] as const;
 const DEFAULT_LIMIT = 100;
@@ -61,6 +62,8 @@ export function requestsRouter(deps: ApiDeps): Router {
         ...(query.request_id !== undefined && { requestId: text('request_id', query.request_id) }),
         ...(query.dead_letter !== undefined && { deadLetter: boolean('dead_letter', query.dead_letter) }),
         ...(query.marker !== undefined && { marker: text('marker', query.marker) }),
+        ...(query.version !== undefined && { version: query.version === 'latest' ? ('latest' as const) : versionNumber('version', query.version) }),
+        ...(query.alias !== undefined && { alias: text('alias', query.alias) }),
       });
       const last = requests.at(-1);
       const links = [];
@@ -106,7 +109,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       if (!(await store.redriveRequest(request.request_id, now()))) throw notDead((await getScoped(res, request.request_id, 'request:get')).status);
       // Queued in the store already: if the job cannot be published now, a runner's sweeper
       // publishes it after [runner] requeue_after, as for a request whose API process died.
-      await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId(), function_id: request.function_id }).catch((error: Error) => {
+      await queue.publish(runJob(request, newId())).catch((error: Error) => {
         deps.log.warning(`redriven request ${request.request_id} left to the sweeper: ${error.message}`, res.locals.requestId as string);
       });
       deps.log.info(`request ${request.request_id} redriven`, res.locals.requestId as string);

@@ -7,11 +7,14 @@
  * A `wait_for_response` function's webhook (or any called with `?wait=true`) holds the answer
  * until the request is final (told by the notifier: no polling): 200 with main's return value as the body, 502 FunctionFailed or 504
  * FunctionTimedOut with the request id in `details`; past `[api] wait_timeout` it answers 202.
+ *
+ * `POST /function/<function_id>/versions/<n>` and `…/aliases/<name>` call a published version, or
+ * what an alias targets (api/version-routing.ts), with the same rules; the request records which.
  */
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { watchFinal } from '../common/notifications/await-final.js';
 import { requestChange } from '../common/notifications/notifier.js';
-import { isFinal, type RequestRecord } from '../common/domain.js';
+import { isFinal, runJob, type RequestRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import { newId, now } from '../common/ids.js';
 import type { ApiDeps } from './deps.js';
@@ -19,6 +22,7 @@ import { methodNotAllowed } from './http.js';
 import { admittedFunction, admitWebhookCaller } from './webhook-access.js';
 import { boolean } from './params.js';
 import { contextHeaders, passableHeaderNames } from './context-headers.js';
+import { resolveCall, type CallTarget } from './version-routing.js';
 
 /** Reads the body as JSON whatever its content type, so a wrong header is not a silent `{}`. */
 function parsePayload(raw: unknown): unknown {
@@ -63,14 +67,14 @@ export function webhookRouter(deps: ApiDeps): Router {
   const { store, queue, notifier, log } = deps;
   const router = Router();
   const headerNames = passableHeaderNames(deps.settings.api.context_headers);
-  router
-    .route('/function/:function_id')
-    .post(timeAnswer(deps), admitWebhookCaller(deps), express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
+  const accept = (targetOf: (params: Record<string, string>) => CallTarget) =>
+    async (req: Request, res: Response): Promise<void> => {
       const payload = parsePayload(req.body);
       const waitAsked = req.query.wait === undefined ? undefined : boolean('wait', req.query.wait);
       const fn = admittedFunction(res);
       const functionId = fn.function_id;
-      if (fn.status === 'error') {
+      const call = await resolveCall(store, fn, targetOf(req.params as Record<string, string>));
+      if (call.snapshot === undefined && fn.status === 'error') {
         throw new PrataiError('FunctionNotReady', `The image of function \`${functionId}\` failed to build; see its build_log, then update or recreate it`);
       }
       const headers = contextHeaders(req.headers, headerNames);
@@ -86,6 +90,8 @@ export function webhookRouter(deps: ApiDeps): Router {
         logs: [],
         attempts: 0,
         dead_letter: false,
+        version: call.version,
+        alias: call.alias,
         created_at: now(),
         started_at: null,
         finished_at: null,
@@ -96,7 +102,7 @@ export function webhookRouter(deps: ApiDeps): Router {
       // Listening before the job is queued: its outcome cannot come before the subscription.
       const watch = (waitAsked ?? fn.type === 'wait_for_response') ? watchFinal(store, notifier, request.request_id) : undefined;
       try {
-        await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId(), function_id: request.function_id });
+        await queue.publish(runJob(request, newId()));
       } catch (error) {
         watch?.close();
         await store.discardRequest(request.request_id);
@@ -117,9 +123,20 @@ export function webhookRouter(deps: ApiDeps): Router {
         return;
       }
       const details = { request_id: request.request_id, status: outcome.status, error: outcome.error };
-      if (outcome.status === 'timeout') throw new PrataiError('FunctionTimedOut', `Function \`${fn.function_id}\` ran past its timeout of ${fn.timeout} s`, { details });
+      if (outcome.status === 'timeout') throw new PrataiError('FunctionTimedOut', `Function \`${fn.function_id}\` ran past its timeout of ${(call.snapshot ?? fn).timeout} s`, { details });
       throw new PrataiError('FunctionFailed', `Function \`${fn.function_id}\` ended ${outcome.status}: ${outcome.error?.type ?? 'Error'}: ${outcome.error?.message ?? ''}`, { details });
-    })
-    .all(methodNotAllowed(['POST']));
+    };
+  const body = express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes });
+  const routes: [string, (params: Record<string, string>) => CallTarget][] = [
+    ['/function/:function_id', () => ({ kind: 'latest' })],
+    ['/function/:function_id/versions/:version', (params) => ({ kind: 'version', version: params.version ?? '' })],
+    ['/function/:function_id/aliases/:alias', (params) => ({ kind: 'alias', name: params.alias ?? '' })],
+  ];
+  for (const [path, targetOf] of routes) {
+    router
+      .route(path)
+      .post(timeAnswer(deps), admitWebhookCaller(deps), body, accept(targetOf))
+      .all(methodNotAllowed(['POST']));
+  }
   return router;
 }

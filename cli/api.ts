@@ -3,7 +3,7 @@
  * the API shows them. Names are resolved to ids here, through the list, as the OpenStack clients
  * resolve them.
  */
-import type { FunctionRecord, RequestRecord, RequestStatus, RuntimeRecord } from '../common/domain.js';
+import type { AliasRecord, FunctionRecord, FunctionVersion, RequestRecord, RequestStatus, RuntimeRecord } from '../common/domain.js';
 import { isId } from '../common/ids.js';
 import { CliError } from './errors.js';
 import type { HttpClient } from './http.js';
@@ -37,6 +37,10 @@ export interface SecretView {
   functions: { function_id: string; name: string }[];
 }
 
+/** A version as the API shows it: its snapshot, image and webhook endpoint. */
+export type VersionView = FunctionVersion & { image: string; endpoint: string };
+export type AliasView = AliasRecord & { endpoint: string };
+
 export interface RequestFilters {
   functionId?: string;
   status?: RequestStatus;
@@ -48,6 +52,10 @@ export interface RequestFilters {
   marker?: string;
   /** At most this many; all of them when undefined. */
   limit?: number;
+  /** Only the requests that ran this version (a number, or `latest`). */
+  version?: string;
+  /** Only the requests that came through this alias. */
+  alias?: string;
 }
 
 /** The most the API gives in one page. */
@@ -132,8 +140,45 @@ export class PrataiApi {
    * the request id. `wait=false`: the answer comes at once even for a wait_for_response function,
    * as the CLI follows the request itself.
    */
-  async execute(fn: FunctionView, payload: unknown): Promise<string> {
-    return (await this.http.json<{ request_id: string }>('POST', fn.endpoint, { body: { payload }, query: { wait: false } })).request_id;
+  async execute(fn: FunctionView, payload: unknown, target: { version?: number; alias?: string } = {}): Promise<string> {
+    const endpoint = target.version !== undefined ? `${fn.endpoint}/versions/${target.version}` : target.alias !== undefined ? `${fn.endpoint}/aliases/${encodeURIComponent(target.alias)}` : fn.endpoint;
+    return (await this.http.json<{ request_id: string }>('POST', endpoint, { body: { payload }, query: { wait: false } })).request_id;
+  }
+
+  async publishVersion(functionId: string, description?: string): Promise<VersionView> {
+    return (await this.http.json<{ version: VersionView }>('POST', `/v1/functions/${functionId}/versions`, { body: description === undefined ? {} : { description } })).version;
+  }
+
+  async listVersions(functionId: string): Promise<VersionView[]> {
+    return (await this.http.json<{ versions: VersionView[] }>('GET', `/v1/functions/${functionId}/versions`)).versions;
+  }
+
+  async getVersion(functionId: string, version: string): Promise<VersionView> {
+    return (await this.http.json<{ version: VersionView }>('GET', `/v1/functions/${functionId}/versions/${encodeURIComponent(version)}`)).version;
+  }
+
+  async deleteVersion(functionId: string, version: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/functions/${functionId}/versions/${encodeURIComponent(version)}`);
+  }
+
+  async createAlias(functionId: string, alias: { name: string; version: number; description?: string; weights?: Record<string, number> }): Promise<AliasView> {
+    return (await this.http.json<{ alias: AliasView }>('POST', `/v1/functions/${functionId}/aliases`, { body: alias })).alias;
+  }
+
+  async listAliases(functionId: string): Promise<AliasView[]> {
+    return (await this.http.json<{ aliases: AliasView[] }>('GET', `/v1/functions/${functionId}/aliases`)).aliases;
+  }
+
+  async getAlias(functionId: string, name: string): Promise<AliasView> {
+    return (await this.http.json<{ alias: AliasView }>('GET', `/v1/functions/${functionId}/aliases/${encodeURIComponent(name)}`)).alias;
+  }
+
+  async updateAlias(functionId: string, name: string, changes: { version?: number; description?: string; weights?: Record<string, number> }): Promise<AliasView> {
+    return (await this.http.json<{ alias: AliasView }>('PATCH', `/v1/functions/${functionId}/aliases/${encodeURIComponent(name)}`, { body: changes })).alias;
+  }
+
+  async deleteAlias(functionId: string, name: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/functions/${functionId}/aliases/${encodeURIComponent(name)}`);
   }
 
   /** Requests, newest first, following `next` links until `limit` (or all) are read. */
@@ -143,7 +188,10 @@ export class PrataiApi {
     for (;;) {
       const wanted = filters.limit === undefined ? PAGE_LIMIT : Math.min(PAGE_LIMIT, filters.limit - found.length);
       const page = await this.http.json<{ requests: RequestSummary[]; requests_links: { rel: string; href: string }[] }>('GET', '/v1/requests', {
-        query: { function_id: filters.functionId, status: filters.status, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants, marker, limit: wanted },
+        query: {
+          function_id: filters.functionId, status: filters.status, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants,
+          version: filters.version, alias: filters.alias, marker, limit: wanted,
+        },
       });
       found.push(...page.requests);
       const last = page.requests.at(-1);

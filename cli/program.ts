@@ -2,7 +2,7 @@
  * The `pratai` command line: its global options (every `OS_X` as `--os-x`, `--insecure`,
  * `--debug`) and its commands, named as the original Pratai client named them.
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import type { CloudsEnvironment } from './clouds.js';
 import { AUTH_SETTINGS, flagOf, resolveSettings, variableOf, type AuthSetting, type AuthSettings } from './auth.js';
 import { registerExecuteCommand } from './commands/execute.js';
@@ -11,7 +11,9 @@ import { registerRequestCommands } from './commands/requests.js';
 import { registerRunnerCommands } from './commands/runners.js';
 import { registerRuntimeCommands } from './commands/runtimes.js';
 import { registerSecretCommands } from './commands/secrets.js';
+import { registerVersionCommands } from './commands/versions.js';
 import { createContext, type Stream } from './context.js';
+import { usageError } from './errors.js';
 import { runAgainWith, tlsVariables } from './tls.js';
 
 export interface ProgramEnvironment {
@@ -36,7 +38,7 @@ export function buildProgram(environment: ProgramEnvironment): Command {
   const { stdout, stderr, env } = environment;
   const program = new Command('pratai')
     .description('Pratai: asynchronous functions for OpenStack clouds')
-    .version(`pratai ${environment.version}`, '--version', 'show the version and exit')
+    .version(`pratai ${environment.version}`, '--version [n]', 'show the version and exit')
     .option('--debug', 'show each HTTP call, and the stack of a failure', false)
     .exitOverride()
     .configureOutput({ writeOut: (text) => stdout.write(text), writeErr: (text) => stderr.write(text) })
@@ -66,6 +68,29 @@ export function buildProgram(environment: ProgramEnvironment): Command {
   registerExecuteCommand(program, context);
   registerRequestCommands(program, context);
   registerSecretCommands(program, context);
+  registerVersionCommands(program, context);
+
+  // `--version N` of a command (function-execute, alias-create, …) reaches the program's parser
+  // first, which would print the program's version: after a command's name it is handed to the
+  // command instead; alone it prints the version.
+  let commandVersion: unknown;
+  // commander's Command is an EventEmitter with the raw arguments at hand; its types say neither.
+  const events = program as unknown as NodeJS.EventEmitter & { rawArgs: string[] };
+  events.removeAllListeners('option:version');
+  program.on('option:version', (value: unknown) => {
+    const commands = new Set(program.commands.map((command) => command.name()));
+    if (events.rawArgs.some((arg) => commands.has(arg))) {
+      commandVersion = value;
+      return;
+    }
+    stdout.write(`pratai ${environment.version}\n`);
+    throw new CommanderError(0, 'commander.version', `pratai ${environment.version}`);
+  });
+  program.hook('preSubcommand', (_program, command) => {
+    if (commandVersion === undefined) return;
+    if (!command.options.some((option) => option.long === '--version')) throw usageError(`${command.name()} has no option --version`);
+    command.setOptionValue('version', commandVersion);
+  });
 
   program.hook('preAction', () => {
     const variables = tlsVariables(currentSettings(), env);

@@ -4,7 +4,7 @@
  * apply, as the OpenStack clients list).
  */
 import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
-import type { FunctionView, RequestSummary, RunnerView, RuntimeView, SecretView } from './api.js';
+import type { AliasView, FunctionView, RequestSummary, RunnerView, RuntimeView, SecretView, VersionView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
@@ -70,7 +70,7 @@ const errorText = (error: RequestError | null): unknown => (error === null ? nul
 
 const REQUEST_FIELDS = [
   'request_id', 'function_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
-  'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter',
+  'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter', 'version', 'alias',
 ] as const;
 
 export function requestShown(request: RequestRecord): Shown {
@@ -87,6 +87,8 @@ export const requestListing = (requests: readonly RequestSummary[]): Listing =>
     ['ID', (request) => request.request_id],
     ['Function ID', (request) => request.function_id],
     ['Status', (request) => request.status],
+    ['Version', (request) => request.version],
+    ['Alias', (request) => request.alias],
     ['Attempts', (request) => request.attempts],
     ['Created At', (request) => request.created_at],
     ['Duration (ms)', (request) => request.duration_ms],
@@ -128,4 +130,42 @@ export const secretListing = (secrets: readonly SecretView[]): Listing =>
     ['Functions', usedBy],
     ['Created At', (secret) => secret.created_at],
     ['Updated At', (secret) => secret.updated_at],
+  ]);
+
+const VERSION_FIELDS = [
+  'function_id', 'version', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'network', 'context', 'secrets',
+  'code_sha256', 'image', 'endpoint', 'created_at',
+] as const;
+
+export function versionShown(version: VersionView): Shown {
+  return { fields: [...VERSION_FIELDS], values: VERSION_FIELDS.map((field) => (field === 'secrets' ? new Formatted(version.secrets, version.secrets.join(', ')) : version[field])) };
+}
+
+export const versionListing = (versions: readonly VersionView[]): Listing =>
+  listingOf(versions, [
+    ['Version', (version) => version.version],
+    ['Description', (version) => version.description],
+    ['Memory', (version) => version.memory],
+    ['Timeout', (version) => version.timeout],
+    ['Code SHA256', (version) => version.code_sha256.slice(0, 16)],
+    ['Created At', (version) => version.created_at],
+  ]);
+
+/** An alias's weights for a person: `2=0.1, 3=0.05`. */
+const weightsText = (alias: AliasView): Formatted =>
+  new Formatted(alias.weights, Object.entries(alias.weights).map(([version, share]) => `${version}=${share}`).join(', '));
+
+const ALIAS_FIELDS = ['name', 'function_id', 'version', 'weights', 'description', 'endpoint', 'created_at', 'updated_at'] as const;
+
+export function aliasShown(alias: AliasView): Shown {
+  return { fields: [...ALIAS_FIELDS], values: ALIAS_FIELDS.map((field) => (field === 'weights' ? weightsText(alias) : alias[field])) };
+}
+
+export const aliasListing = (aliases: readonly AliasView[]): Listing =>
+  listingOf(aliases, [
+    ['Name', (alias) => alias.name],
+    ['Version', (alias) => alias.version],
+    ['Weights', weightsText],
+    ['Description', (alias) => alias.description],
+    ['Endpoint', (alias) => alias.endpoint],
   ]);

@@ -35,6 +35,11 @@
  *   is given (`secrets`), which then cannot be deleted while it does.
  * - **context**: a function's own settings, `KEY: value` strings given at its creation or update
  *   (a JSON object, or a context file of `KEY=value` lines) and shown with it.
+ * - **version**: an immutable snapshot of a function's code and settings, numbered 1, 2, … per
+ *   function (never reused); the function itself is the editable `latest`.
+ * - **alias**: a named pointer of a function to one of its versions (`prod` → 3), optionally
+ *   sending a share of calls to other versions (`weights`); callers and jobs target it, and moving
+ *   it changes what the next calls run.
  */
 
 export const REQUEST_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timeout', 'cancelled'] as const;
@@ -152,6 +157,10 @@ export interface RequestRecord {
    * (lower-case names); absent on requests stored before they were kept, or with none.
    */
   headers?: Record<string, string>;
+  /** The version it runs, chosen when it was accepted: a number, or `latest` (the function as it is). */
+  version: VersionRef;
+  /** The alias it came through, if any. */
+  alias: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -189,6 +198,40 @@ export interface SecretUse {
   function_name: string;
 }
 
+/** What a request runs: a published version's number, or `latest`, the function as it is now. */
+export type VersionRef = number | 'latest';
+
+/** The settings a version keeps (with its code): what it runs with, whatever the function becomes. */
+export const VERSION_SETTINGS = ['runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'network', 'context', 'secrets', 'code_sha256'] as const;
+
+/** A published version of a function: an immutable snapshot of its code and settings. */
+export type FunctionVersion = Pick<FunctionRecord, 'function_id' | 'tenant_id' | (typeof VERSION_SETTINGS)[number]> & {
+  /** 1, 2, … per function; a deleted version's number is never given again. */
+  version: number;
+  description: string;
+  created_at: string;
+};
+
+/** An alias name: letters, digits, `_` and `-`, starting with a letter (so never a version number); `latest` is reserved. */
+export const ALIAS_NAME = {
+  pattern: /^(?!latest$)[A-Za-z][A-Za-z0-9_-]{0,63}$/,
+  hint: 'a name of letters, digits, `_` and `-`, starting with a letter, at most 64 characters, and not `latest`',
+} as const;
+
+/** A named pointer of a function to one of its versions. */
+export interface AliasRecord {
+  function_id: string;
+  tenant_id: string;
+  name: string;
+  /** The version it sends calls to, but for the shares `weights` send elsewhere. */
+  version: number;
+  /** Shares of calls (0–1, summing to at most 1) sent to other versions instead, by version number. */
+  weights: Record<string, number>;
+  description: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface RuntimeRecord {
   name: string;
   description: string;
@@ -201,7 +244,20 @@ export interface RuntimeRecord {
  * start it again, so a duplicate job (the sweeper's) never runs a request another job holds.
  */
 export type Job =
-  /** `function_id` lets the runner skip reading the request before starting it; jobs of earlier versions lack it. */
-  | { kind: 'run'; request_id: string; job_id: string; function_id?: string }
+  /**
+   * `function_id` lets the runner skip reading the request before starting it; jobs of earlier
+   * releases lack it. `version`: the published version the request runs; absent, `latest`.
+   */
+  | { kind: 'run'; request_id: string; job_id: string; function_id?: string; version?: number }
   | { kind: 'build'; function_id: string; code_sha256: string }
-  | { kind: 'forget'; function_id: string };
+  /** Without `version`: the function was deleted. With it: that version was, its image goes once nothing uses it. */
+  | { kind: 'forget'; function_id: string; version?: number; code_sha256?: string };
+
+/** The run job of a request: its version travels with it, so a runner runs what the request was accepted for. */
+export const runJob = (request: Pick<RequestRecord, 'request_id' | 'function_id' | 'version'>, jobId: string): Extract<Job, { kind: 'run' }> => ({
+  kind: 'run',
+  request_id: request.request_id,
+  job_id: jobId,
+  function_id: request.function_id,
+  ...(request.version !== 'latest' && { version: request.version }),
+});

@@ -128,9 +128,14 @@ export class ContainerPool {
     return { warm: this.warm.size - (busy - this.cold), busy, prewarmed: this.prewarmed.size };
   }
 
-  /** The function was deleted: its containers go, the busy ones once their request is done. */
-  forget(functionId: string): void {
-    for (const warm of this.warm) if (warm.functionId === functionId) this.retire(warm);
+  /**
+   * The function was deleted (or, with `keepImages`, the versions of other images were): its
+   * containers (of other images) go, the busy ones once their request is done.
+   */
+  forget(functionId: string, keepImages: readonly string[] = []): void {
+    for (const warm of this.warm) {
+      if (warm.functionId === functionId && !keepImages.some((image) => warm.key.startsWith(`${image} `))) this.retire(warm);
+    }
   }
 
   /** Removes every container. The runner calls it once no request runs any more. */

@@ -163,8 +163,8 @@ export interface ContainerRuntime {
   /** Of the given images, those present on this engine. */
   presentImages(tags: readonly string[]): Promise<string[]>;
   buildImage(build: ImageBuild): Promise<BuildResult>;
-  /** Removes the images of a function, but `keepTag` when given; returns how many. */
-  removeFunctionImages(functionId: string, keepTag?: string): Promise<number>;
+  /** Removes the images of a function, but those tagged with one of `keepTags`; returns how many. */
+  removeFunctionImages(functionId: string, keepTags?: readonly string[]): Promise<number>;
   /** Starts a container; its runtime may still be importing the function when this resolves. */
   start(spec: ContainerSpec): Promise<Container>;
   /**

@@ -173,10 +173,10 @@ export class DockerContainerRuntime implements ContainerRuntime {
     });
   }
 
-  async removeFunctionImages(functionId: string, keepTag?: string): Promise<number> {
+  async removeFunctionImages(functionId: string, keepTags: readonly string[] = []): Promise<number> {
     try {
       const images = await this.docker.listImages({ filters: { label: [`${LABEL_FUNCTION}=${functionId}`] } });
-      const doomed = images.filter((image) => keepTag === undefined || !(image.RepoTags ?? []).includes(keepTag));
+      const doomed = images.filter((image) => !(image.RepoTags ?? []).some((tag) => keepTags.includes(tag)));
       for (const image of doomed) await this.docker.getImage(image.Id).remove({ force: true });
       return doomed.length;
     } catch (error) {

@@ -9,7 +9,7 @@
  * whose `[runner] network` gives one; elsewhere its requests fail.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
-import { type FunctionRecord, type Job, type LogRecord, type RequestRecord } from '../common/domain.js';
+import { VERSION_SETTINGS, type FunctionCode, type FunctionRecord, type Job, type LogRecord, type RequestRecord, type VersionRef } from '../common/domain.js';
 import { coerceError } from '../common/errors.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -66,6 +66,12 @@ export interface RunnerDeps extends RunContextDeps {
 /** The image of one version of a function's code. */
 export const functionImageTag = (fn: Pick<FunctionRecord, 'function_id' | 'code_sha256'>): string =>
   `pratai/function-${fn.function_id}:${fn.code_sha256.slice(0, 16)}`;
+
+/**
+ * The settings a request runs with: its version's snapshot (code, runtime, limits, retries,
+ * network, context, secret names) over the function, or the function as it is now (`latest`).
+ */
+type RunSettings = FunctionRecord & { readonly version: VersionRef };
 
 /** Why a runner whose `[runner] network` is none fails the requests of a function that asks for network. */
 const NO_NETWORK_HERE =
@@ -218,7 +224,7 @@ export class Runner {
       case 'build':
         return this.buildFunction(job.function_id, job.code_sha256, delivery);
       case 'forget':
-        return this.forgetFunction(job.function_id, delivery);
+        return job.version === undefined ? this.forgetFunction(job.function_id, delivery) : this.forgetVersion(job.function_id, job.version, delivery);
     }
   }
 
@@ -244,18 +250,19 @@ export class Runner {
   private async runRequest(job: Extract<Job, { kind: 'run' }>, delivery: Delivery): Promise<void> {
     const { store, log } = this.deps;
     const requestId = job.request_id;
-    let fn: FunctionRecord | undefined;
+    let fn: RunSettings | undefined;
     let request: RequestRecord | undefined;
     try {
-      const functionId = job.function_id ?? (await store.getRequest(requestId, 'all-tenants'))?.function_id;
+      const asked = job.function_id === undefined ? await store.getRequest(requestId, 'all-tenants') : undefined;
+      const functionId = job.function_id ?? asked?.function_id;
       if (functionId === undefined) {
         log.info(`request ${requestId} is gone (purged); not run`, requestId);
         return await delivery.ack();
       }
-      fn = await store.getFunction(functionId, 'all-tenants');
+      fn = await this.runSettings(functionId, job.version ?? asked?.version ?? 'latest');
       // The request waits in `queued` while its function's image is built. startRequest says
       // whether it may start: not when final (a redelivered job never runs it again) nor expired.
-      const image = fn ? await this.ensureImage(fn) : undefined;
+      let image = fn ? await this.ensureImage(fn) : undefined;
       const expire = this.expiry();
       const start = await store.startRequest(requestId, { jobId: job.job_id, at: now(), ...(expire && { expire }) });
       if (!start.started) return await this.notStarted(requestId, start.reason, delivery);
@@ -264,10 +271,16 @@ export class Runner {
         const waited = secondsBetween(request.created_at, request.started_at);
         if (waited !== undefined) this.deps.metrics.queueWait.observe(waited);
       }
+      if (fn !== undefined && request.version !== fn.version) {
+        // A job that did not carry the request's version (one published before versions were).
+        fn = await this.runSettings(fn.function_id, request.version);
+        image = fn ? await this.ensureImage(fn) : undefined;
+      }
       this.deps.notifier.publish({ kind: 'request', request: requestChange(request) });
       if (request.attempts > 1) log.warning(`request ${requestId} started again (attempt ${request.attempts})`, requestId);
       if (fn === undefined || image === undefined) {
-        await this.finish(request, failedOutcome('cancelled', 'Cancelled', 'The function was deleted before the request ran'));
+        const gone = request.version === 'latest' ? 'The function was deleted before the request ran' : `Version ${request.version} of the function was deleted before the request ran`;
+        await this.finish(request, failedOutcome('cancelled', 'Cancelled', gone));
         return await delivery.ack();
       }
       if (!image.ok) {
@@ -298,7 +311,7 @@ export class Runner {
         image: functionImageTag(fn),
         functionId: fn.function_id,
         runtime: fn.runtime,
-        loadCode: () => store.getFunctionCode(functionId),
+        loadCode: () => this.codeOf(fn as RunSettings),
         requestId,
         payload: request.payload,
         memoryMiB: fn.memory,
@@ -347,7 +360,7 @@ export class Runner {
    * Runs the request in the pool. An image removed from Docker since it was built (`docker rmi`,
    * a prune) is built again, and the request runs on it in the same attempt.
    */
-  private async execute(fn: FunctionRecord, spec: RunSpec): Promise<Execution> {
+  private async execute(fn: RunSettings, spec: RunSpec): Promise<Execution> {
     try {
       return await this.deps.pool.run(spec);
     } catch (thrown) {
@@ -361,6 +374,19 @@ export class Runner {
       }
       return this.deps.pool.run(spec);
     }
+  }
+
+  /** What a request of `version` runs with; undefined when the function, or that version of it, is gone. */
+  private async runSettings(functionId: string, version: VersionRef): Promise<RunSettings | undefined> {
+    const fn = await this.deps.store.getFunction(functionId, 'all-tenants');
+    if (fn === undefined || version === 'latest') return fn && { ...fn, version };
+    const snapshot = await this.deps.store.getVersion(functionId, version);
+    if (snapshot === undefined) return undefined;
+    return { ...fn, ...Object.fromEntries(VERSION_SETTINGS.map((setting) => [setting, snapshot[setting]])), version };
+  }
+
+  private codeOf(fn: RunSettings): Promise<FunctionCode | undefined> {
+    return fn.version === 'latest' ? this.deps.store.getFunctionCode(fn.function_id) : this.deps.store.getVersionCode(fn.function_id, fn.version);
   }
 
   /** The cutoff of `max_request_age` now, as the store takes it. */
@@ -403,7 +429,7 @@ export class Runner {
    * visible) and its job comes back after a backoff; with no retry left it ends with that
    * outcome, dead-lettered, and so does its job.
    */
-  private async attemptFailed(request: RequestRecord, fn: FunctionRecord, outcome: Outcome, platform: boolean, delivery: Delivery): Promise<void> {
+  private async attemptFailed(request: RequestRecord, fn: RunSettings, outcome: Outcome, platform: boolean, delivery: Delivery): Promise<void> {
     const { store, log } = this.deps;
     const requestId = request.request_id;
     if (hasRetriesLeft(fn, request.attempts, platform ? this.options.platformRetries : 0)) {
@@ -470,7 +496,7 @@ export class Runner {
   private async buildFunction(functionId: string, codeSha256: string, delivery: Delivery): Promise<void> {
     const { store } = this.deps;
     try {
-      const fn = await store.getFunction(functionId, 'all-tenants');
+      const fn = await this.runSettings(functionId, 'latest');
       if (fn !== undefined && fn.code_sha256 === codeSha256) await this.ensureImage(fn);
       return await delivery.ack();
     } catch (thrown) {
@@ -478,6 +504,37 @@ export class Runner {
         store.setFunctionBuild(functionId, codeSha256, 'error', `The image could not be built: ${coerceError(thrown).message}`),
       );
     }
+  }
+
+  /**
+   * A version was deleted: once no request of it is queued or running, the images and warm
+   * containers of the function that neither `latest` nor a remaining version uses go.
+   */
+  private async forgetVersion(functionId: string, version: number, delivery: Delivery): Promise<void> {
+    const { store, log } = this.deps;
+    try {
+      const pending = await Promise.all(
+        (['running', 'queued'] as const).map((status) => store.listRequests('all-tenants', { functionId, version, status, limit: 1 })),
+      );
+      if (pending.some((requests) => requests.length > 0)) return await delivery.retry(retryDelayMs(delivery.deliveryCount));
+      const removed = await this.pruneImages(functionId);
+      log.info(`version ${version} of function ${functionId} deleted: removed ${removed} image(s)`);
+      return await delivery.ack();
+    } catch (error) {
+      log.error(`could not remove the image of version ${version} of function ${functionId}: ${coerceError(error).message}`);
+      return delivery.retry(retryDelayMs(delivery.deliveryCount));
+    }
+  }
+
+  /** Removes the function's images (and warm containers) that neither `latest` nor a published version uses; returns how many images. */
+  private async pruneImages(functionId: string): Promise<number> {
+    const { store, containers } = this.deps;
+    const fn = await store.getFunction(functionId, 'all-tenants');
+    if (fn === undefined) return 0;
+    const keep = [fn, ...(await store.listVersions(functionId))].map((used) => functionImageTag({ function_id: functionId, code_sha256: used.code_sha256 }));
+    for (const tag of this.images) if (tag.startsWith(`pratai/function-${functionId}:`) && !keep.includes(tag)) this.images.delete(tag);
+    this.deps.pool.forget(functionId, keep);
+    return containers.removeFunctionImages(functionId, keep);
   }
 
   private async forgetFunction(functionId: string, delivery: Delivery): Promise<void> {
@@ -489,7 +546,7 @@ export class Runner {
   }
 
   /** Builds the function's image unless it exists, and records the build's result on the function. */
-  private ensureImage(fn: FunctionRecord): Promise<BuildResult> {
+  private ensureImage(fn: RunSettings): Promise<BuildResult> {
     const tag = functionImageTag(fn);
     if (this.images.has(tag)) return Promise.resolve({ ok: true, log: '' });
     let build = this.builds.get(tag);
@@ -500,16 +557,16 @@ export class Runner {
     return build;
   }
 
-  private async build(fn: FunctionRecord, tag: string): Promise<BuildResult> {
+  private async build(fn: RunSettings, tag: string): Promise<BuildResult> {
     const { store, containers, log } = this.deps;
     if (await containers.hasImage(tag)) {
       this.images.add(tag);
       if (fn.status !== 'ready') await store.setFunctionBuild(fn.function_id, fn.code_sha256, 'ready', fn.build_log);
       return { ok: true, log: '' };
     }
-    const [runtime, code] = await Promise.all([store.getRuntime(fn.runtime), store.getFunctionCode(fn.function_id)]);
+    const [runtime, code] = await Promise.all([store.getRuntime(fn.runtime), this.codeOf(fn)]);
     if (runtime === undefined || code === undefined) {
-      return { ok: false, log: runtime === undefined ? `The runtime \`${fn.runtime}\` no longer exists` : 'The function was deleted' };
+      return { ok: false, log: runtime === undefined ? `The runtime \`${fn.runtime}\` no longer exists` : fn.version === 'latest' ? 'The function was deleted' : `Version ${fn.version} of the function was deleted` };
     }
     log.info(`building image ${tag}`);
     const buildStarted = performance.now();
@@ -519,8 +576,8 @@ export class Runner {
     this.deps.metrics.imageBuildDuration.observe({ result: buildResult }, (performance.now() - buildStarted) / 1000);
     if (result.ok) {
       this.images.add(tag);
-      // Earlier versions of the function's code are not run any more.
-      const removed = await containers.removeFunctionImages(fn.function_id, tag).catch(() => 0);
+      // Earlier code of the function that no published version keeps is not run any more.
+      const removed = fn.version === 'latest' ? await this.pruneImages(fn.function_id).catch(() => 0) : 0;
       if (removed > 0) log.info(`removed ${removed} earlier image(s) of function ${fn.function_id}`);
     } else {
       log.warning(`image ${tag} failed to build`);

@@ -183,6 +183,8 @@ describe('maximum request age', () => {
       logs: [],
       attempts: 0,
       dead_letter: false,
+      version: 'latest',
+      alias: null,
       created_at: old,
       started_at: null,
       finished_at: null,

@@ -10,6 +10,7 @@ import { CliError, usageError } from '../errors.js';
 import { withOutputOptions } from '../output.js';
 import { requestShown } from '../views.js';
 import { waitForRequest } from '../wait.js';
+import { versionArgument } from './versions.js';
 
 type Opts = Record<string, unknown>;
 
@@ -51,13 +52,20 @@ export function registerExecuteCommand(program: Command, context: CliContext): v
       .argument('<function>', 'ID or name of the function')
       .option('--payload <json>', 'the payload, as JSON (default null)')
       .option('--file <path>', 'a file holding the payload as JSON (- for standard input)')
-      .option('--wait', 'wait until the request ends, showing progress on stderr; fails unless it succeeded'),
+      .option('--wait', 'wait until the request ends, showing progress on stderr; fails unless it succeeded')
+      .option('--version <n>', 'call this published version of the function')
+      .option('--alias <name>', 'call the version this alias targets'),
     'show',
   ).action(async (idOrName: string, opts: Opts) => {
     const payload = readPayload(opts);
+    if (opts.version !== undefined && opts.alias !== undefined) throw usageError('Give --version or --alias, not both');
+    const target = {
+      ...(typeof opts.version === 'string' && { version: versionArgument('--version', opts.version) }),
+      ...(typeof opts.alias === 'string' && { alias: opts.alias }),
+    };
     const api = context.api();
     const fn = await api.findFunction(idOrName);
-    const requestId = await api.execute(fn, payload);
+    const requestId = await api.execute(fn, payload, target);
     if (opts.wait !== true) return context.printOne({ fields: ['request_id', 'function_id'], values: [requestId, fn.function_id] }, opts);
     const request = await waitForRequest(context, api, requestId);
     context.printOne(requestShown(request), opts);

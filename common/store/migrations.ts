@@ -197,4 +197,48 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('runners').addColumn('drain_requested', 'integer', (c) => c.notNull().defaultTo(0)).execute();
     },
   },
+  '0010_function_versions': {
+    /**
+     * Published versions of functions (a snapshot of settings and code each) and their aliases; the
+     * highest number a function ever published (so that none is given twice); the version each
+     * request runs and the alias it came through (null on rows before it: `latest`, none).
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      const text = bigText(db);
+      await db.schema.alterTable('functions').addColumn('last_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('requests').addColumn('version', 'varchar(16)').execute();
+      await db.schema.alterTable('requests').addColumn('alias', 'varchar(64)').execute();
+      await portableTable(db, db.schema.createTable('function_versions'))
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('description', text, (c) => c.notNull())
+        .addColumn('runtime', 'varchar(64)', (c) => c.notNull())
+        .addColumn('memory', 'integer', (c) => c.notNull())
+        .addColumn('cpus', 'double precision', (c) => c.notNull())
+        .addColumn('timeout', 'integer', (c) => c.notNull())
+        .addColumn('retries', 'integer', (c) => c.notNull())
+        .addColumn('retry_on_error', 'integer', (c) => c.notNull())
+        .addColumn('network', 'integer', (c) => c.notNull())
+        .addColumn('context', text, (c) => c.notNull())
+        .addColumn('secrets', text, (c) => c.notNull())
+        .addColumn('code_sha256', 'varchar(64)', (c) => c.notNull())
+        .addColumn('module', text, (c) => c.notNull())
+        .addColumn('requirements', text, (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('function_versions_function_version', ['function_id', 'version'])
+        .execute();
+      await portableTable(db, db.schema.createTable('function_aliases'))
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('name', 'varchar(64)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('weights', text, (c) => c.notNull())
+        .addColumn('description', text, (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('function_aliases_function_name', ['function_id', 'name'])
+        .execute();
+    },
+  },
 };

@@ -8,13 +8,14 @@
  * request's row, then the function's), so two such transactions never wait on each other in a ring.
  */
 import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type QueryResult, type Transaction } from 'kysely';
-import { FINAL_STATUSES, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse } from '../domain.js';
+import { FINAL_STATUSES, type AliasRecord, type FunctionCode, type FunctionRecord, type FunctionStatus, type FunctionVersion, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse } from '../domain.js';
 import { PrataiError } from '../errors.js';
 import { migrations } from './migrations.js';
 import { PrecompiledQuery } from './precompiled-query.js';
 import { createSqlDialect, type SqlLocation } from './sql-dialect.js';
 import { isUniqueViolation } from './sql-errors.js';
 import {
+  aliasRow,
   cancelRow,
   expiredRow,
   finishableFrom,
@@ -28,21 +29,31 @@ import {
   REQUEST_COLUMNS,
   requestRow,
   runnerRow,
+  sameAsVersion,
   secretInUse,
   startBlocked,
+  toAlias,
   toFunction,
   toHeartbeat,
   toRequest,
+  toVersion,
   UNFINISHED,
   unknownSecret,
+  unknownVersion,
+  VERSION_COLUMNS,
+  versionInUse,
+  versionRow,
+  versionText,
+  type AliasRow,
   type FunctionRow,
   type FunctionSecretRow,
   type RequestRow,
   type RunnerRow,
   type RuntimeRow,
   type SecretRow,
+  type VersionRow,
 } from './rows.js';
-import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store } from './store.js';
+import type { AliasChanges, FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store } from './store.js';
 
 export interface SqlStoreOptions {
   /** Most connections open at once to a server database ([database] max_pool_size). */
@@ -61,6 +72,8 @@ export interface Tables {
   runners: RunnerRow;
   secrets: SecretRow;
   function_secrets: FunctionSecretRow;
+  function_versions: VersionRow;
+  function_aliases: AliasRow;
 }
 
 type FunctionColumns = Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[number]>;
@@ -282,9 +295,108 @@ export class SqlStore implements Store {
     // In one transaction: a function left naming secrets it no longer has would hold them forever.
     return this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
+      await trx.deleteFrom('function_aliases').where('function_id', '=', functionId).execute();
+      await trx.deleteFrom('function_versions').where('function_id', '=', functionId).execute();
       const result = await trx.deleteFrom('functions').where('function_id', '=', functionId).executeTakeFirst();
       return result.numDeletedRows > 0n;
     });
+  }
+
+  /**
+   * The function's row, locked until the transaction ends: what publishing, deleting a version and
+   * changing an alias take first, so that one of them at a time sees and changes a function's
+   * versions and aliases (no alias comes to target a version being deleted).
+   */
+  private lockFunction(trx: Transaction<Tables>, functionId: string): Promise<FunctionRow | undefined> {
+    const query = trx.selectFrom('functions').selectAll().where('function_id', '=', functionId);
+    return (this.sqlite ? query : query.forUpdate()).executeTakeFirst();
+  }
+
+  async publishVersion(functionId: string, description: string, at: string): Promise<{ version: FunctionVersion; published: boolean } | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const fn = await this.lockFunction(trx, functionId);
+      if (fn === undefined) return undefined;
+      const latest = await trx.selectFrom('function_versions').selectAll().where('function_id', '=', functionId).orderBy('version', 'desc').limit(1).executeTakeFirst();
+      if (latest !== undefined && sameAsVersion(fn, latest)) return { version: toVersion(latest), published: false };
+      const number = Number(fn.last_version) + 1;
+      await trx.updateTable('functions').set({ last_version: number }).where('function_id', '=', functionId).execute();
+      const row = versionRow(fn, number, description, at);
+      await trx.insertInto('function_versions').values(row).execute();
+      return { version: toVersion(row), published: true };
+    });
+  }
+
+  async getVersion(functionId: string, version: number): Promise<FunctionVersion | undefined> {
+    const row = await this.db.selectFrom('function_versions').select(VERSION_COLUMNS).where('function_id', '=', functionId).where('version', '=', version).executeTakeFirst();
+    return row && toVersion({ ...row, module: '', requirements: '' });
+  }
+
+  async getVersionCode(functionId: string, version: number): Promise<FunctionCode | undefined> {
+    return this.db.selectFrom('function_versions').select(['module', 'requirements']).where('function_id', '=', functionId).where('version', '=', version).executeTakeFirst();
+  }
+
+  async listVersions(functionId: string): Promise<FunctionVersion[]> {
+    const rows = await this.db.selectFrom('function_versions').select(VERSION_COLUMNS).where('function_id', '=', functionId).orderBy('version').execute();
+    return rows.map((row) => toVersion({ ...row, module: '', requirements: '' }));
+  }
+
+  async deleteVersion(functionId: string, version: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      if ((await this.lockFunction(trx, functionId)) === undefined) return false;
+      const aliases = await trx.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).execute();
+      const inUse = versionInUse(version, aliases.map(toAlias));
+      if (inUse) throw inUse;
+      const result = await trx.deleteFrom('function_versions').where('function_id', '=', functionId).where('version', '=', version).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
+  /** Throws VersionNotFound when the alias targets a version the function lacks (its row locked by the caller). */
+  private async checkTargets(trx: Transaction<Tables>, alias: Pick<AliasRecord, 'function_id' | 'version' | 'weights'>): Promise<void> {
+    const rows = await trx.selectFrom('function_versions').select('version').where('function_id', '=', alias.function_id).execute();
+    const error = unknownVersion(alias, rows.map((row) => Number(row.version)));
+    if (error) throw error;
+  }
+
+  async createAlias(alias: AliasRecord): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        if ((await this.lockFunction(trx, alias.function_id)) === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${alias.function_id}\``);
+        await this.checkTargets(trx, alias);
+        await trx.insertInto('function_aliases').values(aliasRow(alias)).execute();
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new PrataiError('AliasExists', `The function has an alias named \`${alias.name}\` already; move it with PATCH`);
+      throw error;
+    }
+  }
+
+  async getAlias(functionId: string, name: string): Promise<AliasRecord | undefined> {
+    const row = await this.db.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).where('name', '=', name).executeTakeFirst();
+    return row && toAlias(row);
+  }
+
+  async listAliases(functionId: string): Promise<AliasRecord[]> {
+    const rows = await this.db.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).orderBy('name').execute();
+    return rows.map(toAlias);
+  }
+
+  async updateAlias(functionId: string, name: string, changes: AliasChanges): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      if ((await this.lockFunction(trx, functionId)) === undefined) return false;
+      const row = await trx.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).where('name', '=', name).executeTakeFirst();
+      if (row === undefined) return false;
+      const changed = { ...toAlias(row), ...changes };
+      await this.checkTargets(trx, changed);
+      const { version, weights, description, updated_at } = aliasRow(changed);
+      await trx.updateTable('function_aliases').set({ version, weights, description, updated_at }).where('function_id', '=', functionId).where('name', '=', name).execute();
+      return true;
+    });
+  }
+
+  async deleteAlias(functionId: string, name: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('function_aliases').where('function_id', '=', functionId).where('name', '=', name).executeTakeFirst();
+    return result.numDeletedRows > 0n;
   }
 
   async createSecret(secret: SecretRecord): Promise<void> {
@@ -381,6 +493,9 @@ export class SqlStore implements Store {
     if (filter.requestId !== undefined) query = query.where('request_id', '=', filter.requestId);
     if (filter.queuedBefore !== undefined) query = query.where('queued_at', '<', filter.queuedBefore);
     if (filter.deadLetter !== undefined) query = query.where('dead_letter', '=', filter.deadLetter ? 1 : 0);
+    if (filter.version === 'latest') query = query.where((eb) => eb.or([eb('version', '=', 'latest'), eb('version', 'is', null)]));
+    else if (filter.version !== undefined) query = query.where('version', '=', versionText(filter.version));
+    if (filter.alias !== undefined) query = query.where('alias', '=', filter.alias);
     if (filter.marker !== undefined) {
       const marker = await this.getRequest(filter.marker, scope);
       if (marker === undefined) throw new PrataiError('InvalidParameter', `Expected \`marker\` to be the id of a request on the previous page, got \`${filter.marker}\` (no such request)`);

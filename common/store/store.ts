@@ -1,6 +1,8 @@
 import type {
+  AliasRecord,
   FunctionCode,
   FunctionOpenStack,
+  FunctionVersion,
   FunctionRecord,
   FunctionStatus,
   LogRecord,
@@ -10,6 +12,7 @@ import type {
   RuntimeRecord,
   SecretRecord,
   SecretUse,
+  VersionRef,
 } from '../domain.js';
 
 /** Which tenant's rows a call may see: one tenant, or every tenant (admin listing). */
@@ -27,7 +30,14 @@ export interface RequestFilter {
   queuedBefore?: string;
   /** Only dead-lettered requests (true) or only the others (false). */
   deadLetter?: boolean;
+  /** Only requests that ran (or run) this version. */
+  version?: VersionRef;
+  /** Only requests that came through this alias. */
+  alias?: string;
 }
+
+/** What `updateAlias` may change. */
+export type AliasChanges = Partial<Pick<AliasRecord, 'version' | 'weights' | 'description'>> & { updated_at: string };
 
 /** What `updateFunction` may change. */
 export type FunctionChanges = Partial<
@@ -157,8 +167,29 @@ export interface Store {
    * `changes.secrets` names a secret its tenant does not have (nothing changed). False when gone.
    */
   updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean>;
-  /** Removes the function and its code (and its hold on the secrets it names); its requests stay. False when it did not exist. */
+  /** Removes the function and its code, versions and aliases (and its hold on the secrets it names); its requests stay. False when it did not exist. */
   deleteFunction(functionId: string): Promise<boolean>;
+
+  /**
+   * Publishes the function as it is now (code and the settings of VERSION_SETTINGS) as its next
+   * version, numbered one past the highest it ever had; when they equal its highest version's,
+   * that version is answered instead (`published` false). Undefined when the function is gone.
+   */
+  publishVersion(functionId: string, description: string, at: string): Promise<{ version: FunctionVersion; published: boolean } | undefined>;
+  getVersion(functionId: string, version: number): Promise<FunctionVersion | undefined>;
+  getVersionCode(functionId: string, version: number): Promise<FunctionCode | undefined>;
+  /** The function's versions, by number. */
+  listVersions(functionId: string): Promise<FunctionVersion[]>;
+  /** Deletes a version no alias targets: false when it did not exist; throws VersionInUse (naming the aliases) otherwise. */
+  deleteVersion(functionId: string, version: number): Promise<boolean>;
+  /** Throws AliasExists when the function has one of that name, VersionNotFound when it names a version the function lacks. */
+  createAlias(alias: AliasRecord): Promise<void>;
+  getAlias(functionId: string, name: string): Promise<AliasRecord | undefined>;
+  /** The function's aliases, by name. */
+  listAliases(functionId: string): Promise<AliasRecord[]>;
+  /** Moves or reweights an alias; throws VersionNotFound as createAlias does. False when it is gone. */
+  updateAlias(functionId: string, name: string, changes: AliasChanges): Promise<boolean>;
+  deleteAlias(functionId: string, name: string): Promise<boolean>;
 
   /** Stores a new secret (sealed); throws SecretExists when its tenant has one of that name. */
   createSecret(secret: SecretRecord): Promise<void>;

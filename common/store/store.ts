@@ -10,6 +10,7 @@ import type {
   SecretRecord,
   SecretUse,
 } from '../domain.js';
+import type { CoordinationStore } from '../coordination/coordination-store.js';
 
 /** Which tenant's rows a call may see: one tenant, or every tenant (admin listing). */
 export type Scope = { tenantId: string } | 'all-tenants';
@@ -196,4 +197,7 @@ export interface Store {
   /** Removes a runner's heartbeat while the process `instanceId` holds it (a clean stop); false otherwise. */
   deleteHeartbeat(name: string, instanceId: string): Promise<boolean>;
   listHeartbeats(): Promise<RunnerHeartbeat[]>;
+
+  /** The project trees of coordination, in the same database; throws CoordinationUnsupported where the database cannot hold them. */
+  coordination(): CoordinationStore;
 }

@@ -5,6 +5,7 @@
 import express, { type Express } from 'express';
 import { authenticate, stripIdentityHeaders } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { coordinationRouter } from './coordination.js';
 import { discoveryRouter, healthcheckRouter } from './discovery.js';
 import { functionsRouter } from './functions.js';
 import { errorHandler, notFound, requestIds } from './http.js';
@@ -31,6 +32,7 @@ export function createApiApp(deps: ApiDeps): Express {
   app.use('/v1/requests', requestsRouter(deps));
   app.use('/v1/runtimes', runtimesRouter(deps));
   app.use('/v1/secrets', secretsRouter(deps));
+  app.use('/v1/coordination', coordinationRouter(deps));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

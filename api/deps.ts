@@ -1,4 +1,5 @@
 import type { Settings } from '../common/config.js';
+import type { Coordination } from '../common/coordination/coordination.js';
 import type { Logger } from '../common/log.js';
 import type { Notifier } from '../common/notifications/notifier.js';
 import type { Keyring } from '../common/secrets/keyring.js';
@@ -21,6 +22,8 @@ export interface ApiDeps {
   keyring: Keyring;
   settings: Settings;
   log: Logger;
+  /** The projects' coordination trees; absent where the database cannot hold them (MongoDB). */
+  coordination?: Coordination;
   /** The streams open now (log follows, request watches), ended when the API stops. */
   streams: OpenStreams;
   /** The port webhooks are served on (known only once listening when configured as 0). */

@@ -51,6 +51,8 @@ export const POLICY_DEFAULTS: readonly RuleDefault[] = [
     description: "POST /v1/functions and PATCH /v1/functions/{function_id} with network=true: give the function's containers the operator's [runner] network (never when that is none).",
   },
   { name: 'function:invoke', check: 'rule:owner and rule:member', description: "POST /function/{function_id} on a private function's webhook (a public one takes anonymous calls)." },
+  { name: 'coordination:read', check: 'rule:reader', description: "GET /v1/coordination/...: read the project's coordination nodes, its sessions and their events." },
+  { name: 'coordination:write', check: 'rule:member', description: "POST, PUT, DELETE /v1/coordination/...: change the project's coordination nodes, open and close sessions." },
   { name: 'request:list', check: 'rule:reader', description: "GET /v1/requests: list the project's requests." },
   { name: 'request:list:all_tenants', check: 'rule:context_is_admin', description: "GET /v1/requests?all_tenants=true: list every project's requests." },
   { name: 'request:get', check: OWNER_READER, description: 'GET /v1/requests/{request_id} and its /logs' },

@@ -10,6 +10,7 @@ import type { JobQueue } from '../common/queue/queue.js';
 import type { Store } from '../common/store/store.js';
 import { ContainerPool } from './container-pool.js';
 import { DockerContainerRuntime } from './docker-container-runtime.js';
+import type { FunctionServices } from './function-services.js';
 import { Registration } from './registration.js';
 import { Runner } from './runner.js';
 
@@ -17,7 +18,7 @@ import { Runner } from './runner.js';
 const PREWARM_MEMORY_MIB = 128;
 const PREWARM_CPUS = 1;
 
-export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger }): Runner {
+export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger; services?: FunctionServices }): Runner {
   const { runner, build } = settings;
   const instanceId = randomBytes(16).toString('hex');
   const name = runnerId(settings, instanceId);
@@ -58,7 +59,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     },
   );
   return new Runner(
-    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, log: deps.log },
+    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, log: deps.log, ...(deps.services && { services: deps.services }) },
     {
       name,
       concurrency: runner.concurrency,

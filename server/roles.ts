@@ -7,8 +7,11 @@ import { Policy } from '../api/policy.js';
 import { startApi } from '../api/server.js';
 import type { Adapters } from '../common/adapters.js';
 import type { Settings } from '../common/config.js';
+import { createCoordination } from '../common/coordination/factory.js';
 import type { Logger } from '../common/log.js';
+import { CoordinationService } from '../runner/coordination-service.js';
 import { createRunner } from '../runner/factory.js';
+import type { FunctionService } from '../runner/function-services.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
 
@@ -24,6 +27,8 @@ export interface ApiRole extends Role {
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
   const { store, queue, notifier, keyring } = adapters;
+  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  coordination?.start();
   const api = await startApi({
     store,
     queue,
@@ -33,19 +38,26 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
     policy: Policy.fromSettings(settings, log.child('policy')),
     settings,
     log,
+    ...(coordination && { coordination }),
   });
   // Where a local client reaches it: a wildcard listen address is not one.
   const host = settings.api.host === '0.0.0.0' || settings.api.host === '::' ? '127.0.0.1' : settings.api.host;
   return {
     apiUrl: `http://${host}:${api.apiPort}`,
     webhookUrl: `http://${host}:${api.webhookPort}`,
-    stop: () => api.close(),
+    stop: async () => {
+      await api.close();
+      await coordination?.stop();
+    },
   };
 }
 
 export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger): Promise<Role> {
   const { store, queue, notifier } = adapters;
-  const runner = createRunner(settings, { store, queue, notifier, log });
+  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  const coordinationService = coordination && new CoordinationService({ coordination, log: log.child('coordination') }, { sessionTimeoutMs: settings.coordination.session_timeout_ms });
+  const services = new Map<string, FunctionService>(coordinationService ? [['coordination', coordinationService]] : []);
+  const runner = createRunner(settings, { store, queue, notifier, log, services });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
@@ -54,12 +66,15 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   const purger = retentionDays > 0 ? new RetentionPurger({ store, log: log.child('retention') }, { retentionDays, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
   await runner.start();
   sweeper.start();
+  coordination?.start();
   purger?.start();
   return {
     stop: async () => {
       await purger?.stop();
       await sweeper.stop();
       await runner.stop();
+      coordinationService?.stop();
+      await coordination?.stop();
     },
   };
 }

@@ -5,6 +5,7 @@
 import express, { type Express, type Router } from 'express';
 import { authenticate, stripIdentityHeaders } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { coordinationRouter } from './coordination.js';
 import { discoveryRouter, healthcheckRouter } from './discovery.js';
 import { consoleRouter } from './console.js';
 import { functionsRouter } from './functions.js';
@@ -44,6 +45,7 @@ export function createApiApp(deps: ApiDeps, webhooks: Router = webhookRouter(dep
   app.use('/v1/runners', runnersRouter(deps));
   app.use('/v1/runtimes', runtimesRouter(deps));
   app.use('/v1/secrets', secretsRouter(deps));
+  app.use('/v1/coordination', coordinationRouter(deps));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

@@ -1,4 +1,5 @@
 import type { Settings } from '../common/config.js';
+import type { Coordination } from '../common/coordination/coordination.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from '../common/metrics.js';
 import type { Notifier } from '../common/notifications/notifier.js';
@@ -27,6 +28,8 @@ export interface ApiDeps {
   log: Logger;
   /** Functions' Keystone trusts (auth_strategy = keystone); absent, no function gets an OpenStack identity. */
   trusts?: FunctionTrusts;
+  /** The projects' coordination trees; absent where the database cannot hold them (MongoDB). */
+  coordination?: Coordination;
   /** The streams open now (log follows, request watches), ended when the API stops. */
   streams: OpenStreams;
   /** The port webhooks are served on (known only once listening when configured as 0). */

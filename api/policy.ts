@@ -60,6 +60,8 @@ export const POLICY_DEFAULTS: readonly RuleDefault[] = [
   { name: 'function:alias:get', check: OWNER_READER, description: 'GET /v1/functions/{function_id}/aliases/{name}' },
   { name: 'function:alias:update', check: OWNER_MEMBER, description: 'PATCH /v1/functions/{function_id}/aliases/{name}: move it to another version, or change its weights.' },
   { name: 'function:alias:delete', check: OWNER_MEMBER, description: 'DELETE /v1/functions/{function_id}/aliases/{name}' },
+  { name: 'coordination:read', check: 'rule:reader', description: "GET /v1/coordination/...: read the project's coordination nodes, its sessions and their events." },
+  { name: 'coordination:write', check: 'rule:member', description: "POST, PUT, DELETE /v1/coordination/...: change the project's coordination nodes, open and close sessions." },
   { name: 'request:list', check: 'rule:reader', description: "GET /v1/requests: list the project's requests." },
   { name: 'request:list:all_tenants', check: 'rule:context_is_admin', description: "GET /v1/requests?all_tenants=true: list every project's requests." },
   { name: 'request:get', check: OWNER_READER, description: 'GET /v1/requests/{request_id} and its /logs' },

@@ -199,6 +199,11 @@ export const OPTIONS = {
     pip_find_links: list('Folders of wheels on the runner host offered to pip (--find-links), comma-separated.'),
     pip_no_index: bool(false, 'pip --no-index: install only from pip_find_links.'),
   },
+  coordination: {
+    session_timeout_ms: int(10_000, 500, 600_000, "Milliseconds a function request's coordination session lives without its runner keeping it alive: the bound on how long a crashed runner's ephemeral nodes (a lock, a leader) outlive it. A run that ends, however it ends, closes its session at once."),
+    default_session_timeout_ms: int(10_000, 500, 600_000, 'Session timeout (milliseconds) of a session opened through the API without `timeout_ms`.'),
+    sweep_interval_ms: int(1000, 100, 60_000, 'Milliseconds between looks for expired coordination sessions (each API and runner process looks; one closes each).'),
+  },
 } as const;
 
 type Options = typeof OPTIONS;

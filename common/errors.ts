@@ -56,6 +56,15 @@ export const ERRORS = {
   FunctionNotReady: { status: 409, retryable: false, summary: "The function's image failed to build; update or recreate it." },
   PayloadTooLarge: { status: 413, retryable: false, summary: 'The body is over the configured size limit.' },
   TooManyRequests: { status: 429, retryable: true, summary: "A public function's webhook was called more often than its rate limit allows; `Retry-After` says when to call again." },
+  // Coordination (ZooKeeper's names for its errors).
+  BadArguments: { status: 400, retryable: false, summary: 'A coordination call has a path ZooKeeper would refuse (relative, `//`, `.`, `..`, control characters, over 512 characters) or arguments that do not fit together (an ephemeral node without a session, a watch without one, deleting `/`).' },
+  NoNode: { status: 404, retryable: false, summary: "No coordination node at that path (or, for a create, at its parent): ZooKeeper's NoNode." },
+  NodeExists: { status: 409, retryable: false, summary: "A coordination node exists at that path already: ZooKeeper's NodeExists." },
+  BadVersion: { status: 409, retryable: false, summary: "A set, delete or check named a version the node no longer has: ZooKeeper's BadVersion (`details.version` is the current one)." },
+  NotEmpty: { status: 409, retryable: false, summary: "A coordination node with children cannot be deleted: ZooKeeper's NotEmpty." },
+  NoChildrenForEphemerals: { status: 409, retryable: false, summary: "An ephemeral coordination node cannot have children: ZooKeeper's NoChildrenForEphemerals." },
+  SessionExpired: { status: 410, retryable: false, summary: 'The coordination session has expired or was closed: its ephemeral nodes and watches are gone; open a new one.' },
+  CoordinationUnsupported: { status: 501, retryable: false, summary: 'The configured database cannot hold coordination nodes (MongoDB): use SQLite, MariaDB or PostgreSQL.' },
   // 5xx that report the function's outcome to a caller who waited for it.
   FunctionFailed: { status: 502, retryable: false, summary: 'A webhook caller waited, and the function failed: `details` holds the request id and its error.' },
   FunctionTimedOut: { status: 504, retryable: false, summary: "A webhook caller waited, and the function ran past its timeout." },

@@ -12,6 +12,7 @@ import type { Keyring } from '../common/secrets/keyring.js';
 import type { Store } from '../common/store/store.js';
 import { ContainerPool } from './container-pool.js';
 import { DockerContainerRuntime } from './docker-container-runtime.js';
+import type { FunctionServices } from './function-services.js';
 import { Registration } from './registration.js';
 import type { FunctionIdentities } from './run-context.js';
 import { Runner } from './runner.js';
@@ -20,7 +21,7 @@ import { Runner } from './runner.js';
 const PREWARM_MEMORY_MIB = 128;
 const PREWARM_CPUS = 1;
 
-export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; metrics: Metrics; log: Logger; keyring?: Keyring; identities?: FunctionIdentities }): Runner {
+export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; metrics: Metrics; log: Logger; keyring?: Keyring; identities?: FunctionIdentities; services?: FunctionServices }): Runner {
   const { runner, build } = settings;
   const instanceId = randomBytes(16).toString('hex');
   const name = runnerId(settings, instanceId);
@@ -61,7 +62,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     },
   );
   return new Runner(
-    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, metrics: deps.metrics, log: deps.log, keyring: deps.keyring, identities: deps.identities },
+    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, metrics: deps.metrics, log: deps.log, keyring: deps.keyring, identities: deps.identities, ...(deps.services && { services: deps.services }) },
     {
       name,
       concurrency: runner.concurrency,

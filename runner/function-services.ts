@@ -16,6 +16,8 @@ export interface Caller {
 export interface FunctionService {
   /** Resolves with a JSON result; throws FunctionCallError for what the function should see by name. */
   call(method: string, args: Record<string, unknown>, caller: Caller): Promise<unknown>;
+  /** The caller's run ended, however it ended: release what the service holds for it (a coordination session). Never throws. */
+  ended?(caller: Caller): Promise<void>;
 }
 
 export type FunctionServices = ReadonlyMap<string, FunctionService>;
@@ -26,4 +28,10 @@ export function callHandler(services: FunctionServices, caller: Caller): (call: 
     if (target === undefined) throw new FunctionCallError('UnknownService', `No service \`${service}\` on this runner; expected one of: ${[...services.keys()].join(', ') || 'none'}`);
     return target.call(method, args, caller);
   };
+}
+
+/** Tells every service that a run ended; resolves once each has released what it held for it. */
+export async function endCalls(services: FunctionServices | undefined, caller: Caller): Promise<void> {
+  if (services === undefined) return;
+  await Promise.all([...services.values()].map(async (service) => service.ended?.(caller).catch(() => undefined)));
 }

@@ -19,7 +19,7 @@ import type { Consumer, Delivery, JobQueue } from '../common/queue/queue.js';
 import type { Outcome, Store } from '../common/store/store.js';
 import type { ContainerPool, RunSpec } from './container-pool.js';
 import { ImageMissing, type BuildResult, type ContainerRuntime, type Execution } from './container-runtime.js';
-import { callHandler, type FunctionServices } from './function-services.js';
+import { callHandler, endCalls, type FunctionServices } from './function-services.js';
 import type { HeartbeatReport, Registration } from './registration.js';
 import type { Redactor } from './redaction.js';
 import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './retry-policy.js';
@@ -328,6 +328,8 @@ export class Runner {
       } finally {
         this.executing.delete(requestId);
         delivery.lost?.removeEventListener('abort', stopWhenLost);
+        // Before the outcome is stored: whoever sees the request ended sees its session gone.
+        await endCalls(this.deps.services, { request, fn });
       }
       if (execution.status === 'cancelled' && delivery.lost?.aborted) {
         // Stopped before its end, nothing stored: the request stays running under its job, which

@@ -8,9 +8,12 @@ import { startApi } from '../api/server.js';
 import type { Adapters } from '../common/adapters.js';
 import type { Settings } from '../common/config.js';
 import { FunctionTrusts } from '../common/keystone/trusts.js';
+import { createCoordination } from '../common/coordination/factory.js';
 import type { Logger } from '../common/log.js';
+import { CoordinationService } from '../runner/coordination-service.js';
 import { createRunner } from '../runner/factory.js';
 import { serveMetrics } from './metrics-server.js';
+import type { FunctionService } from '../runner/function-services.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
 
@@ -42,6 +45,8 @@ export interface ApiRole extends Role {
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
   const { store, queue, notifier, keyring, metrics } = adapters;
+  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  coordination?.start();
   const api = await startApi({
     store,
     queue,
@@ -53,13 +58,17 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
     settings,
     log,
     ...(withKeystone(settings) && { trusts: new FunctionTrusts(settings.keystone_authtoken) }),
+    ...(coordination && { coordination }),
   });
   // Where a local client reaches it: a wildcard listen address is not one.
   const host = settings.api.host === '0.0.0.0' || settings.api.host === '::' ? '127.0.0.1' : settings.api.host;
   return {
     apiUrl: `http://${host}:${api.apiPort}`,
     webhookUrl: `http://${host}:${api.webhookPort}`,
-    stop: () => api.close(),
+    stop: async () => {
+      await api.close();
+      await coordination?.stop();
+    },
   };
 }
 
@@ -71,7 +80,10 @@ export interface RunnerRoleOptions {
 export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger, options: RunnerRoleOptions = {}): Promise<Role> {
   const { store, queue, notifier, metrics, keyring } = adapters;
   const identities = withKeystone(settings) ? runnerTrusts(settings, log) : undefined;
-  const runner = createRunner(settings, { store, queue, notifier, metrics, log, keyring, ...(identities && { identities }) });
+  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  const coordinationService = coordination && new CoordinationService({ coordination, log: log.child('coordination') }, { sessionTimeoutMs: settings.coordination.session_timeout_ms });
+  const services = new Map<string, FunctionService>(coordinationService ? [['coordination', coordinationService]] : []);
+  const runner = createRunner(settings, { store, queue, notifier, metrics, log, keyring, services, ...(identities && { identities }) });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
@@ -86,6 +98,7 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   }) : undefined;
   if (metricsServer !== undefined) log.info(`metrics on ${settings.api.host}:${metricsServer.port}/metrics`);
   sweeper.start();
+  coordination?.start();
   purger?.start();
   return {
     stop: async () => {
@@ -93,6 +106,8 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
       await purger?.stop();
       await sweeper.stop();
       await runner.stop();
+      coordinationService?.stop();
+      await coordination?.stop();
     },
   };
 }

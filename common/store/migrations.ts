@@ -241,4 +241,63 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0011_coordination': {
+    /**
+     * Coordination (common/coordination/): per project a zxid counter (the row every write locks
+     * first), a tree of nodes keyed by path (data as base64 text), sessions, one-shot watches and
+     * the events they fired, kept until their session takes them.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      const path = 'varchar(512)';
+      await portableTable(db, db.schema.createTable('coord_tenants'))
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('zxid', 'bigint', (c) => c.notNull())
+        .execute();
+      const nodes = portableTable(db, db.schema.createTable('coord_nodes'))
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('path', path, (c) => c.notNull())
+        .addColumn('parent', path, (c) => c.notNull())
+        .addColumn('data', bigText(db), (c) => c.notNull())
+        .addColumn('ephemeral_owner', 'varchar(32)', (c) => c.notNull())
+        .addColumn('czxid', 'bigint', (c) => c.notNull())
+        .addColumn('mzxid', 'bigint', (c) => c.notNull())
+        .addColumn('pzxid', 'bigint', (c) => c.notNull())
+        .addColumn('ctime', 'bigint', (c) => c.notNull())
+        .addColumn('mtime', 'bigint', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('cversion', 'integer', (c) => c.notNull())
+        .addColumn('num_children', 'integer', (c) => c.notNull())
+        .addColumn('data_length', 'integer', (c) => c.notNull());
+      await nodes.addPrimaryKeyConstraint('coord_nodes_tenant_path', ['tenant_id', 'path']).execute();
+      await db.schema.createIndex('coord_nodes_parent').on('coord_nodes').columns(['tenant_id', 'parent']).execute();
+      await db.schema.createIndex('coord_nodes_ephemeral').on('coord_nodes').columns(['ephemeral_owner']).execute();
+      await portableTable(db, db.schema.createTable('coord_sessions'))
+        .addColumn('session_id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('timeout_ms', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('request_id', 'varchar(32)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('coord_sessions_expires').on('coord_sessions').columns(['expires_at']).execute();
+      await portableTable(db, db.schema.createTable('coord_watches'))
+        .addColumn('session_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('path', path, (c) => c.notNull())
+        .addColumn('kind', 'varchar(8)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('coord_watches_session_path_kind', ['session_id', 'path', 'kind'])
+        .execute();
+      await db.schema.createIndex('coord_watches_path').on('coord_watches').columns(['tenant_id', 'path']).execute();
+      await portableTable(db, db.schema.createTable('coord_events'))
+        .addColumn('session_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('zxid', 'bigint', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('type', 'varchar(32)', (c) => c.notNull())
+        .addColumn('path', path, (c) => c.notNull())
+        .addColumn('kind', 'varchar(8)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('coord_events_session_zxid_seq', ['session_id', 'zxid', 'seq'])
+        .execute();
+    },
+  },
 };

@@ -26,6 +26,7 @@
  */
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import { FINAL_STATUSES, type AliasRecord, type FunctionCode, type FunctionRecord, type FunctionStatus, type FunctionVersion, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse } from '../domain.js';
+import type { CoordinationStore } from '../coordination/coordination-store.js';
 import { PrataiError } from '../errors.js';
 import { PYTHON3_RUNTIME } from './migrations.js';
 import * as codec from './rows.js';
@@ -190,6 +191,12 @@ export class MongoStore implements Store {
 
   async ping(): Promise<void> {
     await this.run(async () => this.connection.db?.command({ ping: 1 }));
+  }
+
+  coordination(): CoordinationStore {
+    // A project's writes need one counter and several documents changed atomically, which a
+    // standalone MongoDB (no multi-document transactions) cannot give.
+    throw new PrataiError('CoordinationUnsupported', 'Coordination needs a SQL database ([database] connection: SQLite, MariaDB or PostgreSQL); this deployment uses MongoDB');
   }
 
   async close(): Promise<void> {

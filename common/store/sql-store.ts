@@ -9,6 +9,8 @@
  */
 import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type QueryResult, type Transaction } from 'kysely';
 import { FINAL_STATUSES, type AliasRecord, type FunctionCode, type FunctionRecord, type FunctionStatus, type FunctionVersion, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse } from '../domain.js';
+import type { CoordinationStore } from '../coordination/coordination-store.js';
+import { SqlCoordinationStore, type CoordinationTables } from '../coordination/sql-coordination-store.js';
 import { PrataiError } from '../errors.js';
 import { migrations } from './migrations.js';
 import { PrecompiledQuery } from './precompiled-query.js';
@@ -170,6 +172,7 @@ class HotQueries {
 export class SqlStore implements Store {
   private readonly sqlite: boolean;
   private readonly hot: HotQueries;
+  private coordinationStore: CoordinationStore | undefined;
 
   private constructor(
     private readonly db: Kysely<Tables>,
@@ -207,6 +210,11 @@ export class SqlStore implements Store {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+
+  coordination(): CoordinationStore {
+    // Its tables are its own (migration 0011_coordination); the connection pool is shared.
+    return (this.coordinationStore ??= new SqlCoordinationStore(this.db as unknown as Kysely<CoordinationTables>));
   }
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {

@@ -14,6 +14,7 @@ import type {
   SecretUse,
   VersionRef,
 } from '../domain.js';
+import type { CoordinationStore } from '../coordination/coordination-store.js';
 
 /** Which tenant's rows a call may see: one tenant, or every tenant (admin listing). */
 export type Scope = { tenantId: string } | 'all-tenants';
@@ -255,4 +256,7 @@ export interface Store {
   listHeartbeats(): Promise<RunnerHeartbeat[]>;
   /** Marks a runner to drain, which its next heartbeat reads; false when no runner has that id. */
   requestDrain(name: string): Promise<boolean>;
+
+  /** The project trees of coordination, in the same database; throws CoordinationUnsupported where the database cannot hold them. */
+  coordination(): CoordinationStore;
 }

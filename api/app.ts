@@ -12,6 +12,7 @@ import { requestsRouter } from './requests.js';
 import { runtimesRouter } from './runtimes.js';
 import { secretsRouter } from './secrets.js';
 import { webhookRouter } from './webhook.js';
+import { workflowsRouter } from './workflows.js';
 
 function baseApp(deps: ApiDeps): Express {
   const app = express();
@@ -31,6 +32,7 @@ export function createApiApp(deps: ApiDeps): Express {
   app.use('/v1/requests', requestsRouter(deps));
   app.use('/v1/runtimes', runtimesRouter(deps));
   app.use('/v1/secrets', secretsRouter(deps));
+  app.use('/v1/workflows', workflowsRouter(deps));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

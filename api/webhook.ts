@@ -18,6 +18,7 @@ import type { ApiDeps } from './deps.js';
 import { methodNotAllowed } from './http.js';
 import { admittedFunction, admitWebhookCaller } from './webhook-access.js';
 import { boolean } from './params.js';
+import { isWorkflowFunction } from '../common/workflows/code.js';
 
 /** Reads the body as JSON whatever its content type, so a wrong header is not a silent `{}`. */
 function parsePayload(raw: unknown): unknown {
@@ -56,6 +57,8 @@ export function webhookRouter(deps: ApiDeps): Router {
       const waitAsked = req.query.wait === undefined ? undefined : boolean('wait', req.query.wait);
       const fn = admittedFunction(res);
       const functionId = fn.function_id;
+      // Its requests are made by the workflow engine alone, with the payload of an action.
+      if (isWorkflowFunction(fn)) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);
       if (fn.status === 'error') {
         throw new PrataiError('FunctionNotReady', `The image of function \`${functionId}\` failed to build; see its build_log, then update or recreate it`);
       }

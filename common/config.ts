@@ -187,6 +187,12 @@ export const OPTIONS = {
     pip_find_links: list('Folders of wheels on the runner host offered to pip (--find-links), comma-separated.'),
     pip_no_index: bool(false, 'pip --no-index: install only from pip_find_links.'),
   },
+  workflows: {
+    endpoint_map: list(
+      "Data store endpoints of workflow documents the runners reach elsewhere, comma-separated FROM=TO pairs of URLs (e.g. https://s3.amazonaws.com=http://swift.example:8080, the cloud's Swift S3 API). A store's Endpoint is compared without a trailing slash.",
+    ),
+    local_data_path: str('', "Folder of the data stores whose Endpoint is `local` (one folder per project and Bucket): for one machine only, the all-in-one platform without an object store. Empty: <state_path>/workflow-data."),
+  },
 } as const;
 
 type Options = typeof OPTIONS;

@@ -11,13 +11,16 @@ import type { Store } from '../common/store/store.js';
 import { ContainerPool } from './container-pool.js';
 import { DockerContainerRuntime } from './docker-container-runtime.js';
 import { Registration } from './registration.js';
-import { Runner } from './runner.js';
+import { Runner, type RunnerDeps } from './runner.js';
 
 /** The limits a function gets by default (api/functions.ts): prewarmed containers start with them, so most need no resize. */
 const PREWARM_MEMORY_MIB = 128;
 const PREWARM_CPUS = 1;
 
-export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger }): Runner {
+export function createRunner(
+  settings: Settings,
+  deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger } & Pick<RunnerDeps, 'services' | 'afterOutcome'>,
+): Runner {
   const { runner, build } = settings;
   const instanceId = randomBytes(16).toString('hex');
   const name = runnerId(settings, instanceId);
@@ -58,7 +61,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     },
   );
   return new Runner(
-    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, log: deps.log },
+    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, log: deps.log, services: deps.services, afterOutcome: deps.afterOutcome },
     {
       name,
       concurrency: runner.concurrency,

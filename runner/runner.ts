@@ -55,6 +55,8 @@ export interface RunnerDeps {
   registration: Registration;
   /** What a running function may call over its channel, by service name (none: every call refused). */
   services?: FunctionServices;
+  /** Told of each outcome once stored (the workflow engine advances its invocation); its failures are logged, never the request's. */
+  afterOutcome?: (request: RequestRecord, outcome: Outcome) => Promise<void>;
   log: Logger;
 }
 
@@ -394,6 +396,7 @@ export class Runner {
     const requestId = started.request_id;
     if (await store.finishRequest(requestId, { ...outcome, attempt: started.attempts })) {
       this.deps.notifier.publish({ kind: 'request', request: finishedChange(started, outcome) });
+      await this.deps.afterOutcome?.(started, outcome).catch((error: Error) => log.error(`after the outcome of request ${requestId}: ${error.message}`, requestId));
       return;
     }
     const now = await store.getRequest(requestId, 'all-tenants');

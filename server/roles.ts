@@ -11,6 +11,7 @@ import type { Logger } from '../common/log.js';
 import { createRunner } from '../runner/factory.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
+import { runnerWorkflows } from '../runner/workflows.js';
 
 export interface Role {
   /** Graceful: the API stops accepting and drains; a runner finishes what it holds. */
@@ -44,8 +45,9 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
 }
 
 export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger): Promise<Role> {
-  const { store, queue, notifier } = adapters;
-  const runner = createRunner(settings, { store, queue, notifier, log });
+  const { store, queue, notifier, keyring } = adapters;
+  const workflows = runnerWorkflows(settings, { store, queue, notifier, keyring, log });
+  const runner = createRunner(settings, { store, queue, notifier, log, ...(workflows && { services: workflows.services, afterOutcome: workflows.afterOutcome }) });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
@@ -55,8 +57,10 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   await runner.start();
   sweeper.start();
   purger?.start();
+  workflows?.start();
   return {
     stop: async () => {
+      await workflows?.stop();
       await purger?.stop();
       await sweeper.stop();
       await runner.stop();

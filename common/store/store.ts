@@ -1,3 +1,4 @@
+import type { WorkflowStore } from './workflow-store.js';
 import type {
   FunctionCode,
   FunctionRecord,
@@ -196,4 +197,7 @@ export interface Store {
   /** Removes a runner's heartbeat while the process `instanceId` holds it (a clean stop); false otherwise. */
   deleteHeartbeat(name: string, instanceId: string): Promise<boolean>;
   listHeartbeats(): Promise<RunnerHeartbeat[]>;
+
+  /** The workflows' store over the same database; absent where workflows are not supported (MongoDB). */
+  workflows?(): WorkflowStore;
 }

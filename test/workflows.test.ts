@@ -8,10 +8,11 @@
  * hidden function is not a function of the API nor a webhook.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readWorkflow } from '../common/workflows/document.js';
+import { TestCli } from './helpers/cli.js';
 import { assertNoLeftoverContainers, call, removeFunctionImages, startTestPlatform, type TestPlatform } from './helpers/platform.js';
 import { createWorkflow, deployWorkflow, INTEGRATION_CODE, INTEGRATION_RAN, INTEGRATION_SKIPPED, instancesWith, integrationDocument, invokeWorkflow, waitForInvocation } from './helpers/workflows.js';
 
@@ -162,6 +163,44 @@ describe('workflows over the local data store', () => {
     assert.ok(invocation);
     assert.equal(await workflows.getInvocation(invocation.invocation_id, { tenantId: 'another-project' }), undefined);
     assert.ok(!existsSync(join(platform.statePath, 'workflow-data', 'another-project')));
+  });
+
+  test('the CLI creates a workflow from a folder, runs it with a live view and draws its DAG', async () => {
+    const cli = new TestCli({ OS_PRATAI_URL: platform.apiUrl });
+    try {
+      const code = join(cli.home, 'code');
+      for (const [path, text] of Object.entries(INTEGRATION_CODE)) {
+        mkdirSync(join(code, path, '..'), { recursive: true });
+        writeFileSync(join(code, path), text);
+      }
+      writeFileSync(join(cli.home, 'wf.json'), JSON.stringify(integrationDocument('ignored', LOCAL, 'cli-data')));
+      const create = await cli.run(['workflow-create', 'from-cli', '--file', 'wf.json', '--code', 'code', '--wait', '-f', 'json']);
+      assert.equal(create.code, 0, create.stderr);
+      const created = JSON.parse(create.stdout) as { workflow_id: string; name: string; status: string };
+      assert.equal(created.name, 'from-cli');
+      assert.equal(created.status, 'ready');
+      const { body } = await call(`${platform.apiUrl}/v1/workflows/${created.workflow_id}`);
+      functionIds.push(body.workflow.function_id as string);
+      assert.match(await cli.ok(['workflow-list', '-f', 'value', '-c', 'Name']), /from-cli/);
+      assert.match(await cli.ok(['workflow-show', 'from-cli', '-f', 'value', '-c', 'first_action']), /^start$/m);
+      const run = await cli.run(['workflow-invoke', 'from-cli', '--invocation-id', 'cli-run', '--wait']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /ranked\(5\/5\)\s+succeeded/, 'the live view names each instance as it changes');
+      assert.match(run.stdout, /^ 1 {2}✓ start \[succeeded\]$/m);
+      assert.match(run.stdout, /- no \[skipped\]/);
+      assert.match(run.stdout, /check -True-> yes, -False-> no/);
+      assert.match(run.stdout, /status\s+\|\s+succeeded/);
+      const listed = await cli.ok(['workflow-invocation-list', 'from-cli', '-f', 'value', '-c', 'InvocationID', '-c', 'Status']);
+      assert.equal(listed.trim(), 'cli-run succeeded');
+      const { body: invocations } = await call(`${platform.apiUrl}/v1/workflows/${created.workflow_id}/invocations`);
+      const shown = await cli.ok(['workflow-invocation-show', 'from-cli', invocations.invocations[0].invocation_id as string]);
+      assert.match(shown, /5×succeeded/);
+      assert.match(shown, /\| ranked +\| 3\/5 +\| succeeded/);
+      await cli.ok(['workflow-delete', 'from-cli']);
+      assert.equal((await call(`${platform.apiUrl}/v1/workflows/${created.workflow_id}`)).status, 404);
+    } finally {
+      cli.close();
+    }
   });
 
   test('the document reader names FaaSr rules: unreachable actions, a bad WorkflowName', () => {

@@ -11,8 +11,7 @@ import { plan, type InstanceStatus, type InvocationStatus } from '../workflows/d
 import { readWorkflow } from '../workflows/document.js';
 import { requestRow, type RequestRow } from './rows.js';
 import { isUniqueViolation } from './sql-errors.js';
-import type { Scope } from './store.js';
-import type { ActionInstance, ActionInstanceView, Advance, InstanceEnd, InvocationRecord, RequestMaker, WorkflowRecord, WorkflowStore } from './workflow-store.js';
+import type { ActionInstance, ActionInstanceView, Advance, InstanceEnd, InvocationRecord, RequestMaker, Scope, WorkflowRecord, WorkflowStore } from './workflow-store.js';
 
 interface WorkflowRow {
   workflow_id: string;

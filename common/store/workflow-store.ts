@@ -7,7 +7,9 @@
  */
 import type { RequestRecord, RequestStatus } from '../domain.js';
 import type { InstanceStatus, InvocationStatus } from '../workflows/dag.js';
-import type { Scope } from './store.js';
+
+/** Which tenant's rows a call may see (the Store's Scope, restated: store.ts refers to this port). */
+export type Scope = { tenantId: string } | 'all-tenants';
 
 export interface WorkflowRecord {
   workflow_id: string;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readWorkflow } from '../common/workflows/document.js';
 import { TestCli } from './helpers/cli.js';
-import { assertNoLeftoverContainers, call, removeFunctionImages, startTestPlatform, type TestPlatform } from './helpers/platform.js';
+import { assertNoLeftoverContainers, call, removeFunctionImages, startTestPlatform, waitFor, waitForRequest, type TestPlatform } from './helpers/platform.js';
 import { createWorkflow, deployWorkflow, INTEGRATION_CODE, INTEGRATION_RAN, INTEGRATION_SKIPPED, instancesWith, integrationDocument, invokeWorkflow, waitForInvocation } from './helpers/workflows.js';
 
 const LOCAL = { Endpoint: 'local', Bucket: 'faasr-bucket', Region: '', Writable: 'TRUE', Anonymous: false };
@@ -119,6 +119,45 @@ describe('workflows over the local data store', () => {
     assert.match(body.request.error.message, /this action fails/);
   });
 
+  test('a cancelled invocation stops its running action and starts nothing after it', async () => {
+    const document = { ...failingDocument(), WorkflowName: 'cancelled', ActionList: { begin: { FunctionName: 'slow', InvokeNext: ['after'] }, after: { FunctionName: 'after' } } };
+    const workflow = await deployWorkflow(platform, document, { 'fail.py': (FAILING_CODE['fail.py']).replace('time.sleep(2)', 'time.sleep(60)') });
+    functionIds.push(workflow.function_id);
+    const started = await invokeWorkflow(platform, workflow.workflow_id);
+    const invocationId = started.body.invocation.invocation_id as string;
+    const path = `${platform.apiUrl}/v1/workflows/${workflow.workflow_id}/invocations/${invocationId}`;
+    await waitFor('begin to run', async () => ((await call(path)).body.invocation.actions[0].status === 'running' ? true : undefined));
+    const cancelled = await call(`${path}/cancel`, { method: 'POST' });
+    assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
+    assert.equal(cancelled.body.invocation.status, 'cancelled');
+    const request = await waitForRequest(platform, cancelled.body.invocation.actions[0].request_id as string);
+    assert.equal(request.status, 'cancelled', 'its running request was stopped');
+    const invocation = (await call(path)).body.invocation;
+    assert.deepEqual(invocation.actions.map((a: { action: string; status: string }) => `${a.action}:${a.status}`), ['begin:cancelled']);
+    const again = await call(`${path}/cancel`, { method: 'POST' });
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error.code, 'InvocationFinished');
+  });
+
+  test('PATCH checks a new document against the code and changes nothing when it is refused', async () => {
+    const { body } = await call(`${platform.apiUrl}/v1/workflows`);
+    const workflow = body.workflows.find((w: { name: string }) => w.name === 'fails');
+    const patch = (document: unknown): Promise<{ status: number; body: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON
+      const form = new FormData();
+      form.append('workflow', JSON.stringify(document));
+      return call(`${platform.apiUrl}/v1/workflows/${workflow.workflow_id as string}`, { method: 'PATCH', body: form });
+    };
+    const refused = await patch({ ...failingDocument(), ActionList: { ...(failingDocument().ActionList as object), begin: { FunctionName: 'not_in_code', InvokeNext: ['explode', 'slow'] } } });
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.error.message, /`not_in_code`/);
+    assert.equal((await call(`${platform.apiUrl}/v1/workflows/${workflow.workflow_id as string}`)).body.workflow.document.ActionList.begin.FunctionName, 'begin');
+    const renamed = await patch({ ...failingDocument(), WorkflowName: 'fails-renamed' });
+    assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
+    assert.equal(renamed.body.workflow.name, 'fails-renamed');
+    assert.equal(renamed.body.workflow.status, 'ready', 'the same code: no new image');
+    assert.equal((await patch({ ...failingDocument(), WorkflowName: 'fails' })).status, 200);
+  });
+
   test('bad documents are 400s naming the problem, and nothing is stored', async () => {
     const base = integrationDocument('bad', LOCAL, 'x');
     const actions = base.ActionList as Record<string, Record<string, unknown>>;
@@ -139,7 +178,7 @@ describe('workflows over the local data store', () => {
     const notJson = await createWorkflow(platform, '{"WorkflowName": ', INTEGRATION_CODE);
     assert.equal(notJson.status, 400);
     const { body } = await call(`${platform.apiUrl}/v1/workflows`);
-    assert.deepEqual(body.workflows.map((w: { name: string }) => w.name).sort(), ['fails', 'integration']);
+    assert.deepEqual(body.workflows.map((w: { name: string }) => w.name).sort(), ['cancelled', 'fails', 'integration']);
     const functions = await call(`${platform.apiUrl}/v1/functions`);
     assert.deepEqual(functions.body.functions, [], 'no function stored for a refused workflow, and the hidden ones are not listed');
   });

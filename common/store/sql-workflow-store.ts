@@ -105,8 +105,13 @@ export class SqlWorkflowStore implements WorkflowStore {
   }
 
   async deleteWorkflow(workflowId: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('workflows').where('workflow_id', '=', workflowId).executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    return this.db.transaction().execute(async (trx) => {
+      const invocations = trx.selectFrom('workflow_invocations').select('invocation_id').where('workflow_id', '=', workflowId);
+      await trx.deleteFrom('workflow_actions').where('invocation_id', 'in', invocations).execute();
+      await trx.deleteFrom('workflow_invocations').where('workflow_id', '=', workflowId).execute();
+      const result = await trx.deleteFrom('workflows').where('workflow_id', '=', workflowId).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
   }
 
   async createInvocation(invocation: InvocationRecord, first: ActionInstance[], requests: RequestRecord[]): Promise<void> {

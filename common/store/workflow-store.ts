@@ -89,7 +89,7 @@ export interface WorkflowStore {
   listWorkflows(scope: Scope): Promise<WorkflowRecord[]>;
   /** False when gone. Throws WorkflowNameTaken on a rename to a taken name. */
   updateWorkflow(workflowId: string, changes: Pick<WorkflowRecord, 'name' | 'document' | 'updated_at'>): Promise<boolean>;
-  /** Removes a workflow; its invocations stay readable by id until purged with it. */
+  /** Removes a workflow with its invocations and their instances (their requests stay, like a deleted function's). */
   deleteWorkflow(workflowId: string): Promise<boolean>;
 
   /**

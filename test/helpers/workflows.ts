@@ -104,40 +104,40 @@ export function integrationDocument(name: string, store: Record<string, unknown>
 export const INTEGRATION_RAN = ['check', 'final', 'left', 'ranked.1', 'ranked.2', 'ranked.3', 'ranked.4', 'ranked.5', 'right', 'start', 'tail', 'yes'];
 export const INTEGRATION_SKIPPED = ['never1', 'no'];
 
-export async function createWorkflow(platform: Platform, document: unknown, code: Record<string, string>, fields: Record<string, string> = {}): Promise<Json> {
+export async function createWorkflow(platform: Platform, document: unknown, code: Record<string, string>, fields: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Json> {
   const form = new FormData();
   form.append('workflow', typeof document === 'string' ? document : JSON.stringify(document));
   form.append('code', new Blob([zipOf(code)]), 'code.zip');
   for (const [key, value] of Object.entries(fields)) form.append(key, value);
-  return call(`${platform.apiUrl}/v1/workflows`, { method: 'POST', body: form });
+  return call(`${platform.apiUrl}/v1/workflows`, { method: 'POST', body: form, headers });
 }
 
 /** Creates a workflow and waits until its image is built. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the workflow's JSON, as the tests read it
-export async function deployWorkflow(platform: Platform, document: unknown, code: Record<string, string>, fields: Record<string, string> = {}): Promise<any> {
-  const created = await createWorkflow(platform, document, code, fields);
+export async function deployWorkflow(platform: Platform, document: unknown, code: Record<string, string>, fields: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<any> {
+  const created = await createWorkflow(platform, document, code, fields, headers);
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const id = created.body.workflow.workflow_id as string;
   return waitFor(`workflow ${id} to be built`, async () => {
-    const { body } = await call(`${platform.apiUrl}/v1/workflows/${id}`);
+    const { body } = await call(`${platform.apiUrl}/v1/workflows/${id}`, { headers });
     return body.workflow.status === 'building' ? undefined : body.workflow;
   });
 }
 
-export async function invokeWorkflow(platform: Platform, workflowId: string, invocationId?: string): Promise<Json> {
+export async function invokeWorkflow(platform: Platform, workflowId: string, invocationId?: string, headers: Record<string, string> = {}): Promise<Json> {
   return call(`${platform.apiUrl}/v1/workflows/${workflowId}/invocations`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(invocationId === undefined ? {} : { InvocationID: invocationId }),
   });
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the invocation's JSON
-export async function waitForInvocation(platform: Platform, workflowId: string, invocationId: string, timeoutMs = 150_000): Promise<any> {
+export async function waitForInvocation(platform: Platform, workflowId: string, invocationId: string, timeoutMs = 150_000, headers: Record<string, string> = {}): Promise<any> {
   return waitFor(
     `invocation ${invocationId} to end`,
     async () => {
-      const { body } = await call(`${platform.apiUrl}/v1/workflows/${workflowId}/invocations/${invocationId}`);
+      const { body } = await call(`${platform.apiUrl}/v1/workflows/${workflowId}/invocations/${invocationId}`, { headers });
       const invocation = body.invocation;
       const settled = invocation.status !== 'running' && invocation.actions.every((a: { status: string }) => ['succeeded', 'failed', 'skipped', 'cancelled', 'timeout'].includes(a.status));
       return settled ? invocation : undefined;

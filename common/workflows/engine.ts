@@ -183,9 +183,14 @@ export class WorkflowEngine {
     );
   }
 
-  /** Records how an action instance's request ended and starts what follows; then writes FaaSr's log and `.done`. */
+  /**
+   * Writes FaaSr's log and `.done` of an action instance's end, then records the end and starts
+   * what follows: as in FaaSr, an action's `.done` exists before its successors start, and all of
+   * them once the invocation is over.
+   */
   async recordEnd(end: RequestEnd): Promise<void> {
     const status = end.status === 'succeeded' ? 'succeeded' : end.status === 'cancelled' ? 'cancelled' : 'failed';
+    await this.writeFaasrLogs(end, status === 'succeeded').catch((error: Error) => this.deps.log.warning(`FaaSr log of request ${end.request_id} not written: ${error.message}`));
     const result = typeof end.response === 'object' && end.response !== null ? (end.response as { result?: unknown }).result : undefined;
     const advance = await this.deps.workflows.finishInstance(end.request_id, { status, branch: typeof result === 'boolean' ? result : null, at: now() }, (invocation, action, rank, maxRank) =>
       this.makeRequest(readWorkflow(invocation.document), invocation, action, rank, maxRank),
@@ -193,12 +198,12 @@ export class WorkflowEngine {
     if (advance === undefined || !advance.recorded) return;
     await this.submit(advance.started);
     if (advance.invocation.status !== 'running') this.deps.log.info(`workflow invocation ${advance.invocation.invocation_id} ended ${advance.invocation.status}`);
-    await this.writeFaasrLogs(end, status === 'succeeded').catch((error: Error) => this.deps.log.warning(`FaaSr log of request ${end.request_id} not written: ${error.message}`));
   }
 
   private async writeFaasrLogs(end: RequestEnd, done: boolean): Promise<void> {
     const found = await this.deps.workflows.instanceOfRequest(end.request_id);
-    if (found === undefined) return;
+    // Not an action's request, or its end recorded already (a second recording writes nothing).
+    if (found === undefined || found.instance.status !== 'pending') return;
     const workflow = readWorkflow(found.invocation.document);
     const store = await this.dataStore(workflow, workflow.loggingDataStore, found.invocation.tenant_id);
     try {

@@ -17,6 +17,7 @@ import { runtimesRouter } from './runtimes.js';
 import { secretsRouter } from './secrets.js';
 import { versionsRouter } from './versions.js';
 import { webhookRouter } from './webhook.js';
+import { workflowsRouter } from './workflows.js';
 
 function baseApp(deps: ApiDeps): Express {
   const app = express();
@@ -46,6 +47,7 @@ export function createApiApp(deps: ApiDeps, webhooks: Router = webhookRouter(dep
   app.use('/v1/runtimes', runtimesRouter(deps));
   app.use('/v1/secrets', secretsRouter(deps));
   app.use('/v1/coordination', coordinationRouter(deps));
+  app.use('/v1/workflows', workflowsRouter(deps));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

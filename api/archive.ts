@@ -387,3 +387,24 @@ function bytes(count: number): string {
 function hex(value: number): string {
   return `0x${value.toString(16).padStart(8, '0')}`;
 }
+
+/**
+ * The text files of an archive that `accept` takes (by their path inside it, `/`-separated), with
+ * the same checks as a function's zip: a workflow's code is a zip of `.py` files in any folder.
+ */
+export function readArchiveFiles(zip: Buffer, limits: ArchiveLimits, accept: (path: string) => boolean): Map<string, string> {
+  assertLimits(limits);
+  const directory = readEndOfCentralDirectory(zip, limits.maxEntries);
+  checkCentralDirectory(zip, directory, limits.maxEntries);
+  const files = new Map<string, string>();
+  const budget = { remaining: limits.maxUncompressedBytes };
+  for (const entry of parseEntries(zip, directory.entries)) {
+    checkEntrySafe(entry, entry.entryName);
+    if (entry.isDirectory) continue;
+    const path = entry.entryName.split(/[/\\]/).filter((part) => part !== '' && part !== '.').join('/');
+    if (!accept(path)) continue;
+    if (files.has(path)) throw twice(path, path, entry.entryName);
+    files.set(path, decodeText(inflateEntry(entry, budget), entry.entryName, 'ZipInvalid'));
+  }
+  return files;
+}

@@ -15,6 +15,7 @@ import { DEFAULT_OPENSTACK_ROLES } from '../common/keystone/trusts.js';
 import { newId, now } from '../common/ids.js';
 import { requestChange } from '../common/notifications/notifier.js';
 import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readSecretNames } from '../common/function-context.js';
+import { isWorkflowFunction } from '../common/workflows/code.js';
 import { inspectArchive } from './archive.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -179,7 +180,7 @@ export function functionsRouter(deps: ApiDeps): Router {
   /** The function, if the caller can see it (else 404) and may do `action` on it (else 403). */
   const getScoped = async (res: Response, functionId: string, action: string): Promise<FunctionRecord> => {
     const fn = await store.getFunction(functionId, visibleScope(deps.policy, res));
-    if (fn === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\` in this project`);
+    if (fn === undefined || isWorkflowFunction(fn)) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\` in this project`);
     authorizeOn(deps.policy, res, action, fn);
     return fn;
   };
@@ -188,7 +189,8 @@ export function functionsRouter(deps: ApiDeps): Router {
     .route('/')
     .get(async (req, res) => {
       const functions = await store.listFunctions(listScope(deps.policy, res, 'function:list', req.query.all_tenants));
-      res.json({ functions: functions.map((fn) => functionView(fn, webhookBase(req, deps))) });
+      // A workflow's hidden function is the workflow's business: shown and changed through /v1/workflows.
+      res.json({ functions: functions.filter((fn) => !isWorkflowFunction(fn)).map((fn) => functionView(fn, webhookBase(req, deps))) });
     })
     .post(async (req, res) => {
       authorize(deps.policy, res, 'function:create');

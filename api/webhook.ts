@@ -23,6 +23,7 @@ import { admittedFunction, admitWebhookCaller } from './webhook-access.js';
 import { boolean } from './params.js';
 import { contextHeaders, passableHeaderNames } from './context-headers.js';
 import { resolveCall, type CallTarget } from './version-routing.js';
+import { isWorkflowFunction } from '../common/workflows/code.js';
 
 /** Reads the body as JSON whatever its content type, so a wrong header is not a silent `{}`. */
 function parsePayload(raw: unknown): unknown {
@@ -73,6 +74,8 @@ export function webhookRouter(deps: ApiDeps): Router {
       const waitAsked = req.query.wait === undefined ? undefined : boolean('wait', req.query.wait);
       const fn = admittedFunction(res);
       const functionId = fn.function_id;
+      // Its requests are made by the workflow engine alone, with the payload of an action.
+      if (isWorkflowFunction(fn)) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);
       const call = await resolveCall(store, fn, targetOf(req.params as Record<string, string>));
       if (call.snapshot === undefined && fn.status === 'error') {
         throw new PrataiError('FunctionNotReady', `The image of function \`${functionId}\` failed to build; see its build_log, then update or recreate it`);

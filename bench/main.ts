@@ -21,6 +21,7 @@ import { acceptLoad, containerMemoryBytes, containersOf, deploy, ECHO, endToEndM
 import { BenchPlatform } from './platform-process.js';
 import { table, writeJson, type Figure, type Run } from './report.js';
 import { median, percentile } from './stats.js';
+import { measureWorkflows } from './workflows.js';
 import { waitFor } from '../test/helpers/platform.js';
 import { writeWheel } from '../test/helpers/wheel.js';
 
@@ -216,6 +217,7 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
       { name: 'resident memory of pratai-server, under load (peak)', value: load.peakRssBytes / MB, unit: 'MB' },
       { name: 'memory per warm container (median)', value: median(perContainer) / MB, unit: 'MB', note: `docker stats of the runner's ${perContainer.length} containers after the load` },
     );
+    await measureWorkflows(platform, figures, say);
     return floor;
   } finally {
     await undeploy(platform, deployed);

@@ -12,6 +12,7 @@ import { registerRunnerCommands } from './commands/runners.js';
 import { registerRuntimeCommands } from './commands/runtimes.js';
 import { registerSecretCommands } from './commands/secrets.js';
 import { registerVersionCommands } from './commands/versions.js';
+import { registerWorkflowCommands } from './commands/workflows.js';
 import { createContext, type Stream } from './context.js';
 import { usageError } from './errors.js';
 import { runAgainWith, tlsVariables } from './tls.js';
@@ -69,6 +70,7 @@ export function buildProgram(environment: ProgramEnvironment): Command {
   registerRequestCommands(program, context);
   registerSecretCommands(program, context);
   registerVersionCommands(program, context);
+  registerWorkflowCommands(program, context);
 
   // `--version N` of a command (function-execute, alias-create, …) reaches the program's parser
   // first, which would print the program's version: after a command's name it is handed to the

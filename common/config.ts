@@ -204,6 +204,12 @@ export const OPTIONS = {
     default_session_timeout_ms: int(10_000, 500, 600_000, 'Session timeout (milliseconds) of a session opened through the API without `timeout_ms`.'),
     sweep_interval_ms: int(1000, 100, 60_000, 'Milliseconds between looks for expired coordination sessions (each API and runner process looks; one closes each).'),
   },
+  workflows: {
+    endpoint_map: list(
+      "Data store endpoints of workflow documents the runners reach elsewhere, comma-separated FROM=TO pairs of URLs (e.g. https://s3.amazonaws.com=http://swift.example:8080, the cloud's Swift S3 API). A store's Endpoint is compared without a trailing slash.",
+    ),
+    local_data_path: str('', "Folder of the data stores whose Endpoint is `local` (one folder per project and Bucket): for one machine only, the all-in-one platform without an object store. Empty: <state_path>/workflow-data."),
+  },
 } as const;
 
 type Options = typeof OPTIONS;

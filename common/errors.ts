@@ -29,6 +29,7 @@ export const ERRORS = {
   ZipMissingMain: { status: 400, retryable: false, summary: '`new_module.py` does not define a top-level `main` function.' },
   UnknownSecret: { status: 400, retryable: false, summary: "A function names a secret its project does not have (in `secrets`)." },
   TrustInvalid: { status: 400, retryable: false, summary: "A function's OpenStack identity cannot be used: its Keystone trust is gone or revoked (a request's error), or cannot be made (`openstack_auth` at create or update)." },
+  WorkflowInvalid: { status: 400, retryable: false, summary: 'A workflow document (FaaSr JSON) or its code is refused: the message names the problem (a cycle, an unknown action or data store, a FunctionName the code does not define, ...).' },
   ZipBadRequirements: { status: 400, retryable: false, summary: '`requirements.txt` is not plain text or holds pip options.' },
   // 401/403: who you are and what you may do.
   Unauthorized: { status: 401, retryable: false, summary: 'No valid token was given: missing, malformed, expired or revoked; `WWW-Authenticate` names the Keystone to get one from.' },
@@ -46,6 +47,11 @@ export const ERRORS = {
   SecretExists: { status: 409, retryable: false, summary: 'The project has a secret of that name already; change its value with PUT.' },
   SecretInUse: { status: 409, retryable: false, summary: 'Functions name the secret; it cannot be deleted until they no longer do (`details.functions` lists them).' },
   RunnerNotFound: { status: 404, retryable: false, summary: 'No runner with that id has a heartbeat in the database.' },
+  WorkflowNotFound: { status: 404, retryable: false, summary: 'No workflow with that id is visible to the caller.' },
+  InvocationNotFound: { status: 404, retryable: false, summary: 'No invocation with that id of that workflow is visible to the caller.' },
+  WorkflowNameTaken: { status: 409, retryable: false, summary: 'The project already has a workflow of that WorkflowName.' },
+  InvocationExists: { status: 409, retryable: false, summary: 'The workflow already has an invocation of that InvocationID (or its log folder exists in the logging data store).' },
+  InvocationFinished: { status: 409, retryable: false, summary: 'The invocation has ended already; it cannot be cancelled.' },
   RuntimeExists: { status: 409, retryable: false, summary: 'A runtime of that name exists already.' },
   RuntimeInUse: { status: 409, retryable: false, summary: 'Functions use the runtime; it cannot be deleted.' },
   RuntimeNotFound: { status: 400, retryable: false, summary: 'The function names a runtime that does not exist.' },
@@ -69,6 +75,7 @@ export const ERRORS = {
   FunctionFailed: { status: 502, retryable: false, summary: 'A webhook caller waited, and the function failed: `details` holds the request id and its error.' },
   FunctionTimedOut: { status: 504, retryable: false, summary: "A webhook caller waited, and the function ran past its timeout." },
   // 5xx: ours.
+  WorkflowsUnavailable: { status: 501, retryable: false, summary: 'Workflows need a SQL database (SQLite, MariaDB, PostgreSQL); this deployment uses MongoDB.' },
   ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker, Keystone) cannot be used right now.' },
   SecretKeyMissing: { status: 500, retryable: false, summary: 'A secret is encrypted under a key that `[secrets] keys` no longer holds: the operator must give that key back.' },
   ConsoleNotBuilt: { status: 503, retryable: false, summary: 'The console is served from dist/console, which `npm run build` makes; it was not built.' },

@@ -12,16 +12,18 @@ import type { Keyring } from '../common/secrets/keyring.js';
 import type { Store } from '../common/store/store.js';
 import { ContainerPool } from './container-pool.js';
 import { DockerContainerRuntime } from './docker-container-runtime.js';
-import type { FunctionServices } from './function-services.js';
 import { Registration } from './registration.js';
 import type { FunctionIdentities } from './run-context.js';
-import { Runner } from './runner.js';
+import { Runner, type RunnerDeps } from './runner.js';
 
 /** The limits a function gets by default (api/functions.ts): prewarmed containers start with them, so most need no resize. */
 const PREWARM_MEMORY_MIB = 128;
 const PREWARM_CPUS = 1;
 
-export function createRunner(settings: Settings, deps: { store: Store; queue: JobQueue; notifier: Notifier; metrics: Metrics; log: Logger; keyring?: Keyring; identities?: FunctionIdentities; services?: FunctionServices }): Runner {
+export function createRunner(
+  settings: Settings,
+  deps: { store: Store; queue: JobQueue; notifier: Notifier; metrics: Metrics; log: Logger; keyring?: Keyring; identities?: FunctionIdentities } & Pick<RunnerDeps, 'services' | 'afterOutcome'>,
+): Runner {
   const { runner, build } = settings;
   const instanceId = randomBytes(16).toString('hex');
   const name = runnerId(settings, instanceId);
@@ -62,7 +64,7 @@ export function createRunner(settings: Settings, deps: { store: Store; queue: Jo
     },
   );
   return new Runner(
-    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, metrics: deps.metrics, log: deps.log, keyring: deps.keyring, identities: deps.identities, ...(deps.services && { services: deps.services }) },
+    { store: deps.store, queue: deps.queue, notifier: deps.notifier, containers, pool, registration, metrics: deps.metrics, log: deps.log, keyring: deps.keyring, identities: deps.identities, services: deps.services, afterOutcome: deps.afterOutcome },
     {
       name,
       concurrency: runner.concurrency,

@@ -60,6 +60,8 @@ export interface RunnerDeps extends RunContextDeps {
   services?: FunctionServices;
   /** Where this runner counts what it finishes, builds and starts, and reports its containers. */
   metrics: Metrics;
+  /** Told of each outcome once stored (the workflow engine advances its invocation); its failures are logged, never the request's. */
+  afterOutcome?: (request: RequestRecord, outcome: Outcome) => Promise<void>;
   log: Logger;
 }
 
@@ -473,6 +475,7 @@ export class Runner {
     if (await store.finishRequest(requestId, { ...outcome, attempt: started.attempts })) {
       this.deps.notifier.publish({ kind: 'request', request: finishedChange(started, outcome) });
       this.countFinished(started.function_id, outcome.status, started.created_at, outcome.finishedAt, outcome.durationMs);
+      await this.deps.afterOutcome?.(started, outcome).catch((error: Error) => log.error(`after the outcome of request ${requestId}: ${error.message}`, requestId));
       return true;
     }
     const now = await store.getRequest(requestId, 'all-tenants');

@@ -450,7 +450,31 @@ function listening(port) {
   });
 }
 
+/**
+ * Debian packages of services the tests start themselves, on free ports of their own
+ * (test/helpers/swift.ts): installed when missing, never started here.
+ */
+const TEST_PACKAGES = [
+  {
+    name: 'OpenStack Swift (object storage with its S3 API, for the workflow tests)',
+    installed: ['/usr/bin/swift-proxy-server', '/usr/bin/swift-object-server', '/usr/bin/swift-container-server', '/usr/bin/swift-account-server', '/usr/bin/memcached'],
+    packages: ['swift-proxy', 'swift-object', 'swift-container', 'swift-account', 'memcached'],
+  },
+];
+
+async function ensureTestPackages() {
+  for (const entry of TEST_PACKAGES) {
+    if (entry.installed.every((path) => existsSync(path))) continue;
+    if (!isRoot()) {
+      console.warn(`pratai setup: ${entry.name} is not installed; the tests that use it will fail (install it: apt-get install -y --no-install-recommends ${entry.packages.join(' ')})`);
+      continue;
+    }
+    await aptInstall(entry.packages);
+  }
+}
+
 async function ensureTestServices() {
+  await ensureTestPackages();
   for (const service of TEST_SERVICES) {
     if (await listening(service.port)) continue;
     if (!existsSync(service.installed) || !isRoot()) {

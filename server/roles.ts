@@ -16,6 +16,7 @@ import { serveMetrics } from './metrics-server.js';
 import type { FunctionService } from '../runner/function-services.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
+import { runnerWorkflows } from '../runner/workflows.js';
 
 /** Whether functions may have an OpenStack identity here: Keystone is the auth strategy. */
 const withKeystone = (settings: Settings): boolean => settings.DEFAULT.auth_strategy === 'keystone';
@@ -82,8 +83,9 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   const identities = withKeystone(settings) ? runnerTrusts(settings, log) : undefined;
   const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
   const coordinationService = coordination && new CoordinationService({ coordination, log: log.child('coordination') }, { sessionTimeoutMs: settings.coordination.session_timeout_ms });
-  const services = new Map<string, FunctionService>(coordinationService ? [['coordination', coordinationService]] : []);
-  const runner = createRunner(settings, { store, queue, notifier, metrics, log, keyring, services, ...(identities && { identities }) });
+  const workflows = runnerWorkflows(settings, { store, queue, notifier, keyring, log });
+  const services = new Map<string, FunctionService>([...(coordinationService ? [['coordination', coordinationService] as const] : []), ...(workflows?.services ?? [])]);
+  const runner = createRunner(settings, { store, queue, notifier, metrics, log, keyring, services, ...(identities && { identities }), ...(workflows && { afterOutcome: workflows.afterOutcome }) });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
@@ -100,9 +102,11 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   sweeper.start();
   coordination?.start();
   purger?.start();
+  workflows?.start();
   return {
     stop: async () => {
       await metricsServer?.close();
+      await workflows?.stop();
       await purger?.stop();
       await sweeper.stop();
       await runner.stop();

@@ -300,4 +300,53 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0012_workflows': {
+    /**
+     * Workflows (FaaSr documents over a hidden function holding their code), their invocations
+     * (one per InvocationID of a workflow) and each action instance of an invocation, with the
+     * request that runs it: a join's instances are inserted once, under their primary key.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      const text = bigText(db);
+      await portableTable(db, db.schema.createTable('workflows'))
+        .addColumn('workflow_id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('document', text, (c) => c.notNull())
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addUniqueConstraint('workflows_tenant_name', ['tenant_id', 'name'])
+        .execute();
+      await portableTable(db, db.schema.createTable('workflow_invocations'))
+        .addColumn('invocation_id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('workflow_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('faasr_invocation_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('timestamp', 'varchar(32)', (c) => c.notNull())
+        .addColumn('status', 'varchar(16)', (c) => c.notNull())
+        .addColumn('document', text, (c) => c.notNull())
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('finished_at', 'varchar(32)')
+        .addUniqueConstraint('workflow_invocations_workflow_faasr_id', ['workflow_id', 'faasr_invocation_id'])
+        .execute();
+      await portableTable(db, db.schema.createTable('workflow_actions'))
+        .addColumn('invocation_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('action', 'varchar(255)', (c) => c.notNull())
+        .addColumn('rank', 'integer', (c) => c.notNull())
+        .addColumn('max_rank', 'integer', (c) => c.notNull())
+        .addColumn('status', 'varchar(16)', (c) => c.notNull())
+        .addColumn('request_id', 'varchar(32)')
+        .addColumn('branch', 'integer')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('finished_at', 'varchar(32)')
+        .addPrimaryKeyConstraint('workflow_actions_instance', ['invocation_id', 'action', 'rank'])
+        .execute();
+      await db.schema.createIndex('workflow_actions_request').on('workflow_actions').column('request_id').execute();
+      await db.schema.createIndex('workflow_actions_status').on('workflow_actions').column('status').execute();
+    },
+  },
 };

@@ -55,6 +55,8 @@ import {
   type SecretRow,
   type VersionRow,
 } from './rows.js';
+import { SqlWorkflowStore, type WorkflowTables } from './sql-workflow-store.js';
+import type { WorkflowStore } from './workflow-store.js';
 import type { AliasChanges, FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store } from './store.js';
 
 export interface SqlStoreOptions {
@@ -185,6 +187,13 @@ export class SqlStore implements Store {
   /** Opens the database at `location` (connecting lazily: the first call reports an unusable one). */
   static open(location: SqlLocation, options: SqlStoreOptions): SqlStore {
     return new SqlStore(new Kysely<Tables>({ dialect: createSqlDialect(location, options) }), options.migrations ?? migrations);
+  }
+
+  private workflowStore: WorkflowStore | undefined;
+
+  workflows(): WorkflowStore {
+    this.workflowStore ??= new SqlWorkflowStore(this.db as unknown as Kysely<WorkflowTables>, this.sqlite);
+    return this.workflowStore;
   }
 
   async migrate(): Promise<void> {

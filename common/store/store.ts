@@ -1,3 +1,4 @@
+import type { WorkflowStore } from './workflow-store.js';
 import type {
   AliasRecord,
   FunctionCode,
@@ -259,4 +260,7 @@ export interface Store {
 
   /** The project trees of coordination, in the same database; throws CoordinationUnsupported where the database cannot hold them. */
   coordination(): CoordinationStore;
+
+  /** The workflows' store over the same database; absent where workflows are not supported (MongoDB). */
+  workflows?(): WorkflowStore;
 }

@@ -23,7 +23,37 @@ export interface SecretView {
   functions: { function_id: string; name: string }[];
 }
 
+/** A job (timer) as the API shows it. */
+export interface JobView {
+  job_id: string;
+  function_id: string;
+  name: string;
+  pattern: string;
+  timezone: string;
+  payload: unknown;
+  status: string;
+  count: number | null;
+  executions: number;
+  skipped: number;
+  first_execution_time: string | null;
+  next_execution_time: string | null;
+  last_execution_time: string | null;
+  last_request_ids: string[];
+  created_at: string;
+  updated_at: string;
+}
+
+/** An event as the API shows it, with its subscribers. */
+export interface EventView {
+  name: string;
+  description: string;
+  created_at: string;
+  functions: { function_id: string; name: string }[];
+}
+
 export interface RequestFilters {
+  /** Only the requests of this source (webhook, job, event). */
+  source?: string;
   functionId?: string;
   status?: RequestStatus;
   requestId?: string;
@@ -64,6 +94,48 @@ export class PrataiApi {
 
   async deleteSecret(name: string): Promise<void> {
     await this.http.json('DELETE', `/v1/secrets/${encodeURIComponent(name)}`);
+  }
+
+  async listJobs(functionId?: string): Promise<JobView[]> {
+    return (await this.http.json<{ jobs: JobView[] }>('GET', '/v1/jobs', { query: { function_id: functionId } })).jobs;
+  }
+
+  async getJob(id: string): Promise<JobView> {
+    return (await this.http.json<{ job: JobView }>('GET', `/v1/jobs/${encodeURIComponent(id)}`)).job;
+  }
+
+  async createJob(fields: Record<string, unknown>): Promise<JobView> {
+    return (await this.http.json<{ job: JobView }>('POST', '/v1/jobs', { body: fields })).job;
+  }
+
+  async updateJob(id: string, changes: Record<string, unknown>): Promise<JobView> {
+    return (await this.http.json<{ job: JobView }>('PATCH', `/v1/jobs/${encodeURIComponent(id)}`, { body: changes })).job;
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  async listEvents(): Promise<EventView[]> {
+    return (await this.http.json<{ events: EventView[] }>('GET', '/v1/events')).events;
+  }
+
+  async createEvent(name: string, description?: string): Promise<EventView> {
+    return (await this.http.json<{ event: EventView }>('POST', '/v1/events', { body: { name, ...(description !== undefined && { description }) } })).event;
+  }
+
+  async deleteEvent(name: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/events/${encodeURIComponent(name)}`);
+  }
+
+  /** Publishes a message; answers the ids of the requests it made, one per subscribed function. */
+  async publishEvent(name: string, payload: unknown): Promise<{ request_ids: string[]; requests: { function_id: string; request_id: string }[] }> {
+    return this.http.json('POST', `/v1/events/${encodeURIComponent(name)}/messages`, { body: { payload } });
+  }
+
+  /** A bulk call of a function's webhook: the request ids, in the order of the payloads. */
+  async executeBulk(fn: FunctionView, payloads: readonly unknown[]): Promise<string[]> {
+    return (await this.http.json<{ request_ids: string[] }>('POST', fn.endpoint, { body: { payloads } })).request_ids;
   }
 
   async listFunctions(options: { allTenants?: boolean } = {}): Promise<FunctionView[]> {
@@ -121,7 +193,7 @@ export class PrataiApi {
     for (;;) {
       const wanted = filters.limit === undefined ? PAGE_LIMIT : Math.min(PAGE_LIMIT, filters.limit - found.length);
       const page = await this.http.json<{ requests: RequestSummary[]; requests_links: { rel: string; href: string }[] }>('GET', '/v1/requests', {
-        query: { function_id: filters.functionId, status: filters.status, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants, marker, limit: wanted },
+        query: { function_id: filters.functionId, status: filters.status, source: filters.source, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants, marker, limit: wanted },
       });
       found.push(...page.requests);
       const last = page.requests.at(-1);

@@ -10,6 +10,7 @@ import { registerFunctionCommands } from './commands/functions.js';
 import { registerRequestCommands } from './commands/requests.js';
 import { registerRuntimeCommands } from './commands/runtimes.js';
 import { registerSecretCommands } from './commands/secrets.js';
+import { registerTriggerCommands } from './commands/triggers.js';
 import { createContext, type Stream } from './context.js';
 import { runAgainWith, tlsVariables } from './tls.js';
 
@@ -64,6 +65,7 @@ export function buildProgram(environment: ProgramEnvironment): Command {
   registerExecuteCommand(program, context);
   registerRequestCommands(program, context);
   registerSecretCommands(program, context);
+  registerTriggerCommands(program, context);
 
   program.hook('preAction', () => {
     const variables = tlsVariables(currentSettings(), env);

@@ -4,13 +4,13 @@
  * apply, as the OpenStack clients list).
  */
 import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
-import type { FunctionView, RequestSummary, RuntimeView, SecretView } from './api.js';
+import type { EventView, FunctionView, JobView, RequestSummary, RuntimeView, SecretView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint',
   'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network',
-  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets',
+  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions',
 ] as const;
 
 /**
@@ -25,6 +25,7 @@ export function functionShown(fn: FunctionView): Shown {
     // Functions shown by an API of before secrets have neither.
     if (field === 'secrets') return new Formatted(fn.secrets ?? [], (fn.secrets ?? []).join(', '));
     if (field === 'context') return fn.context ?? {};
+    if (field === 'subscriptions') return new Formatted(fn.subscriptions ?? [], (fn.subscriptions ?? []).join(', '));
     return fn[field];
   };
   return { fields: [...FUNCTION_FIELDS], values: FUNCTION_FIELDS.map(value) };
@@ -116,4 +117,39 @@ export const secretListing = (secrets: readonly SecretView[]): Listing =>
     ['Functions', usedBy],
     ['Created At', (secret) => secret.created_at],
     ['Updated At', (secret) => secret.updated_at],
+  ]);
+
+const JOB_FIELDS = [
+  'job_id', 'name', 'function_id', 'pattern', 'timezone', 'payload', 'status', 'count', 'executions', 'skipped',
+  'first_execution_time', 'next_execution_time', 'last_execution_time', 'last_request_ids', 'created_at', 'updated_at',
+] as const;
+
+export function jobShown(job: JobView): Shown {
+  return { fields: [...JOB_FIELDS], values: JOB_FIELDS.map((field) => (field === 'last_request_ids' ? new Formatted(job.last_request_ids, job.last_request_ids.join(', ')) : job[field])) };
+}
+
+export const jobListing = (jobs: readonly JobView[]): Listing =>
+  listingOf(jobs, [
+    ['ID', (job) => job.job_id],
+    ['Name', (job) => job.name],
+    ['Status', (job) => job.status],
+    ['Function ID', (job) => job.function_id],
+    ['Pattern', (job) => job.pattern],
+    ['Timezone', (job) => job.timezone],
+    ['Count', (job) => job.count],
+    ['Next Execution Time', (job) => job.next_execution_time],
+  ]);
+
+const subscribers = (event: EventView): Formatted => new Formatted(event.functions, event.functions.map((fn) => fn.name).join(', '));
+
+export function eventShown(event: EventView): Shown {
+  return { fields: ['name', 'description', 'functions', 'created_at'], values: [event.name, event.description, subscribers(event), event.created_at] };
+}
+
+export const eventListing = (events: readonly EventView[]): Listing =>
+  listingOf(events, [
+    ['Name', (event) => event.name],
+    ['Description', (event) => event.description],
+    ['Functions', subscribers],
+    ['Created At', (event) => event.created_at],
   ]);

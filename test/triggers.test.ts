@@ -9,6 +9,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { TestCli } from './helpers/cli.js';
 import { assertNoLeftoverContainers, call, createFunction, deployFunction, ECHO_MODULE, removeFunctionImages, startTestPlatform, waitFor, waitForRequest, zipOf, type Json, type TestPlatform } from './helpers/platform.js';
 
 let platform: TestPlatform;
@@ -248,5 +249,40 @@ describe('bulk calls', () => {
     refused(await bulk(Array.from({ length: 1001 }, (_, i) => i)), 400, 'InvalidParameter', /1001/);
     refused(await bulk('many'), 400, 'InvalidParameter', /`payloads`/);
     assert.equal((await api(`/v1/requests?function_id=${echo.function_id}&limit=1000`)).body.requests.length, before);
+  });
+});
+
+describe('the CLI', () => {
+  afterEach(() => assertNoLeftoverContainers(platform.runnerName));
+
+  test('job-create, job-show, job-pause, job-resume, job-update, job-list and job-delete; event-create, event-publish, event-list, event-delete; request-list --source; function-execute --payloads-file', async () => {
+    const cli = new TestCli({ OS_PRATAI_URL: platform.apiUrl });
+    const jobId = (await cli.ok(['job-create', 'echo', '--pattern', '0 0 1 1 *', '--payload', '{"k": 1}', '--count', '3', '--timezone', 'Europe/Madrid', '--name', 'yearly', '-f', 'value', '-c', 'job_id'])).trim();
+    const shown = JSON.parse(await cli.ok(['job-show', jobId, '-f', 'json']));
+    assert.deepEqual([shown.pattern, shown.timezone, shown.count, shown.payload, shown.status, shown.name], ['0 0 1 1 *', 'Europe/Madrid', 3, { k: 1 }, 'running', 'yearly']);
+    assert.equal((await cli.ok(['job-pause', jobId, '-f', 'value', '-c', 'status'])).trim(), 'paused');
+    assert.equal((await cli.ok(['job-resume', jobId, '-f', 'value', '-c', 'status'])).trim(), 'running');
+    assert.equal((await cli.ok(['job-update', jobId, '--pattern', '0 0 2 1 *', '-f', 'value', '-c', 'pattern'])).trim(), '0 0 2 1 *');
+    assert.match(await cli.ok(['job-list', '--function', 'echo', '-f', 'value', '-c', 'ID']), new RegExp(jobId));
+    assert.match(await cli.fails(['job-create', 'echo', '--pattern', 'soon']), /`soon`/);
+    await cli.ok(['job-delete', jobId]);
+    assert.match(await cli.fails(['job-show', jobId]), /No job/);
+
+    await cli.ok(['event-create', 'cli.event', '--description', 'from the CLI']);
+    await cli.ok(['function-update', 'echo', '--subscribe-to', 'cli.event']);
+    assert.match(await cli.ok(['event-list', '-f', 'value']), /cli\.event from the CLI echo/);
+    const published = (await cli.ok(['event-publish', 'cli.event', '--payload', '"hello"', '-f', 'value', '-c', 'Request ID'])).trim().split('\n');
+    assert.equal(published.length, 1);
+    const request = await waitForRequest(platform, published[0] as string);
+    assert.equal(request.payload, 'hello');
+    assert.match(await cli.ok(['request-list', '--source', 'event', '-f', 'value', '-c', 'ID']), new RegExp(published[0] as string));
+    await cli.ok(['function-update', 'echo', '--subscribe-to', '']);
+    await cli.ok(['event-delete', 'cli.event']);
+
+    const ids = (await cli.ok(['function-execute', 'echo', '--payloads-file', '-', '-f', 'value'], { input: '1\n{"two": 2}\n\n"three"\n' })).trim().split('\n');
+    assert.equal(ids.length, 3);
+    const records = await Promise.all(ids.map((id) => waitForRequest(platform, id)));
+    assert.deepEqual(records.map((r) => r.payload), [1, { two: 2 }, 'three']);
+    assert.match(await cli.fails(['function-execute', 'echo', '--payloads-file', '-'], { input: 'not json\n', code: 2 }), /line 1/);
   });
 });

@@ -72,12 +72,19 @@ const errorText = (error: RequestError | null): unknown => (error === null ? nul
 const REQUEST_FIELDS = [
   'request_id', 'function_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
   'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter',
+  'source', 'job_id', 'scheduled_at',
 ] as const;
 
-export function requestShown(request: RequestRecord): Shown {
+/** A request as the API shows it: the timer that made it is its `job_id`. */
+type RequestShown = Omit<RequestRecord, 'timer_id'> & { job_id?: string | null };
+
+export function requestShown(request: RequestShown): Shown {
   const value = (field: (typeof REQUEST_FIELDS)[number]): unknown => {
     if (field === 'logs') return new Formatted(request.logs, logLines(request.logs));
     if (field === 'error') return errorText(request.error);
+    // An API of before jobs and events shows none of these: its requests were all webhook calls.
+    if (field === 'source') return request.source ?? 'webhook';
+    if (field === 'job_id' || field === 'scheduled_at') return request[field] ?? null;
     return request[field];
   };
   return { fields: [...REQUEST_FIELDS], values: REQUEST_FIELDS.map(value) };
@@ -88,6 +95,7 @@ export const requestListing = (requests: readonly RequestSummary[]): Listing =>
     ['ID', (request) => request.request_id],
     ['Function ID', (request) => request.function_id],
     ['Status', (request) => request.status],
+    ['Source', (request) => request.source ?? 'webhook'],
     ['Attempts', (request) => request.attempts],
     ['Created At', (request) => request.created_at],
     ['Duration (ms)', (request) => request.duration_ms],

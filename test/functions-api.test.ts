@@ -150,6 +150,7 @@ describe('creating a function', () => {
         network: false,
         context: {},
         secrets: [],
+        subscriptions: [],
         status: 'building',
         created_at: undefined,
         updated_at: undefined,

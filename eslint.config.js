@@ -142,9 +142,16 @@ export default defineConfig(
     },
   },
 
+  // The console's sources run in the browser (bundled by scripts/build-console.mjs).
+  {
+    files: ['console/**/*.js'],
+    languageOptions: { globals: globals.browser },
+  },
+
   // Plain JavaScript (this file, scripts/): Node globals, no type information.
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: ['console/**'],
     languageOptions: {
       globals: globals.node,
     },

@@ -5,6 +5,7 @@
  */
 import { Router, type Request } from 'express';
 import type { ApiDeps } from './deps.js';
+import { runnerDeadAfterSeconds } from '../common/config.js';
 
 const V1 = { id: 'v1.0', status: 'CURRENT', version: '', min_version: '', updated: '2026-11-24T00:00:00Z' };
 
@@ -45,7 +46,7 @@ async function healthProblems(deps: ApiDeps): Promise<string[]> {
   await deps.auth.ping?.().catch((error: Error) => reasons.push(error.message));
   // The API never talks to Docker: runners report on it in their heartbeats.
   const heartbeats = await deps.store.listHeartbeats().catch(() => []);
-  const freshAfter = Date.now() - 3 * deps.settings.runner.heartbeat_interval * 1000;
+  const freshAfter = Date.now() - runnerDeadAfterSeconds(deps.settings) * 1000;
   const fresh = heartbeats.filter((beat) => Date.parse(beat.at) >= freshAfter);
   if (fresh.length === 0) reasons.push('No runner has reported in the last heartbeat interval');
   else if (!fresh.some((beat) => beat.dockerOk)) reasons.push(`Docker is not usable on any runner (${fresh.map((beat) => beat.name).join(', ')})`);
@@ -54,7 +55,7 @@ async function healthProblems(deps: ApiDeps): Promise<string[]> {
 
 /** Whether a runtime's image is on some live runner: a runtime's `status`. */
 export async function runtimeStatuses(deps: ApiDeps): Promise<Map<string, boolean>> {
-  const freshAfter = Date.now() - 3 * deps.settings.runner.heartbeat_interval * 1000;
+  const freshAfter = Date.now() - runnerDeadAfterSeconds(deps.settings) * 1000;
   const available = new Map<string, boolean>();
   for (const beat of await deps.store.listHeartbeats()) {
     if (!beat.dockerOk || Date.parse(beat.at) < freshAfter) continue;

@@ -27,7 +27,7 @@ export function eventView(event: EventRecord, subscriptions: readonly Subscripti
 }
 
 export function eventsRouter(deps: ApiDeps): Router {
-  const { store, queue, notifier, log } = deps;
+  const { store, log } = deps;
   const router = Router();
   const json = express.json({ limit: deps.settings.api.max_payload_bytes, strict: false });
 
@@ -97,7 +97,7 @@ export function eventsRouter(deps: ApiDeps): Router {
       const functions = await Promise.all(subscribers.map((each) => store.getFunction(each.function_id, { tenantId })));
       const at = now();
       const requests = functions.flatMap((fn) => (fn === undefined ? [] : [newRequest(fn, fields.payload, { source: 'event' }, at)]));
-      await submitRequests({ store, queue, notifier }, requests);
+      await submitRequests(deps, requests);
       log.info(`message to event ${name}: ${requests.length} request(s)`, res.locals.requestId as string);
       res.status(202).json({
         request_ids: requests.map((request) => request.request_id),

@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { functionNetworkAllowed } from '../common/config.js';
-import { FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
+import { FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
 import type { FunctionChanges } from '../common/store/store.js';
-import { PrataiError } from '../common/errors.js';
+import { describeValue, PrataiError } from '../common/errors.js';
+import { DEFAULT_OPENSTACK_ROLES } from '../common/keystone/trusts.js';
 import { newId, now } from '../common/ids.js';
 import { requestChange } from '../common/notifications/notifier.js';
 import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readNames, readSecretNames } from '../common/function-context.js';
@@ -22,8 +23,8 @@ import { methodNotAllowed, runMiddleware } from './http.js';
 import { allowsOn, authorize, authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
-const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event', 'frequency', 'subscriptions', 'context', 'secrets'] as const;
-const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'subscriptions', 'context', 'secrets'] as const;
+const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event', 'frequency', 'subscriptions', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
+const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'subscriptions', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
 /** Most bytes of one multipart field: a context file (comments included) is the largest. */
 const MAX_FIELD_BYTES = 4 * MAX_CONTEXT_BYTES;
 /** Most retries a function may ask for (as AWS Lambda's event retries, a small number): 10. */
@@ -31,10 +32,27 @@ const MAX_RETRIES = 10;
 const MAX_CONCURRENCY = 10_000;
 const NAME = { pattern: /^(?![0-9a-f]{32}$)[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'letters, digits, `_`, `.` and `-`, starting with a letter or digit, and not 32 hex characters (that is an id)' };
 
-/** The function as the API shows it: no code, the webhook endpoint added. */
+/** The function as the API shows it: no code, no trust id, the webhook endpoint added. */
 export function functionView(fn: FunctionRecord, webhookBase: string, options: { withBuildLog?: boolean } = {}): Record<string, unknown> {
-  const { build_log: buildLog, code_sha256: _sha, ...shown } = fn;
-  return { ...shown, endpoint: `${webhookBase}/function/${fn.function_id}`, ...(options.withBuildLog ? { build_log: buildLog } : {}) };
+  const { build_log: buildLog, code_sha256: _sha, openstack, ...shown } = fn;
+  return {
+    ...shown,
+    openstack_auth: openstack !== undefined,
+    openstack_roles: openstack?.roles ?? [],
+    endpoint: `${webhookBase}/function/${fn.function_id}`,
+    ...(options.withBuildLog ? { build_log: buildLog } : {}),
+  };
+}
+
+/** Role names a function's trust delegates: a JSON array or names separated by commas. */
+function readRoles(value: unknown): string[] {
+  const raw: unknown = typeof value === 'string' && value.trim().startsWith('[') ? JSON.parse(value) : value;
+  const names = (Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [raw]).map((name: unknown) => (typeof name === 'string' ? name.trim() : name));
+  const roles = names.filter((name) => name !== '');
+  if (roles.length === 0 || roles.length > 16 || !roles.every((name) => typeof name === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(name))) {
+    throw new PrataiError('InvalidParameter', `Expected \`openstack_roles\` to be 1 to 16 Keystone role names (a JSON array or names separated by commas), got ${describeValue(value)}`);
+  }
+  return [...new Set(roles as string[])];
 }
 
 /** Base URL of the webhooks: configured, or the host the caller reached the API on. */
@@ -155,6 +173,29 @@ export function functionsRouter(deps: ApiDeps): Router {
     }
   };
 
+  /**
+   * Functions' Keystone trusts, made and deleted with the caller's token. Deleting one Keystone
+   * lets only its trustor (or an admin) do: another member's delete leaves it (logged); it is of
+   * no use to anyone but Pratai's service user, which no function names any more.
+   */
+  const trusts = {
+    create: (req: Request, res: Response, roles: readonly string[]): Promise<FunctionOpenStack> => {
+      if (deps.trusts === undefined) {
+        throw new PrataiError('TrustInvalid', 'Expected `openstack_auth` to be false: functions get an OpenStack identity only with Keystone ([DEFAULT] auth_strategy = keystone)');
+      }
+      const { userId, tenantId } = identityOf(res);
+      return deps.trusts.create(req.headers['x-auth-token'] as string, { userId, projectId: tenantId }, roles);
+    },
+    remove: async (req: Request, openstack: FunctionOpenStack): Promise<void> => {
+      const token = req.headers['x-auth-token'];
+      const deleted = deps.trusts !== undefined && typeof token === 'string' && (await deps.trusts.delete(token, openstack).catch((error: Error) => {
+        log.warning(`trust ${openstack.trust_id} could not be deleted: ${error.message}`);
+        return false;
+      }));
+      if (!deleted) log.warning(`trust ${openstack.trust_id} of user ${openstack.trustor_user_id} is left in Keystone: only its trustor or an admin can delete it`);
+    },
+  };
+
   /** The function, if the caller can see it (else 404) and may do `action` on it (else 403). */
   const getScoped = async (res: Response, functionId: string, action: string): Promise<FunctionRecord> => {
     const fn = await store.getFunction(functionId, visibleScope(deps.policy, res));
@@ -181,6 +222,10 @@ export function functionsRouter(deps: ApiDeps): Router {
       if (given.network === true) allowNetwork(res, { tenant_id: identity.tenantId, user_id: identity.userId });
       if (zip === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');
       const { ignoredEntries, ...code } = readZip(zip);
+      const identityWanted = fields.openstack_auth !== undefined && boolean('openstack_auth', fields.openstack_auth);
+      const roles = fields.openstack_roles === undefined ? undefined : readRoles(fields.openstack_roles);
+      // Made before the function is stored, and deleted again if it is not: nothing half-made.
+      const openstack = identityWanted ? await trusts.create(req, res, roles ?? DEFAULT_OPENSTACK_ROLES) : undefined;
       const at = now();
       const fn: FunctionRecord = {
         function_id: newId(),
@@ -202,21 +247,27 @@ export function functionsRouter(deps: ApiDeps): Router {
         context: given.context ?? {},
         secrets: given.secrets ?? [],
         subscriptions: given.subscriptions ?? [],
+        ...(openstack && { openstack }),
         status: 'building',
         build_log: '',
         code_sha256: codeSha256(runtime.name, code),
         created_at: at,
         updated_at: at,
       };
-      await store.createFunction(fn, code);
-      await queueBuild(fn, () => store.deleteFunction(fn.function_id));
-      if (source.pattern !== undefined) {
-        await store.createTimer(frequencyTimer(fn, source.pattern)).catch(async (error: unknown) => {
-          await store.deleteFunction(fn.function_id);
-          throw error;
-        });
-        deps.timersChanged?.();
+      try {
+        await store.createFunction(fn, code);
+        await queueBuild(fn, () => store.deleteFunction(fn.function_id));
+        if (source.pattern !== undefined) {
+          await store.createTimer(frequencyTimer(fn, source.pattern)).catch(async (error: unknown) => {
+            await store.deleteFunction(fn.function_id);
+            throw error;
+          });
+        }
+      } catch (error) {
+        if (openstack) await trusts.remove(req, openstack);
+        throw error;
       }
+      if (source.pattern !== undefined) deps.timersChanged?.();
       log.info(`function ${fn.function_id} (${fn.name}) created; ${ignoredEntries} archive entries ignored`, res.locals.requestId as string);
       res.status(201).json({ function: functionView(fn, webhookBase(req, deps), { withBuildLog: true }), ignored_entries: ignoredEntries });
     })
@@ -226,7 +277,16 @@ export function functionsRouter(deps: ApiDeps): Router {
     .route('/:function_id')
     .get(async (req, res) => {
       const fn = await getScoped(res, req.params.function_id, 'function:get');
-      res.json({ function: functionView(fn, webhookBase(req, deps), { withBuildLog: true }) });
+      const base = webhookBase(req, deps);
+      // Its published versions and aliases, each with its webhook endpoint (api/versions.ts has the rest).
+      const [versions, aliases] = await Promise.all([store.listVersions(fn.function_id), store.listAliases(fn.function_id)]);
+      res.json({
+        function: {
+          ...functionView(fn, base, { withBuildLog: true }),
+          versions: versions.map((v) => ({ version: v.version, endpoint: `${base}/function/${fn.function_id}/versions/${v.version}` })),
+          aliases: aliases.map((a) => ({ name: a.name, version: a.version, weights: a.weights, endpoint: `${base}/function/${fn.function_id}/aliases/${a.name}` })),
+        },
+      });
     })
     .patch(async (req, res) => {
       const fn = await getScoped(res, req.params.function_id, 'function:update');
@@ -239,18 +299,38 @@ export function functionsRouter(deps: ApiDeps): Router {
       // New code, or the same code on another runtime, makes a new image.
       const code = newCode ?? (runtime && runtime.name !== fn.runtime ? await store.getFunctionCode(fn.function_id) : undefined);
       const newSha = code && codeSha256(runtime?.name ?? fn.runtime, code);
+      const identityWanted = fields.openstack_auth === undefined ? fn.openstack !== undefined : boolean('openstack_auth', fields.openstack_auth);
+      const roles = fields.openstack_roles === undefined ? undefined : readRoles(fields.openstack_roles);
+      // A new trust when one is asked for, or other roles: the caller becomes its trustor.
+      const newIdentity = identityWanted && (fn.openstack === undefined || (roles !== undefined && roles.join() !== fn.openstack.roles.join()))
+        ? await trusts.create(req, res, roles ?? fn.openstack?.roles ?? DEFAULT_OPENSTACK_ROLES)
+        : undefined;
+      const oldIdentity = fn.openstack !== undefined && (!identityWanted || newIdentity !== undefined) ? fn.openstack : undefined;
       const rebuild = newSha !== undefined && newSha !== fn.code_sha256;
       const changes: FunctionChanges = {
         ...given,
         ...(runtime && { runtime: runtime.name }),
         ...(rebuild && { code_sha256: newSha, status: 'building' as const, build_log: '' }),
+        ...(newIdentity ? { openstack: newIdentity } : oldIdentity ? { openstack: null } : {}),
         updated_at: now(),
       };
       const oldCode = rebuild ? await store.getFunctionCode(fn.function_id) : undefined;
-      if (!(await store.updateFunction(fn.function_id, changes, rebuild ? code : undefined))) {
+      let stored: boolean;
+      try {
+        stored = await store.updateFunction(fn.function_id, changes, rebuild ? code : undefined);
+      } catch (error) {
+        if (newIdentity) await trusts.remove(req, newIdentity);
+        throw error;
+      }
+      if (!stored) {
+        if (newIdentity) await trusts.remove(req, newIdentity);
         throw new PrataiError('FunctionNotFound', `No function with id \`${fn.function_id}\` in this project`);
       }
-      const updated = { ...fn, ...changes };
+      if (oldIdentity) await trusts.remove(req, oldIdentity);
+      const { openstack: identity, ...settingChanges } = changes;
+      const updated: FunctionRecord = { ...fn, ...settingChanges };
+      if (identity === null) delete updated.openstack;
+      else if (identity !== undefined) updated.openstack = identity;
       if (rebuild) {
         await queueBuild(updated, () =>
           store.updateFunction(fn.function_id, pickChanges(fn), oldCode),
@@ -262,6 +342,7 @@ export function functionsRouter(deps: ApiDeps): Router {
     .delete(async (req, res) => {
       const fn = await getScoped(res, req.params.function_id, 'function:delete');
       await store.deleteFunction(fn.function_id);
+      if (fn.openstack) await trusts.remove(req, fn.openstack);
       // Those who wait for its queued requests hear of their end (a wait for one not listed here,
       // past the first thousand, ends at its deadline, when the store is read).
       const queued = await store.listRequests('all-tenants', { functionId: fn.function_id, status: 'queued', limit: 1000 });

@@ -12,7 +12,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Settings } from '../common/config.js';
 import type { Identity } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
-import { findEndpoint, KeystoneClient, KeystoneSession, type KeystoneCredentials, type KeystoneToken } from '../common/keystone/client.js';
+import { findEndpoint, KeystoneClient, KeystoneSession, type KeystoneToken } from '../common/keystone/client.js';
+import { serviceCredentials } from '../common/keystone/service-user.js';
 import type { Logger } from '../common/log.js';
 import type { Authenticator } from './auth.js';
 import { TokenCache } from './token-cache.js';
@@ -22,26 +23,7 @@ type AuthtokenSettings = Settings['keystone_authtoken'];
 /** Fernet tokens are about 200 characters, PKI ones were a few KiB: anything longer is not a token. */
 const MAX_TOKEN_LENGTH = 8192;
 
-/** The service user's credentials, from `[keystone_authtoken]`; throws naming a missing option. */
-export function serviceCredentials(options: AuthtokenSettings): KeystoneCredentials {
-  const need = (name: keyof AuthtokenSettings): string => {
-    const value = options[name];
-    if (typeof value !== 'string' || value === '') {
-      throw new PrataiError('InvalidParameter', `[keystone_authtoken] ${name} is required with auth_type = ${options.auth_type}`);
-    }
-    return value;
-  };
-  if (options.auth_type === 'v3applicationcredential') {
-    return { method: 'application_credential', id: need('application_credential_id'), secret: need('application_credential_secret') };
-  }
-  return {
-    method: 'password',
-    username: need('username'),
-    password: need('password'),
-    userDomainName: options.user_domain_name,
-    scope: { projectName: need('project_name'), projectDomainName: options.project_domain_name },
-  };
-}
+export { serviceCredentials } from '../common/keystone/service-user.js';
 
 /** How long one answer of `ping` is kept. */
 const HEALTH_CACHE_MS = 5_000;

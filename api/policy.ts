@@ -50,7 +50,18 @@ export const POLICY_DEFAULTS: readonly RuleDefault[] = [
     check: OWNER_MEMBER,
     description: "POST /v1/functions and PATCH /v1/functions/{function_id} with network=true: give the function's containers the operator's [runner] network (never when that is none).",
   },
-  { name: 'function:invoke', check: 'rule:owner and rule:member', description: "POST /function/{function_id} on a private function's webhook (a public one takes anonymous calls)." },
+  { name: 'function:invoke', check: 'rule:owner and rule:member', description: "POST /function/{function_id} (and …/versions/{version}, …/aliases/{name}) on a private function's webhook (a public one takes anonymous calls)." },
+  { name: 'function:version:publish', check: OWNER_MEMBER, description: 'POST /v1/functions/{function_id}/versions: publish the function as it is as a version.' },
+  { name: 'function:version:list', check: OWNER_READER, description: 'GET /v1/functions/{function_id}/versions' },
+  { name: 'function:version:get', check: OWNER_READER, description: 'GET /v1/functions/{function_id}/versions/{version}' },
+  { name: 'function:version:delete', check: OWNER_MEMBER, description: 'DELETE /v1/functions/{function_id}/versions/{version}: delete a version no alias targets.' },
+  { name: 'function:alias:create', check: OWNER_MEMBER, description: 'POST /v1/functions/{function_id}/aliases' },
+  { name: 'function:alias:list', check: OWNER_READER, description: 'GET /v1/functions/{function_id}/aliases' },
+  { name: 'function:alias:get', check: OWNER_READER, description: 'GET /v1/functions/{function_id}/aliases/{name}' },
+  { name: 'function:alias:update', check: OWNER_MEMBER, description: 'PATCH /v1/functions/{function_id}/aliases/{name}: move it to another version, or change its weights.' },
+  { name: 'function:alias:delete', check: OWNER_MEMBER, description: 'DELETE /v1/functions/{function_id}/aliases/{name}' },
+  { name: 'coordination:read', check: 'rule:reader', description: "GET /v1/coordination/...: read the project's coordination nodes, its sessions and their events." },
+  { name: 'coordination:write', check: 'rule:member', description: "POST, PUT, DELETE /v1/coordination/...: change the project's coordination nodes, open and close sessions." },
   { name: 'request:list', check: 'rule:reader', description: "GET /v1/requests: list the project's requests." },
   { name: 'request:list:all_tenants', check: 'rule:context_is_admin', description: "GET /v1/requests?all_tenants=true: list every project's requests." },
   { name: 'request:get', check: OWNER_READER, description: 'GET /v1/requests/{request_id} and its /logs' },
@@ -74,6 +85,8 @@ export const POLICY_DEFAULTS: readonly RuleDefault[] = [
   { name: 'runtime:list', check: 'rule:reader', description: 'GET /v1/runtimes and GET /v1/runtimes/{name}' },
   { name: 'runtime:create', check: 'rule:context_is_admin', description: 'POST /v1/runtimes: add a runtime (administrators).' },
   { name: 'runtime:delete', check: 'rule:context_is_admin', description: 'DELETE /v1/runtimes/{name}: remove a runtime no function uses (administrators).' },
+  { name: 'runner:list', check: 'rule:context_is_admin', description: 'GET /v1/runners: the runners, their heartbeats, load and containers (administrators).' },
+  { name: 'runner:drain', check: 'rule:context_is_admin', description: 'POST /v1/runners/{id}/drain: a runner takes no new jobs and finishes what it holds (administrators).' },
 ];
 
 /** What a rule is checked against: the caller, as its token says. */

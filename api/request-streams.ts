@@ -71,6 +71,8 @@ export async function followLogs({ store, notifier }: Followers, stream: EventSt
     if (notification.kind === 'log') {
       startAttempt(notification.attempt);
       if (notification.attempt === attempt) write(notification.records, notification.index);
+    } else if (notification.kind !== 'request') {
+      // Not about requests: the follow subscribed to none of those.
     } else if (isFinal(notification.request.status)) {
       void check();
     } else if (notification.request.status === 'running') {

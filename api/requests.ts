@@ -3,7 +3,7 @@
  * redrive (an admin queues a dead-lettered request again).
  */
 import { Router, type Response } from 'express';
-import { isFinal, REQUEST_SOURCES, REQUEST_STATUSES, type RequestRecord } from '../common/domain.js';
+import { isFinal, REQUEST_SOURCES, REQUEST_STATUSES, runJob, type RequestRecord } from '../common/domain.js';
 import { newId, now } from '../common/ids.js';
 import { PrataiError } from '../common/errors.js';
 import { requestChange } from '../common/notifications/notifier.js';
@@ -13,8 +13,9 @@ import { followLogs, logsAsText, watchRequests } from './request-streams.js';
 import { methodNotAllowed } from './http.js';
 import { authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, integer, oneOf, onlyKnown, text } from './params.js';
+import { versionNumber } from './version-routing.js';
 
-const LIST_PARAMS = ['function_id', 'status', 'request_id', 'source', 'job_id', 'dead_letter', 'limit', 'marker', 'all_tenants'] as const;
+const LIST_PARAMS = ['function_id', 'status', 'request_id', 'source', 'job_id', 'dead_letter', 'limit', 'marker', 'all_tenants', 'version', 'alias'] as const;
 /** A watch (`Accept: text/event-stream`) filters as a listing does, but pages nothing. */
 const WATCH_PARAMS = ['function_id', 'status', 'limit', 'all_tenants'] as const;
 const DEFAULT_LIMIT = 100;
@@ -25,9 +26,9 @@ export function requestView({ timer_id: timerId, ...request }: RequestRecord): R
   return { ...request, job_id: timerId };
 }
 
-/** A request in a listing: everything but the logs, which can be large. */
+/** A request in a listing: everything but the logs, which can be large, and the headers kept for its function. */
 function summaryView(request: RequestRecord): Record<string, unknown> {
-  const { logs: _logs, ...summary } = requestView(request);
+  const { logs: _logs, headers: _headers, ...summary } = requestView(request);
   return summary;
 }
 
@@ -78,6 +79,8 @@ export function requestsRouter(deps: ApiDeps): Router {
         ...(query.job_id !== undefined && { timerId: text('job_id', query.job_id) }),
         ...(query.dead_letter !== undefined && { deadLetter: boolean('dead_letter', query.dead_letter) }),
         ...(query.marker !== undefined && { marker: text('marker', query.marker) }),
+        ...(query.version !== undefined && { version: query.version === 'latest' ? ('latest' as const) : versionNumber('version', query.version) }),
+        ...(query.alias !== undefined && { alias: text('alias', query.alias) }),
       });
       const last = requests.at(-1);
       const links = [];
@@ -108,6 +111,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       const after = await getScoped(res, request.request_id, 'request:get');
       if (!cancelled) throw finished(after.status);
       deps.notifier.publish({ kind: 'request', request: requestChange(after) });
+      deps.metrics.requestsFinished.inc({ function: after.function_id, outcome: 'cancelled' });
       res.json({ request: requestView(after) });
     })
     .all(methodNotAllowed(['POST']));
@@ -122,7 +126,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       if (!(await store.redriveRequest(request.request_id, now()))) throw notDead((await getScoped(res, request.request_id, 'request:get')).status);
       // Queued in the store already: if the job cannot be published now, a runner's sweeper
       // publishes it after [runner] requeue_after, as for a request whose API process died.
-      await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId(), function_id: request.function_id }).catch((error: Error) => {
+      await queue.publish(runJob(request, newId())).catch((error: Error) => {
         deps.log.warning(`redriven request ${request.request_id} left to the sweeper: ${error.message}`, res.locals.requestId as string);
       });
       deps.log.info(`request ${request.request_id} redriven`, res.locals.requestId as string);

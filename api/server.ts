@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createApiApp, createWebhookApp } from './app.js';
 import type { ApiDeps } from './deps.js';
 import { OpenStreams } from './event-stream.js';
+import { webhookRouter } from './webhook.js';
 
 export interface ApiServer {
   readonly apiPort: number;
@@ -32,9 +33,10 @@ export async function startApi(deps: Omit<ApiDeps, 'webhookPort' | 'streams'>): 
   let webhookPort = webhookPortSetting;
   const streams = new OpenStreams();
   const full: ApiDeps = { ...deps, streams, webhookPort: () => webhookPort };
-  const webhooks = await listen(createWebhookApp(full), host, webhookPortSetting);
+  const webhookRoutes = webhookRouter(full);
+  const webhooks = await listen(createWebhookApp(full, webhookRoutes), host, webhookPortSetting);
   webhookPort = (webhooks.address() as AddressInfo).port;
-  const api = await listen(createApiApp(full), host, port).catch(async (error: unknown) => {
+  const api = await listen(createApiApp(full, webhookRoutes), host, port).catch(async (error: unknown) => {
     await closeServer(webhooks);
     throw error;
   });

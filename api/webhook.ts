@@ -10,8 +10,12 @@
  * A `wait_for_response` function's webhook (or any called with `?wait=true`) holds the answer
  * until the request is final (told by the notifier: no polling): 200 with main's return value as the body, 502 FunctionFailed or 504
  * FunctionTimedOut with the request id in `details`; past `[api] wait_timeout` it answers 202.
+ *
+ * `POST /function/<function_id>/versions/<n>` and `…/aliases/<name>` call a published version, or
+ * what an alias targets (api/version-routing.ts), with the same rules; the request records which.
+ * A bulk call through an alias picks a version for each payload, as that many calls would.
  */
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { watchFinal } from '../common/notifications/await-final.js';
 import { isFinal } from '../common/domain.js';
 import { describeValue, PrataiError } from '../common/errors.js';
@@ -20,6 +24,8 @@ import type { ApiDeps } from './deps.js';
 import { methodNotAllowed } from './http.js';
 import { admittedFunction, admitWebhookCaller } from './webhook-access.js';
 import { boolean } from './params.js';
+import { contextHeaders, passableHeaderNames } from './context-headers.js';
+import { resolveCall, resolveCalls, type CallTarget } from './version-routing.js';
 
 /** Most payloads one bulk call takes. */
 export const MAX_BULK = 1000;
@@ -61,31 +67,52 @@ function callerGone(req: Request, res: Response): AbortSignal {
   return gone.signal;
 }
 
+/** Observes how long each webhook call took to answer, by mode and status, once it is sent. */
+function timeAnswer(deps: ApiDeps): RequestHandler {
+  return (_req, res, next) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const mode = res.locals.webhookMode === 'sync' ? 'sync' : 'async';
+      deps.metrics.webhookLatency.observe({ mode, code: String(res.statusCode) }, (performance.now() - started) / 1000);
+    });
+    next();
+  };
+}
+
+const notReady = (functionId: string): PrataiError =>
+  new PrataiError('FunctionNotReady', `The image of function \`${functionId}\` failed to build; see its build_log, then update or recreate it`);
+
 export function webhookRouter(deps: ApiDeps): Router {
-  const { store, queue, notifier, log } = deps;
+  const { store, notifier, log } = deps;
   const router = Router();
-  router
-    .route('/function/:function_id')
-    .post(admitWebhookCaller(deps), express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes }), async (req, res) => {
+  const headerNames = passableHeaderNames(deps.settings.api.context_headers);
+  const accept = (targetOf: (params: Record<string, string>) => CallTarget) =>
+    async (req: Request, res: Response): Promise<void> => {
       const call = parseCall(req.body);
       const waitAsked = req.query.wait === undefined ? undefined : boolean('wait', req.query.wait);
       const fn = admittedFunction(res);
       const functionId = fn.function_id;
-      if (fn.status === 'error') {
-        throw new PrataiError('FunctionNotReady', `The image of function \`${functionId}\` failed to build; see its build_log, then update or recreate it`);
-      }
+      const target = targetOf(req.params as Record<string, string>);
+      const headers = contextHeaders(req.headers, headerNames);
       if ('payloads' in call) {
-        const requests = call.payloads.map((payload) => newRequest(fn, payload, { source: 'webhook' }));
-        await submitRequests({ store, queue, notifier }, requests);
-        if (log.debugging) log.debug(`${requests.length} requests queued for function ${fn.function_id}`, res.locals.requestId as string);
+        const resolved = await resolveCalls(store, fn, target, call.payloads.length);
+        if (fn.status === 'error' && resolved.some((each) => each.snapshot === undefined)) throw notReady(functionId);
+        const requests = call.payloads.map((payload, i) => {
+          const { version, alias } = resolved[i] ?? { version: 'latest' as const, alias: null };
+          return newRequest(fn, payload, { source: 'webhook', version, alias, headers });
+        });
+        await submitRequests(deps, requests);
+        if (log.debugging) log.debug(`${requests.length} requests queued for function ${functionId}`, res.locals.requestId as string);
         res.status(202).json({ request_ids: requests.map((request) => request.request_id) });
         return;
       }
-      const request = newRequest(fn, call.payload, { source: 'webhook' });
-      let watch = undefined as ReturnType<typeof watchFinal> | undefined;
+      const resolved = await resolveCall(store, fn, target);
+      if (resolved.snapshot === undefined && fn.status === 'error') throw notReady(functionId);
+      const request = newRequest(fn, call.payload, { source: 'webhook', version: resolved.version, alias: resolved.alias, headers });
+      let watch: ReturnType<typeof watchFinal> | undefined;
       try {
-        // Listening before the job is queued: its outcome cannot come before the subscription.
-        await submitRequests({ store, queue, notifier }, [request], {
+        await submitRequests(deps, [request], {
+          // Listening before the job is queued: its outcome cannot come before the subscription.
           beforePublish: () => {
             if (waitAsked ?? fn.type === 'wait_for_response') watch = watchFinal(store, notifier, request.request_id);
           },
@@ -94,7 +121,8 @@ export function webhookRouter(deps: ApiDeps): Router {
         watch?.close();
         throw error;
       }
-      if (log.debugging) log.debug(`request ${request.request_id} queued for function ${fn.function_id}`, res.locals.requestId as string);
+      if (watch !== undefined) res.locals.webhookMode = 'sync';
+      if (log.debugging) log.debug(`request ${request.request_id} queued for function ${functionId}`, res.locals.requestId as string);
       const outcome = watch && (await watch.wait(deps.settings.api.wait_timeout * 1000, callerGone(req, res)));
       if (outcome === undefined || !isFinal(outcome.status)) {
         res.status(202).json({ request_id: request.request_id });
@@ -106,9 +134,20 @@ export function webhookRouter(deps: ApiDeps): Router {
         return;
       }
       const details = { request_id: request.request_id, status: outcome.status, error: outcome.error };
-      if (outcome.status === 'timeout') throw new PrataiError('FunctionTimedOut', `Function \`${fn.function_id}\` ran past its timeout of ${fn.timeout} s`, { details });
+      if (outcome.status === 'timeout') throw new PrataiError('FunctionTimedOut', `Function \`${fn.function_id}\` ran past its timeout of ${(resolved.snapshot ?? fn).timeout} s`, { details });
       throw new PrataiError('FunctionFailed', `Function \`${fn.function_id}\` ended ${outcome.status}: ${outcome.error?.type ?? 'Error'}: ${outcome.error?.message ?? ''}`, { details });
-    })
-    .all(methodNotAllowed(['POST']));
+    };
+  const body = express.raw({ type: () => true, limit: deps.settings.api.max_payload_bytes });
+  const routes: [string, (params: Record<string, string>) => CallTarget][] = [
+    ['/function/:function_id', () => ({ kind: 'latest' })],
+    ['/function/:function_id/versions/:version', (params) => ({ kind: 'version', version: params.version ?? '' })],
+    ['/function/:function_id/aliases/:alias', (params) => ({ kind: 'alias', name: params.alias ?? '' })],
+  ];
+  for (const [path, targetOf] of routes) {
+    router
+      .route(path)
+      .post(timeAnswer(deps), admitWebhookCaller(deps), body, accept(targetOf))
+      .all(methodNotAllowed(['POST']));
+  }
   return router;
 }

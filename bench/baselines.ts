@@ -60,7 +60,8 @@ export interface Floor {
 export async function warmFloor(image: string, functionId: string, count: number): Promise<Floor> {
   const containers = new DockerContainerRuntime({
     socketPath: '/var/run/docker.sock',
-    runnerName: `bench-floor-${process.pid}`,
+    runnerId: `bench-floor-${process.pid}`,
+    deployment: 'bench',
     network: 'none',
     pidsLimit: 64,
     tmpfsMiB: 16,

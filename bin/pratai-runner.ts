@@ -10,8 +10,9 @@ Usage: pratai-runner [--config-file PATH]...
 
 Runs the jobs the API processes queue: builds function images and executes requests in containers
 on this machine's Docker engine. Any number of runners share one message broker
-([DEFAULT] transport_url) and one database ([database] connection); each needs a unique
-[runner] name (default: the host name).`;
+([DEFAULT] transport_url) and one database ([database] connection), on one machine or many;
+each is a runner of its own: [runner] name, or by default the host name and a suffix unique to
+the process. A runner started with the name of a live one is refused (exit code 2).`;
 
 await runProcess('pratai.runner', USAGE, async ({ settings, log }) => {
   if (settings.DEFAULT.transport_url === '') {
@@ -30,7 +31,7 @@ await runProcess('pratai.runner', USAGE, async ({ settings, log }) => {
     return;
   }
   const adapters = await openAdapters(settings, log, { keyring, listen: false });
-  const runner = await startRunnerRole(settings, adapters, log).catch(async (error: unknown) => {
+  const runner = await startRunnerRole(settings, adapters, log, { serveMetrics: true }).catch(async (error: unknown) => {
     await adapters.close();
     throw error;
   });

@@ -3,7 +3,7 @@
  * the API shows them. Names are resolved to ids here, through the list, as the OpenStack clients
  * resolve them.
  */
-import type { FunctionRecord, RequestRecord, RequestStatus, RuntimeRecord } from '../common/domain.js';
+import type { AliasRecord, FunctionRecord, FunctionVersion, RequestRecord, RequestStatus, RuntimeRecord } from '../common/domain.js';
 import { isId } from '../common/ids.js';
 import { CliError } from './errors.js';
 import type { HttpClient } from './http.js';
@@ -13,6 +13,20 @@ export type FunctionView = Omit<FunctionRecord, 'code_sha256' | 'build_log'> & {
 /** A request in a listing: everything but its logs. */
 export type RequestSummary = Omit<RequestRecord, 'logs'>;
 export type RuntimeView = RuntimeRecord & { status: string };
+
+/** A runner as `GET /v1/runners` shows it. */
+export interface RunnerView {
+  id: string;
+  host: string;
+  heartbeat_at: string;
+  alive: boolean;
+  state: string;
+  concurrency: number | null;
+  requests_running: number | null;
+  warm_containers: number | null;
+  prewarmed_containers: number | null;
+  images: string[];
+}
 /** A secret as the API shows it: never its value. */
 export interface SecretView {
   name: string;
@@ -50,6 +64,19 @@ export interface EventView {
   created_at: string;
   functions: { function_id: string; name: string }[];
 }
+/** A version as the API shows it: its snapshot, image and webhook endpoint. */
+export type VersionView = FunctionVersion & { image: string; endpoint: string };
+export type AliasView = AliasRecord & { endpoint: string };
+
+/** What a call runs: a published version, an alias's target, or (neither) the function as it is. */
+export interface CallTarget {
+  version?: number;
+  alias?: string;
+}
+
+/** The webhook endpoint of a call's target. */
+const endpointOf = (fn: FunctionView, target: CallTarget): string =>
+  target.version !== undefined ? `${fn.endpoint}/versions/${target.version}` : target.alias !== undefined ? `${fn.endpoint}/aliases/${encodeURIComponent(target.alias)}` : fn.endpoint;
 
 export interface RequestFilters {
   /** Only the requests of this source (webhook, job, event). */
@@ -64,6 +91,10 @@ export interface RequestFilters {
   marker?: string;
   /** At most this many; all of them when undefined. */
   limit?: number;
+  /** Only the requests that ran this version (a number, or `latest`). */
+  version?: string;
+  /** Only the requests that came through this alias. */
+  alias?: string;
 }
 
 /** The most the API gives in one page. */
@@ -74,6 +105,14 @@ export class PrataiApi {
 
   async listRuntimes(): Promise<RuntimeView[]> {
     return (await this.http.json<{ runtimes: RuntimeView[] }>('GET', '/v1/runtimes')).runtimes;
+  }
+
+  async listRunners(): Promise<RunnerView[]> {
+    return (await this.http.json<{ runners: RunnerView[] }>('GET', '/v1/runners')).runners;
+  }
+
+  async drainRunner(id: string): Promise<RunnerView> {
+    return (await this.http.json<{ runner: RunnerView }>('POST', `/v1/runners/${encodeURIComponent(id)}/drain`)).runner;
   }
 
   async listSecrets(): Promise<SecretView[]> {
@@ -134,8 +173,8 @@ export class PrataiApi {
   }
 
   /** A bulk call of a function's webhook: the request ids, in the order of the payloads. */
-  async executeBulk(fn: FunctionView, payloads: readonly unknown[]): Promise<string[]> {
-    return (await this.http.json<{ request_ids: string[] }>('POST', fn.endpoint, { body: { payloads } })).request_ids;
+  async executeBulk(fn: FunctionView, payloads: readonly unknown[], target: CallTarget = {}): Promise<string[]> {
+    return (await this.http.json<{ request_ids: string[] }>('POST', endpointOf(fn, target), { body: { payloads } })).request_ids;
   }
 
   async listFunctions(options: { allTenants?: boolean } = {}): Promise<FunctionView[]> {
@@ -182,8 +221,44 @@ export class PrataiApi {
    * the request id. `wait=false`: the answer comes at once even for a wait_for_response function,
    * as the CLI follows the request itself.
    */
-  async execute(fn: FunctionView, payload: unknown): Promise<string> {
-    return (await this.http.json<{ request_id: string }>('POST', fn.endpoint, { body: { payload }, query: { wait: false } })).request_id;
+  async execute(fn: FunctionView, payload: unknown, target: CallTarget = {}): Promise<string> {
+    return (await this.http.json<{ request_id: string }>('POST', endpointOf(fn, target), { body: { payload }, query: { wait: false } })).request_id;
+  }
+
+  async publishVersion(functionId: string, description?: string): Promise<VersionView> {
+    return (await this.http.json<{ version: VersionView }>('POST', `/v1/functions/${functionId}/versions`, { body: description === undefined ? {} : { description } })).version;
+  }
+
+  async listVersions(functionId: string): Promise<VersionView[]> {
+    return (await this.http.json<{ versions: VersionView[] }>('GET', `/v1/functions/${functionId}/versions`)).versions;
+  }
+
+  async getVersion(functionId: string, version: string): Promise<VersionView> {
+    return (await this.http.json<{ version: VersionView }>('GET', `/v1/functions/${functionId}/versions/${encodeURIComponent(version)}`)).version;
+  }
+
+  async deleteVersion(functionId: string, version: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/functions/${functionId}/versions/${encodeURIComponent(version)}`);
+  }
+
+  async createAlias(functionId: string, alias: { name: string; version: number; description?: string; weights?: Record<string, number> }): Promise<AliasView> {
+    return (await this.http.json<{ alias: AliasView }>('POST', `/v1/functions/${functionId}/aliases`, { body: alias })).alias;
+  }
+
+  async listAliases(functionId: string): Promise<AliasView[]> {
+    return (await this.http.json<{ aliases: AliasView[] }>('GET', `/v1/functions/${functionId}/aliases`)).aliases;
+  }
+
+  async getAlias(functionId: string, name: string): Promise<AliasView> {
+    return (await this.http.json<{ alias: AliasView }>('GET', `/v1/functions/${functionId}/aliases/${encodeURIComponent(name)}`)).alias;
+  }
+
+  async updateAlias(functionId: string, name: string, changes: { version?: number; description?: string; weights?: Record<string, number> }): Promise<AliasView> {
+    return (await this.http.json<{ alias: AliasView }>('PATCH', `/v1/functions/${functionId}/aliases/${encodeURIComponent(name)}`, { body: changes })).alias;
+  }
+
+  async deleteAlias(functionId: string, name: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/functions/${functionId}/aliases/${encodeURIComponent(name)}`);
   }
 
   /** Requests, newest first, following `next` links until `limit` (or all) are read. */
@@ -193,7 +268,10 @@ export class PrataiApi {
     for (;;) {
       const wanted = filters.limit === undefined ? PAGE_LIMIT : Math.min(PAGE_LIMIT, filters.limit - found.length);
       const page = await this.http.json<{ requests: RequestSummary[]; requests_links: { rel: string; href: string }[] }>('GET', '/v1/requests', {
-        query: { function_id: filters.functionId, status: filters.status, source: filters.source, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants, marker, limit: wanted },
+        query: {
+          function_id: filters.functionId, status: filters.status, source: filters.source, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants,
+          version: filters.version, alias: filters.alias, marker, limit: wanted,
+        },
       });
       found.push(...page.requests);
       const last = page.requests.at(-1);

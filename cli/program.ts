@@ -2,16 +2,19 @@
  * The `pratai` command line: its global options (every `OS_X` as `--os-x`, `--insecure`,
  * `--debug`) and its commands, named as the original Pratai client named them.
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import type { CloudsEnvironment } from './clouds.js';
 import { AUTH_SETTINGS, flagOf, resolveSettings, variableOf, type AuthSetting, type AuthSettings } from './auth.js';
 import { registerExecuteCommand } from './commands/execute.js';
 import { registerFunctionCommands } from './commands/functions.js';
 import { registerRequestCommands } from './commands/requests.js';
+import { registerRunnerCommands } from './commands/runners.js';
 import { registerRuntimeCommands } from './commands/runtimes.js';
 import { registerSecretCommands } from './commands/secrets.js';
 import { registerTriggerCommands } from './commands/triggers.js';
+import { registerVersionCommands } from './commands/versions.js';
 import { createContext, type Stream } from './context.js';
+import { usageError } from './errors.js';
 import { runAgainWith, tlsVariables } from './tls.js';
 
 export interface ProgramEnvironment {
@@ -36,7 +39,7 @@ export function buildProgram(environment: ProgramEnvironment): Command {
   const { stdout, stderr, env } = environment;
   const program = new Command('pratai')
     .description('Pratai: asynchronous functions for OpenStack clouds')
-    .version(`pratai ${environment.version}`, '--version', 'show the version and exit')
+    .version(`pratai ${environment.version}`, '--version [n]', 'show the version and exit')
     .option('--debug', 'show each HTTP call, and the stack of a failure', false)
     .exitOverride()
     .configureOutput({ writeOut: (text) => stdout.write(text), writeErr: (text) => stderr.write(text) })
@@ -61,11 +64,35 @@ export function buildProgram(environment: ProgramEnvironment): Command {
 
   const context = createContext({ stdout, stderr, settings: currentSettings, debug: () => program.opts().debug === true });
   registerRuntimeCommands(program, context);
+  registerRunnerCommands(program, context);
   registerFunctionCommands(program, context);
   registerExecuteCommand(program, context);
   registerRequestCommands(program, context);
   registerSecretCommands(program, context);
   registerTriggerCommands(program, context);
+  registerVersionCommands(program, context);
+
+  // `--version N` of a command (function-execute, alias-create, …) reaches the program's parser
+  // first, which would print the program's version: after a command's name it is handed to the
+  // command instead; alone it prints the version.
+  let commandVersion: unknown;
+  // commander's Command is an EventEmitter with the raw arguments at hand; its types say neither.
+  const events = program as unknown as NodeJS.EventEmitter & { rawArgs: string[] };
+  events.removeAllListeners('option:version');
+  program.on('option:version', (value: unknown) => {
+    const commands = new Set(program.commands.map((command) => command.name()));
+    if (events.rawArgs.some((arg) => commands.has(arg))) {
+      commandVersion = value;
+      return;
+    }
+    stdout.write(`pratai ${environment.version}\n`);
+    throw new CommanderError(0, 'commander.version', `pratai ${environment.version}`);
+  });
+  program.hook('preSubcommand', (_program, command) => {
+    if (commandVersion === undefined) return;
+    if (!command.options.some((option) => option.long === '--version')) throw usageError(`${command.name()} has no option --version`);
+    command.setOptionValue('version', commandVersion);
+  });
 
   program.hook('preAction', () => {
     const variables = tlsVariables(currentSettings(), env);

@@ -4,7 +4,7 @@
  * apply, as the OpenStack clients list).
  */
 import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
-import type { EventView, FunctionView, JobView, RequestSummary, RuntimeView, SecretView } from './api.js';
+import type { AliasView, EventView, FunctionView, JobView, RequestSummary, RunnerView, RuntimeView, SecretView, VersionView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
@@ -71,7 +71,7 @@ const errorText = (error: RequestError | null): unknown => (error === null ? nul
 
 const REQUEST_FIELDS = [
   'request_id', 'function_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
-  'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter',
+  'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter', 'version', 'alias',
   'source', 'job_id', 'scheduled_at',
 ] as const;
 
@@ -96,6 +96,8 @@ export const requestListing = (requests: readonly RequestSummary[]): Listing =>
     ['Function ID', (request) => request.function_id],
     ['Status', (request) => request.status],
     ['Source', (request) => request.source ?? 'webhook'],
+    ['Version', (request) => request.version],
+    ['Alias', (request) => request.alias],
     ['Attempts', (request) => request.attempts],
     ['Created At', (request) => request.created_at],
     ['Duration (ms)', (request) => request.duration_ms],
@@ -107,6 +109,18 @@ export const runtimeListing = (runtimes: readonly RuntimeView[]): Listing =>
     ['Description', (runtime) => runtime.description],
     ['Image', (runtime) => runtime.image],
     ['Status', (runtime) => runtime.status],
+  ]);
+
+export const runnerListing = (runners: readonly RunnerView[]): Listing =>
+  listingOf(runners, [
+    ['ID', (runner) => runner.id],
+    ['Host', (runner) => runner.host],
+    ['State', (runner) => (runner.alive ? runner.state : `${runner.state} (no heartbeat)`)],
+    ['Last heartbeat', (runner) => runner.heartbeat_at],
+    ['Running', (runner) => `${runner.requests_running ?? '?'}/${runner.concurrency ?? '?'}`],
+    ['Warm', (runner) => runner.warm_containers ?? ''],
+    ['Prewarmed', (runner) => runner.prewarmed_containers ?? ''],
+    ['Images', (runner) => runner.images.join(', ')],
   ]);
 
 /** The functions that name a secret, for a person: `name (id)`, comma-separated. */
@@ -160,4 +174,42 @@ export const eventListing = (events: readonly EventView[]): Listing =>
     ['Description', (event) => event.description],
     ['Functions', subscribers],
     ['Created At', (event) => event.created_at],
+  ]);
+
+const VERSION_FIELDS = [
+  'function_id', 'version', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'network', 'context', 'secrets',
+  'code_sha256', 'image', 'endpoint', 'created_at',
+] as const;
+
+export function versionShown(version: VersionView): Shown {
+  return { fields: [...VERSION_FIELDS], values: VERSION_FIELDS.map((field) => (field === 'secrets' ? new Formatted(version.secrets, version.secrets.join(', ')) : version[field])) };
+}
+
+export const versionListing = (versions: readonly VersionView[]): Listing =>
+  listingOf(versions, [
+    ['Version', (version) => version.version],
+    ['Description', (version) => version.description],
+    ['Memory', (version) => version.memory],
+    ['Timeout', (version) => version.timeout],
+    ['Code SHA256', (version) => version.code_sha256.slice(0, 16)],
+    ['Created At', (version) => version.created_at],
+  ]);
+
+/** An alias's weights for a person: `2=0.1, 3=0.05`. */
+const weightsText = (alias: AliasView): Formatted =>
+  new Formatted(alias.weights, Object.entries(alias.weights).map(([version, share]) => `${version}=${share}`).join(', '));
+
+const ALIAS_FIELDS = ['name', 'function_id', 'version', 'weights', 'description', 'endpoint', 'created_at', 'updated_at'] as const;
+
+export function aliasShown(alias: AliasView): Shown {
+  return { fields: [...ALIAS_FIELDS], values: ALIAS_FIELDS.map((field) => (field === 'weights' ? weightsText(alias) : alias[field])) };
+}
+
+export const aliasListing = (aliases: readonly AliasView[]): Listing =>
+  listingOf(aliases, [
+    ['Name', (alias) => alias.name],
+    ['Version', (alias) => alias.version],
+    ['Weights', weightsText],
+    ['Description', (alias) => alias.description],
+    ['Endpoint', (alias) => alias.endpoint],
   ]);

@@ -1,6 +1,7 @@
 /** Opens the store, the queue and the notifier the settings name: the adapters every process shares. */
 import type { Settings } from './config.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { openNotifier } from './notifications/factory.js';
 import type { Notifier } from './notifications/notifier.js';
 import type { Keyring } from './secrets/keyring.js';
@@ -15,6 +16,8 @@ export interface Adapters {
   notifier: Notifier;
   /** The keys secrets are sealed under: the API seals with it, runners open with it. */
   keyring: Keyring;
+  /** The process's Prometheus metrics: every role in it counts into one registry. */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -37,7 +40,7 @@ export async function openAdapters(settings: Settings, log: Logger | undefined, 
     opened.push(queue);
     const notifier = await openNotifier(settings, { listen: options.listen, log: log?.child('notifications') });
     opened.push(notifier);
-    return { store, queue, notifier, keyring: options.keyring, close: closeAll };
+    return { store, queue, notifier, keyring: options.keyring, metrics: new Metrics(), close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

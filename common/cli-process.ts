@@ -42,7 +42,8 @@ export async function runProcess(name: string, usage: string, main: (context: Pr
     stop = await main(context);
   } catch (error) {
     log.error(`could not start: ${(error as Error).message}`);
-    process.exitCode = 1;
+    // A configuration the process cannot start with (a runner name a live runner holds): as a bad option.
+    process.exitCode = error instanceof ConfigError ? 2 : 1;
     return;
   }
   if (!stop) return;

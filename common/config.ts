@@ -96,6 +96,12 @@ export const OPTIONS = {
     wait_timeout: int(30, 1, 900, 'Seconds a webhook of a wait_for_response function (or called with ?wait=true) holds the answer for the outcome; past it, it answers 202 with the request_id.'),
     public_webhook_rate: int(60, 0, 1_000_000, "Calls a minute a public function's webhook takes, per function and API process (token bucket); past it, 429 with Retry-After. 0: no limit. With several API processes, send each function's calls to one of them (deploy/haproxy.cfg hashes the path) for the limit to hold per function."),
     public_webhook_burst: int(20, 1, 1_000_000, "Calls a public function's webhook takes at once before public_webhook_rate applies."),
+    context_headers: {
+      ...list(
+        "Headers of a webhook call handed to the function in its context (context.headers, lower-case names), comma-separated, and kept with the request. Credentials never are, whatever this says: X-Auth-Token, Authorization, Proxy-Authorization, Cookie and X-Subject-Token are left out, as is a value over 4096 characters. Empty: none.",
+      ),
+      default: ['content-type', 'user-agent', 'x-request-id'],
+    },
   },
   database: {
     connection: str(
@@ -106,7 +112,10 @@ export const OPTIONS = {
     request_retention_days: int(30, 0, 36500, 'Days a finished request (its payload, response and logs) is kept before the purge deletes it. 0: keep them forever.'),
   },
   runner: {
-    name: str('', 'Name of this runner, unique among runners; labels its containers. Empty: the host name.'),
+    name: str(
+      '',
+      "Name of this runner, unique among runners: its heartbeat, its containers' pratai.runner label and its channels' folder carry it. A runner started with the name of one that is still alive (a heartbeat within dead_after) is refused; one restarted after its predecessor died waits until that heartbeat is older than dead_after, then takes the name over. Empty: the host name and a suffix unique to the process (e.g. vm-3f9a1c), so that any number of runners share a machine.",
+    ),
     concurrency: int(4, 1, 256, 'Requests one runner executes at once (and image builds).'),
     prefetch: int(
       0,
@@ -128,15 +137,33 @@ export const OPTIONS = {
     max_log_bytes: int(MiB, 1024, 64 * MiB, 'Most log output kept per request, in bytes; the rest is dropped with a note.'),
     max_response_bytes: int(MiB, 1024, 64 * MiB, 'Largest response a function may return, in bytes (JSON-encoded).'),
     heartbeat_interval: int(5, 1, 3600, 'Seconds between a runner checking Docker and reporting itself alive.'),
+    dead_after: int(
+      0,
+      0,
+      86400,
+      "Seconds without a heartbeat after which a runner counts as dead: a runner starting or running on the same Docker engine then removes its containers and channels' folder, and its name may be taken by a runner started with it. 0: three heartbeat intervals.",
+    ),
     requeue_after: int(300, 1, 86400, 'Seconds a request may wait in `queued` before a runner takes its job for lost and publishes it again.'),
     sweep_interval: int(60, 1, 3600, 'Seconds between a runner looking for requests whose jobs were lost.'),
     build_retries: int(4, 0, 100, "Times an image build is tried again after a platform failure (Docker unusable) before the function's status becomes error. A request's retries are its function's `retries`."),
+    platform_retries: int(
+      2,
+      0,
+      100,
+      "Attempts a request gets, beyond its function's `retries`, after attempts that failed through no fault of the function (its container could not be started or was killed from outside, Docker, its channel or the store failed): such a request is dead-lettered only once its attempts exceed retries + platform_retries.",
+    ),
     max_request_age: int(21600, 0, 14 * 86400, 'Seconds after its creation that a request may still be started; older, a runner ends it failed (RequestExpired) and dead-letters it. 0: no limit.'),
     purge_interval: int(3600, 60, 7 * 86400, "Seconds between a runner's purges of the requests older than [database] request_retention_days."),
     pool_size: int(16, 0, 1024, 'Most warm containers a runner keeps, busy or idle, across functions: a warm container serves request after request of one function. 0: a fresh container for every request, removed after it.'),
     container_concurrency: int(1, 1, 64, 'Requests one warm container is given at once; they run in it one after another.'),
     pool_pause_after: int(10, 0, 86400, 'Seconds a warm container stays idle before it is paused (no CPU until its next request, which pays ~50 ms to resume it). 0: never paused.'),
     pool_idle_timeout: int(300, 1, 86400, 'Seconds a warm container stays idle before it is removed.'),
+    metrics_port: int(
+      0,
+      0,
+      65535,
+      'Port a pratai-runner serves GET /metrics on (Prometheus text format), on [api] host. 0: none. pratai-server never opens it: its runner\'s metrics are on the API port\'s /metrics with the rest.',
+    ),
     prewarm: int(2, 0, 64, 'Containers per runtime started before they are needed: the first request of a function without requirements (nor network) loads its code into one instead of waiting for a container to be created. 0: none.'),
   },
   scheduler: {
@@ -176,6 +203,11 @@ export const OPTIONS = {
     pip_extra_index_url: str('', 'pip --extra-index-url.'),
     pip_find_links: list('Folders of wheels on the runner host offered to pip (--find-links), comma-separated.'),
     pip_no_index: bool(false, 'pip --no-index: install only from pip_find_links.'),
+  },
+  coordination: {
+    session_timeout_ms: int(10_000, 500, 600_000, "Milliseconds a function request's coordination session lives without its runner keeping it alive: the bound on how long a crashed runner's ephemeral nodes (a lock, a leader) outlive it. A run that ends, however it ends, closes its session at once."),
+    default_session_timeout_ms: int(10_000, 500, 600_000, 'Session timeout (milliseconds) of a session opened through the API without `timeout_ms`.'),
+    sweep_interval_ms: int(1000, 100, 60_000, 'Milliseconds between looks for expired coordination sessions (each API and runner process looks; one closes each).'),
   },
 } as const;
 
@@ -279,8 +311,18 @@ export function functionNetworkAllowed(settings: Settings): boolean {
   return settings.runner.network !== 'none';
 }
 
-export function runnerName(settings: Settings): string {
-  return settings.runner.name || hostname();
+/**
+ * The id of one runner process: its configured `[runner] name`, else the host name and the start
+ * of `instanceId` (unique to the process), so that runners started side by side with defaults
+ * never share one.
+ */
+export function runnerId(settings: Settings, instanceId: string): string {
+  return settings.runner.name || `${hostname()}-${instanceId.slice(0, 6)}`;
+}
+
+/** Seconds without a heartbeat after which a runner counts as dead: `[runner] dead_after`, or three heartbeat intervals. */
+export function runnerDeadAfterSeconds(settings: Settings): number {
+  return settings.runner.dead_after || 3 * settings.runner.heartbeat_interval;
 }
 
 /** The commented sample configuration, every option at its default. */

@@ -42,6 +42,11 @@
  *   is given (`secrets`), which then cannot be deleted while it does.
  * - **context**: a function's own settings, `KEY: value` strings given at its creation or update
  *   (a JSON object, or a context file of `KEY=value` lines) and shown with it.
+ * - **version**: an immutable snapshot of a function's code and settings, numbered 1, 2, … per
+ *   function (never reused); the function itself is the editable `latest`.
+ * - **alias**: a named pointer of a function to one of its versions (`prod` → 3), optionally
+ *   sending a share of calls to other versions (`weights`); callers and jobs target it, and moving
+ *   it changes what the next calls run.
  */
 
 export const REQUEST_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timeout', 'cancelled'] as const;
@@ -100,6 +105,11 @@ export interface FunctionRecord {
   secrets: string[];
   /** Names of its project's events it subscribes to: each message published to one makes a request of it. */
   subscriptions: string[];
+  /**
+   * Its OpenStack identity (auth_strategy = keystone): a Keystone trust from the user who asked
+   * for it to Pratai's service user, with these roles; each request gets a token of it. Absent: none.
+   */
+  openstack?: FunctionOpenStack;
   status: FunctionStatus;
   /** Why the last build failed, and its log; empty when it did not. */
   build_log: string;
@@ -107,6 +117,16 @@ export interface FunctionRecord {
   code_sha256: string;
   created_at: string;
   updated_at: string;
+}
+
+/** A function's OpenStack identity: the trust its requests' tokens are scoped to. */
+export interface FunctionOpenStack {
+  /** The Keystone trust (trustor: the user who asked; trustee: Pratai's service user). */
+  trust_id: string;
+  /** Roles the trust delegates, by name. */
+  roles: string[];
+  /** The trustor: only they (or an admin) may delete the trust in Keystone. */
+  trustor_user_id: string;
 }
 
 /** The code of one function version, as taken out of the uploaded zip. */
@@ -155,6 +175,15 @@ export interface RequestRecord {
   attempts: number;
   /** True once it exhausted its retries or expired; cleared by a redrive. */
   dead_letter: boolean;
+  /**
+   * The webhook call's headers that `[api] context_headers` lets through to the function
+   * (lower-case names); absent on requests stored before they were kept, or with none.
+   */
+  headers?: Record<string, string>;
+  /** The version it runs, chosen when it was accepted: a number, or `latest` (the function as it is). */
+  version: VersionRef;
+  /** The alias it came through, if any. */
+  alias: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -231,6 +260,40 @@ export interface TimerRecord {
   updated_at: string;
 }
 
+/** What a request runs: a published version's number, or `latest`, the function as it is now. */
+export type VersionRef = number | 'latest';
+
+/** The settings a version keeps (with its code): what it runs with, whatever the function becomes. */
+export const VERSION_SETTINGS = ['runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'network', 'context', 'secrets', 'code_sha256'] as const;
+
+/** A published version of a function: an immutable snapshot of its code and settings. */
+export type FunctionVersion = Pick<FunctionRecord, 'function_id' | 'tenant_id' | (typeof VERSION_SETTINGS)[number]> & {
+  /** 1, 2, … per function; a deleted version's number is never given again. */
+  version: number;
+  description: string;
+  created_at: string;
+};
+
+/** An alias name: letters, digits, `_` and `-`, starting with a letter (so never a version number); `latest` is reserved. */
+export const ALIAS_NAME = {
+  pattern: /^(?!latest$)[A-Za-z][A-Za-z0-9_-]{0,63}$/,
+  hint: 'a name of letters, digits, `_` and `-`, starting with a letter, at most 64 characters, and not `latest`',
+} as const;
+
+/** A named pointer of a function to one of its versions. */
+export interface AliasRecord {
+  function_id: string;
+  tenant_id: string;
+  name: string;
+  /** The version it sends calls to, but for the shares `weights` send elsewhere. */
+  version: number;
+  /** Shares of calls (0–1, summing to at most 1) sent to other versions instead, by version number. */
+  weights: Record<string, number>;
+  description: string;
+  created_at: string;
+  updated_at: string;
+}
+
 /** An event's name, as a secret's. */
 export const EVENT_NAME = SECRET_NAME;
 
@@ -261,7 +324,20 @@ export interface RuntimeRecord {
  * start it again, so a duplicate job (the sweeper's) never runs a request another job holds.
  */
 export type Job =
-  /** `function_id` lets the runner skip reading the request before starting it; jobs of earlier versions lack it. */
-  | { kind: 'run'; request_id: string; job_id: string; function_id?: string }
+  /**
+   * `function_id` lets the runner skip reading the request before starting it; jobs of earlier
+   * releases lack it. `version`: the published version the request runs; absent, `latest`.
+   */
+  | { kind: 'run'; request_id: string; job_id: string; function_id?: string; version?: number }
   | { kind: 'build'; function_id: string; code_sha256: string }
-  | { kind: 'forget'; function_id: string };
+  /** Without `version`: the function was deleted. With it: that version was, its image goes once nothing uses it. */
+  | { kind: 'forget'; function_id: string; version?: number; code_sha256?: string };
+
+/** The run job of a request: its version travels with it, so a runner runs what the request was accepted for. */
+export const runJob = (request: Pick<RequestRecord, 'request_id' | 'function_id' | 'version'>, jobId: string): Extract<Job, { kind: 'run' }> => ({
+  kind: 'run',
+  request_id: request.request_id,
+  job_id: jobId,
+  function_id: request.function_id,
+  ...(request.version !== 'latest' && { version: request.version }),
+});

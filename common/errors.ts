@@ -30,6 +30,7 @@ export const ERRORS = {
   UnknownSecret: { status: 400, retryable: false, summary: "A function names a secret its project does not have (in `secrets`)." },
   UnknownEvent: { status: 400, retryable: false, summary: 'A function subscribes to an event its project does not have (in `subscriptions`).' },
   InvalidSchedule: { status: 400, retryable: false, summary: "A job's `pattern` is not a cron pattern (5 fields, or 6 with seconds first), its `timezone` not an IANA time zone, or it would never fire." },
+  TrustInvalid: { status: 400, retryable: false, summary: "A function's OpenStack identity cannot be used: its Keystone trust is gone or revoked (a request's error), or cannot be made (`openstack_auth` at create or update)." },
   ZipBadRequirements: { status: 400, retryable: false, summary: '`requirements.txt` is not plain text or holds pip options.' },
   // 401/403: who you are and what you may do.
   Unauthorized: { status: 401, retryable: false, summary: 'No valid token was given: missing, malformed, expired or revoked; `WWW-Authenticate` names the Keystone to get one from.' },
@@ -44,8 +45,13 @@ export const ERRORS = {
   EventNotFound: { status: 404, retryable: false, summary: "The caller's project has no event of that name." },
   EventExists: { status: 409, retryable: false, summary: 'The project has an event of that name already.' },
   EventInUse: { status: 409, retryable: false, summary: 'Functions subscribe to the event; it cannot be deleted until they no longer do (`details.functions` lists them).' },
+  VersionNotFound: { status: 404, retryable: false, summary: 'The function has no published version of that number (a call, an alias or its `weights` named it).' },
+  AliasNotFound: { status: 404, retryable: false, summary: 'The function has no alias of that name.' },
+  AliasExists: { status: 409, retryable: false, summary: 'The function has an alias of that name already; move it with PATCH.' },
+  VersionInUse: { status: 409, retryable: false, summary: 'An alias targets the version (`details.aliases` lists them); it cannot be deleted until none does.' },
   SecretExists: { status: 409, retryable: false, summary: 'The project has a secret of that name already; change its value with PUT.' },
   SecretInUse: { status: 409, retryable: false, summary: 'Functions name the secret; it cannot be deleted until they no longer do (`details.functions` lists them).' },
+  RunnerNotFound: { status: 404, retryable: false, summary: 'No runner with that id has a heartbeat in the database.' },
   RuntimeExists: { status: 409, retryable: false, summary: 'A runtime of that name exists already.' },
   RuntimeInUse: { status: 409, retryable: false, summary: 'Functions use the runtime; it cannot be deleted.' },
   RuntimeNotFound: { status: 400, retryable: false, summary: 'The function names a runtime that does not exist.' },
@@ -56,12 +62,22 @@ export const ERRORS = {
   FunctionNotReady: { status: 409, retryable: false, summary: "The function's image failed to build; update or recreate it." },
   PayloadTooLarge: { status: 413, retryable: false, summary: 'The body is over the configured size limit.' },
   TooManyRequests: { status: 429, retryable: true, summary: "A public function's webhook was called more often than its rate limit allows; `Retry-After` says when to call again." },
+  // Coordination (ZooKeeper's names for its errors).
+  BadArguments: { status: 400, retryable: false, summary: 'A coordination call has a path ZooKeeper would refuse (relative, `//`, `.`, `..`, control characters, over 512 characters) or arguments that do not fit together (an ephemeral node without a session, a watch without one, deleting `/`).' },
+  NoNode: { status: 404, retryable: false, summary: "No coordination node at that path (or, for a create, at its parent): ZooKeeper's NoNode." },
+  NodeExists: { status: 409, retryable: false, summary: "A coordination node exists at that path already: ZooKeeper's NodeExists." },
+  BadVersion: { status: 409, retryable: false, summary: "A set, delete or check named a version the node no longer has: ZooKeeper's BadVersion (`details.version` is the current one)." },
+  NotEmpty: { status: 409, retryable: false, summary: "A coordination node with children cannot be deleted: ZooKeeper's NotEmpty." },
+  NoChildrenForEphemerals: { status: 409, retryable: false, summary: "An ephemeral coordination node cannot have children: ZooKeeper's NoChildrenForEphemerals." },
+  SessionExpired: { status: 410, retryable: false, summary: 'The coordination session has expired or was closed: its ephemeral nodes and watches are gone; open a new one.' },
+  CoordinationUnsupported: { status: 501, retryable: false, summary: 'The configured database cannot hold coordination nodes (MongoDB): use SQLite, MariaDB or PostgreSQL.' },
   // 5xx that report the function's outcome to a caller who waited for it.
   FunctionFailed: { status: 502, retryable: false, summary: 'A webhook caller waited, and the function failed: `details` holds the request id and its error.' },
   FunctionTimedOut: { status: 504, retryable: false, summary: "A webhook caller waited, and the function ran past its timeout." },
   // 5xx: ours.
   ServiceUnavailable: { status: 503, retryable: true, summary: 'A dependency (database, queue, Docker, Keystone) cannot be used right now.' },
   SecretKeyMissing: { status: 500, retryable: false, summary: 'A secret is encrypted under a key that `[secrets] keys` no longer holds: the operator must give that key back.' },
+  ConsoleNotBuilt: { status: 503, retryable: false, summary: 'The console is served from dist/console, which `npm run build` makes; it was not built.' },
   InternalError: { status: 500, retryable: true, summary: 'An unexpected failure inside Pratai; the request id finds it in the logs.' },
 } as const satisfies Record<string, ErrorSpec>;
 

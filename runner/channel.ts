@@ -9,6 +9,7 @@
  * is no channel and the runtime speaks over stdin/stdout, as it also does when its image holds a
  * runtime older than the socket or the Docker host does not see the runner's folder.
  */
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -39,11 +40,11 @@ export class ChannelListener {
   }
 
   /**
-   * Listens in a new folder under `root/runnerName` (made if missing, root's only: no other user
+   * Listens in a new folder under `root/runnerId` (made if missing, root's only: no other user
    * of the host reaches the socket); undefined where no socket can be made there.
    */
-  static async open(root: string, runnerName: string): Promise<ChannelListener | undefined> {
-    const parent = join(root, runnerName);
+  static async open(root: string, runnerId: string): Promise<ChannelListener | undefined> {
+    const parent = join(root, runnerId);
     if (join(parent, 'XXXXXX', SOCKET_NAME).length > MAX_SOCKET_PATH) return undefined;
     let folder: string | undefined;
     try {
@@ -65,9 +66,14 @@ export class ChannelListener {
     }
   }
 
-  /** Every channel folder of a runner: what its earlier life may have left. */
-  static async removeAll(root: string, runnerName: string): Promise<void> {
-    await rm(join(root, runnerName), { recursive: true, force: true });
+  /** Every channel folder of a runner: its own at a clean stop, or what a dead runner left. */
+  static async removeAll(root: string, runnerId: string): Promise<void> {
+    await rm(join(root, runnerId), { recursive: true, force: true });
+  }
+
+  /** Whether something else removed the socket (its folder) while the runner still listened on it. */
+  removedFromUnder(): boolean {
+    return !this.closed && !existsSync(join(this.folder, SOCKET_NAME));
   }
 
   /** Stops listening and removes the folder (the container keeps its mount of it). */

@@ -15,6 +15,7 @@
  */
 import type { FunctionCode, RuntimeRecord } from '../common/domain.js';
 import type { Logger } from '../common/log.js';
+import type { ContainerCounts, Metrics } from '../common/metrics.js';
 import { hasRequirements, type Container, type ContainerRuntime, type Execution, type RunRequest } from './container-runtime.js';
 import { PrewarmPool, type PrewarmOptions } from './prewarm-pool.js';
 
@@ -51,6 +52,8 @@ export interface PoolDeps {
   /** The runtimes to prewarm containers for. */
   runtimes(): Promise<RuntimeRecord[]>;
   log: Logger;
+  /** Where container starts are counted; none in tests that do not look. */
+  metrics?: Metrics;
 }
 
 /** A warm container and what the pool knows of it. */
@@ -80,6 +83,8 @@ export class ContainerPool {
   private readonly warm = new Set<Warm>();
   /** Containers being made for the pool: they count against the cap already. */
   private creating = 0;
+  /** Fresh containers of the cold path running their one request. */
+  private cold = 0;
   /** Requests waiting for room under the cap. */
   private readonly waitingForRoom = new Set<() => void>();
   private readonly prewarmed: PrewarmPool;
@@ -116,9 +121,21 @@ export class ContainerPool {
     }
   }
 
-  /** The function was deleted: its containers go, the busy ones once their request is done. */
-  forget(functionId: string): void {
-    for (const warm of this.warm) if (warm.functionId === functionId) this.retire(warm);
+  /** Containers held now, by state, for the `pratai_containers` gauge and the runner's heartbeat. */
+  counts(): ContainerCounts {
+    let busy = this.cold;
+    for (const warm of this.warm) if (warm.assigned > 0) busy += 1;
+    return { warm: this.warm.size - (busy - this.cold), busy, prewarmed: this.prewarmed.size };
+  }
+
+  /**
+   * The function was deleted (or, with `keepImages`, the versions of other images were): its
+   * containers (of other images) go, the busy ones once their request is done.
+   */
+  forget(functionId: string, keepImages: readonly string[] = []): void {
+    for (const warm of this.warm) {
+      if (warm.functionId === functionId && !keepImages.some((image) => warm.key.startsWith(`${image} `))) this.retire(warm);
+    }
   }
 
   /** Removes every container. The runner calls it once no request runs any more. */
@@ -135,9 +152,11 @@ export class ContainerPool {
   /** The cold path: a container for this request alone, removed after it. */
   private async runInFreshContainer(spec: RunSpec): Promise<Execution> {
     const container = await this.newContainer(spec);
+    this.cold += 1;
     try {
       return await container.run(spec);
     } finally {
+      this.cold -= 1;
       await container.remove();
     }
   }
@@ -186,9 +205,23 @@ export class ContainerPool {
 
   /** A prewarmed container loaded with the function when one fits, else a new one of its image. */
   private async newContainer(spec: RunSpec): Promise<Container> {
+    const started = performance.now();
     const prewarmed = await this.loadPrewarmed(spec);
-    if (prewarmed !== undefined) return prewarmed;
-    return this.deps.containers.start({ image: spec.image, functionId: spec.functionId, memoryMiB: spec.memoryMiB, cpus: spec.cpus, network: spec.network });
+    if (prewarmed !== undefined) {
+      this.countStart('prewarmed', started);
+      return prewarmed;
+    }
+    const fresh = performance.now();
+    const container = await this.deps.containers.start({ image: spec.image, functionId: spec.functionId, memoryMiB: spec.memoryMiB, cpus: spec.cpus, network: spec.network });
+    this.countStart('new', fresh);
+    return container;
+  }
+
+  private countStart(kind: 'new' | 'prewarmed', startedMs: number): void {
+    const metrics = this.deps.metrics;
+    if (metrics === undefined) return;
+    metrics.containerStarts.inc({ kind });
+    metrics.containerStartDuration.observe({ kind }, (performance.now() - startedMs) / 1000);
   }
 
   /**

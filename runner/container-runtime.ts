@@ -42,6 +42,32 @@ export interface LoadSpec {
   cpus: number;
 }
 
+/** A token of a function's OpenStack identity, as the function gets it (`context.openstack`). */
+export interface OpenStackContext {
+  /** The Keystone v3 endpoint the token is valid at. */
+  auth_url: string;
+  token: string;
+  project_id: string;
+  /** The region the function's runner is configured for; empty when none is. */
+  region: string;
+  /** ISO time the token expires. */
+  expires_at: string;
+}
+
+/**
+ * What the function is given beside its payload (`context` in the run message; the container
+ * adds `deadline_ms` when it writes the run, as its timeout starts then).
+ */
+export interface RunContext {
+  values: Record<string, string>;
+  secrets: Record<string, string>;
+  function_id: string;
+  function_name: string;
+  attempt: number;
+  headers: Record<string, string>;
+  openstack?: OpenStackContext;
+}
+
 /** One request for a started container. */
 export interface RunRequest {
   requestId: string;
@@ -54,6 +80,32 @@ export interface RunRequest {
    * come); the Execution's `logs` still hold them all, in the same order.
    */
   onLog?: (record: LogRecord) => void;
+  /**
+   * Answers the function's calls to the runner while it runs (protocol 5: storage, coordination):
+   * resolves with the JSON result, or throws a FunctionCallError the function sees by its type.
+   * Without it every call is refused (CallUnavailable).
+   */
+  onCall?: (call: FunctionCall) => Promise<unknown>;
+  /** Sent to the runtime with the run, never anywhere else (main(payload, context) reads it). */
+  context?: RunContext;
+}
+
+/** A call of the function to one of the runner's services (runtimes/README.md, `call`). */
+export interface FunctionCall {
+  service: string;
+  method: string;
+  args: Record<string, unknown>;
+}
+
+/** A call refused or failed in a way the function should handle: `type` is its stable name (NoNode, NoSuchKey…). */
+export class FunctionCallError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FunctionCallError';
+  }
 }
 
 /** How an execution ended, as seen from outside the container. */
@@ -93,6 +145,12 @@ export interface Container {
 }
 
 /**
+ * Whether the runner of an id is alive, by its heartbeat: `dead` when its last one is older than
+ * `[runner] dead_after`, `unknown` when the database holds none of it.
+ */
+export type RunnerLiveness = (runnerId: string) => 'alive' | 'dead' | 'unknown';
+
+/**
  * The container-runtime port: builds function images and starts hardened containers.
  * Adapter: DockerContainerRuntime (dockerode). Throws only for platform failures (the engine is
  * unusable); anything the function does (raise, crash, time out, exhaust memory) is an Execution.
@@ -105,12 +163,17 @@ export interface ContainerRuntime {
   /** Of the given images, those present on this engine. */
   presentImages(tags: readonly string[]): Promise<string[]>;
   buildImage(build: ImageBuild): Promise<BuildResult>;
-  /** Removes the images of a function, but `keepTag` when given; returns how many. */
-  removeFunctionImages(functionId: string, keepTag?: string): Promise<number>;
+  /** Removes the images of a function, but those tagged with one of `keepTags`; returns how many. */
+  removeFunctionImages(functionId: string, keepTags?: readonly string[]): Promise<number>;
   /** Starts a container; its runtime may still be importing the function when this resolves. */
   start(spec: ContainerSpec): Promise<Container>;
-  /** Removes containers a previous life of this runner left behind; returns how many. */
-  reapContainers(): Promise<number>;
+  /**
+   * Removes what runners no longer alive left on this engine: their containers, and the channels'
+   * folders of runners known dead; never a live runner's. `liveness` is asked only after the
+   * containers are listed: a runner registers before it starts any, so one listed is never of a
+   * runner too new to be seen alive. Returns how many containers were removed.
+   */
+  reapContainers(liveness: () => Promise<RunnerLiveness>): Promise<number>;
   /** Removes what it keeps on this host for the runner (channels' folders), once no container is left. */
   close?(): Promise<void>;
 }

@@ -13,14 +13,20 @@ import { copyFile, mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { hasRequirements, type BuildResult, type Container, type ContainerRuntime, type ContainerSpec, type ImageBuild } from './container-runtime.js';
+import { hasRequirements, type BuildResult, type Container, type ContainerRuntime, type ContainerSpec, type ImageBuild, type RunnerLiveness } from './container-runtime.js';
 import { ChannelListener, channelConfig } from './channel.js';
-import { DockerContainer, platformError, resources } from './docker-container.js';
+import { DockerContainer, platformError, resources, type ChannelFallbackCause } from './docker-container.js';
 
 export interface DockerOptions {
   socketPath: string;
-  /** Labels every container, so a restarted runner can find and remove what it left. */
-  runnerName: string;
+  /** The runner's id: labels every container and names its channels' folder, so that what it leaves can be told from a live runner's. */
+  runnerId: string;
+  /**
+   * Labels every container with the database its runner reports to (a digest of its URL): only
+   * there can a runner see whether another is alive, so it never removes containers of another
+   * deployment that shares the Docker engine.
+   */
+  deployment: string;
   /** Docker network joined by the containers of functions that ask for network; `none` (the default): no container gets one. */
   network: string;
   pidsLimit: number;
@@ -46,12 +52,14 @@ export interface DockerOptions {
 
 const LABEL_MANAGED = 'pratai.managed';
 const LABEL_RUNNER = 'pratai.runner';
+const LABEL_DEPLOYMENT = 'pratai.deployment';
 const LABEL_FUNCTION = 'pratai.function_id';
 const LABEL_PREWARMED = 'pratai.prewarmed';
 
 export class DockerContainerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
-  private fallbackWarned = false;
+  /** The causes of a channel fallback already told to the operator: each is told once. */
+  private readonly fallbackWarned = new Set<ChannelFallbackCause>();
 
   constructor(private readonly options: DockerOptions) {
     this.docker = new Docker({ socketPath: options.socketPath });
@@ -165,10 +173,10 @@ export class DockerContainerRuntime implements ContainerRuntime {
     });
   }
 
-  async removeFunctionImages(functionId: string, keepTag?: string): Promise<number> {
+  async removeFunctionImages(functionId: string, keepTags: readonly string[] = []): Promise<number> {
     try {
       const images = await this.docker.listImages({ filters: { label: [`${LABEL_FUNCTION}=${functionId}`] } });
-      const doomed = images.filter((image) => keepTag === undefined || !(image.RepoTags ?? []).includes(keepTag));
+      const doomed = images.filter((image) => !(image.RepoTags ?? []).some((tag) => keepTags.includes(tag)));
       for (const image of doomed) await this.docker.getImage(image.Id).remove({ force: true });
       return doomed.length;
     } catch (error) {
@@ -176,29 +184,63 @@ export class DockerContainerRuntime implements ContainerRuntime {
     }
   }
 
-  async reapContainers(): Promise<number> {
+  async reapContainers(liveness: () => Promise<RunnerLiveness>): Promise<number> {
+    const { channelRoot } = this.options;
+    let containers: Docker.ContainerInfo[];
+    try {
+      containers = await this.docker.listContainers({ all: true, filters: { label: [LABEL_RUNNER] } });
+    } catch (error) {
+      throw platformError('container list', error);
+    }
+    const alive = await liveness();
     let reaped: number;
     try {
-      const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_RUNNER}=${this.options.runnerName}`] } });
-      await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true })));
-      reaped = containers.length;
+      const doomed = containers.filter((c) => this.leftBehind(c.Labels, alive));
+      await Promise.all(
+        doomed.map((c) =>
+          this.docker
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch((error: unknown) => {
+              // Removed meanwhile (by its runner's last moments, or another runner reaping too).
+              if ((error as { statusCode?: number }).statusCode !== 404 && (error as { statusCode?: number }).statusCode !== 409) throw error;
+            }),
+        ),
+      );
+      reaped = doomed.length;
+      // Channels' folders of dead runners, left when they ended before a runtime connected.
+      if (channelRoot !== undefined) {
+        const folders = await readdir(channelRoot).catch(() => [] as string[]);
+        await Promise.all(folders.filter((folder) => alive(folder) === 'dead').map((folder) => ChannelListener.removeAll(channelRoot, folder).catch(() => undefined)));
+      }
     } catch (error) {
       throw platformError('container cleanup', error);
     }
-    // Their channels' folders, left when the earlier life ended before a runtime connected.
-    if (this.options.channelRoot !== undefined) await ChannelListener.removeAll(this.options.channelRoot, this.options.runnerName).catch(() => undefined);
     return reaped;
   }
 
+  /**
+   * Whether a container was left by a runner no longer alive: one of this deployment whose runner
+   * is dead or unknown to its database, or one made before containers carried their deployment
+   * whose runner this database knows dead. Another deployment's containers are never touched.
+   */
+  private leftBehind(labels: Record<string, string>, alive: RunnerLiveness): boolean {
+    const runner = labels[LABEL_RUNNER];
+    const deployment = labels[LABEL_DEPLOYMENT];
+    if (runner === undefined || (deployment !== undefined && deployment !== this.options.deployment)) return false;
+    const verdict = alive(runner);
+    return verdict === 'dead' || (verdict === 'unknown' && deployment !== undefined);
+  }
+
   async close(): Promise<void> {
-    if (this.options.channelRoot !== undefined) await ChannelListener.removeAll(this.options.channelRoot, this.options.runnerName).catch(() => undefined);
+    if (this.options.channelRoot !== undefined) await ChannelListener.removeAll(this.options.channelRoot, this.options.runnerId).catch(() => undefined);
   }
 
   async start(spec: ContainerSpec): Promise<Container> {
-    const { maxLogBytes, maxResponseBytes, pidsLimit, channelRoot, runnerName } = this.options;
-    const listener = channelRoot === undefined ? undefined : await ChannelListener.open(channelRoot, runnerName);
+    const { maxLogBytes, maxResponseBytes, pidsLimit, channelRoot, runnerId } = this.options;
+    const listener = channelRoot === undefined ? undefined : await ChannelListener.open(channelRoot, runnerId);
     try {
-      const onChannelFallback = (): void => this.channelFallback();
+      const onChannelFallback = (cause: ChannelFallbackCause): void => this.channelFallback(cause, listener);
       return await DockerContainer.start(this.docker, this.containerConfig(spec, listener), { maxLogBytes, maxResponseBytes, pidsLimit, onChannelFallback }, spec, listener);
     } catch (error) {
       await listener?.close();
@@ -206,18 +248,21 @@ export class DockerContainerRuntime implements ContainerRuntime {
     }
   }
 
-  private channelFallback(): void {
-    if (this.fallbackWarned) return;
-    this.fallbackWarned = true;
+  private channelFallback(cause: ChannelFallbackCause, listener: ChannelListener | undefined): void {
+    if (this.fallbackWarned.has(cause)) return;
+    this.fallbackWarned.add(cause);
+    const root = this.options.channelRoot ?? '';
     this.options.warn?.(
-      `function containers speak over stdin/stdout through the Docker engine, not over their channel sockets: the Docker host does not see [runner] channel_dir (${this.options.channelRoot ?? ''}) at the same path; mount it there (docs/deployment.md) for the faster path`,
+      cause === 'removed' ?
+        `a function container speaks over stdin/stdout through the Docker engine, not over its channel socket: its channel folder (${listener?.folder ?? root}) was removed from under this runner before the runtime connected; something else removes folders in ${join(root, this.options.runnerId)} (another process running as runner ${this.options.runnerId}?)`
+      : `function containers speak over stdin/stdout through the Docker engine, not over their channel sockets: the Docker host does not see [runner] channel_dir (${root}) at the same path; mount it there (docs/deployment.md) for the faster path`,
     );
   }
 
   /** The create options of a hardened container for `spec`, whose runtime is told of `listener`'s socket. */
   containerConfig(spec: ContainerSpec, listener: ChannelListener | undefined): Docker.ContainerCreateOptions {
     const { functionId } = spec;
-    const labels: Record<string, string> = { [LABEL_MANAGED]: 'true', [LABEL_RUNNER]: this.options.runnerName };
+    const labels: Record<string, string> = { [LABEL_MANAGED]: 'true', [LABEL_RUNNER]: this.options.runnerId, [LABEL_DEPLOYMENT]: this.options.deployment };
     const channel = channelConfig(listener);
     const env = [`PRATAI_MAX_LOG_BYTES=${this.options.maxLogBytes}`, ...channel.env];
     if (functionId === undefined) {

@@ -11,16 +11,22 @@ import type Docker from 'dockerode';
 import type { LogRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import type { ChannelListener } from './channel.js';
-import { ImageMissing, type Container, type Execution, type LoadSpec, type RunRequest } from './container-runtime.js';
+import { FunctionCallError, ImageMissing, type Container, type Execution, type FunctionCall, type LoadSpec, type RunRequest } from './container-runtime.js';
 
 export interface SessionLimits {
   maxLogBytes: number;
   maxResponseBytes: number;
   /** The container's pids limit: a function leaving half of it in threads loses its container. */
   pidsLimit: number;
-  /** Told when a runtime that could use the channel's socket speaks over stdin/stdout instead. */
-  onChannelFallback?: () => void;
+  /** Told when a runtime that could use the channel's socket speaks over stdin/stdout instead, and why. */
+  onChannelFallback?: (cause: ChannelFallbackCause) => void;
 }
+
+/**
+ * Why a runtime did not find its channel's socket: it was `removed` from under the runner (its
+ * folder deleted by something else), or the Docker host does not see the folder (`not-seen`).
+ */
+export type ChannelFallbackCause = 'removed' | 'not-seen';
 
 /** Room for the protocol's own framing on top of logs and response. */
 const PROTOCOL_OVERHEAD_BYTES = 64 * 1024;
@@ -31,6 +37,9 @@ const LOGS_ON_TIMEOUT_WAIT_MS = 500;
 const INIT_PROTOCOL = 2;
 /** The protocol version whose runtimes connect to PRATAI_SOCKET. */
 const CHANNEL_PROTOCOL = 3;
+
+/** How long an ended container's engine gets to record its exit before it is inspected. */
+const EXIT_STATE_WAIT_MS = 5_000;
 
 const delay = <T>(ms: number, value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 
@@ -68,6 +77,7 @@ interface Pending {
   logs(records: LogRecord[]): void;
   /** One record as the function wrote it (a `log` message). */
   log?: (record: LogRecord) => void;
+  call?: (call: FunctionCall) => Promise<unknown>;
 }
 
 export class DockerContainer implements Container {
@@ -90,6 +100,8 @@ export class DockerContainer implements Container {
   /** Lines written before the runtime showed which way it listens. */
   private unsent: string[] = [];
   private socket: Socket | undefined;
+  /** Whether the channel's socket was gone, removed from under the runner, when the runtime spoke on stdout instead. */
+  private channelRemoved = false;
 
   /**
    * Creates, attaches and starts a container; a half-made one is removed before this throws.
@@ -143,7 +155,10 @@ export class DockerContainer implements Container {
       // Output on stdout first: a runtime that did not connect (an older one, or no socket in
       // its folder) speaks over stdin/stdout. Once it speaks over the socket, stdout is no
       // channel: nothing there is read as protocol.
-      if (this.sink === undefined) this.speakOver(stream);
+      if (this.sink === undefined) {
+        this.channelRemoved = listener?.removedFromUnder() ?? false;
+        this.speakOver(stream);
+      }
       if (this.sink === stream) this.onOutput(chunk);
     });
     if (listener === undefined) {
@@ -229,7 +244,7 @@ export class DockerContainer implements Container {
     let resolveLogs: (logs: LogRecord[]) => void = () => undefined;
     const logsSoFar = new Promise<LogRecord[]>((resolve) => (resolveLogs = resolve));
     const answered = new Promise<ResultMessage | 'exited' | 'output-limit'>((settle) => {
-      this.current = { id: request.requestId, settle, logs: resolveLogs, ...(request.onLog && { log: request.onLog }) };
+      this.current = { id: request.requestId, settle, logs: resolveLogs, ...(request.onLog && { log: request.onLog }), ...(request.onCall && { call: request.onCall }) };
     });
     this.received = 0;
     // Streamed records travel twice (in `log` messages, then in the result), each `log` line with
@@ -237,7 +252,8 @@ export class DockerContainer implements Container {
     // than protocol 4 ignores the flag and sends them once.
     const streamLogs = request.onLog !== undefined;
     this.outputCap = streamLogs ? this.baseOutputCap + 2 * this.limits.maxLogBytes : this.baseOutputCap;
-    this.write({ type: 'run', id: request.requestId, payload: request.payload, ...(streamLogs && { stream_logs: true }) });
+    const context = request.context && { ...request.context, deadline_ms: Date.now() + request.timeoutMs };
+    this.write({ type: 'run', id: request.requestId, payload: request.payload, ...(streamLogs && { stream_logs: true }), ...(context && { context }) });
 
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
@@ -316,8 +332,8 @@ export class DockerContainer implements Container {
       const message = parseMessage(line);
       if (message?.type === 'ready') {
         const protocol = typeof message.protocol === 'number' ? message.protocol : 0;
-        // It could have connected, had a socket been there: the Docker host does not see the folder.
-        if (this.listener !== undefined && this.sink === this.stream && protocol >= CHANNEL_PROTOCOL) this.limits.onChannelFallback?.();
+        // It could have connected, had a socket been there: removed, or the Docker host does not see the folder.
+        if (this.listener !== undefined && this.sink === this.stream && protocol >= CHANNEL_PROTOCOL) this.limits.onChannelFallback?.(this.channelRemoved ? 'removed' : 'not-seen');
         this.resolveReady({ acceptsInit: protocol >= INIT_PROTOCOL });
       } else if (this.current !== undefined && message?.id === this.current.id) {
         if (message.type === 'result') this.current.settle(message as unknown as ResultMessage);
@@ -326,8 +342,34 @@ export class DockerContainer implements Container {
           if (record !== undefined) this.current.log?.(record);
         }
         else if (message.type === 'logs') this.current.logs(Array.isArray(message.logs) ? (message.logs as LogRecord[]) : []);
+        else if (message.type === 'call') {
+          // A call and its reply are consumed, not kept: they do not count toward the output cap.
+          this.received -= line.length + 1;
+          void this.answer(this.current, message);
+        }
       }
     }
+  }
+
+  /** Answers one `call` line of the request under way, unless that request ended meanwhile. */
+  private async answer(pending: Pending, message: Record<string, unknown>): Promise<void> {
+    const { call: number, service, method, args } = message;
+    let reply: Record<string, unknown>;
+    if (typeof service !== 'string' || typeof method !== 'string' || (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args)))) {
+      reply = { error: { type: 'InvalidCall', message: 'a call needs a string service and method, and its args as an object' } };
+    } else if (pending.call === undefined) {
+      reply = { error: { type: 'CallUnavailable', message: `this runner offers no service \`${service}\` to this request` } };
+    } else {
+      try {
+        const result = await pending.call({ service, method, args: (args ?? {}) as Record<string, unknown> });
+        reply = { result: result ?? null };
+      } catch (error) {
+        const known = error instanceof FunctionCallError;
+        reply = { error: { type: known ? error.type : 'PlatformError', message: (error as Error).message } };
+      }
+    }
+    if (this.current !== pending) return;
+    this.write({ type: 'reply', call: number, ...reply });
   }
 
   private onExit(): void {
@@ -336,14 +378,34 @@ export class DockerContainer implements Container {
     this.current?.settle('exited');
   }
 
-  /** The container ended without answering: the memory limit, or the runtime's own end. */
+  /**
+   * The container ended without answering. Docker's final state says why: its memory limit
+   * (OOMKilled), or the runtime's own end (the function called os._exit, crashed the
+   * interpreter): outcomes of the function. A container gone (removed from outside), killed from
+   * outside (SIGKILL without OOMKilled: `docker kill`, another runner reaping it) or whose engine
+   * cannot say is no fault of the function: a platform failure, thrown.
+   */
   private async whyItExited(wallMs: number): Promise<Execution> {
-    const state = await this.container.inspect().then((info) => info.State).catch(() => undefined);
-    if (state?.OOMKilled || state?.ExitCode === 137) {
+    // The attachment may end a moment before the engine has recorded the exit.
+    await Promise.race([this.container.wait({ condition: 'not-running' }).catch(() => undefined), delay(EXIT_STATE_WAIT_MS, undefined)]);
+    let state: Docker.ContainerInspectInfo['State'];
+    try {
+      state = (await this.container.inspect()).State;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) {
+        throw new PrataiError('ServiceUnavailable', `The container ${this.id} vanished while it ran the request (removed from outside the runner)`, { cause: error });
+      }
+      throw platformError(`inspect of the ended container ${this.id}`, error);
+    }
+    if (state.OOMKilled) {
       return failure('failed', 'MemoryLimitExceeded', `The function used more than its ${this.size.memoryMiB} MiB of memory and was killed`, wallMs);
     }
+    if (state.Running || state.ExitCode === 137) {
+      const how = state.Running ? 'its runtime stopped answering while Docker reports it running' : 'it was killed (SIGKILL, exit 137) from outside the runner, not for its memory';
+      throw new PrataiError('ServiceUnavailable', `The container ${this.id} ended before the request's result: ${how}`);
+    }
     const tail = this.stderrText.trim().split('\n').slice(-20).join('\n');
-    return failure('failed', 'ContainerExited', `The function's container exited with code ${state?.ExitCode ?? 'unknown'} before main() returned${tail ? `: ${tail.split('\n').at(-1)}` : ''}`, wallMs, tail);
+    return failure('failed', 'ContainerExited', `The function's container exited with code ${state.ExitCode} before main() returned${tail ? `: ${tail.split('\n').at(-1)}` : ''}`, wallMs, tail);
   }
 }
 

@@ -57,6 +57,13 @@ export class PrewarmPool {
   }
 
   /** A prewarmed container of the runtime, or undefined when none is ready now. */
+  /** Containers ready to be taken now, across runtimes. */
+  get size(): number {
+    let count = 0;
+    for (const containers of this.ready.values()) count += containers.length;
+    return count;
+  }
+
   take(runtime: string): Container | undefined {
     const ready = this.ready.get(runtime);
     let container = ready?.shift();

@@ -23,5 +23,9 @@ export const capacityWaitMs = (deliveryCount: number): number => Math.min(MAX_CA
 export const isRetryable = (fn: Pick<FunctionRecord, 'retry_on_error'>, outcome: Pick<Outcome, 'status'>, platformFailure: boolean): boolean =>
   platformFailure || (fn.retry_on_error && (outcome.status === 'failed' || outcome.status === 'timeout'));
 
-/** Whether a request whose attempt number `attempts` failed retryably gets another one. */
-export const hasRetriesLeft = (fn: Pick<FunctionRecord, 'retries'>, attempts: number): boolean => attempts <= fn.retries;
+/**
+ * Whether a request whose attempt number `attempts` failed retryably gets another one: while
+ * attempts ≤ the function's `retries`, plus `platformRetries` (`[runner] platform_retries`) when
+ * the attempt failed through no fault of the function.
+ */
+export const hasRetriesLeft = (fn: Pick<FunctionRecord, 'retries'>, attempts: number, platformRetries = 0): boolean => attempts <= fn.retries + platformRetries;

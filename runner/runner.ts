@@ -3,21 +3,27 @@
  * running, makes sure the function's image exists (building it on first need), executes the
  * request in a container, stores the outcome, and only then acks the job: a runner that dies
  * mid-request leaves the job unacked, and it is delivered again. A failed attempt that the
- * function's `retries` cover goes back to `queued` and its job comes back after a backoff; one
- * with none left, or a request past `max_request_age`, ends dead-lettered. A function that asks for
- * network runs only on a runner whose `[runner] network` gives one; elsewhere its requests fail.
+ * function's `retries` cover (a platform failure: they and `[runner] platform_retries`) goes back
+ * to `queued` and its job comes back after a backoff; one with none left, or a request past
+ * `max_request_age`, ends dead-lettered. A function that asks for network runs only on a runner
+ * whose `[runner] network` gives one; elsewhere its requests fail.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
-import { type FunctionRecord, type Job, type LogRecord, type RequestRecord } from '../common/domain.js';
+import { VERSION_SETTINGS, type FunctionCode, type FunctionRecord, type Job, type LogRecord, type RequestRecord, type VersionRef } from '../common/domain.js';
 import { coerceError } from '../common/errors.js';
 import { now } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
+import { secondsBetween, type Metrics } from '../common/metrics.js';
 import { requestChange, type Notifier, type RequestChange } from '../common/notifications/notifier.js';
 import type { Consumer, Delivery, JobQueue } from '../common/queue/queue.js';
 import type { Outcome, Store } from '../common/store/store.js';
 import type { ContainerPool, RunSpec } from './container-pool.js';
 import { ImageMissing, type BuildResult, type ContainerRuntime, type Execution } from './container-runtime.js';
+import { callHandler, endCalls, type FunctionServices } from './function-services.js';
+import type { HeartbeatReport, Registration } from './registration.js';
+import type { Redactor } from './redaction.js';
 import { capacityWaitMs, hasRetriesLeft, isRetryable, retryDelayMs } from './retry-policy.js';
+import { prepareRun, type RunContextDeps } from './run-context.js';
 
 export interface RunnerOptions {
   /** Unique among runners; names this runner's heartbeat. */
@@ -30,13 +36,17 @@ export interface RunnerOptions {
    */
   prefetch: number;
   heartbeatIntervalMs: number;
+  /** How often it removes what runners that died left on its Docker engine (besides at its start). */
+  reapIntervalMs: number;
   /** Deliveries of a build job after a platform failure before the build is given up. */
   buildRetries: number;
+  /** Attempts a request gets beyond its function's `retries` after platform failures (`[runner] platform_retries`). */
+  platformRetries: number;
   /** A request older than this when a runner takes it ends failed (RequestExpired); 0: no limit. */
   maxRequestAgeMs: number;
 }
 
-export interface RunnerDeps {
+export interface RunnerDeps extends RunContextDeps {
   store: Store;
   queue: JobQueue;
   containers: ContainerRuntime;
@@ -44,12 +54,24 @@ export interface RunnerDeps {
   pool: ContainerPool;
   /** Where a request's start, log records and outcome are announced, once stored. */
   notifier: Notifier;
+  /** The runner's heartbeat under its id, and what it says of other runners. */
+  registration: Registration;
+  /** What a running function may call over its channel, by service name (none: every call refused). */
+  services?: FunctionServices;
+  /** Where this runner counts what it finishes, builds and starts, and reports its containers. */
+  metrics: Metrics;
   log: Logger;
 }
 
 /** The image of one version of a function's code. */
 export const functionImageTag = (fn: Pick<FunctionRecord, 'function_id' | 'code_sha256'>): string =>
   `pratai/function-${fn.function_id}:${fn.code_sha256.slice(0, 16)}`;
+
+/**
+ * The settings a request runs with: its version's snapshot (code, runtime, limits, retries,
+ * network, context, secret names) over the function, or the function as it is now (`latest`).
+ */
+type RunSettings = FunctionRecord & { readonly version: VersionRef };
 
 /** Why a runner whose `[runner] network` is none fails the requests of a function that asks for network. */
 const NO_NETWORK_HERE =
@@ -61,6 +83,7 @@ const CANCEL_POLL_MS = 500;
 export class Runner {
   private consumer: Consumer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private reaper: NodeJS.Timeout | undefined;
   /** Builds under way on this runner, so concurrent requests of one function share one build. */
   private readonly builds = new Map<string, Promise<BuildResult>>();
   /** Images known to exist on this engine, to skip an inspect per request. */
@@ -72,6 +95,9 @@ export class Runner {
   private readonly requestsUnderWay = new Map<string, Promise<void>>();
 
   private readonly slots: LimitFunction;
+  private unregisterGauges: (() => void) | undefined;
+  /** Whether it takes jobs; an administrator's drain request stops that for good (until a restart). */
+  private state: 'active' | 'draining' | 'drained' = 'active';
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -81,12 +107,20 @@ export class Runner {
   }
 
   async start(): Promise<void> {
-    const reaped = await this.deps.containers.reapContainers().catch(() => 0);
-    if (reaped > 0) this.deps.log.warning(`removed ${reaped} container(s) left by an earlier run of runner ${this.options.name}`);
+    // Registered before anything is reaped or started: from now on every runner on this engine
+    // sees this one alive, and leaves its containers alone.
+    await this.deps.registration.register(await this.report());
+    await this.reap(true);
     await this.deps.pool.start();
-    await this.beat();
+    this.unregisterGauges = this.deps.metrics.addRunner(this.options.name, {
+      containers: () => this.deps.pool.counts(),
+      waiting: () => this.slots.pendingCount,
+      running: () => this.executing.size,
+    });
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.heartbeat.unref();
+    this.reaper = setInterval(() => void this.reap(false), this.options.reapIntervalMs);
+    this.reaper.unref();
     this.cancelWatch = setInterval(() => void this.killCancelled(), CANCEL_POLL_MS);
     this.cancelWatch.unref();
     this.consumer = this.deps.queue.consume((delivery) => this.handle(delivery), { prefetch: Math.max(this.options.prefetch, this.options.concurrency) });
@@ -96,11 +130,29 @@ export class Runner {
   /** Stops taking jobs and waits for those under way to finish. */
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.reaper);
     clearInterval(this.cancelWatch);
     await this.consumer?.stop();
     this.consumer = undefined;
     await this.deps.pool.close();
     await this.deps.containers.close?.();
+    await this.deps.registration.release();
+    this.unregisterGauges?.();
+  }
+
+  /**
+   * Removes the containers and channels' folders of runners no longer alive on this engine (at
+   * the start, also those of this runner's earlier life): a runner that died leaves its containers
+   * running, and nobody else would remove them.
+   */
+  private async reap(atStart: boolean): Promise<void> {
+    const { containers, registration, log } = this.deps;
+    try {
+      const reaped = await containers.reapContainers(() => registration.liveness(atStart));
+      if (reaped > 0) log.warning(`removed ${reaped} container(s) left by runners no longer alive${atStart ? ` (or an earlier run of runner ${this.options.name})` : ''}`);
+    } catch (error) {
+      log.error(`could not remove what runners no longer alive left: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -121,21 +173,41 @@ export class Runner {
 
   /** Reports this runner alive, with whether Docker answers and which runtime images it has. */
   private async beat(): Promise<void> {
-    const { store, containers, log } = this.deps;
     try {
-      const runtimes = await store.listRuntimes();
-      let dockerOk = true;
-      let images: string[] = [];
-      try {
-        await containers.ping();
-        images = await containers.presentImages(runtimes.map((runtime) => runtime.image));
-      } catch (error) {
-        dockerOk = false;
-        log.error(`Docker is not usable: ${(error as Error).message}`);
-      }
-      await store.recordHeartbeat({ name: this.options.name, dockerOk, images, at: now() });
+      await this.deps.registration.beat(await this.report());
+      if (this.state === 'active' && this.consumer !== undefined && (await this.deps.registration.drainRequested())) void this.drain();
     } catch (error) {
-      log.error(`heartbeat failed: ${(error as Error).message}`);
+      this.deps.log.error(`heartbeat failed: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Stops taking jobs (the queue gives those it held to other runners), finishes the ones under
+   * way, and says so in its heartbeats: `draining`, then `drained`, when the machine may go.
+   */
+  private async drain(): Promise<void> {
+    this.state = 'draining';
+    this.deps.log.warning(`runner ${this.options.name} asked to drain: taking no new jobs, finishing the ${this.requestsUnderWay.size} under way`);
+    await this.beat();
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    await consumer?.stop();
+    this.state = 'drained';
+    this.deps.log.warning(`runner ${this.options.name} drained: it holds no job`);
+    await this.beat();
+  }
+
+  private async report(): Promise<HeartbeatReport> {
+    const { store, containers, pool, log } = this.deps;
+    const { warm, busy, prewarmed } = pool.counts();
+    const load = { concurrency: this.options.concurrency, running: this.executing.size, warm, busy, prewarmed, state: this.state };
+    const runtimes = await store.listRuntimes();
+    try {
+      await containers.ping();
+      return { dockerOk: true, images: await containers.presentImages(runtimes.map((runtime) => runtime.image)), load };
+    } catch (error) {
+      log.error(`Docker is not usable: ${(error as Error).message}`);
+      return { dockerOk: false, images: [], load };
     }
   }
 
@@ -152,7 +224,7 @@ export class Runner {
       case 'build':
         return this.buildFunction(job.function_id, job.code_sha256, delivery);
       case 'forget':
-        return this.forgetFunction(job.function_id, delivery);
+        return job.version === undefined ? this.forgetFunction(job.function_id, delivery) : this.forgetVersion(job.function_id, job.version, delivery);
     }
   }
 
@@ -178,26 +250,37 @@ export class Runner {
   private async runRequest(job: Extract<Job, { kind: 'run' }>, delivery: Delivery): Promise<void> {
     const { store, log } = this.deps;
     const requestId = job.request_id;
-    let fn: FunctionRecord | undefined;
+    let fn: RunSettings | undefined;
     let request: RequestRecord | undefined;
     try {
-      const functionId = job.function_id ?? (await store.getRequest(requestId, 'all-tenants'))?.function_id;
+      const asked = job.function_id === undefined ? await store.getRequest(requestId, 'all-tenants') : undefined;
+      const functionId = job.function_id ?? asked?.function_id;
       if (functionId === undefined) {
         log.info(`request ${requestId} is gone (purged); not run`, requestId);
         return await delivery.ack();
       }
-      fn = await store.getFunction(functionId, 'all-tenants');
+      fn = await this.runSettings(functionId, job.version ?? asked?.version ?? 'latest');
       // The request waits in `queued` while its function's image is built. startRequest says
       // whether it may start: not when final (a redelivered job never runs it again) nor expired.
-      const image = fn ? await this.ensureImage(fn) : undefined;
+      let image = fn ? await this.ensureImage(fn) : undefined;
       const expire = this.expiry();
       const start = await store.startRequest(requestId, { jobId: job.job_id, at: now(), ...(expire && { expire }) });
       if (!start.started) return await this.notStarted(requestId, start.reason, delivery);
       request = start.request;
+      if (request.attempts === 1) {
+        const waited = secondsBetween(request.created_at, request.started_at);
+        if (waited !== undefined) this.deps.metrics.queueWait.observe(waited);
+      }
+      if (fn !== undefined && request.version !== fn.version) {
+        // A job that did not carry the request's version (one published before versions were).
+        fn = await this.runSettings(fn.function_id, request.version);
+        image = fn ? await this.ensureImage(fn) : undefined;
+      }
       this.deps.notifier.publish({ kind: 'request', request: requestChange(request) });
       if (request.attempts > 1) log.warning(`request ${requestId} started again (attempt ${request.attempts})`, requestId);
       if (fn === undefined || image === undefined) {
-        await this.finish(request, failedOutcome('cancelled', 'Cancelled', 'The function was deleted before the request ran'));
+        const gone = request.version === 'latest' ? 'The function was deleted before the request ran' : `Version ${request.version} of the function was deleted before the request ran`;
+        await this.finish(request, failedOutcome('cancelled', 'Cancelled', gone));
         return await delivery.ack();
       }
       if (!image.ok) {
@@ -211,6 +294,12 @@ export class Runner {
         await this.finish(request, failedOutcome('failed', 'NetworkNotAllowed', NO_NETWORK_HERE));
         return await delivery.ack();
       }
+      // The function's context and secrets, opened for this run only.
+      const prepared = await prepareRun(this.deps, fn, request);
+      if (!prepared.ok) {
+        await this.finish(request, failedOutcome('failed', prepared.type, prepared.message));
+        return await delivery.ack();
+      }
       const cancel = new AbortController();
       // The broker gives the job to a runner again once this one's connection is lost: the run
       // stops (its container killed) rather than go on beside the next one.
@@ -222,7 +311,7 @@ export class Runner {
         image: functionImageTag(fn),
         functionId: fn.function_id,
         runtime: fn.runtime,
-        loadCode: () => store.getFunctionCode(functionId),
+        loadCode: () => this.codeOf(fn as RunSettings),
         requestId,
         payload: request.payload,
         memoryMiB: fn.memory,
@@ -230,13 +319,17 @@ export class Runner {
         network: fn.network,
         timeoutMs: fn.timeout * 1000,
         signal: cancel.signal,
-        onLog: streamLogs(this.deps.notifier, request),
+        onLog: streamLogs(this.deps.notifier, request, prepared.redactor),
+        context: prepared.context,
+        ...(this.deps.services !== undefined && { onCall: callHandler(this.deps.services, { request, fn }) }),
       };
       try {
         execution = await this.execute(fn, spec);
       } finally {
         this.executing.delete(requestId);
         delivery.lost?.removeEventListener('abort', stopWhenLost);
+        // Before the outcome is stored: whoever sees the request ended sees its session gone.
+        await endCalls(this.deps.services, { request, fn });
       }
       if (execution.status === 'cancelled' && delivery.lost?.aborted) {
         // Stopped before its end, nothing stored: the request stays running under its job, which
@@ -246,15 +339,16 @@ export class Runner {
       }
       // A cancelled request's outcome was stored by the cancel itself.
       if (execution.status === 'cancelled') return await delivery.ack();
-      const outcome = toOutcome(execution);
-      if (isRetryable(fn, outcome, false)) return await this.attemptFailed(request, fn, outcome, delivery);
+      // No secret's value is stored, nor announced.
+      const outcome = toOutcome(prepared.redactor.execution(execution));
+      if (isRetryable(fn, outcome, false)) return await this.attemptFailed(request, fn, outcome, false, delivery);
       await this.finish(request, outcome);
       return await delivery.ack();
     } catch (thrown) {
       const error = coerceError(thrown);
       if (request !== undefined && fn !== undefined) {
         log.error(`request ${requestId} hit a platform failure: ${error.message}`, requestId);
-        return this.attemptFailed(request, fn, failedOutcome('failed', 'PlatformError', error.message), delivery);
+        return this.attemptFailed(request, fn, failedOutcome('failed', 'PlatformError', error.message), true, delivery);
       }
       // Not started: the store or Docker (building the image) failed before the request was
       // attempted. Its job comes back until they work again; max_request_age bounds the wait.
@@ -268,7 +362,7 @@ export class Runner {
    * Runs the request in the pool. An image removed from Docker since it was built (`docker rmi`,
    * a prune) is built again, and the request runs on it in the same attempt.
    */
-  private async execute(fn: FunctionRecord, spec: RunSpec): Promise<Execution> {
+  private async execute(fn: RunSettings, spec: RunSpec): Promise<Execution> {
     try {
       return await this.deps.pool.run(spec);
     } catch (thrown) {
@@ -282,6 +376,19 @@ export class Runner {
       }
       return this.deps.pool.run(spec);
     }
+  }
+
+  /** What a request of `version` runs with; undefined when the function, or that version of it, is gone. */
+  private async runSettings(functionId: string, version: VersionRef): Promise<RunSettings | undefined> {
+    const fn = await this.deps.store.getFunction(functionId, 'all-tenants');
+    if (fn === undefined || version === 'latest') return fn && { ...fn, version };
+    const snapshot = await this.deps.store.getVersion(functionId, version);
+    if (snapshot === undefined) return undefined;
+    return { ...fn, ...Object.fromEntries(VERSION_SETTINGS.map((setting) => [setting, snapshot[setting]])), version };
+  }
+
+  private codeOf(fn: RunSettings): Promise<FunctionCode | undefined> {
+    return fn.version === 'latest' ? this.deps.store.getFunctionCode(fn.function_id) : this.deps.store.getVersionCode(fn.function_id, fn.version);
   }
 
   /** The cutoff of `max_request_age` now, as the store takes it. */
@@ -308,32 +415,38 @@ export class Runner {
       case 'expired': {
         log.warning(`request ${requestId} expired before it could start; dead-lettered`, requestId);
         const expired = await this.deps.store.getRequest(requestId, 'all-tenants');
-        if (expired !== undefined) this.deps.notifier.publish({ kind: 'request', request: requestChange(expired) });
+        if (expired !== undefined) {
+          this.deps.notifier.publish({ kind: 'request', request: requestChange(expired) });
+          this.countFinished(expired.function_id, 'failed', expired.created_at, expired.finished_at, null);
+          this.deps.metrics.deadLetters.inc({ function: expired.function_id });
+        }
         return delivery.deadLetter();
       }
     }
   }
 
   /**
-   * An attempt ended in a way the function's retries cover: the request goes back to `queued`
-   * (its error visible) and its job comes back after a backoff; with no retry left it ends with
-   * that outcome, dead-lettered, and so does its job.
+   * An attempt ended in a way the function's retries cover, or through a `platform` failure,
+   * which `[runner] platform_retries` cover too: the request goes back to `queued` (its error
+   * visible) and its job comes back after a backoff; with no retry left it ends with that
+   * outcome, dead-lettered, and so does its job.
    */
-  private async attemptFailed(request: RequestRecord, fn: FunctionRecord, outcome: Outcome, delivery: Delivery): Promise<void> {
+  private async attemptFailed(request: RequestRecord, fn: RunSettings, outcome: Outcome, platform: boolean, delivery: Delivery): Promise<void> {
     const { store, log } = this.deps;
     const requestId = request.request_id;
-    if (hasRetriesLeft(fn, request.attempts)) {
+    if (hasRetriesLeft(fn, request.attempts, platform ? this.options.platformRetries : 0)) {
       const delayMs = retryDelayMs(request.attempts);
       if (!(await store.requeueRequest(requestId, { attempt: request.attempts, error: outcome.error, logs: outcome.logs, at: now() }))) {
         log.info(`request ${requestId} was cancelled or started again meanwhile; attempt ${request.attempts} not retried`, requestId);
         return delivery.ack();
       }
       this.deps.notifier.publish({ kind: 'request', request: { ...requestChange(request), status: 'queued' } });
+      this.deps.metrics.retries.inc({ function: request.function_id });
       log.warning(`request ${requestId} attempt ${request.attempts} ended ${outcome.status} (${outcome.error?.type ?? ''}); retrying in ${delayMs} ms`, requestId);
       return delivery.retry(delayMs);
     }
     log.warning(`request ${requestId} ended ${outcome.status} after ${request.attempts} attempt(s), its retries used up; dead-lettered`, requestId);
-    await this.finish(request, { ...outcome, deadLetter: true });
+    if (await this.finish(request, { ...outcome, deadLetter: true })) this.deps.metrics.deadLetters.inc({ function: request.function_id });
     return delivery.deadLetter();
   }
 
@@ -353,28 +466,39 @@ export class Runner {
     return delivery.deadLetter();
   }
 
-  /** Stores the outcome of the attempt `started` is, unless the request moved on meanwhile. */
-  private async finish(started: RequestRecord, outcome: Outcome): Promise<void> {
+  /** Stores the outcome of the attempt `started` is, unless the request moved on meanwhile; whether it did. */
+  private async finish(started: RequestRecord, outcome: Outcome): Promise<boolean> {
     const { store, log } = this.deps;
     const requestId = started.request_id;
     if (await store.finishRequest(requestId, { ...outcome, attempt: started.attempts })) {
       this.deps.notifier.publish({ kind: 'request', request: finishedChange(started, outcome) });
-      return;
+      this.countFinished(started.function_id, outcome.status, started.created_at, outcome.finishedAt, outcome.durationMs);
+      return true;
     }
     const now = await store.getRequest(requestId, 'all-tenants');
     if (now !== undefined && now.attempts !== started.attempts) {
       // This runner lost its broker connection mid-request; the broker gave the job to another
       // runner, which started the request again before this attempt ended: that attempt's outcome counts.
       log.warning(`request ${requestId} was started again (attempt ${now.attempts}) while attempt ${started.attempts} ran; its ${outcome.status} not stored`, requestId);
-      return;
+      return false;
     }
     log.warning(`request ${requestId} already had an outcome; ${outcome.status} not stored`, requestId);
+    return false;
+  }
+
+  private countFinished(functionId: string, outcome: Outcome['status'], createdAt: string, finishedAt: string | null, runMs: number | null): void {
+    const { metrics } = this.deps;
+    const labels = { function: functionId, outcome };
+    metrics.requestsFinished.inc(labels);
+    const total = secondsBetween(createdAt, finishedAt);
+    if (total !== undefined) metrics.requestDuration.observe(labels, total);
+    if (runMs !== null) metrics.runDuration.observe(labels, runMs / 1000);
   }
 
   private async buildFunction(functionId: string, codeSha256: string, delivery: Delivery): Promise<void> {
     const { store } = this.deps;
     try {
-      const fn = await store.getFunction(functionId, 'all-tenants');
+      const fn = await this.runSettings(functionId, 'latest');
       if (fn !== undefined && fn.code_sha256 === codeSha256) await this.ensureImage(fn);
       return await delivery.ack();
     } catch (thrown) {
@@ -382,6 +506,37 @@ export class Runner {
         store.setFunctionBuild(functionId, codeSha256, 'error', `The image could not be built: ${coerceError(thrown).message}`),
       );
     }
+  }
+
+  /**
+   * A version was deleted: once no request of it is queued or running, the images and warm
+   * containers of the function that neither `latest` nor a remaining version uses go.
+   */
+  private async forgetVersion(functionId: string, version: number, delivery: Delivery): Promise<void> {
+    const { store, log } = this.deps;
+    try {
+      const pending = await Promise.all(
+        (['running', 'queued'] as const).map((status) => store.listRequests('all-tenants', { functionId, version, status, limit: 1 })),
+      );
+      if (pending.some((requests) => requests.length > 0)) return await delivery.retry(retryDelayMs(delivery.deliveryCount));
+      const removed = await this.pruneImages(functionId);
+      log.info(`version ${version} of function ${functionId} deleted: removed ${removed} image(s)`);
+      return await delivery.ack();
+    } catch (error) {
+      log.error(`could not remove the image of version ${version} of function ${functionId}: ${coerceError(error).message}`);
+      return delivery.retry(retryDelayMs(delivery.deliveryCount));
+    }
+  }
+
+  /** Removes the function's images (and warm containers) that neither `latest` nor a published version uses; returns how many images. */
+  private async pruneImages(functionId: string): Promise<number> {
+    const { store, containers } = this.deps;
+    const fn = await store.getFunction(functionId, 'all-tenants');
+    if (fn === undefined) return 0;
+    const keep = [fn, ...(await store.listVersions(functionId))].map((used) => functionImageTag({ function_id: functionId, code_sha256: used.code_sha256 }));
+    for (const tag of this.images) if (tag.startsWith(`pratai/function-${functionId}:`) && !keep.includes(tag)) this.images.delete(tag);
+    this.deps.pool.forget(functionId, keep);
+    return containers.removeFunctionImages(functionId, keep);
   }
 
   private async forgetFunction(functionId: string, delivery: Delivery): Promise<void> {
@@ -393,7 +548,7 @@ export class Runner {
   }
 
   /** Builds the function's image unless it exists, and records the build's result on the function. */
-  private ensureImage(fn: FunctionRecord): Promise<BuildResult> {
+  private ensureImage(fn: RunSettings): Promise<BuildResult> {
     const tag = functionImageTag(fn);
     if (this.images.has(tag)) return Promise.resolve({ ok: true, log: '' });
     let build = this.builds.get(tag);
@@ -404,23 +559,27 @@ export class Runner {
     return build;
   }
 
-  private async build(fn: FunctionRecord, tag: string): Promise<BuildResult> {
+  private async build(fn: RunSettings, tag: string): Promise<BuildResult> {
     const { store, containers, log } = this.deps;
     if (await containers.hasImage(tag)) {
       this.images.add(tag);
       if (fn.status !== 'ready') await store.setFunctionBuild(fn.function_id, fn.code_sha256, 'ready', fn.build_log);
       return { ok: true, log: '' };
     }
-    const [runtime, code] = await Promise.all([store.getRuntime(fn.runtime), store.getFunctionCode(fn.function_id)]);
+    const [runtime, code] = await Promise.all([store.getRuntime(fn.runtime), this.codeOf(fn)]);
     if (runtime === undefined || code === undefined) {
-      return { ok: false, log: runtime === undefined ? `The runtime \`${fn.runtime}\` no longer exists` : 'The function was deleted' };
+      return { ok: false, log: runtime === undefined ? `The runtime \`${fn.runtime}\` no longer exists` : fn.version === 'latest' ? 'The function was deleted' : `Version ${fn.version} of the function was deleted` };
     }
     log.info(`building image ${tag}`);
+    const buildStarted = performance.now();
     const result = await containers.buildImage({ tag, runtimeImage: runtime.image, functionId: fn.function_id, codeSha256: fn.code_sha256, code });
+    const buildResult = result.ok ? 'ok' : 'error';
+    this.deps.metrics.imageBuilds.inc({ result: buildResult });
+    this.deps.metrics.imageBuildDuration.observe({ result: buildResult }, (performance.now() - buildStarted) / 1000);
     if (result.ok) {
       this.images.add(tag);
-      // Earlier versions of the function's code are not run any more.
-      const removed = await containers.removeFunctionImages(fn.function_id, tag).catch(() => 0);
+      // Earlier code of the function that no published version keeps is not run any more.
+      const removed = fn.version === 'latest' ? await this.pruneImages(fn.function_id).catch(() => 0) : 0;
       if (removed > 0) log.info(`removed ${removed} earlier image(s) of function ${fn.function_id}`);
     } else {
       log.warning(`image ${tag} failed to build`);
@@ -450,7 +609,7 @@ function finishedChange(started: RequestRecord, outcome: Outcome): RequestChange
  * Announces an attempt's log records as the function writes them: those of one turn of the event
  * loop go out together, numbered by their place among the attempt's records.
  */
-function streamLogs(notifier: Notifier, request: RequestRecord): (record: LogRecord) => void {
+function streamLogs(notifier: Notifier, request: RequestRecord, redactor: Redactor): (record: LogRecord) => void {
   let sent = 0;
   let pending: LogRecord[] = [];
   const flush = (): void => {
@@ -461,7 +620,7 @@ function streamLogs(notifier: Notifier, request: RequestRecord): (record: LogRec
     sent += records.length;
   };
   return (record) => {
-    if (pending.push(record) === 1) setImmediate(flush);
+    if (pending.push(redactor.record(record)) === 1) setImmediate(flush);
   };
 }
 

@@ -7,6 +7,7 @@
  * (created, retried or redriven); a request waiting for one of its function's slots stays queued
  * and may get a duplicate job after requeue_after, harmless the same way.
  */
+import { runJob } from '../common/domain.js';
 import { newId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { JobQueue } from '../common/queue/queue.js';
@@ -56,7 +57,7 @@ export class Sweeper {
       const queued = await store.listRequests('all-tenants', { status: 'queued', queuedBefore: cutoff, limit: this.options.batch });
       const stale = queued.filter((request) => !this.republished.has(request.request_id));
       for (const request of stale) {
-        await queue.publish({ kind: 'run', request_id: request.request_id, job_id: newId(), function_id: request.function_id });
+        await queue.publish(runJob(request, newId()));
         this.republished.set(request.request_id, now);
       }
       if (stale.length > 0) log.warning(`published the jobs of ${stale.length} request(s) queued since before ${cutoff} again`);

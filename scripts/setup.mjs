@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Gets a machine ready to run Pratai: Node dependencies and build, a Docker engine, and the
 // runtime images; with --for-tests (`npm test`), also the local services the tests use
-// (PostgreSQL, MariaDB, RabbitMQ), started when installed and stopped. Runs before `npm start`
+// (PostgreSQL, MariaDB, RabbitMQ), started when installed and stopped, and the programs they
+// drive (Prometheus, Chromium) from Debian's packages. Runs before `npm start`
 // and `npm test`, so it is plain Node
 // with no npm dependencies: it must work before `npm ci` has run.
 //
@@ -161,6 +162,7 @@ function newestMtime(dir, keep) {
   return newest;
 }
 
+/** The TypeScript build and the console's bundle (`npm run build`), redone when a source changed. */
 async function ensureNodeDependencies() {
   const installed = mtimeMs(join(ROOT, 'node_modules', '.package-lock.json'));
   const locked = mtimeMs(join(ROOT, 'package-lock.json'));
@@ -178,6 +180,9 @@ async function ensureNodeDependencies() {
   const newestSource = Math.max(
     ...typescriptSourceDirs().map((dir) => newestMtime(join(ROOT, dir), isTs)),
     mtimeMs(join(ROOT, 'tsconfig.json')) ?? 0,
+    // The console's sources and its bundler: `npm run build` bundles them too.
+    newestMtime(join(ROOT, 'console'), () => true),
+    mtimeMs(join(ROOT, 'scripts', 'build-console.mjs')) ?? 0,
   );
   if (newestSource > 0 && (mtimeMs(BUILD_STAMP) ?? 0) < newestSource) {
     await loudStep('building TypeScript (npm run build)', async () => {
@@ -471,6 +476,21 @@ async function ensureTestServices() {
   }
 }
 
+/**
+ * Programs the tests drive, from Debian's packages: a real Prometheus (and its promtool) scraping
+ * the platform, and a headless Chromium for the console's browser tests (never a browser build
+ * downloaded by a test library).
+ */
+const TEST_PROGRAMS = [
+  { commands: ['prometheus', 'promtool'], package: 'prometheus' },
+  { commands: ['chromium'], package: 'chromium' },
+];
+
+async function ensureTestPrograms() {
+  const missing = TEST_PROGRAMS.filter((program) => !program.commands.every(onPath)).map((program) => program.package);
+  if (missing.length > 0) await aptInstall(missing);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const USAGE = 'usage: node scripts/setup.mjs [--for-tests]';
@@ -490,7 +510,10 @@ async function main(argv) {
   }
   await ensureNodeDependencies();
   await ensureRuntimeImages();
-  if (forTests) await ensureTestServices();
+  if (forTests) {
+    await ensureTestServices();
+    await ensureTestPrograms();
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -7,11 +7,32 @@ import { Policy } from '../api/policy.js';
 import { startApi } from '../api/server.js';
 import type { Adapters } from '../common/adapters.js';
 import type { Settings } from '../common/config.js';
+import { FunctionTrusts } from '../common/keystone/trusts.js';
+import { createCoordination } from '../common/coordination/factory.js';
 import type { Logger } from '../common/log.js';
 import { TimerScheduler } from '../common/timers/scheduler.js';
+import { CoordinationService } from '../runner/coordination-service.js';
 import { createRunner } from '../runner/factory.js';
+import { serveMetrics } from './metrics-server.js';
+import type { FunctionService } from '../runner/function-services.js';
 import { RetentionPurger } from '../runner/retention.js';
 import { Sweeper } from '../runner/sweeper.js';
+
+/** Whether functions may have an OpenStack identity here: Keystone is the auth strategy. */
+const withKeystone = (settings: Settings): boolean => settings.DEFAULT.auth_strategy === 'keystone';
+
+/**
+ * A runner's way to functions' OpenStack tokens. A runner that cannot make one (no
+ * [keystone_authtoken] here) still starts: only the requests of functions with an identity fail.
+ */
+function runnerTrusts(settings: Settings, log: Logger): FunctionTrusts | undefined {
+  try {
+    return new FunctionTrusts(settings.keystone_authtoken);
+  } catch (error) {
+    log.warning(`functions with an OpenStack identity cannot run here (TrustInvalid): ${(error as Error).message}`);
+    return undefined;
+  }
+}
 
 export interface Role {
   /** Graceful: the API stops accepting and drains; a runner finishes what it holds. */
@@ -31,8 +52,8 @@ function joinScheduler(settings: Settings, adapters: Adapters, log: Logger): { s
   if (!settings.scheduler.enabled) return { leave: async () => undefined };
   let shared = schedulers.get(adapters);
   if (shared === undefined) {
-    const { store, queue, notifier } = adapters;
-    const scheduler = new TimerScheduler({ store, queue, notifier, log: log.child('timers') }, { pollIntervalMs: settings.scheduler.poll_interval_ms, batch: settings.scheduler.batch });
+    const { store, queue, notifier, metrics } = adapters;
+    const scheduler = new TimerScheduler({ store, queue, notifier, metrics, log: log.child('timers') }, { pollIntervalMs: settings.scheduler.poll_interval_ms, batch: settings.scheduler.batch });
     scheduler.start();
     shared = { scheduler, users: 0 };
     schedulers.set(adapters, shared);
@@ -51,20 +72,26 @@ function joinScheduler(settings: Settings, adapters: Adapters, log: Logger): { s
 }
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
-  const { store, queue, notifier, keyring } = adapters;
+  const { store, queue, notifier, keyring, metrics } = adapters;
+  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  coordination?.start();
   const timers = joinScheduler(settings, adapters, log);
   const api = await startApi({
     store,
     queue,
     notifier,
     keyring,
+    metrics,
     auth: createAuthenticator(settings, log),
     policy: Policy.fromSettings(settings, log.child('policy')),
     settings,
     log,
+    ...(withKeystone(settings) && { trusts: new FunctionTrusts(settings.keystone_authtoken) }),
+    ...(coordination && { coordination }),
     ...(timers.scheduler && { timersChanged: () => timers.scheduler?.wake() }),
   }).catch(async (error: unknown) => {
     await timers.leave();
+    await coordination?.stop();
     throw error;
   });
   // Where a local client reaches it: a wildcard listen address is not one.
@@ -75,13 +102,23 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
     stop: async () => {
       await api.close();
       await timers.leave();
+      await coordination?.stop();
     },
   };
 }
 
-export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger): Promise<Role> {
-  const { store, queue, notifier } = adapters;
-  const runner = createRunner(settings, { store, queue, notifier, log });
+export interface RunnerRoleOptions {
+  /** Serve GET /metrics on `[runner] metrics_port` (pratai-runner); the all-in-one serves them on the API port. */
+  serveMetrics?: boolean;
+}
+
+export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger, options: RunnerRoleOptions = {}): Promise<Role> {
+  const { store, queue, notifier, metrics, keyring } = adapters;
+  const identities = withKeystone(settings) ? runnerTrusts(settings, log) : undefined;
+  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  const coordinationService = coordination && new CoordinationService({ coordination, log: log.child('coordination') }, { sessionTimeoutMs: settings.coordination.session_timeout_ms });
+  const services = new Map<string, FunctionService>(coordinationService ? [['coordination', coordinationService]] : []);
+  const runner = createRunner(settings, { store, queue, notifier, metrics, log, keyring, services, ...(identities && { identities }) });
   const sweeper = new Sweeper(
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
@@ -89,15 +126,25 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   const { request_retention_days: retentionDays } = settings.database;
   const purger = retentionDays > 0 ? new RetentionPurger({ store, log: log.child('retention') }, { retentionDays, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
   await runner.start();
+  const { metrics_port: metricsPort } = settings.runner;
+  const metricsServer = options.serveMetrics && metricsPort > 0 ? await serveMetrics(adapters.metrics, settings.api.host, metricsPort, log).catch(async (error: unknown) => {
+    await runner.stop();
+    throw error;
+  }) : undefined;
+  if (metricsServer !== undefined) log.info(`metrics on ${settings.api.host}:${metricsServer.port}/metrics`);
   sweeper.start();
+  coordination?.start();
   purger?.start();
   const timers = joinScheduler(settings, adapters, log);
   return {
     stop: async () => {
       await timers.leave();
+      await metricsServer?.close();
       await purger?.stop();
       await sweeper.stop();
       await runner.stop();
+      coordinationService?.stop();
+      await coordination?.stop();
     },
   };
 }

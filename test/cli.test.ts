@@ -245,8 +245,8 @@ describe('executing and following requests', () => {
     assert.equal(json.logs[0].source, 'pratai');
     assert.equal(await cli.ok(['request-logs', requestId]), logs);
     const listed = tableRows(await cli.ok(['request-list', '--filter', requestId]));
-    assert.deepEqual(listed[0], ['ID', 'Function ID', 'Status', 'Source', 'Attempts', 'Created At', 'Duration (ms)']);
-    assert.deepEqual(listed.slice(1).map((row) => row.slice(0, 5)), [[requestId, echoId, 'succeeded', 'webhook', '1']]);
+    assert.deepEqual(listed[0], ['ID', 'Function ID', 'Status', 'Source', 'Version', 'Alias', 'Attempts', 'Created At', 'Duration (ms)']);
+    assert.deepEqual(listed.slice(1).map((row) => row.slice(0, 7)), [[requestId, echoId, 'succeeded', 'webhook', 'latest', 'None', '1']]);
   });
 
   test('function-execute --wait prints the outcome and logs, with progress on stderr', async () => {
@@ -470,5 +470,54 @@ describe('secrets and context', () => {
     await ok(['function-delete', 'with-secrets']);
     await ok(['secret-delete', 'db_password']);
     assert.equal(await ok(['secret-list']), '');
+  });
+});
+
+describe('versions and aliases', () => {
+  test('function-publish, function-version-*, alias-* and function-execute --version/--alias publish, route and roll back', async () => {
+    const ok = (args: string[]): Promise<string> => cli.ok(args);
+    const fails = (args: string[], options: { code?: number } = {}): Promise<string> => cli.fails(args, options);
+    /** A --wait command: its progress goes to stderr. */
+    const waited = async (args: string[]): Promise<string> => {
+      const result = await cli.run(args);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    assert.equal((await cli.run(['function-create', 'released', '--zip', echoFolder, '--wait'])).code, 0);
+    const first = fieldsOf(await ok(['function-publish', 'released', '--description', 'first']));
+    assert.deepEqual([first.get('version'), first.get('description'), first.get('memory')], ['1', 'first', '128']);
+    assert.equal(await ok(['function-publish', 'released', '-f', 'value', '-c', 'version']), '1\n', 'unchanged: the same version');
+    await ok(['function-update', 'released', '--memory', '256']);
+    assert.equal(await ok(['function-publish', 'released', '-f', 'value', '-c', 'version']), '2\n');
+    const versions = tableRows(await ok(['function-version-list', 'released']));
+    assert.deepEqual(versions[0], ['Version', 'Description', 'Memory', 'Timeout', 'Code SHA256', 'Created At']);
+    assert.deepEqual(versions.slice(1).map((row) => [row[0], row[2]]), [['1', '128'], ['2', '256']]);
+    assert.equal(await ok(['function-version-show', 'released', '2', '-f', 'value', '-c', 'memory']), '256\n');
+
+    const alias = JSON.parse(await ok(['alias-create', 'released', 'prod', '--version', '1', '--weight', '2=0.25', '-f', 'json']));
+    assert.deepEqual([alias.name, alias.version, alias.weights], ['prod', 1, { '2': 0.25 }]);
+    assert.match(alias.endpoint, /\/function\/[0-9a-f]{32}\/aliases\/prod$/);
+    assert.equal(await ok(['alias-list', 'released', '-f', 'value', '-c', 'Name', '-c', 'Weights']), 'prod 2=0.25\n');
+    assert.equal(await ok(['alias-update', 'released', 'prod', '--version', '2', '--no-weights', '-f', 'value', '-c', 'version', '-c', 'weights']), '2\n\n');
+    assert.equal(await ok(['alias-show', 'released', 'prod', '-f', 'value', '-c', 'version']), '2\n');
+
+    const viaAlias = JSON.parse(await waited(['function-execute', 'released', '--alias', 'prod', '--payload', '"x"', '--wait', '-f', 'json']));
+    assert.deepEqual([viaAlias.status, viaAlias.version, viaAlias.alias], ['succeeded', 2, 'prod']);
+    const viaVersion = JSON.parse(await waited(['function-execute', 'released', '--version', '1', '--wait', '-f', 'json']));
+    assert.deepEqual([viaVersion.status, viaVersion.version, viaVersion.alias], ['succeeded', 1, null]);
+    assert.equal(await ok(['request-list', '--function', 'released', '--alias', 'prod', '-f', 'value', '-c', 'ID']), `${viaAlias.request_id}\n`);
+    assert.equal(await ok(['request-list', '--function', 'released', '--version', '1', '-f', 'value', '-c', 'ID']), `${viaVersion.request_id}\n`);
+
+    assert.match(await fails(['function-version-delete', 'released', '2']), /^Version 2 is targeted by alias `prod`.*\(HTTP 409 VersionInUse\)/);
+    assert.match(await fails(['alias-create', 'released', 'latest', '--version', '1']), /`latest`.*\(HTTP 400 InvalidParameter\)/);
+    assert.match(await fails(['alias-create', 'released', 'x', '--version', '0'], { code: 2 }), /^Expected --version to be a version number/);
+    assert.match(await fails(['alias-create', 'released', 'x', '--version', '1', '--weight', 'two'], { code: 2 }), /^Expected --weight as VERSION=SHARE/);
+    assert.match(await fails(['function-execute', 'released', '--version', '1', '--alias', 'prod'], { code: 2 }), /^Give --version or --alias, not both$/);
+    assert.match(await fails(['function-list', '--version', '2'], { code: 2 }), /function-list has no option --version/);
+    assert.match(await cli.ok(['--version']), /^pratai \d+\.\d+\.\d+\n$/);
+    await ok(['alias-delete', 'released', 'prod']);
+    await ok(['function-version-delete', 'released', '2']);
+    assert.equal(await ok(['function-version-list', 'released', '-f', 'value', '-c', 'Version']), '1\n');
+    await ok(['function-delete', 'released']);
   });
 });

@@ -284,6 +284,8 @@ describe('separate API and runner processes over RabbitMQ', () => {
       logs: [],
       attempts: 0,
       dead_letter: false,
+      version: 'latest',
+      alias: null,
       // Stored an hour ago, its job never published.
       created_at: new Date(Date.now() - 3_600_000).toISOString(),
       started_at: null,

@@ -151,6 +151,8 @@ describe('creating a function', () => {
         context: {},
         secrets: [],
         subscriptions: [],
+        openstack_auth: false,
+        openstack_roles: [],
         status: 'building',
         created_at: undefined,
         updated_at: undefined,

@@ -46,6 +46,37 @@ after(async () => {
   await database.drop();
 });
 
+test("sync calls and log follows through either API process hear the outcomes and lines that the runners announce over RabbitMQ", async () => {
+  const [first, second] = apis as [Pick<Platform, 'apiUrl' | 'webhookUrl'>, Pick<Platform, 'apiUrl' | 'webhookUrl'>];
+  const module = [
+    'import logging, time',
+    "logger = logging.getLogger('pratai')",
+    '',
+    'def main(payload=None):',
+    "    logger.info('first of %s', payload)",
+    '    time.sleep(0.3)',
+    "    logger.info('second of %s', payload)",
+    '    return payload + 1',
+    '',
+  ].join('\n');
+  const fn = await deployFunction(first as Platform, { 'new_module.py': module }, { name: 'announcer' });
+  for (let i = 0; i < 6; i += 1) {
+    const api = i % 2 === 0 ? first : second;
+    const answer = await call(`${api.webhookUrl}/function/${fn.function_id}?wait=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: i }) });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body, i + 1);
+  }
+  const requestId = await invoke(first as Platform, fn.function_id, 100);
+  const follow = await fetch(`${second.apiUrl}/v1/requests/${requestId}/logs?follow=true`);
+  assert.equal(follow.status, 200);
+  const lines = (await follow.text()).trim().split('\n');
+  assert.deepEqual(
+    lines.map((line) => line.replace(/^\S+ /, '')),
+    ['INFO [pratai] first of 100', 'INFO [pratai] second of 100'],
+  );
+  assert.equal((await waitForRequest(second as Platform, requestId)).status, 'succeeded');
+});
+
 test('200 requests through two API processes and two runners on MariaDB and RabbitMQ all finish exactly once', async () => {
   const [first, second] = apis as [Pick<Platform, 'apiUrl' | 'webhookUrl'>, Pick<Platform, 'apiUrl' | 'webhookUrl'>];
   const fn = await deployFunction(first as Platform, { 'new_module.py': 'def main(payload=None):\n    return payload * 2\n' }, { name: 'doubler' });

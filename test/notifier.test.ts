@@ -5,7 +5,6 @@
  * built on it (common/notifications/await-final.ts) against the real SQLite store.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,15 +12,15 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { connect as amqpConnect } from 'amqplib';
 import { AmqpNotifier } from '../common/notifications/amqp-notifier.js';
-import { amqpUrl } from '../common/queue/amqp-job-queue.js';
+import { amqpUrl } from '../common/amqp/connection.js';
 import { watchFinal } from '../common/notifications/await-final.js';
 import { LocalNotifier } from '../common/notifications/local-notifier.js';
 import { requestChange, type Notifier } from '../common/notifications/notifier.js';
 import type { Store } from '../common/store/store.js';
 import { Heard, aChange, logOf, notifierContract } from './notifier-contract.js';
 import { aFunction, aRequest, connect } from './store-contract.js';
+import { RABBIT_URL, closeConnections } from './helpers/rabbitmq.js';
 
-const RABBIT_URL = process.env.PRATAI_TEST_TRANSPORT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/';
 
 notifierContract('LocalNotifier', async () => {
   const notifier = new LocalNotifier();
@@ -48,17 +47,6 @@ async function amqpPair(name = `pratai-test-${randomBytes(6).toString('hex')}`):
 }
 
 notifierContract('AmqpNotifier', () => amqpPair());
-
-/** Closes, from the broker's side, the connections of one name: a broker restart as one client sees it. */
-function closeConnections(connectionName: string): number {
-  const listing = execFileSync('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], { encoding: 'utf8' });
-  const pids = listing
-    .split('\n')
-    .filter((line) => line.includes(`"${connectionName}"`))
-    .map((line) => line.split('\t')[0] as string);
-  for (const pid of pids) execFileSync('rabbitmqctl', ['-q', 'close_connection', pid, 'pratai test: broker going away']);
-  return pids.length;
-}
 
 describe('AmqpNotifier when the broker connection is lost', () => {
   let name: string;

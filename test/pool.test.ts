@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { PrataiError } from '../common/errors.js';
 import { silentLogger } from '../common/log.js';
 import { ContainerPool, type PoolOptions, type RunSpec } from '../runner/container-pool.js';
 import Docker from 'dockerode';
@@ -155,7 +156,8 @@ describe('the pool', () => {
   const runnerName = `test-pool-${process.pid}`;
   const containers = new DockerContainerRuntime({
     socketPath: '/var/run/docker.sock',
-    runnerName,
+    runnerId: runnerName,
+    deployment: `test-pool-${process.pid}`,
     network: 'none',
     pidsLimit: 64,
     tmpfsMiB: 16,
@@ -265,16 +267,48 @@ describe('the pool', () => {
     await pool.close();
   });
 
-  test('a runtime that could use the channel but finds no socket speaks over stdin/stdout, and the runner is told', async () => {
+  /** Runs a request that sleeps, does `what` to its container from outside once it runs, and returns how run() settled. */
+  async function interfered(functionId: string, what: (container: string) => void): Promise<unknown> {
+    const pool = await poolOf({});
+    const running = pool.run(spec(functionId, 30)).then(
+      (execution) => execution,
+      (error: unknown) => error,
+    );
+    const container = await waitFor('the request to run in its container', async () => {
+      const ids = execFileSync('docker', ['ps', '-q', '--filter', `label=pratai.runner=${runnerName}`, '--filter', `label=pratai.function_id=${functionId}`], { encoding: 'utf8' }).trim();
+      return ids === '' ? undefined : ids;
+    });
+    what(container);
+    return running;
+  }
+
+  test('a container killed from outside mid-request (SIGKILL, not its memory) is a platform failure, thrown, not an outcome', async () => {
+    const settled = await interfered('function-killed', (container) => execFileSync('docker', ['kill', container]));
+    assert.ok(settled instanceof PrataiError && settled.code === 'ServiceUnavailable', `expected a ServiceUnavailable PrataiError, got ${JSON.stringify(settled)}`);
+    assert.match(settled.message, /killed \(SIGKILL, exit 137\) from outside the runner, not for its memory/);
+  });
+
+  test('a container removed from outside mid-request is a platform failure, thrown, not an outcome', async () => {
+    const settled = await interfered('function-removed', (container) => execFileSync('docker', ['rm', '-f', container]));
+    assert.ok(settled instanceof PrataiError && settled.code === 'ServiceUnavailable', `expected a ServiceUnavailable PrataiError, got ${JSON.stringify(settled)}`);
+    // Removal kills it first: the engine may still show it killed, or already not at all.
+    assert.match(settled.message, /vanished while it ran the request|killed \(SIGKILL, exit 137\) from outside the runner/);
+  });
+
+  /**
+   * Starts a runtime told of a socket it cannot reach (the real config, without its mount, as on
+   * a Docker host that does not see the runner's folder), `before` done to the listener first,
+   * and runs one request: it speaks over stdin/stdout. Returns why the runner was told it did.
+   */
+  async function fallBack(before: (listener: ChannelListener) => void): Promise<string[]> {
     const root = mkdtempSync(join(tmpdir(), 'pratai-channel-'));
     const listener = await ChannelListener.open(root, runnerName);
     assert.ok(listener);
-    // As a Docker host that does not see the runner's folder: the runtime is told of a socket
-    // that is not there (the real config, without its mount).
     const config = containers.containerConfig({ image: RUNTIME_IMAGE, memoryMiB: 128, cpus: 1, network: false }, listener);
     config.HostConfig = { ...config.HostConfig, Binds: [] };
-    let told = 0;
-    const limits = { maxLogBytes: 1024 * 1024, maxResponseBytes: 1024 * 1024, pidsLimit: 64, onChannelFallback: () => (told += 1) };
+    before(listener);
+    const told: string[] = [];
+    const limits = { maxLogBytes: 1024 * 1024, maxResponseBytes: 1024 * 1024, pidsLimit: 64, onChannelFallback: (cause: string) => told.push(cause) };
     const container = await DockerContainer.start(new Docker({ socketPath: '/var/run/docker.sock' }), config, limits, { memoryMiB: 128, cpus: 1 }, listener);
     try {
       assert.deepEqual(await container.ready(), { acceptsInit: true });
@@ -282,10 +316,18 @@ describe('the pool', () => {
       const execution = await container.run({ requestId: 'r-1', payload: 'over stdio', timeoutMs: 30_000 });
       assert.equal(execution.status, 'succeeded', JSON.stringify(execution.error));
       assert.equal(execution.response, 'over stdio');
-      assert.equal(told, 1);
+      return told;
     } finally {
       await container.remove();
       rmSync(root, { recursive: true, force: true });
     }
+  }
+
+  test('a runtime that could use the channel but finds no socket speaks over stdin/stdout, and the runner is told the Docker host does not see the folder', async () => {
+    assert.deepEqual(await fallBack(() => undefined), ['not-seen']);
+  });
+
+  test('a runtime whose channel folder was removed from under the runner speaks over stdin/stdout, and the runner is told it was removed', async () => {
+    assert.deepEqual(await fallBack((listener) => rmSync(listener.folder, { recursive: true, force: true })), ['removed']);
   });
 });

@@ -9,8 +9,8 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { AmqpJobQueue } from '../common/queue/amqp-job-queue.js';
 import { PrataiError } from '../common/errors.js';
 import { Recorder, job, queueContract } from './queue-contract.js';
+import { RABBIT_URL, closeConnections } from './helpers/rabbitmq.js';
 
-const RABBIT_URL = process.env.PRATAI_TEST_TRANSPORT_URL ?? 'rabbit://guest:guest@127.0.0.1:5672/';
 
 queueContract('AmqpJobQueue', async () => {
   const name = `pratai-test-${randomBytes(6).toString('hex')}`;
@@ -31,17 +31,6 @@ queueContract('AmqpJobQueue', async () => {
     },
   };
 });
-
-/** Closes, from the broker's side, the connections of one name: a broker restart as one client sees it. */
-function closeConnections(connectionName: string): number {
-  const listing = execFileSync('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], { encoding: 'utf8' });
-  const pids = listing
-    .split('\n')
-    .filter((line) => line.includes(`"${connectionName}"`))
-    .map((line) => line.split('\t')[0] as string);
-  for (const pid of pids) execFileSync('rabbitmqctl', ['-q', 'close_connection', pid, 'pratai test: broker going away']);
-  return pids.length;
-}
 
 describe('AmqpJobQueue when the broker goes away', () => {
   let name: string;

@@ -141,7 +141,7 @@ describe('retries and dead letters', () => {
     assert.equal(functionImages(functionId).length, 1, 'the image is there again');
   });
 
-  test('a platform failure (Docker refuses the container) is retried up to retries, then ends failed with PlatformError, dead-lettered', async () => {
+  test('a platform failure (Docker refuses the container) is retried up to retries + [runner] platform_retries (2), then ends failed with PlatformError, dead-lettered', async () => {
     const functionId = await deploy(FIXED, { name: 'refused', retries: '1' });
     // Below Docker's smallest memory limit (6 MB), which the API never lets a function ask for:
     // every container of it is refused by the engine.
@@ -150,7 +150,7 @@ describe('retries and dead letters', () => {
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error?.type, 'PlatformError');
     assert.match(failed.error?.message ?? '', /Minimum memory limit/);
-    assert.equal(failed.attempts, 2, 'the first attempt and one retry: platform failures need no retry_on_error');
+    assert.equal(failed.attempts, 4, 'the first attempt, its one retry and 2 platform retries: platform failures need no retry_on_error');
     assert.equal(failed.dead_letter, true);
   });
 
@@ -186,6 +186,8 @@ describe('maximum request age', () => {
       logs: [],
       attempts: 0,
       dead_letter: false,
+      version: 'latest',
+      alias: null,
       created_at: old,
       started_at: null,
       finished_at: null,

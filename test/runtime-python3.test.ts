@@ -31,7 +31,8 @@ type ResultMessage =
 type ErrorMessage = { type: 'error'; message: string; id?: string };
 type LogMessage = { type: 'log'; id: string; record: LogRecord };
 type LogsMessage = { type: 'logs'; id: string; logs: LogRecord[] };
-type RuntimeMessage = ReadyMessage | ResultMessage | ErrorMessage | LogMessage | LogsMessage;
+type CallMessage = { type: 'call'; id: string; call: number; service: string; method: string; args: Record<string, unknown> };
+type RuntimeMessage = ReadyMessage | ResultMessage | ErrorMessage | LogMessage | LogsMessage | CallMessage;
 
 const tempDirs: string[] = [];
 
@@ -490,7 +491,7 @@ describe('python3 runtime', () => {
         const lines = createInterface({ input: socket, crlfDelay: Infinity })[Symbol.asyncIterator]();
         const next = async (): Promise<Record<string, unknown>> => JSON.parse((await lines.next()).value as string) as Record<string, unknown>;
         const ready = await next();
-        assert.deepEqual([ready.type, ready.protocol], ['ready', 4]);
+        assert.deepEqual([ready.type, ready.protocol], ['ready', 5]);
         socket.write(`${JSON.stringify({ type: 'init', function_id: 'f-1', module: "def main(payload=None):\n    print('printed')\n    return payload\n" })}\n`);
         socket.write(`${JSON.stringify({ type: 'run', id: 'r-1', payload: { over: 'socket' } })}\n`);
         const result = await next();
@@ -507,7 +508,7 @@ describe('python3 runtime', () => {
 
     test('where nothing listens at PRATAI_SOCKET, the runtime speaks over stdin and stdout', async () => {
       await RuntimeContainer.with({ 'new_module.py': 'def main(payload=None):\n    return payload\n' }, async (runtime, ready) => {
-        assert.equal(ready.protocol, 4);
+        assert.equal(ready.protocol, 5);
         assert.deepEqual(succeeded(await runtime.run('r-1', 'stdio')).response, 'stdio');
       }, { PRATAI_SOCKET: '/run/pratai/channel.sock' });
     });
@@ -519,7 +520,7 @@ describe('python3 runtime', () => {
     test('loads the module sent in init and serves it like one imported from the function folder', async () => {
       const source = ['import os', "print('loading')", 'def main(payload):', '    if payload == "raise":', "        raise ValueError('bad')", '    return [payload, __file__, os.environ["PRATAI_FUNCTION_ID"]]'].join('\n');
       await RuntimeContainer.with({}, async (runtime, ready) => {
-        assert.equal(ready.protocol, 4);
+        assert.equal(ready.protocol, 5);
         runtime.send({ type: 'init', function_id: 'f-1', module: source });
         const first = succeeded(await runtime.run('r-1', 1));
         assert.deepEqual(first.response, [1, '/opt/pratai/function/new_module.py', 'f-1']);
@@ -762,5 +763,42 @@ describe('python3 runtime', () => {
     assert.equal((await runtime.next()).type, 'ready');
     assert.equal(succeeded(await runtime.run('r-1', 1)).response, 1);
     assert.equal(await runtime.close(), 0);
+  });
+});
+
+describe('calls to the runner (protocol 5)', () => {
+  const CALLER = [
+    'from pratai_runtime.calls import call, CallError',
+    '',
+    'def main(payload=None):',
+    '    got = call("kv", "get", key=payload)',
+    '    try:',
+    '        call("kv", "missing", key=payload)',
+    '    except CallError as exc:',
+    '        return {"got": got, "error": [exc.type, str(exc)]}',
+    '    return {"got": got}',
+    '',
+  ].join('\n');
+
+  test('a call is one call line with the run id and a number; its reply is what call() returns; an error reply raises CallError with its type', async () => {
+    await RuntimeContainer.with(newModule(CALLER), async (runtime, ready) => {
+      assert.equal(ready.protocol, 5);
+      runtime.send({ type: 'run', id: 'r-call', payload: 'k' });
+      const first = await runtime.next();
+      assert.deepEqual(first, { type: 'call', id: 'r-call', call: 1, service: 'kv', method: 'get', args: { key: 'k' } });
+      runtime.send({ type: 'reply', call: 1, result: { value: [1, 'two'] } });
+      const second = await runtime.next();
+      assert.deepEqual(second, { type: 'call', id: 'r-call', call: 2, service: 'kv', method: 'missing', args: { key: 'k' } });
+      runtime.send({ type: 'reply', call: 2, error: { type: 'NoSuchKey', message: 'no key k' } });
+      const result = succeeded(await runtime.next() as ResultMessage);
+      assert.deepEqual(result.response, { got: { value: [1, 'two'] }, error: ['NoSuchKey', 'NoSuchKey: no key k'] });
+    });
+  });
+
+  test('a call at import time is refused without reaching the runner, and the function still loads', async () => {
+    const module = 'from pratai_runtime.calls import call, CallError\ntry:\n    call("kv", "get")\n    AT_IMPORT = "called"\nexcept CallError as exc:\n    AT_IMPORT = exc.type\n\ndef main(payload=None):\n    return AT_IMPORT\n';
+    await RuntimeContainer.with(newModule(module), async (runtime) => {
+      assert.equal(succeeded(await runtime.run('r-import', null)).response, 'CallUnavailable');
+    });
   });
 });

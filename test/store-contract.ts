@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest, type TestFn } from 'node:test';
 import { defaultSettings } from '../common/config.js';
 import { randomBytes } from 'node:crypto';
-import type { FunctionRecord, LogRecord, RequestRecord, SecretRecord, TimerRecord } from '../common/domain.js';
+import type { AliasRecord, FunctionRecord, LogRecord, RequestRecord, SecretRecord, TimerRecord } from '../common/domain.js';
 import { Keyring } from '../common/secrets/keyring.js';
 import { resolveSecrets } from '../common/secrets/resolve.js';
 import { PrataiError, type ErrorCode } from '../common/errors.js';
 import { newId } from '../common/ids.js';
 import { createStore } from '../common/store/factory.js';
-import type { Outcome, StartResult, Store } from '../common/store/store.js';
+import type { Outcome, RequestFilter, RunnerHeartbeat, StartResult, Store } from '../common/store/store.js';
 import type { TestDatabase } from './helpers/databases.js';
 
 export interface StoreContractOptions {
@@ -91,6 +91,8 @@ export function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}
     logs: [],
     attempts: 0,
     dead_letter: false,
+    version: 'latest',
+    alias: null,
     created_at: at(10),
     started_at: null,
     finished_at: null,
@@ -784,6 +786,111 @@ export function storeContract(name: string, options: StoreContractOptions): void
       });
     });
 
+    describe('versions and aliases', () => {
+      const anAlias = (fn: FunctionRecord, name: string, version: number, weights: Record<string, number> = {}): AliasRecord => ({
+        function_id: fn.function_id, tenant_id: fn.tenant_id, name, version, weights, description: `alias ${name}`, created_at: at(3), updated_at: at(3),
+      });
+
+      test('publishing snapshots the function and its code as the next version; unchanged, it answers the latest version; numbers are never given again', async () => {
+        const fn = aFunction(tenant(), { context: { A: '1', B: '2' }, secrets: [] });
+        await store.createFunction(fn, CODE);
+        const first = await store.publishVersion(fn.function_id, 'one', at(1));
+        assert.ok(first?.published);
+        const { function_id, tenant_id, runtime, memory, cpus, timeout, retries, retry_on_error, network, context, secrets, code_sha256 } = fn;
+        assert.deepEqual(first.version, { function_id, tenant_id, runtime, memory, cpus, timeout, retries, retry_on_error, network, context, secrets, code_sha256, version: 1, description: 'one', created_at: at(1) });
+        assert.deepEqual(await store.getVersion(fn.function_id, 1), first.version);
+        assert.deepEqual(await store.getVersionCode(fn.function_id, 1), CODE);
+        // The same context in another key order is the same function.
+        await store.updateFunction(fn.function_id, { context: { B: '2', A: '1' }, description: 'not a setting', updated_at: at(2) });
+        assert.deepEqual(await store.publishVersion(fn.function_id, 'again', at(2)), { version: first.version, published: false });
+
+        const newCode = { module: 'def main(payload=None):\n    return 2\n', requirements: '' };
+        await store.updateFunction(fn.function_id, { code_sha256: 'b'.repeat(64), status: 'building', memory: 256, updated_at: at(3) }, newCode);
+        const second = await store.publishVersion(fn.function_id, '', at(3));
+        assert.equal(second?.version.version, 2);
+        assert.equal(second.version.memory, 256);
+        assert.deepEqual(await store.getVersionCode(fn.function_id, 2), newCode);
+        assert.deepEqual(await store.getVersionCode(fn.function_id, 1), CODE, 'a version keeps its code');
+        assert.equal(await store.deleteVersion(fn.function_id, 2), true);
+        assert.equal(await store.deleteVersion(fn.function_id, 2), false);
+        await store.updateFunction(fn.function_id, { timeout: 5, updated_at: at(4) });
+        assert.equal((await store.publishVersion(fn.function_id, '', at(4)))?.version.version, 3, 'the deleted number 2 is not given again');
+        assert.deepEqual((await store.listVersions(fn.function_id)).map((v) => v.version), [1, 3]);
+        assert.equal(await store.publishVersion(newId(), '', at(5)), undefined, 'no such function');
+      });
+
+      test('publishes racing from several stores never give one number twice', async () => {
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        const stores = [store, await another(), await another()];
+        const answers = [];
+        for (let round = 0; round < 4; round++) {
+          await store.updateFunction(fn.function_id, { memory: 128 + round, updated_at: at(round) });
+          answers.push(...(await Promise.all(Array.from({ length: 6 }, (_, i) => (stores[i % stores.length] as Store).publishVersion(fn.function_id, `r${round}`, at(round))))));
+        }
+        const made = answers.filter((answer) => answer?.published).map((answer) => answer?.version.version);
+        assert.equal(new Set(made).size, made.length, `numbers given twice: ${made.join(', ')}`);
+        const stored = (await store.listVersions(fn.function_id)).map((v) => v.version);
+        assert.deepEqual(stored, [...made].sort((a, b) => (a ?? 0) - (b ?? 0)));
+        for (const answer of answers) assert.ok(answer && stored.includes(answer.version.version));
+        assert.ok(stored.length >= 4);
+      });
+
+      test('an alias is unique per function, targets only versions the function has, and keeps the versions it targets from deletion', async () => {
+        const project = tenant();
+        const fn = aFunction(project);
+        const other = aFunction(project);
+        for (const each of [fn, other]) await store.createFunction(each, CODE);
+        await store.publishVersion(fn.function_id, '', at(1));
+        await store.updateFunction(fn.function_id, { memory: 512, updated_at: at(2) });
+        await store.publishVersion(fn.function_id, '', at(2));
+        await store.publishVersion(other.function_id, '', at(2));
+
+        const prod = anAlias(fn, 'prod', 1, { '2': 0.25 });
+        await store.createAlias(prod);
+        assert.deepEqual(await store.getAlias(fn.function_id, 'prod'), prod);
+        await rejectsWith(store.createAlias(anAlias(fn, 'prod', 2)), 'AliasExists', /prod/);
+        await store.createAlias(anAlias(other, 'prod', 1));
+        await rejectsWith(store.createAlias(anAlias(fn, 'beta', 3)), 'VersionNotFound', /version 3/);
+        await rejectsWith(store.createAlias(anAlias(fn, 'beta', 1, { '7': 0.1 })), 'VersionNotFound', /version 7/);
+        assert.deepEqual((await store.listAliases(fn.function_id)).map((alias) => alias.name), ['prod'], 'nothing stored');
+
+        const inUse = await rejectsWith(store.deleteVersion(fn.function_id, 2), 'VersionInUse', /`prod`/);
+        assert.deepEqual(inUse.details, { aliases: ['prod'] });
+        await rejectsWith(store.deleteVersion(fn.function_id, 1), 'VersionInUse', /`prod`/);
+        await rejectsWith(store.updateAlias(fn.function_id, 'prod', { version: 9, updated_at: at(4) }), 'VersionNotFound', /version 9/);
+        assert.equal(await store.updateAlias(fn.function_id, 'prod', { version: 2, weights: {}, updated_at: at(5) }), true);
+        assert.deepEqual(await store.getAlias(fn.function_id, 'prod'), { ...prod, version: 2, weights: {}, updated_at: at(5) });
+        assert.equal(await store.updateAlias(fn.function_id, 'nope', { version: 2, updated_at: at(5) }), false);
+        assert.equal(await store.deleteVersion(fn.function_id, 1), true, 'no alias targets it any more');
+
+        assert.equal(await store.deleteAlias(fn.function_id, 'prod'), true);
+        assert.equal(await store.deleteAlias(fn.function_id, 'prod'), false);
+        await store.createAlias(anAlias(fn, 'again', 2));
+        assert.equal(await store.deleteFunction(fn.function_id), true);
+        assert.deepEqual(await store.listVersions(fn.function_id), []);
+        assert.deepEqual(await store.listAliases(fn.function_id), []);
+        assert.equal((await store.listAliases(other.function_id)).length, 1, "another function's alias stays");
+      });
+
+      test('a request records the version it runs and the alias it came through; listing filters by both', async () => {
+        const project = tenant();
+        const fn = aFunction(project);
+        await store.createFunction(fn, CODE);
+        const latest = aRequest(fn, { created_at: at(1) });
+        const viaAlias = aRequest(fn, { version: 2, alias: 'prod', created_at: at(2) });
+        const direct = aRequest(fn, { version: 2, created_at: at(3) });
+        for (const request of [latest, viaAlias, direct]) await store.createRequest(request);
+        assert.deepEqual(await store.getRequest(viaAlias.request_id, 'all-tenants'), viaAlias);
+        const ids = async (filter: Partial<RequestFilter>): Promise<string[]> =>
+          (await store.listRequests({ tenantId: project }, { limit: 10, ...filter })).map((request) => request.request_id);
+        assert.deepEqual(await ids({ version: 2 }), [direct.request_id, viaAlias.request_id]);
+        assert.deepEqual(await ids({ version: 'latest' }), [latest.request_id]);
+        assert.deepEqual(await ids({ alias: 'prod' }), [viaAlias.request_id]);
+        assert.deepEqual(await ids({ alias: 'prod', version: 1 }), []);
+      });
+    });
+
     describe('runtimes and runners', () => {
       test('the python3 runtime is there from the first migration', async () => {
         const runtimes = await store.listRuntimes();
@@ -806,13 +913,61 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.equal(await store.getRuntime(runtime.name), undefined);
       });
 
-      test('a runner’s heartbeat is kept once and updated in place, also when first beats race', async () => {
+      const beat = (name: string, instanceId: string, seconds: number, extra: Partial<RunnerHeartbeat> = {}): RunnerHeartbeat => ({
+        name,
+        host: 'vm',
+        pid: 4242,
+        instanceId,
+        startedAt: at(0),
+        dockerOk: true,
+        images: [],
+        at: at(seconds),
+        load: { concurrency: 4, running: 1, warm: 2, busy: 1, prewarmed: 2, state: 'active' },
+        drainRequested: false,
+        ...extra,
+      });
+
+      test('a runner’s heartbeat is kept once and updated in place by the process holding it', async () => {
         const name = `runner-${newId().slice(-8)}`;
-        const runners = [store, await another(), await another()];
-        await Promise.all(runners.map((runner, i) => runner.recordHeartbeat({ name, dockerOk: i === 0, images: [], at: at(i) })));
-        await store.recordHeartbeat({ name, dockerOk: true, images: ['pratai/runtime-python3:latest'], at: at(50) });
-        const mine = (await store.listHeartbeats()).filter((beat) => beat.name === name);
-        assert.deepEqual(mine, [{ name, dockerOk: true, images: ['pratai/runtime-python3:latest'], at: at(50) }]);
+        assert.equal(await store.recordHeartbeat(beat(name, 'first', 1), at(-100)), undefined);
+        assert.equal(await store.recordHeartbeat(beat(name, 'first', 50, { images: ['pratai/runtime-python3:latest'] }), at(-100)), undefined);
+        const mine = (await store.listHeartbeats()).filter((row) => row.name === name);
+        assert.deepEqual(mine, [beat(name, 'first', 50, { images: ['pratai/runtime-python3:latest'] })]);
+      });
+
+      test('a runner’s name is refused to another process while its holder’s heartbeat is fresh, and taken over once it is stale', async () => {
+        const name = `runner-${newId().slice(-8)}`;
+        await store.recordHeartbeat(beat(name, 'holder', 10), at(0));
+        const refused = await store.recordHeartbeat(beat(name, 'newcomer', 12, { pid: 99 }), at(5));
+        assert.deepEqual(refused, beat(name, 'holder', 10), 'the live holder is named, and nothing is recorded');
+        assert.equal(await store.recordHeartbeat(beat(name, 'newcomer', 30, { pid: 99 }), at(11)), undefined, 'a holder silent since before staleBefore is taken over');
+        assert.deepEqual((await store.listHeartbeats()).filter((row) => row.name === name), [beat(name, 'newcomer', 30, { pid: 99 })]);
+        assert.equal(await store.deleteHeartbeat(name, 'holder'), false, 'the old holder cannot remove it');
+        assert.equal(await store.deleteHeartbeat(name, 'newcomer'), true);
+        assert.deepEqual((await store.listHeartbeats()).filter((row) => row.name === name), []);
+      });
+
+      test('a drain request is kept through the runner’s heartbeats until a new process takes the name', async () => {
+        const name = `runner-${newId().slice(-8)}`;
+        assert.equal(await store.requestDrain(name), false, 'no such runner');
+        await store.recordHeartbeat(beat(name, 'first', 1), at(-100));
+        assert.equal(await store.requestDrain(name), true);
+        assert.equal(await store.requestDrain(name), true, 'asked twice, still found');
+        const { drainRequested: _omitted, ...heartbeat } = beat(name, 'first', 2, { load: { concurrency: 4, running: 0, warm: 0, busy: 0, prewarmed: 0, state: 'draining' } });
+        assert.equal(await store.recordHeartbeat(heartbeat, at(-100)), undefined);
+        assert.deepEqual((await store.listHeartbeats()).filter((row) => row.name === name), [{ ...heartbeat, drainRequested: true }]);
+        assert.equal(await store.recordHeartbeat(beat(name, 'second', 200), at(100)), undefined);
+        assert.equal((await store.listHeartbeats()).find((row) => row.name === name)?.drainRequested, false);
+      });
+
+      test('of processes racing for a free runner name, one gets it and the others are told who', async () => {
+        const name = `runner-${newId().slice(-8)}`;
+        const racers = [store, await another(), await another()];
+        const answers = await Promise.all(racers.map((racer, i) => racer.recordHeartbeat(beat(name, `racer-${i}`, 20), at(0))));
+        const winners = answers.filter((answer) => answer === undefined);
+        assert.equal(winners.length, 1, JSON.stringify(answers));
+        const [held] = (await store.listHeartbeats()).filter((row) => row.name === name);
+        for (const answer of answers) if (answer !== undefined) assert.deepEqual(answer, held);
       });
     });
 

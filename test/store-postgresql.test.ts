@@ -1,5 +1,6 @@
 /** The store contract on PostgreSQL (pg), in a database of this file's own on the local server. */
 import { createTestDatabase } from './helpers/databases.js';
+import { coordinationContract } from './coordination-contract.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('SqlStore on PostgreSQL', {
@@ -7,3 +8,5 @@ storeContract('SqlStore on PostgreSQL', {
   // Port 1 on loopback: nothing listens there. The OpenStack spelling of the scheme is accepted.
   unreachable: { url: 'postgresql+psycopg2://pratai:s3cret-pw@127.0.0.1:1/pratai', where: '127.0.0.1:1/pratai', password: 's3cret-pw' },
 });
+
+coordinationContract('SqlCoordinationStore on PostgreSQL', { createDatabase: () => createTestDatabase('postgres') });

@@ -10,6 +10,7 @@ import { CliError, usageError } from '../errors.js';
 import { withOutputOptions } from '../output.js';
 import { requestShown } from '../views.js';
 import { waitForRequest } from '../wait.js';
+import { versionArgument } from './versions.js';
 
 type Opts = Record<string, unknown>;
 
@@ -73,21 +74,28 @@ export function registerExecuteCommand(program: Command, context: CliContext): v
       .option('--payload <json>', 'the payload, as JSON (default null)')
       .option('--file <path>', 'a file holding the payload as JSON (- for standard input)')
       .option('--payloads-file <path>', 'a bulk call: a file of payloads, one JSON value a line (up to 1,000; - for standard input); prints a request id each, in order')
-      .option('--wait', 'wait until the request ends, showing progress on stderr; fails unless it succeeded'),
+      .option('--wait', 'wait until the request ends, showing progress on stderr; fails unless it succeeded')
+      .option('--version <n>', 'call this published version of the function')
+      .option('--alias <name>', 'call the version this alias targets'),
     'show',
   ).action(async (idOrName: string, opts: Opts) => {
+    if (opts.version !== undefined && opts.alias !== undefined) throw usageError('Give --version or --alias, not both');
+    const target = {
+      ...(typeof opts.version === 'string' && { version: versionArgument('--version', opts.version) }),
+      ...(typeof opts.alias === 'string' && { alias: opts.alias }),
+    };
     if (typeof opts.payloadsFile === 'string') {
       if (opts.payload !== undefined || opts.file !== undefined || opts.wait === true) throw usageError('Give --payloads-file alone, without --payload, --file or --wait');
       const payloads = readPayloadLines(opts.payloadsFile);
       const api = context.api();
       const fn = await api.findFunction(idOrName);
-      const ids = await api.executeBulk(fn, payloads);
+      const ids = await api.executeBulk(fn, payloads, target);
       return context.printList({ columns: ['Request ID'], rows: ids.map((id) => [id]) }, opts);
     }
     const payload = readPayload(opts);
     const api = context.api();
     const fn = await api.findFunction(idOrName);
-    const requestId = await api.execute(fn, payload);
+    const requestId = await api.execute(fn, payload, target);
     if (opts.wait !== true) return context.printOne({ fields: ['request_id', 'function_id'], values: [requestId, fn.function_id] }, opts);
     const request = await waitForRequest(context, api, requestId);
     context.printOne(requestShown(request), opts);

@@ -25,6 +25,8 @@ export function registerRequestCommands(program: Command, context: CliContext): 
       .addOption(new Option('--status <status>', 'only the requests with this status').choices(REQUEST_STATUSES))
       .addOption(new Option('--source <source>', 'only the requests made by a webhook call, a job or an event').choices(REQUEST_SOURCES))
       .option('--dead-letter', 'only the dead letters: requests that ran out of retries or expired')
+      .option('--version <n>', 'only the requests that ran this version (a number, or latest)')
+      .option('--alias <name>', 'only the requests that came through this alias')
       .option('--all-tenants', 'the requests of every project (admin only)')
       .option('--limit <n>', 'at most this many (default all)')
       .option('--marker <request_id>', 'start after this request'),
@@ -39,6 +41,8 @@ export function registerRequestCommands(program: Command, context: CliContext): 
       ...(typeof opts.filter === 'string' && { requestId: opts.filter }),
       ...(opts.deadLetter === true && { deadLetter: true }),
       ...(typeof opts.source === 'string' && { source: opts.source }),
+      ...(typeof opts.version === 'string' && { version: opts.version }),
+      ...(typeof opts.alias === 'string' && { alias: opts.alias }),
       ...(opts.allTenants === true && { allTenants: true }),
       ...(typeof opts.marker === 'string' && { marker: opts.marker }),
       ...(limit !== undefined && { limit }),

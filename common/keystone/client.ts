@@ -58,7 +58,9 @@ export type KeystoneScope =
   | { projectName: string; projectDomainName?: string; projectDomainId?: string }
   | { domainId: string }
   | { domainName: string }
-  | { system: true };
+  | { system: true }
+  /** A trust: the token acts for its trustor (with impersonation) in the trust's project, with the trust's roles. */
+  | { trustId: string };
 
 /** How to get a token. */
 export type KeystoneCredentials =
@@ -102,6 +104,17 @@ export interface KeystoneAnswer<T> {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** A trust to create: from the trustor, who calls, to the trustee, on one project. */
+export interface TrustRequest {
+  trustorUserId: string;
+  trusteeUserId: string;
+  projectId: string;
+  /** Role names the trust delegates; the trustor must have each on the project. */
+  roles: readonly string[];
+  /** Whether the trustee's tokens act as the trustor (their user is the trustor). */
+  impersonation: boolean;
+}
 
 /** The v3 base of an identity endpoint, without a trailing slash: `http://host:5000/v3`. */
 export function identityV3Url(authUrl: string): string {
@@ -167,6 +180,34 @@ export class KeystoneClient {
   /** Revokes a token at once (`DELETE /v3/auth/tokens`); a token may revoke itself. */
   async revokeToken(token: string, subjectToken: string = token): Promise<void> {
     await this.request('DELETE', '/auth/tokens', { token, subjectToken });
+  }
+
+  /**
+   * Creates a trust (`POST /v3/OS-TRUST/trusts`) with the trustor's own token: Keystone takes a
+   * trust only from its trustor, and only roles the trustor has on the project. Answers its id.
+   */
+  async createTrust(trustorToken: string, trust: TrustRequest): Promise<string> {
+    const answer = await this.request<{ trust: { id: string } }>('POST', '/OS-TRUST/trusts', {
+      token: trustorToken,
+      body: {
+        trust: {
+          trustor_user_id: trust.trustorUserId,
+          trustee_user_id: trust.trusteeUserId,
+          project_id: trust.projectId,
+          roles: trust.roles.map((name) => ({ name })),
+          impersonation: trust.impersonation,
+        },
+      },
+    });
+    return answer.body.trust.id;
+  }
+
+  /**
+   * Deletes a trust (`DELETE /v3/OS-TRUST/trusts/ID`), which revokes the tokens scoped to it.
+   * Keystone's default policy lets only the trustor or an admin do it.
+   */
+  async deleteTrust(token: string, trustId: string): Promise<void> {
+    await this.request('DELETE', `/OS-TRUST/trusts/${encodeURIComponent(trustId)}`, { token });
   }
 
   /**
@@ -291,6 +332,7 @@ function tokenFrom(token: string, body: TokenBody): KeystoneToken {
 
 function scopeBody(scope: KeystoneScope): unknown {
   if ('system' in scope) return { system: { all: true } };
+  if ('trustId' in scope) return { 'OS-TRUST:trust': { id: scope.trustId } };
   if ('domainId' in scope) return { domain: { id: scope.domainId } };
   if ('domainName' in scope) return { domain: { name: scope.domainName } };
   if ('projectId' in scope) return { project: { id: scope.projectId } };

@@ -17,9 +17,8 @@
  * - After a reconnection the queue is new and whatever was sent meanwhile is gone: every local
  *   subscriber is told to resync (read the store again).
  */
-import { connect, type Channel, type ChannelModel, type ConsumeMessage, type RecoveringChannelModel } from 'amqplib';
-import { PrataiError } from '../errors.js';
-import { amqpUrl } from '../queue/amqp-job-queue.js';
+import type { Channel, ChannelModel, ConsumeMessage, RecoveringChannelModel } from 'amqplib';
+import { connectBroker } from '../amqp/connection.js';
 import { Dispatcher } from './dispatcher.js';
 import type { Notification, NotificationFilter, Notifier, Subscriber, Subscription } from './notifier.js';
 
@@ -63,36 +62,17 @@ export class AmqpNotifier implements Notifier {
   private constructor(private readonly options: AmqpNotifierOptions) {}
 
   static async connect(transportUrl: string, options: AmqpNotifierOptions): Promise<AmqpNotifier> {
-    const url = amqpUrl(transportUrl);
     const notifier = new AmqpNotifier(options);
-    const unreachable = (error: unknown): PrataiError =>
-      new PrataiError('ServiceUnavailable', `The message broker cannot be reached for notifications: ${(error as Error).message}`, { cause: error });
-    const connection = await connect(url, {
-      noDelay: true,
-      clientProperties: { connection_name: options.connectionName ?? `pratai ${options.exchange}` },
-      recovery: {
-        initialDelay: 200,
-        maxDelay: 5000,
-        initialMaxRetries: 0,
-        waitForConnect: false,
-        setup: (model: ChannelModel) => notifier.onConnect(model),
+    notifier.connection = await connectBroker(transportUrl, {
+      connectionName: options.connectionName ?? `pratai ${options.exchange}`,
+      setup: (model) => notifier.onConnect(model),
+      onDisconnect: (error) => {
+        notifier.channel = undefined;
+        notifier.holdRecent();
+        notifier.report(`lost the message broker (notifications): ${error.message}; reconnecting`);
       },
-    }).catch((error: unknown) => {
-      throw unreachable(error);
+      report: (message) => notifier.report(message),
     });
-    notifier.connection = connection;
-    connection.on('disconnect', (error: Error) => {
-      notifier.channel = undefined;
-      notifier.holdRecent();
-      notifier.report(`lost the message broker (notifications): ${error.message}; reconnecting`);
-    });
-    connection.on('error', (error: Error) => notifier.report(`message broker connection error (notifications): ${error.message}`));
-    try {
-      await connection.waitForConnect();
-    } catch (error) {
-      await connection.close().catch(() => undefined);
-      throw unreachable(error);
-    }
     return notifier;
   }
 

@@ -36,7 +36,9 @@ export type Notification =
    * position among the attempt's records, which the stored logs hold in the same order once the
    * attempt ends.
    */
-  | { kind: 'log'; request_id: string; function_id: string; tenant_id: string; attempt: number; index: number; records: LogRecord[] };
+  | { kind: 'log'; request_id: string; function_id: string; tenant_id: string; attempt: number; index: number; records: LogRecord[] }
+  /** A coordination write (zxid) fired watches of these sessions of the project: they have events to take from the store. */
+  | { kind: 'coordination'; tenant_id: string; zxid: number; sessions: string[] };
 
 export type NotificationKind = Notification['kind'];
 
@@ -73,6 +75,7 @@ export function requestChange(request: Pick<RequestRecord, keyof RequestChange>)
 
 /** The ids a notification is about, whatever its kind. */
 export function subjectOf(notification: Notification): { tenantId: string; functionId: string; requestId: string } {
+  if (notification.kind === 'coordination') return { tenantId: notification.tenant_id, functionId: '', requestId: '' };
   const { tenant_id, function_id, request_id } = notification.kind === 'request' ? notification.request : notification;
   return { tenantId: tenant_id, functionId: function_id, requestId: request_id };
 }

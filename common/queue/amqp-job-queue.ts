@@ -16,7 +16,8 @@
  *   publish() and ping() fail at once with ServiceUnavailable (the API answers 503), and
  *   consumers are attached again once it is back.
  */
-import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type RecoveringChannelModel } from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage, RecoveringChannelModel } from 'amqplib';
+import { amqpUrl, brokerOf, connectBroker } from '../amqp/connection.js';
 import type { Job } from '../domain.js';
 import { PrataiError } from '../errors.js';
 import type { Consumer, Delivery, JobHandler, JobQueue } from './queue.js';
@@ -35,19 +36,6 @@ export interface AmqpOptions {
 const DELIVERIES_HEADER = 'x-pratai-deliveries';
 const HANDLER_FAILURE_RETRY_MS = 1000;
 const DEFAULT_PUBLISH_TIMEOUT_MS = 10_000;
-
-/** Turns an oslo.messaging transport URL (`rabbit://user:pass@host:5672/vhost`) into an AMQP URL. */
-export function amqpUrl(transportUrl: string): string {
-  const match = /^(?:rabbit|amqp):\/\/([^/]*)(\/.*)?$/.exec(transportUrl);
-  if (!match) throw new PrataiError('InvalidParameter', `Expected a transport URL such as rabbit://user:pass@host:5672/, got \`${transportUrl.replace(/\/\/[^@/]*@/, '//***@')}\``);
-  // oslo.messaging lists several hosts comma-separated; the first is used.
-  const host = (match[1] ?? '').split(',')[0] ?? '';
-  const vhost = match[2] === undefined || match[2] === '/' ? '' : match[2];
-  return `amqp://${host}${vhost}`;
-}
-
-/** host:port of an AMQP URL, for messages that must not show the password. */
-const brokerOf = (url: string): string => url.replace(/^amqp:\/\/([^@/]*@)?/, '').replace(/\/.*$/, '');
 
 class AmqpConsumer implements Consumer {
   private channel: Channel | undefined;
@@ -153,49 +141,26 @@ export class AmqpJobQueue implements JobQueue {
   private readonly delayQueues = new Set<number>();
   private closed = false;
 
+  /** Set once connected; the setup hook, which runs before, reaches the queue through `this`. */
+  private connection!: RecoveringChannelModel;
+
   private constructor(
-    private readonly connection: RecoveringChannelModel,
     private readonly url: string,
     private readonly options: AmqpOptions,
   ) {}
 
   /** Connects (failing at once when the broker cannot be reached) and declares the queues. */
   static async connect(transportUrl: string, options: AmqpOptions): Promise<AmqpJobQueue> {
-    const url = amqpUrl(transportUrl);
-    const unreachable = (error: unknown): PrataiError =>
-      new PrataiError('ServiceUnavailable', `The message broker at ${brokerOf(url)} cannot be reached: ${(error as Error).message}`, { cause: error });
-    // The setup hook runs on every connection, the first included, once the queue object exists.
-    const created: { queue?: AmqpJobQueue } = {};
-    const connection = await connect(url, {
-      // Without it, Nagle's algorithm holds each small frame for the broker's delayed ACK: ~40 ms a job.
-      noDelay: true,
-      clientProperties: { connection_name: options.connectionName ?? `pratai ${options.queue}` },
-      recovery: {
-        initialDelay: 200,
-        maxDelay: 5000,
-        initialMaxRetries: 0,
-        waitForConnect: false,
-        setup: async (model: ChannelModel) => {
-          await created.queue?.onConnect(model);
-        },
+    const queue = new AmqpJobQueue(amqpUrl(transportUrl), options);
+    queue.connection = await connectBroker(transportUrl, {
+      connectionName: options.connectionName ?? `pratai ${options.queue}`,
+      setup: (model) => queue.onConnect(model),
+      onDisconnect: (error) => {
+        queue.publisher = undefined;
+        queue.report(`lost the message broker at ${brokerOf(queue.url)}: ${error.message}; reconnecting`);
       },
-    }).catch((error: unknown) => {
-      throw unreachable(error);
+      report: (message) => queue.report(message),
     });
-    const queue = new AmqpJobQueue(connection, url, options);
-    created.queue = queue;
-    connection.on('disconnect', (error: Error) => {
-      queue.publisher = undefined;
-      queue.report(`lost the message broker at ${brokerOf(url)}: ${error.message}; reconnecting`);
-    });
-    connection.on('reconnect-failed', (error: Error) => queue.report(`gave up reconnecting to the message broker: ${error.message}`));
-    connection.on('error', (error: Error) => queue.report(`message broker connection error: ${error.message}`));
-    try {
-      await connection.waitForConnect();
-    } catch (error) {
-      await connection.close().catch(() => undefined);
-      throw unreachable(error);
-    }
     return queue;
   }
 

@@ -161,7 +161,32 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('function_secrets_secret').on('function_secrets').columns(['tenant_id', 'secret_name']).execute();
     },
   },
-  '0006_triggers': {
+  '0006_runner_identity': {
+    /**
+     * A heartbeat says which process sent it (host, pid, an id new at each start, when it
+     * started): a runner refuses a name a live process holds, and takes over one whose holder died.
+     * Rows of runners from before it carry none; they count as another process's.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('runners').addColumn('host', 'varchar(255)', (c) => c.notNull().defaultTo('')).execute();
+      await db.schema.alterTable('runners').addColumn('pid', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('runners').addColumn('instance_id', 'varchar(64)', (c) => c.notNull().defaultTo('')).execute();
+      await db.schema.alterTable('runners').addColumn('started_at', 'varchar(32)', (c) => c.notNull().defaultTo('')).execute();
+    },
+  },
+  '0007_context_delivery': {
+    /**
+     * What a run hands its function beyond the payload: the webhook call's headers that
+     * `[api] context_headers` lets through, kept with the request (so a retry, a redelivery or the
+     * sweeper's new job carries them too), and a function's OpenStack identity (its Keystone trust).
+     * Both nullable: null reads as none.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('requests').addColumn('headers', sql`text`).execute();
+      await db.schema.alterTable('functions').addColumn('openstack', sql`text`).execute();
+    },
+  },
+  '0008_triggers': {
     /**
      * Triggers beyond the webhook: timers (the API's jobs) and their ticks' requests, events and
      * the functions subscribed to them. A request records its source (null: a webhook, as every
@@ -214,6 +239,120 @@ export const migrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('subscriptions_function_event', ['function_id', 'event_name'])
         .execute();
       await db.schema.createIndex('subscriptions_event').on('subscriptions').columns(['tenant_id', 'event_name']).execute();
+    },
+  },
+  '0009_runner_load': {
+    /**
+     * A heartbeat reports what the runner holds (`load`: concurrency, requests running,
+     * containers, whether it drains) for `GET /v1/runners`; an administrator's request to drain
+     * waits in `drain_requested` for the runner's next heartbeat to read it.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('runners').addColumn('load', 'varchar(512)', (c) => c.notNull().defaultTo('{}')).execute();
+      await db.schema.alterTable('runners').addColumn('drain_requested', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
+  '0010_function_versions': {
+    /**
+     * Published versions of functions (a snapshot of settings and code each) and their aliases; the
+     * highest number a function ever published (so that none is given twice); the version each
+     * request runs and the alias it came through (null on rows before it: `latest`, none).
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      const text = bigText(db);
+      await db.schema.alterTable('functions').addColumn('last_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('requests').addColumn('version', 'varchar(16)').execute();
+      await db.schema.alterTable('requests').addColumn('alias', 'varchar(64)').execute();
+      await portableTable(db, db.schema.createTable('function_versions'))
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('description', text, (c) => c.notNull())
+        .addColumn('runtime', 'varchar(64)', (c) => c.notNull())
+        .addColumn('memory', 'integer', (c) => c.notNull())
+        .addColumn('cpus', 'double precision', (c) => c.notNull())
+        .addColumn('timeout', 'integer', (c) => c.notNull())
+        .addColumn('retries', 'integer', (c) => c.notNull())
+        .addColumn('retry_on_error', 'integer', (c) => c.notNull())
+        .addColumn('network', 'integer', (c) => c.notNull())
+        .addColumn('context', text, (c) => c.notNull())
+        .addColumn('secrets', text, (c) => c.notNull())
+        .addColumn('code_sha256', 'varchar(64)', (c) => c.notNull())
+        .addColumn('module', text, (c) => c.notNull())
+        .addColumn('requirements', text, (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('function_versions_function_version', ['function_id', 'version'])
+        .execute();
+      await portableTable(db, db.schema.createTable('function_aliases'))
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('name', 'varchar(64)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('weights', text, (c) => c.notNull())
+        .addColumn('description', text, (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('function_aliases_function_name', ['function_id', 'name'])
+        .execute();
+    },
+  },
+  '0011_coordination': {
+    /**
+     * Coordination (common/coordination/): per project a zxid counter (the row every write locks
+     * first), a tree of nodes keyed by path (data as base64 text), sessions, one-shot watches and
+     * the events they fired, kept until their session takes them.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      const path = 'varchar(512)';
+      await portableTable(db, db.schema.createTable('coord_tenants'))
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('zxid', 'bigint', (c) => c.notNull())
+        .execute();
+      const nodes = portableTable(db, db.schema.createTable('coord_nodes'))
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('path', path, (c) => c.notNull())
+        .addColumn('parent', path, (c) => c.notNull())
+        .addColumn('data', bigText(db), (c) => c.notNull())
+        .addColumn('ephemeral_owner', 'varchar(32)', (c) => c.notNull())
+        .addColumn('czxid', 'bigint', (c) => c.notNull())
+        .addColumn('mzxid', 'bigint', (c) => c.notNull())
+        .addColumn('pzxid', 'bigint', (c) => c.notNull())
+        .addColumn('ctime', 'bigint', (c) => c.notNull())
+        .addColumn('mtime', 'bigint', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('cversion', 'integer', (c) => c.notNull())
+        .addColumn('num_children', 'integer', (c) => c.notNull())
+        .addColumn('data_length', 'integer', (c) => c.notNull());
+      await nodes.addPrimaryKeyConstraint('coord_nodes_tenant_path', ['tenant_id', 'path']).execute();
+      await db.schema.createIndex('coord_nodes_parent').on('coord_nodes').columns(['tenant_id', 'parent']).execute();
+      await db.schema.createIndex('coord_nodes_ephemeral').on('coord_nodes').columns(['ephemeral_owner']).execute();
+      await portableTable(db, db.schema.createTable('coord_sessions'))
+        .addColumn('session_id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('timeout_ms', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('request_id', 'varchar(32)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('coord_sessions_expires').on('coord_sessions').columns(['expires_at']).execute();
+      await portableTable(db, db.schema.createTable('coord_watches'))
+        .addColumn('session_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('path', path, (c) => c.notNull())
+        .addColumn('kind', 'varchar(8)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('coord_watches_session_path_kind', ['session_id', 'path', 'kind'])
+        .execute();
+      await db.schema.createIndex('coord_watches_path').on('coord_watches').columns(['tenant_id', 'path']).execute();
+      await portableTable(db, db.schema.createTable('coord_events'))
+        .addColumn('session_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('zxid', 'bigint', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('type', 'varchar(32)', (c) => c.notNull())
+        .addColumn('path', path, (c) => c.notNull())
+        .addColumn('kind', 'varchar(8)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('coord_events_session_zxid_seq', ['session_id', 'zxid', 'seq'])
+        .execute();
     },
   },
 };

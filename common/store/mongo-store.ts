@@ -20,16 +20,36 @@
  * timer's version) comes first, so two schedulers never both fire a tick, and a process dying
  * between the two loses that one tick rather than firing it twice.
  *
+ * Versions and aliases likewise: an alias is stored after the check that its versions exist, a
+ * version deleted after the check that no alias targets it, and two publishes of one function at
+ * the very same moment may both make a version (numbers stay unique: the function's counter is
+ * incremented atomically).
+ *
  * No MongoDB server can be had on the machines this is developed on: test/store-mongodb.test.ts
  * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
  */
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { FINAL_STATUSES, type EventRecord, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse, type Subscription, type TimerRecord } from '../domain.js';
+import {
+  FINAL_STATUSES,
+  type AliasRecord,
+  type EventRecord,
+  type FunctionCode,
+  type FunctionRecord,
+  type FunctionStatus,
+  type FunctionVersion,
+  type RequestRecord,
+  type RuntimeRecord,
+  type SecretRecord,
+  type SecretUse,
+  type Subscription,
+  type TimerRecord,
+} from '../domain.js';
+import type { CoordinationStore } from '../coordination/coordination-store.js';
 import { PrataiError } from '../errors.js';
 import { PYTHON3_RUNTIME } from './migrations.js';
 import * as codec from './rows.js';
-import type { EventRow, FunctionRow, FunctionSecretRow, RequestRow, RunnerRow, RuntimeRow, SecretRow, SubscriptionRow, TimerRow } from './rows.js';
-import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store, TimerChanges, TimerFilter } from './store.js';
+import type { AliasRow, EventRow, FunctionRow, FunctionSecretRow, RequestRow, RunnerRow, RuntimeRow, SecretRow, SubscriptionRow, TimerRow, VersionRow } from './rows.js';
+import type { AliasChanges, FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store, TimerChanges, TimerFilter } from './store.js';
 
 export interface MongoStoreOptions {
   /** Most connections open at once ([database] max_pool_size). */
@@ -51,7 +71,7 @@ const functionSchema = new Schema<FunctionRow>(
   {
     function_id: text, user_id: text, tenant_id: text, name: text, description: { type: String, default: '' }, type: text, event: text,
     public: number, runtime: text, memory: number, cpus: number, timeout: number, retries: zero, retry_on_error: zero, max_concurrency: zero,
-    network: zero, context: textOrNull, secrets: textOrNull, subscriptions: textOrNull, running: zero, status: text, build_log: { type: String, default: '' },
+    network: zero, context: textOrNull, secrets: textOrNull, openstack: textOrNull, subscriptions: textOrNull, running: zero, last_version: zero, status: text, build_log: { type: String, default: '' },
     code_sha256: text, module: text, requirements: { type: String, default: '' }, created_at: text, updated_at: text,
   },
   { ...options, collection: 'functions' },
@@ -64,7 +84,7 @@ const requestSchema = new Schema<RequestRow>(
     request_id: text, function_id: text, tenant_id: text, user_id: text, status: text, payload: text, response: textOrNull,
     error: textOrNull, logs: text, attempts: number, dead_letter: zero, holds_slot: zero, job_id: textOrNull, queued_at: text, source: textOrNull, timer_id: textOrNull, scheduled_at: textOrNull, created_at: text,
     started_at: textOrNull, finished_at: textOrNull,
-    duration_ms: { type: Number, default: null },
+    duration_ms: { type: Number, default: null }, headers: textOrNull, version: textOrNull, alias: textOrNull,
   },
   { ...options, collection: 'requests' },
 );
@@ -102,7 +122,7 @@ subscriptionSchema.index({ tenant_id: 1, event_name: 1 });
 const runtimeSchema = new Schema<RuntimeRow>({ name: text, description: text, image: text }, { ...options, collection: 'runtimes' });
 runtimeSchema.index({ name: 1 }, { unique: true });
 
-const runnerSchema = new Schema<RunnerRow>({ name: text, docker_ok: number, images: text, heartbeat_at: text }, { ...options, collection: 'runners' });
+const runnerSchema = new Schema<RunnerRow>({ name: text, host: text, pid: number, instance_id: text, started_at: text, docker_ok: number, images: text, heartbeat_at: text, load: { type: String, default: '{}' }, drain_requested: { type: Number, default: 0 } }, { ...options, collection: 'runners' });
 runnerSchema.index({ name: 1 }, { unique: true });
 
 const secretSchema = new Schema<SecretRow>(
@@ -114,6 +134,22 @@ secretSchema.index({ tenant_id: 1, name: 1 }, { unique: true });
 const functionSecretSchema = new Schema<FunctionSecretRow>({ function_id: text, tenant_id: text, secret_name: text }, { ...options, collection: 'function_secrets' });
 functionSecretSchema.index({ function_id: 1, secret_name: 1 }, { unique: true });
 functionSecretSchema.index({ tenant_id: 1, secret_name: 1 });
+
+const versionSchema = new Schema<VersionRow>(
+  {
+    function_id: text, version: number, tenant_id: text, description: { type: String, default: '' }, runtime: text, memory: number, cpus: number,
+    timeout: number, retries: number, retry_on_error: number, network: number, context: text, secrets: text, code_sha256: text, module: text,
+    requirements: { type: String, default: '' }, created_at: text,
+  },
+  { ...options, collection: 'function_versions' },
+);
+versionSchema.index({ function_id: 1, version: 1 }, { unique: true });
+
+const aliasSchema = new Schema<AliasRow>(
+  { function_id: text, name: text, tenant_id: text, version: number, weights: text, description: { type: String, default: '' }, created_at: text, updated_at: text },
+  { ...options, collection: 'function_aliases' },
+);
+aliasSchema.index({ function_id: 1, name: 1 }, { unique: true });
 
 /** Leaves MongoDB's own `_id` out of every answer. */
 const NO_ID = { _id: 0 } as const;
@@ -138,6 +174,8 @@ export class MongoStore implements Store {
   private readonly timers: Model<TimerRow>;
   private readonly events: Model<EventRow>;
   private readonly subscriptionRows: Model<SubscriptionRow>;
+  private readonly versions: Model<VersionRow>;
+  private readonly aliases: Model<AliasRow>;
 
   private constructor(
     private readonly connection: Connection,
@@ -152,6 +190,8 @@ export class MongoStore implements Store {
     this.timers = connection.model('Timer', timerSchema);
     this.events = connection.model('Event', eventSchema);
     this.subscriptionRows = connection.model('Subscription', subscriptionSchema);
+    this.versions = connection.model('FunctionVersion', versionSchema);
+    this.aliases = connection.model('FunctionAlias', aliasSchema);
   }
 
   /** Connects in the background; the first call that cannot reach the server reports it. */
@@ -181,7 +221,7 @@ export class MongoStore implements Store {
   /** MongoDB has no schema to migrate: the indexes are made (idempotently, from any number of processes) and the runtime seeded. */
   async migrate(): Promise<void> {
     await this.run(async () => {
-      for (const model of [this.functions, this.requests, this.runtimes, this.runners, this.secrets, this.functionSecrets, this.timers, this.events, this.subscriptionRows]) await model.createIndexes();
+      for (const model of [this.functions, this.requests, this.runtimes, this.runners, this.secrets, this.functionSecrets, this.versions, this.aliases, this.timers, this.events, this.subscriptionRows]) await model.createIndexes();
       // What SQL's migration 0002 adds, on documents stored before it.
       await this.functions.updateMany({ retries: { $exists: false } }, { $set: { retries: 0, retry_on_error: 0, max_concurrency: 0, running: 0 } });
       await this.requests.updateMany({ queued_at: { $exists: false } }, [{ $set: { dead_letter: 0, holds_slot: 0, job_id: null, queued_at: '$created_at' } }]);
@@ -197,6 +237,12 @@ export class MongoStore implements Store {
 
   async ping(): Promise<void> {
     await this.run(async () => this.connection.db?.command({ ping: 1 }));
+  }
+
+  coordination(): CoordinationStore {
+    // A project's writes need one counter and several documents changed atomically, which a
+    // standalone MongoDB (no multi-document transactions) cannot give.
+    throw new PrataiError('CoordinationUnsupported', 'Coordination needs a SQL database ([database] connection: SQLite, MariaDB or PostgreSQL); this deployment uses MongoDB');
   }
 
   async close(): Promise<void> {
@@ -300,6 +346,85 @@ export class MongoStore implements Store {
     await this.run(() => this.functionSecrets.deleteMany({ function_id: functionId }));
     await this.run(() => this.subscriptionRows.deleteMany({ function_id: functionId }));
     await this.run(() => this.timers.deleteMany({ function_id: functionId }));
+    await this.run(() => this.aliases.deleteMany({ function_id: functionId }));
+    await this.run(() => this.versions.deleteMany({ function_id: functionId }));
+    return result.deletedCount > 0;
+  }
+
+  async publishVersion(functionId: string, description: string, at: string): Promise<{ version: FunctionVersion; published: boolean } | undefined> {
+    const fn = await this.run(() => this.functions.findOne({ function_id: functionId }, NO_ID).lean<FunctionRow>());
+    if (fn === null) return undefined;
+    const latest = await this.run(() => this.versions.findOne({ function_id: functionId }, NO_ID).sort({ version: -1 }).lean<VersionRow>());
+    if (latest !== null && codec.sameAsVersion(fn, latest)) return { version: codec.toVersion(latest), published: false };
+    const counted = await this.run(() => this.functions.findOneAndUpdate({ function_id: functionId }, { $inc: { last_version: 1 } }, { new: true, projection: { _id: 0, last_version: 1 } }).lean<{ last_version: number }>());
+    if (counted === null) return undefined;
+    const row = codec.versionRow(fn, counted.last_version, description, at);
+    await this.run(() => this.versions.create(row));
+    return { version: codec.toVersion(row), published: true };
+  }
+
+  async getVersion(functionId: string, version: number): Promise<FunctionVersion | undefined> {
+    const row = await this.run(() => this.versions.findOne({ function_id: functionId, version }, NO_ID).lean<VersionRow>());
+    return row ? codec.toVersion(row) : undefined;
+  }
+
+  async getVersionCode(functionId: string, version: number): Promise<FunctionCode | undefined> {
+    const row = await this.run(() => this.versions.findOne({ function_id: functionId, version }, { _id: 0, module: 1, requirements: 1 }).lean<FunctionCode>());
+    return row ?? undefined;
+  }
+
+  async listVersions(functionId: string): Promise<FunctionVersion[]> {
+    const rows = await this.run(() => this.versions.find({ function_id: functionId }, { _id: 0, module: 0, requirements: 0 }).sort({ version: 1 }).lean<VersionRow[]>());
+    return rows.map(codec.toVersion);
+  }
+
+  async deleteVersion(functionId: string, version: number): Promise<boolean> {
+    const inUse = codec.versionInUse(version, await this.listAliases(functionId));
+    if (inUse) throw inUse;
+    const result = await this.run(() => this.versions.deleteOne({ function_id: functionId, version }));
+    return result.deletedCount > 0;
+  }
+
+  private async checkTargets(alias: Pick<AliasRecord, 'function_id' | 'version' | 'weights'>): Promise<void> {
+    const rows = await this.run(() => this.versions.find({ function_id: alias.function_id }, { _id: 0, version: 1 }).lean<{ version: number }[]>());
+    const error = codec.unknownVersion(alias, rows.map((row) => row.version));
+    if (error) throw error;
+  }
+
+  async createAlias(alias: AliasRecord): Promise<void> {
+    await this.checkTargets(alias);
+    await this.run(async () => {
+      try {
+        await this.aliases.create(codec.aliasRow(alias));
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new PrataiError('AliasExists', `The function has an alias named \`${alias.name}\` already; move it with PATCH`);
+        throw error;
+      }
+    });
+  }
+
+  async getAlias(functionId: string, name: string): Promise<AliasRecord | undefined> {
+    const row = await this.run(() => this.aliases.findOne({ function_id: functionId, name }, NO_ID).lean<AliasRow>());
+    return row ? codec.toAlias(row) : undefined;
+  }
+
+  async listAliases(functionId: string): Promise<AliasRecord[]> {
+    const rows = await this.run(() => this.aliases.find({ function_id: functionId }, NO_ID).sort({ name: 1 }).lean<AliasRow[]>());
+    return rows.map(codec.toAlias);
+  }
+
+  async updateAlias(functionId: string, name: string, changes: AliasChanges): Promise<boolean> {
+    const alias = await this.getAlias(functionId, name);
+    if (alias === undefined) return false;
+    const changed = { ...alias, ...changes };
+    await this.checkTargets(changed);
+    const { version, weights, description, updated_at } = codec.aliasRow(changed);
+    const result = await this.run(() => this.aliases.updateOne({ function_id: functionId, name }, { $set: { version, weights, description, updated_at } }));
+    return result.matchedCount > 0;
+  }
+
+  async deleteAlias(functionId: string, name: string): Promise<boolean> {
+    const result = await this.run(() => this.aliases.deleteOne({ function_id: functionId, name }));
     return result.deletedCount > 0;
   }
 
@@ -397,6 +522,8 @@ export class MongoStore implements Store {
     if (filter.source !== undefined) query.source = filter.source === 'webhook' ? { $in: [null, 'webhook'] } : filter.source;
     if (filter.queuedBefore !== undefined) query.queued_at = { $lt: filter.queuedBefore };
     if (filter.deadLetter !== undefined) query.dead_letter = filter.deadLetter ? 1 : 0;
+    if (filter.version !== undefined) query.version = filter.version === 'latest' ? { $in: ['latest', null] } : codec.versionText(filter.version);
+    if (filter.alias !== undefined) query.alias = filter.alias;
     const createdBefore: Record<string, unknown>[] = [];
     if (filter.marker !== undefined) {
       const marker = await this.getRequest(filter.marker, scope);
@@ -612,23 +739,41 @@ export class MongoStore implements Store {
     return result.deletedCount > 0;
   }
 
-  async recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void> {
+  async recordHeartbeat(heartbeat: RunnerHeartbeat, staleBefore: string): Promise<RunnerHeartbeat | undefined> {
     const row = codec.runnerRow(heartbeat);
-    const upsert = () => this.runners.updateOne({ name: row.name }, { $set: row }, { upsert: true });
-    await this.run(async () => {
+    // Only the process holding the name, or one taking over from a holder that stopped beating.
+    const update = async (): Promise<boolean> => {
+      const result = await this.runners.updateOne({ name: row.name, $or: [{ instance_id: row.instance_id }, { heartbeat_at: { $lt: staleBefore } }] }, { $set: row });
+      return result.matchedCount > 0;
+    };
+    const holder = await this.run(async () => {
+      if (await update()) return undefined;
       try {
-        await upsert();
+        await this.runners.create(row);
+        return undefined;
       } catch (error) {
-        // Two upserts of a runner's first heartbeat at once: one inserts, the other meets its key.
+        // Another process holds the name, or inserted its first heartbeat between the two calls.
         if (!isDuplicateKey(error)) throw error;
-        await upsert();
       }
+      if (await update()) return undefined;
+      return (await this.runners.findOne({ name: row.name }, NO_ID).lean<RunnerRow>()) ?? 'gone';
     });
+    return holder === 'gone' ? this.recordHeartbeat(heartbeat, staleBefore) : holder === undefined ? undefined : codec.toHeartbeat(holder);
+  }
+
+  async deleteHeartbeat(name: string, instanceId: string): Promise<boolean> {
+    const result = await this.run(() => this.runners.deleteOne({ name, instance_id: instanceId }));
+    return result.deletedCount > 0;
   }
 
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {
     const rows = await this.run(() => this.runners.find({}, NO_ID).lean<RunnerRow[]>());
     return rows.map(codec.toHeartbeat);
+  }
+
+  async requestDrain(name: string): Promise<boolean> {
+    const result = await this.run(() => this.runners.updateOne({ name }, { $set: { drain_requested: 1 } }));
+    return result.matchedCount > 0;
   }
 }
 

@@ -4,9 +4,25 @@
  * as text (they sort as they compare), booleans as 0/1, JSON documents (payload, response, error,
  * logs, image lists) as text.
  */
-import type { FunctionCode, FunctionEvent, FunctionRecord, FunctionStatus, RequestRecord, RequestSource, SecretUse, Subscription, TimerRecord, TimerStatus } from '../domain.js';
+import {
+  VERSION_SETTINGS,
+  type AliasRecord,
+  type FunctionCode,
+  type FunctionEvent,
+  type FunctionOpenStack,
+  type FunctionRecord,
+  type FunctionStatus,
+  type FunctionVersion,
+  type RequestRecord,
+  type RequestSource,
+  type SecretUse,
+  type Subscription,
+  type TimerRecord,
+  type TimerStatus,
+  type VersionRef,
+} from '../domain.js';
 import { PrataiError } from '../errors.js';
-import type { FailedAttempt, Outcome, RunnerHeartbeat, TimerChanges } from './store.js';
+import type { FailedAttempt, Outcome, RunnerHeartbeat, RunnerLoad, TimerChanges } from './store.js';
 
 export interface FunctionRow {
   function_id: string;
@@ -30,10 +46,14 @@ export interface FunctionRow {
   context: string | null;
   /** JSON array of secret names; null on rows stored before migration 0005 (none). */
   secrets: string | null;
-  /** JSON array of event names; null on rows stored before migration 0006 (none). */
+  /** JSON of its FunctionOpenStack (trust id, roles); null without one (and before migration 0007). */
+  openstack: string | null;
+  /** JSON array of event names; null on rows stored before migration 0008 (none). */
   subscriptions: string | null;
   /** Slots taken: requests of the function running now that hold one (only counted while max_concurrency > 0). */
   running: number;
+  /** The highest version number it ever published (0: none), so that none is given twice. */
+  last_version: number;
   status: string;
   build_log: string;
   code_sha256: string;
@@ -61,16 +81,57 @@ export interface RequestRow {
   job_id: string | null;
   /** When it last entered `queued` (created, retried, redriven): what the sweeper measures. */
   queued_at: string;
-  /** What made it; null on rows stored before migration 0006 (a webhook). */
+  /** What made it; null on rows stored before migration 0008 (a webhook). */
   source: string | null;
   /** The timer whose tick made it. */
   timer_id: string | null;
   /** That tick's instant. */
   scheduled_at: string | null;
+  /** The version it runs, as text (`3`); null (rows before migration 0010) or `latest`: the function as it is. */
+  version: string | null;
+  /** The alias it came through, if any. */
+  alias: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
   duration_ms: number | null;
+  /** JSON object of the headers let through to the function; null for none (and before migration 0006). */
+  headers: string | null;
+}
+
+/** A published version: its snapshot of the function's settings (as a function's row keeps them) and code. */
+export interface VersionRow {
+  function_id: string;
+  version: number;
+  tenant_id: string;
+  description: string;
+  runtime: string;
+  memory: number;
+  cpus: number;
+  timeout: number;
+  retries: number;
+  retry_on_error: number;
+  network: number;
+  /** JSON object of strings. */
+  context: string;
+  /** JSON array of secret names. */
+  secrets: string;
+  code_sha256: string;
+  module: string;
+  requirements: string;
+  created_at: string;
+}
+
+export interface AliasRow {
+  function_id: string;
+  name: string;
+  tenant_id: string;
+  version: number;
+  /** JSON object: version number → share of calls. */
+  weights: string;
+  description: string;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface RuntimeRow {
@@ -108,15 +169,22 @@ export interface SubscriptionRow {
 
 export interface RunnerRow {
   name: string;
+  host: string;
+  pid: number;
+  instance_id: string;
+  started_at: string;
   docker_ok: number;
   images: string;
   heartbeat_at: string;
+  /** JSON of RunnerLoad; `{}` for runners from before it. */
+  load: string;
+  drain_requested: number;
 }
 
 /** A function's columns without its code: what listing and showing read. */
 export const FUNCTION_COLUMNS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'runtime',
-  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'context', 'secrets', 'subscriptions', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
+  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'context', 'secrets', 'openstack', 'subscriptions', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
 ] as const;
 
 export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow {
@@ -127,8 +195,10 @@ export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow
     network: fn.network ? 1 : 0,
     context: JSON.stringify(fn.context),
     secrets: JSON.stringify(fn.secrets),
+    openstack: jsonOrNull(fn.openstack),
     subscriptions: JSON.stringify(fn.subscriptions),
     running: 0,
+    last_version: 0,
     module: code.module,
     requirements: code.requirements,
   };
@@ -150,12 +220,93 @@ export function secretInUse(name: string, uses: readonly SecretUse[]): PrataiErr
   return new PrataiError('SecretInUse', `Secret \`${name}\` is given to ${functions.map((fn) => `function \`${fn.name}\` (${fn.function_id})`).join(', ')}; take it out of their \`secrets\` first`, { details: { functions } });
 }
 
+/** A function's row (columns and code) as its next version, numbered `version`. */
+export function versionRow(fn: FunctionRow, version: number, description: string, at: string): VersionRow {
+  const { function_id, tenant_id, runtime, memory, cpus, timeout, retries, retry_on_error, network, code_sha256, module, requirements } = fn;
+  return {
+    function_id, version, tenant_id, description, runtime, memory, cpus, timeout, retries, retry_on_error, network, code_sha256, module, requirements,
+    context: fn.context ?? '{}',
+    secrets: fn.secrets ?? '[]',
+    created_at: at,
+  };
+}
+
+export const toVersion = (row: VersionRow): FunctionVersion => ({
+  function_id: row.function_id,
+  tenant_id: row.tenant_id,
+  version: Number(row.version),
+  description: row.description,
+  runtime: row.runtime,
+  memory: Number(row.memory),
+  cpus: Number(row.cpus),
+  timeout: Number(row.timeout),
+  retries: Number(row.retries),
+  retry_on_error: Number(row.retry_on_error) === 1,
+  network: Number(row.network) === 1,
+  context: JSON.parse(row.context) as Record<string, string>,
+  secrets: JSON.parse(row.secrets) as string[],
+  code_sha256: row.code_sha256,
+  created_at: row.created_at,
+});
+
+/** A version's columns without its code: what listing and showing read. */
+export const VERSION_COLUMNS = [
+  'function_id', 'version', 'tenant_id', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'network', 'context', 'secrets', 'code_sha256', 'created_at',
+] as const satisfies readonly (keyof VersionRow)[];
+
+/**
+ * Whether the function (its row) has the code and settings of `latest`, its highest version: then
+ * publishing answers that version. Context keys and secret names compare whatever their order.
+ */
+export function sameAsVersion(fn: FunctionRow, latest: VersionRow | undefined): boolean {
+  if (latest === undefined) return false;
+  const a = toVersion(versionRow(fn, 0, '', ''));
+  const b = toVersion(latest);
+  const canonical = (value: unknown): string =>
+    JSON.stringify(value, (_key, v: unknown) => (Array.isArray(v) ? [...(v as unknown[])].sort() : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort()) : v));
+  return VERSION_SETTINGS.every((setting) => canonical(a[setting]) === canonical(b[setting]));
+}
+
+export const aliasRow = (alias: AliasRecord): AliasRow => ({ ...alias, weights: JSON.stringify(alias.weights) });
+
+export const toAlias = (row: AliasRow): AliasRecord => ({
+  function_id: row.function_id,
+  tenant_id: row.tenant_id,
+  name: row.name,
+  version: Number(row.version),
+  weights: JSON.parse(row.weights) as Record<string, number>,
+  description: row.description,
+  created_at: row.created_at,
+  updated_at: row.updated_at,
+});
+
+/** The versions an alias sends calls to: its target and those of its weights. */
+export const aliasTargets = (alias: Pick<AliasRecord, 'version' | 'weights'>): number[] => [alias.version, ...Object.keys(alias.weights).map(Number)];
+
+/** The first version of an alias's targets that the function lacks, as the error the alias gets. */
+export function unknownVersion(alias: Pick<AliasRecord, 'version' | 'weights'>, existing: readonly number[]): PrataiError | undefined {
+  const missing = aliasTargets(alias).find((version) => !existing.includes(version));
+  return missing === undefined
+    ? undefined
+    : new PrataiError('VersionNotFound', `Expected the alias to target published versions of the function, got version ${missing}, which it does not have (see GET /v1/functions/ID/versions)`);
+}
+
+/** Why a version that aliases target cannot be deleted, listing them. */
+export function versionInUse(version: number, aliases: readonly AliasRecord[]): PrataiError | undefined {
+  const users = aliases.filter((alias) => aliasTargets(alias).includes(version)).map((alias) => alias.name);
+  return users.length === 0
+    ? undefined
+    : new PrataiError('VersionInUse', `Version ${version} is targeted by alias ${users.map((name) => `\`${name}\``).join(', ')}; move or delete them first`, { details: { aliases: users } });
+}
+
 /** The columns `updateFunction` sets. */
-export function functionChangesRow(changes: Partial<FunctionRecord>, code?: FunctionCode): Partial<FunctionRow> {
-  const { public: isPublic, retry_on_error: retryOnError, network, context, secrets, subscriptions, ...rest } = changes;
+export function functionChangesRow(changes: Omit<Partial<FunctionRecord>, 'openstack'> & { openstack?: FunctionOpenStack | null }, code?: FunctionCode): Partial<FunctionRow> {
+  const { public: isPublic, retry_on_error: retryOnError, network, context, secrets, subscriptions, openstack, ...rest } = changes;
   return {
     ...rest,
     ...(subscriptions !== undefined && { subscriptions: JSON.stringify(subscriptions) }),
+    // null takes an identity away; absent leaves it.
+    ...(openstack !== undefined && { openstack: jsonOrNull(openstack) }),
     ...(context !== undefined && { context: JSON.stringify(context) }),
     ...(secrets !== undefined && { secrets: JSON.stringify(secrets) }),
     ...(isPublic !== undefined && { public: isPublic ? 1 : 0 }),
@@ -186,6 +337,7 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     context: row.context === null ? {} : (JSON.parse(row.context) as Record<string, string>),
     secrets: row.secrets === null ? [] : (JSON.parse(row.secrets) as string[]),
     subscriptions: row.subscriptions === null || row.subscriptions === undefined ? [] : (JSON.parse(row.subscriptions) as string[]),
+    ...(row.openstack !== null && row.openstack !== undefined && { openstack: JSON.parse(row.openstack) as FunctionOpenStack }),
     status: row.status as FunctionStatus,
     build_log: row.build_log,
     code_sha256: row.code_sha256,
@@ -199,8 +351,11 @@ const jsonOrNull = (value: unknown): string | null => (value === null || value =
 /** Every column of a request's row, in the order it is inserted. */
 export const REQUEST_COLUMNS = [
   'request_id', 'function_id', 'tenant_id', 'user_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
-  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'source', 'timer_id', 'scheduled_at', 'created_at', 'started_at', 'finished_at', 'duration_ms',
+  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'source', 'timer_id', 'scheduled_at', 'created_at', 'started_at', 'finished_at', 'duration_ms', 'headers', 'version', 'alias',
 ] as const satisfies readonly (keyof RequestRow)[];
+
+/** A request's `version` as its row keeps it. */
+export const versionText = (version: VersionRef): string => String(version);
 
 export function requestRow(request: RequestRecord): RequestRow {
   return {
@@ -209,12 +364,14 @@ export function requestRow(request: RequestRecord): RequestRow {
     holds_slot: 0,
     job_id: null,
     queued_at: request.created_at,
-    // A webhook's request, the most common, keeps the column null as every request before 0006.
+    // A webhook's request, the most common, keeps the column null as every request before 0008.
     source: request.source === 'webhook' ? null : request.source,
+    version: versionText(request.version),
     payload: JSON.stringify(request.payload),
     response: jsonOrNull(request.response),
     error: jsonOrNull(request.error),
     logs: JSON.stringify(request.logs),
+    headers: request.headers === undefined || Object.keys(request.headers).length === 0 ? null : JSON.stringify(request.headers),
   };
 }
 
@@ -234,10 +391,13 @@ export function toRequest(row: RequestRow): RequestRecord {
     logs: JSON.parse(row.logs) as RequestRecord['logs'],
     attempts: row.attempts,
     dead_letter: row.dead_letter === 1,
+    version: row.version === null || row.version === 'latest' ? 'latest' : Number(row.version),
+    alias: row.alias ?? null,
     created_at: row.created_at,
     started_at: row.started_at,
     finished_at: row.finished_at,
     duration_ms: row.duration_ms,
+    ...(row.headers !== null && row.headers !== undefined && { headers: JSON.parse(row.headers) as Record<string, string> }),
   };
 }
 
@@ -355,10 +515,43 @@ export function startBlocked(
   return null;
 }
 
-export function runnerRow(heartbeat: RunnerHeartbeat): RunnerRow {
-  return { name: heartbeat.name, docker_ok: heartbeat.dockerOk ? 1 : 0, images: JSON.stringify(heartbeat.images), heartbeat_at: heartbeat.at };
+/** The columns a heartbeat writes: `drain_requested` only when it says (an administrator's request is otherwise kept). */
+export function runnerRow(heartbeat: RunnerHeartbeat): Omit<RunnerRow, 'drain_requested'> & { drain_requested?: number } {
+  const { name, host, pid, instanceId, startedAt, dockerOk, images, at, load, drainRequested } = heartbeat;
+  return {
+    name,
+    host,
+    pid,
+    instance_id: instanceId,
+    started_at: startedAt,
+    docker_ok: dockerOk ? 1 : 0,
+    images: JSON.stringify(images),
+    heartbeat_at: at,
+    load: JSON.stringify(load ?? {}),
+    ...(drainRequested === undefined ? {} : { drain_requested: drainRequested ? 1 : 0 }),
+  };
 }
 
 export function toHeartbeat(row: RunnerRow): RunnerHeartbeat {
-  return { name: row.name, dockerOk: row.docker_ok === 1, images: JSON.parse(row.images) as string[], at: row.heartbeat_at };
+  return {
+    name: row.name,
+    host: row.host,
+    pid: Number(row.pid),
+    instanceId: row.instance_id,
+    startedAt: row.started_at,
+    dockerOk: Number(row.docker_ok) === 1,
+    images: JSON.parse(row.images) as string[],
+    at: row.heartbeat_at,
+    ...loadOf(row.load),
+    drainRequested: Number(row.drain_requested) === 1,
+  };
+}
+
+function loadOf(raw: string | undefined): { load?: RunnerLoad } {
+  try {
+    const load = JSON.parse(raw ?? '{}') as Partial<RunnerLoad>;
+    return typeof load.state === 'string' ? { load: load as RunnerLoad } : {};
+  } catch {
+    return {};
+  }
 }

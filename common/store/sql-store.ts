@@ -8,13 +8,30 @@
  * request's row, then the function's), so two such transactions never wait on each other in a ring.
  */
 import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type QueryResult, type Transaction } from 'kysely';
-import { FINAL_STATUSES, type EventRecord, type FunctionCode, type FunctionRecord, type FunctionStatus, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse, type Subscription, type TimerRecord } from '../domain.js';
+import {
+  FINAL_STATUSES,
+  type AliasRecord,
+  type EventRecord,
+  type FunctionCode,
+  type FunctionRecord,
+  type FunctionStatus,
+  type FunctionVersion,
+  type RequestRecord,
+  type RuntimeRecord,
+  type SecretRecord,
+  type SecretUse,
+  type Subscription,
+  type TimerRecord,
+} from '../domain.js';
+import type { CoordinationStore } from '../coordination/coordination-store.js';
+import { SqlCoordinationStore, type CoordinationTables } from '../coordination/sql-coordination-store.js';
 import { PrataiError } from '../errors.js';
 import { migrations } from './migrations.js';
 import { PrecompiledQuery } from './precompiled-query.js';
 import { createSqlDialect, type SqlLocation } from './sql-dialect.js';
 import { isUniqueViolation } from './sql-errors.js';
 import {
+  aliasRow,
   cancelRow,
   eventInUse,
   expiredRow,
@@ -37,21 +54,31 @@ import {
   REQUEST_COLUMNS,
   requestRow,
   runnerRow,
+  sameAsVersion,
   secretInUse,
   startBlocked,
+  toAlias,
   toFunction,
   toHeartbeat,
   toRequest,
+  toVersion,
   UNFINISHED,
   unknownSecret,
+  unknownVersion,
+  VERSION_COLUMNS,
+  versionInUse,
+  versionRow,
+  versionText,
+  type AliasRow,
   type FunctionRow,
   type FunctionSecretRow,
   type RequestRow,
   type RunnerRow,
   type RuntimeRow,
   type SecretRow,
+  type VersionRow,
 } from './rows.js';
-import type { FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store, TimerChanges, TimerFilter } from './store.js';
+import type { AliasChanges, FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store, TimerChanges, TimerFilter } from './store.js';
 
 export interface SqlStoreOptions {
   /** Most connections open at once to a server database ([database] max_pool_size). */
@@ -73,6 +100,8 @@ export interface Tables {
   timers: TimerRow;
   events: EventRow;
   subscriptions: SubscriptionRow;
+  function_versions: VersionRow;
+  function_aliases: AliasRow;
 }
 
 /** Requests inserted per statement by createRequests: well under every database's limit of parameters. */
@@ -172,6 +201,7 @@ class HotQueries {
 export class SqlStore implements Store {
   private readonly sqlite: boolean;
   private readonly hot: HotQueries;
+  private coordinationStore: CoordinationStore | undefined;
 
   private constructor(
     private readonly db: Kysely<Tables>,
@@ -209,6 +239,11 @@ export class SqlStore implements Store {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+
+  coordination(): CoordinationStore {
+    // Its tables are its own (migration 0011_coordination); the connection pool is shared.
+    return (this.coordinationStore ??= new SqlCoordinationStore(this.db as unknown as Kysely<CoordinationTables>));
   }
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
@@ -318,9 +353,108 @@ export class SqlStore implements Store {
       await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('subscriptions').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('timers').where('function_id', '=', functionId).execute();
+      await trx.deleteFrom('function_aliases').where('function_id', '=', functionId).execute();
+      await trx.deleteFrom('function_versions').where('function_id', '=', functionId).execute();
       const result = await trx.deleteFrom('functions').where('function_id', '=', functionId).executeTakeFirst();
       return result.numDeletedRows > 0n;
     });
+  }
+
+  /**
+   * The function's row, locked until the transaction ends: what publishing, deleting a version and
+   * changing an alias take first, so that one of them at a time sees and changes a function's
+   * versions and aliases (no alias comes to target a version being deleted).
+   */
+  private lockFunction(trx: Transaction<Tables>, functionId: string): Promise<FunctionRow | undefined> {
+    const query = trx.selectFrom('functions').selectAll().where('function_id', '=', functionId);
+    return (this.sqlite ? query : query.forUpdate()).executeTakeFirst();
+  }
+
+  async publishVersion(functionId: string, description: string, at: string): Promise<{ version: FunctionVersion; published: boolean } | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const fn = await this.lockFunction(trx, functionId);
+      if (fn === undefined) return undefined;
+      const latest = await trx.selectFrom('function_versions').selectAll().where('function_id', '=', functionId).orderBy('version', 'desc').limit(1).executeTakeFirst();
+      if (latest !== undefined && sameAsVersion(fn, latest)) return { version: toVersion(latest), published: false };
+      const number = Number(fn.last_version) + 1;
+      await trx.updateTable('functions').set({ last_version: number }).where('function_id', '=', functionId).execute();
+      const row = versionRow(fn, number, description, at);
+      await trx.insertInto('function_versions').values(row).execute();
+      return { version: toVersion(row), published: true };
+    });
+  }
+
+  async getVersion(functionId: string, version: number): Promise<FunctionVersion | undefined> {
+    const row = await this.db.selectFrom('function_versions').select(VERSION_COLUMNS).where('function_id', '=', functionId).where('version', '=', version).executeTakeFirst();
+    return row && toVersion({ ...row, module: '', requirements: '' });
+  }
+
+  async getVersionCode(functionId: string, version: number): Promise<FunctionCode | undefined> {
+    return this.db.selectFrom('function_versions').select(['module', 'requirements']).where('function_id', '=', functionId).where('version', '=', version).executeTakeFirst();
+  }
+
+  async listVersions(functionId: string): Promise<FunctionVersion[]> {
+    const rows = await this.db.selectFrom('function_versions').select(VERSION_COLUMNS).where('function_id', '=', functionId).orderBy('version').execute();
+    return rows.map((row) => toVersion({ ...row, module: '', requirements: '' }));
+  }
+
+  async deleteVersion(functionId: string, version: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      if ((await this.lockFunction(trx, functionId)) === undefined) return false;
+      const aliases = await trx.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).execute();
+      const inUse = versionInUse(version, aliases.map(toAlias));
+      if (inUse) throw inUse;
+      const result = await trx.deleteFrom('function_versions').where('function_id', '=', functionId).where('version', '=', version).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
+  /** Throws VersionNotFound when the alias targets a version the function lacks (its row locked by the caller). */
+  private async checkTargets(trx: Transaction<Tables>, alias: Pick<AliasRecord, 'function_id' | 'version' | 'weights'>): Promise<void> {
+    const rows = await trx.selectFrom('function_versions').select('version').where('function_id', '=', alias.function_id).execute();
+    const error = unknownVersion(alias, rows.map((row) => Number(row.version)));
+    if (error) throw error;
+  }
+
+  async createAlias(alias: AliasRecord): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        if ((await this.lockFunction(trx, alias.function_id)) === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${alias.function_id}\``);
+        await this.checkTargets(trx, alias);
+        await trx.insertInto('function_aliases').values(aliasRow(alias)).execute();
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new PrataiError('AliasExists', `The function has an alias named \`${alias.name}\` already; move it with PATCH`);
+      throw error;
+    }
+  }
+
+  async getAlias(functionId: string, name: string): Promise<AliasRecord | undefined> {
+    const row = await this.db.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).where('name', '=', name).executeTakeFirst();
+    return row && toAlias(row);
+  }
+
+  async listAliases(functionId: string): Promise<AliasRecord[]> {
+    const rows = await this.db.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).orderBy('name').execute();
+    return rows.map(toAlias);
+  }
+
+  async updateAlias(functionId: string, name: string, changes: AliasChanges): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      if ((await this.lockFunction(trx, functionId)) === undefined) return false;
+      const row = await trx.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).where('name', '=', name).executeTakeFirst();
+      if (row === undefined) return false;
+      const changed = { ...toAlias(row), ...changes };
+      await this.checkTargets(trx, changed);
+      const { version, weights, description, updated_at } = aliasRow(changed);
+      await trx.updateTable('function_aliases').set({ version, weights, description, updated_at }).where('function_id', '=', functionId).where('name', '=', name).execute();
+      return true;
+    });
+  }
+
+  async deleteAlias(functionId: string, name: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('function_aliases').where('function_id', '=', functionId).where('name', '=', name).executeTakeFirst();
+    return result.numDeletedRows > 0n;
   }
 
   async createSecret(secret: SecretRecord): Promise<void> {
@@ -434,6 +568,9 @@ export class SqlStore implements Store {
     }
     if (filter.queuedBefore !== undefined) query = query.where('queued_at', '<', filter.queuedBefore);
     if (filter.deadLetter !== undefined) query = query.where('dead_letter', '=', filter.deadLetter ? 1 : 0);
+    if (filter.version === 'latest') query = query.where((eb) => eb.or([eb('version', '=', 'latest'), eb('version', 'is', null)]));
+    else if (filter.version !== undefined) query = query.where('version', '=', versionText(filter.version));
+    if (filter.alias !== undefined) query = query.where('alias', '=', filter.alias);
     if (filter.marker !== undefined) {
       const marker = await this.getRequest(filter.marker, scope);
       if (marker === undefined) throw new PrataiError('InvalidParameter', `Expected \`marker\` to be the id of a request on the previous page, got \`${filter.marker}\` (no such request)`);
@@ -729,21 +866,45 @@ export class SqlStore implements Store {
     }
   }
 
-  async recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void> {
+  async recordHeartbeat(heartbeat: RunnerHeartbeat, staleBefore: string): Promise<RunnerHeartbeat | undefined> {
     const row = runnerRow(heartbeat);
-    const update = () => this.db.updateTable('runners').set(row).where('name', '=', heartbeat.name).executeTakeFirst();
-    if ((await update()).numUpdatedRows > 0n) return;
+    // Only the process holding the name, or one taking over from a holder that stopped beating.
+    const update = async (): Promise<boolean> => {
+      const result = await this.db
+        .updateTable('runners')
+        .set(row)
+        .where('name', '=', heartbeat.name)
+        .where((eb) => eb.or([eb('instance_id', '=', heartbeat.instanceId), eb('heartbeat_at', '<', staleBefore)]))
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    };
+    if (await update()) return undefined;
     try {
-      await this.db.insertInto('runners').values(row).execute();
+      await this.db.insertInto('runners').values({ drain_requested: 0, ...row }).execute();
+      return undefined;
     } catch (error) {
-      // Another process inserted this runner's first heartbeat between the two statements.
+      // Another process holds the name, or inserted its first heartbeat between the two statements.
       if (!isUniqueViolation(error)) throw error;
-      await update();
     }
+    if (await update()) return undefined;
+    const holder = await this.db.selectFrom('runners').selectAll().where('name', '=', heartbeat.name).executeTakeFirst();
+    return holder === undefined ? this.recordHeartbeat(heartbeat, staleBefore) : toHeartbeat(holder);
+  }
+
+  async deleteHeartbeat(name: string, instanceId: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('runners').where('name', '=', name).where('instance_id', '=', instanceId).executeTakeFirst();
+    return result.numDeletedRows > 0n;
   }
 
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {
     const rows = await this.db.selectFrom('runners').selectAll().execute();
     return rows.map(toHeartbeat);
+  }
+
+  async requestDrain(name: string): Promise<boolean> {
+    const result = await this.db.updateTable('runners').set({ drain_requested: 1 }).where('name', '=', name).executeTakeFirst();
+    // MySQL counts only rows it changed: a runner already asked to drain is still found.
+    if (result.numUpdatedRows > 0n) return true;
+    return (await this.db.selectFrom('runners').select('name').where('name', '=', name).executeTakeFirst()) !== undefined;
   }
 }

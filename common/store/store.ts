@@ -1,9 +1,12 @@
 import type {
+  AliasRecord,
   EventRecord,
   RequestSource,
   Subscription,
   TimerRecord,
   FunctionCode,
+  FunctionOpenStack,
+  FunctionVersion,
   FunctionRecord,
   FunctionStatus,
   LogRecord,
@@ -13,7 +16,9 @@ import type {
   RuntimeRecord,
   SecretRecord,
   SecretUse,
+  VersionRef,
 } from '../domain.js';
+import type { CoordinationStore } from '../coordination/coordination-store.js';
 
 /** Which tenant's rows a call may see: one tenant, or every tenant (admin listing). */
 export type Scope = { tenantId: string } | 'all-tenants';
@@ -36,7 +41,14 @@ export interface RequestFilter {
   queuedBefore?: string;
   /** Only dead-lettered requests (true) or only the others (false). */
   deadLetter?: boolean;
+  /** Only requests that ran (or run) this version. */
+  version?: VersionRef;
+  /** Only requests that came through this alias. */
+  alias?: string;
 }
+
+/** What `updateAlias` may change. */
+export type AliasChanges = Partial<Pick<AliasRecord, 'version' | 'weights' | 'description'>> & { updated_at: string };
 
 /** What `updateFunction` may change. */
 export type FunctionChanges = Partial<
@@ -44,7 +56,11 @@ export type FunctionChanges = Partial<
     FunctionRecord,
     'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256' | 'context' | 'secrets' | 'subscriptions'
   >
-> & { updated_at: string };
+> & {
+  updated_at: string;
+  /** A new OpenStack identity; null takes it away. */
+  openstack?: FunctionOpenStack | null;
+};
 
 /** What a change of a timer (a PATCH, a tick's claim) may set. */
 export type TimerChanges = Partial<
@@ -102,13 +118,43 @@ export interface FailedAttempt {
   at: string;
 }
 
-/** A runner's last report of itself, for /healthcheck and runtime status. */
+/** A runner's last report of itself, for /healthcheck, runtime status and telling live runners from dead ones. */
 export interface RunnerHeartbeat {
+  /** The runner's id: its configured name, or its host name and a suffix unique to the process. */
   name: string;
+  /** The machine and process it runs as. */
+  host: string;
+  pid: number;
+  /** New at every start of a runner process: tells a runner's later life from its earlier one under one name. */
+  instanceId: string;
+  /** ISO time the process started. */
+  startedAt: string;
   dockerOk: boolean;
   /** Runtime images present on the runner's Docker engine. */
   images: string[];
+  /** ISO time of the heartbeat. */
   at: string;
+  /** What the runner holds now (absent in heartbeats of runners from before it). */
+  load?: RunnerLoad;
+  /**
+   * An administrator asked the runner to drain (`POST /v1/runners/ID/drain`). Read from the store;
+   * a heartbeat writes it only when set (false at a runner's start: a new process under the name
+   * of one that was drained starts active).
+   */
+  drainRequested?: boolean;
+}
+
+/** A runner's work and containers as its last heartbeat reported them. */
+export interface RunnerLoad {
+  concurrency: number;
+  /** Requests executing. */
+  running: number;
+  /** Warm containers idle, and busy with requests. */
+  warm: number;
+  busy: number;
+  prewarmed: number;
+  /** active: takes jobs; draining: takes none, finishes what it holds; drained: holds nothing. */
+  state: 'active' | 'draining' | 'drained';
 }
 
 /**
@@ -142,8 +188,29 @@ export interface Store {
    * `changes.secrets` names a secret its tenant does not have (nothing changed). False when gone.
    */
   updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean>;
-  /** Removes the function and its code, its timers, its subscriptions (and its hold on the secrets it names); its requests stay. False when it did not exist. */
+  /** Removes the function and its code, versions, aliases, timers and subscriptions (and its hold on the secrets it names); its requests stay. False when it did not exist. */
   deleteFunction(functionId: string): Promise<boolean>;
+
+  /**
+   * Publishes the function as it is now (code and the settings of VERSION_SETTINGS) as its next
+   * version, numbered one past the highest it ever had; when they equal its highest version's,
+   * that version is answered instead (`published` false). Undefined when the function is gone.
+   */
+  publishVersion(functionId: string, description: string, at: string): Promise<{ version: FunctionVersion; published: boolean } | undefined>;
+  getVersion(functionId: string, version: number): Promise<FunctionVersion | undefined>;
+  getVersionCode(functionId: string, version: number): Promise<FunctionCode | undefined>;
+  /** The function's versions, by number. */
+  listVersions(functionId: string): Promise<FunctionVersion[]>;
+  /** Deletes a version no alias targets: false when it did not exist; throws VersionInUse (naming the aliases) otherwise. */
+  deleteVersion(functionId: string, version: number): Promise<boolean>;
+  /** Throws AliasExists when the function has one of that name, VersionNotFound when it names a version the function lacks. */
+  createAlias(alias: AliasRecord): Promise<void>;
+  getAlias(functionId: string, name: string): Promise<AliasRecord | undefined>;
+  /** The function's aliases, by name. */
+  listAliases(functionId: string): Promise<AliasRecord[]>;
+  /** Moves or reweights an alias; throws VersionNotFound as createAlias does. False when it is gone. */
+  updateAlias(functionId: string, name: string, changes: AliasChanges): Promise<boolean>;
+  deleteAlias(functionId: string, name: string): Promise<boolean>;
 
   /** Stores a new secret (sealed); throws SecretExists when its tenant has one of that name. */
   createSecret(secret: SecretRecord): Promise<void>;
@@ -227,6 +294,18 @@ export interface Store {
   /** Removes a runtime no function uses: false when it did not exist; throws RuntimeInUse otherwise. */
   deleteRuntime(name: string): Promise<boolean>;
 
-  recordHeartbeat(heartbeat: RunnerHeartbeat): Promise<void>;
+  /**
+   * Records a runner's heartbeat under its name, unless another process (another `instanceId`)
+   * holds the name with a heartbeat at or after `staleBefore` (ISO): then nothing is recorded and
+   * that holder's heartbeat is returned. Of processes racing for one name, one gets it.
+   */
+  recordHeartbeat(heartbeat: RunnerHeartbeat, staleBefore: string): Promise<RunnerHeartbeat | undefined>;
+  /** Removes a runner's heartbeat while the process `instanceId` holds it (a clean stop); false otherwise. */
+  deleteHeartbeat(name: string, instanceId: string): Promise<boolean>;
   listHeartbeats(): Promise<RunnerHeartbeat[]>;
+  /** Marks a runner to drain, which its next heartbeat reads; false when no runner has that id. */
+  requestDrain(name: string): Promise<boolean>;
+
+  /** The project trees of coordination, in the same database; throws CoordinationUnsupported where the database cannot hold them. */
+  coordination(): CoordinationStore;
 }

@@ -13,10 +13,7 @@
 import { describeValue } from '../errors.js';
 import type { TimerRecord } from '../domain.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/store.js';
-import type { JobQueue } from '../queue/queue.js';
-import type { Notifier } from '../notifications/notifier.js';
-import { newRequest, publishStoredRequests } from '../submit-request.js';
+import { newRequest, publishStoredRequests, type SubmitDeps } from '../submit-request.js';
 import { Schedule } from './schedule.js';
 
 /** How many request ids a timer keeps of its last firings. */
@@ -37,7 +34,7 @@ export class TimerScheduler {
   private readonly schedules = new Map<string, Schedule>();
 
   constructor(
-    private readonly deps: { store: Store; queue: JobQueue; notifier: Notifier; log: Logger },
+    private readonly deps: SubmitDeps & { log: Logger },
     private readonly options: TimerSchedulerOptions,
   ) {}
 

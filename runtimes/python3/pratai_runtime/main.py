@@ -4,6 +4,7 @@ import os
 import signal
 import traceback
 
+from .calls import CALLS
 from .channel import Channel
 from .server import Runtime
 from .settings import read_settings
@@ -19,6 +20,7 @@ def main():
     channel = Channel.open(os.environ.get("PRATAI_SOCKET"))
     err_fd = take_over_stdio(runtime.capture)
     runtime.started(channel)
+    CALLS.attach(runtime)
     if not runtime.await_init:
         runtime.load_module()
     try:

@@ -7,6 +7,7 @@ import time
 
 from .capture import LogCapture
 from .channel import encode
+from .context import Context, wants_context
 from .errors import clip, describe_exception
 from .loader import load_module
 from .processes import count_tasks, reap_children
@@ -15,7 +16,11 @@ RUNTIME_NAME = "python3"
 # 2: init messages (prewarmed containers), `leftover` in results, PRATAI_REQUEST_ID per run.
 # 3: the channel is the runner's Unix socket at PRATAI_SOCKET when there is one there.
 # 4: `log` messages, streaming a run's records as they are kept, for a run that asks (stream_logs).
-PROTOCOL_VERSION = 4
+# 5: `call` messages, the function calling the runner's services while it runs (calls.py).
+PROTOCOL_VERSION = 5
+# Additions announced by name rather than by a new protocol number: "context", a run's `context`
+# for main(payload, context).
+FEATURES = ["context"]
 
 
 class Runtime:
@@ -27,6 +32,7 @@ class Runtime:
         self.pid = os.getpid()
         self.own_threads = 0
         self.module = None
+        self.context_mode = None
         self.import_error = None
         self.import_logs = []
         self.channel = None
@@ -42,6 +48,8 @@ class Runtime:
     def load_module(self, source=None):
         """Imports new_module: from the function folder, or from `source` (an init message)."""
         self.module, self.import_error = load_module(self.function_dir, self.deps_dir, source)
+        main = getattr(self.module, "main", None)
+        self.context_mode = wants_context(main) if callable(main) else None
         self.capture.sync(finish_lines=True)
         self.import_logs = self.capture.take()
 
@@ -49,7 +57,7 @@ class Runtime:
         self.channel.send(message, raw_response)
 
     def serve(self):
-        self.send({"type": "ready", "runtime": RUNTIME_NAME, "python": platform.python_version(), "pid": os.getpid(), "protocol": PROTOCOL_VERSION})
+        self.send({"type": "ready", "runtime": RUNTIME_NAME, "python": platform.python_version(), "pid": os.getpid(), "protocol": PROTOCOL_VERSION, "features": FEATURES})
         first_run = True
         for raw in self.channel:
             raw = raw.strip()
@@ -79,7 +87,7 @@ class Runtime:
                 continue
             logs = self.import_logs if (first_run or self.import_error) else []
             first_run = False
-            self.run(request_id, message.get("payload"), list(logs), message.get("stream_logs") is True)
+            self.run(request_id, message.get("payload"), list(logs), message.get("stream_logs") is True, message.get("context"))
         os._exit(0)  # not sys.exit: user threads must not keep the container alive
 
     def init(self, message):
@@ -104,7 +112,7 @@ class Runtime:
             os.environ["PRATAI_FUNCTION_ID"] = function_id
         self.load_module(source)
 
-    def run(self, request_id, payload, logs, stream_logs=False):
+    def run(self, request_id, payload, logs, stream_logs=False, context=None):
         if self.await_init:
             # No init came first: nothing to call (the runner sends init before the first run).
             self.import_error = {"type": "FunctionNotLoaded", "message": "this container was started without a function and got no init message", "traceback": ""}
@@ -115,7 +123,7 @@ class Runtime:
         os.environ["PRATAI_REQUEST_ID"] = request_id
         started = time.perf_counter()
         try:
-            outcome = self.call(payload)
+            outcome = self.call(payload, context if self.context_mode is None else Context(request_id, context))
         finally:
             self.current_id = None
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -166,11 +174,16 @@ class Runtime:
         logs = list(self.current_logs) + list(self.capture.records)
         self.channel.write_from_signal_handler(encode({"type": "logs", "id": request_id, "logs": logs}))
 
-    def call(self, payload):
+    def call(self, payload, context=None):
         if self.import_error is not None:
             return {"error": self.import_error}
         try:
-            value = self.module.main(payload)
+            if self.context_mode == "positional":
+                value = self.module.main(payload, context)
+            elif self.context_mode == "keyword":
+                value = self.module.main(payload, context=context)
+            else:
+                value = self.module.main(payload)
             if _is_coroutine(value):
                 import asyncio
                 value = asyncio.run(value)

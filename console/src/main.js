@@ -1,0 +1,90 @@
+/**
+ * The Pratai console: a single-page application over the public REST API, served by the API at
+ * /console/. Pages are addressed by the URL's hash (#/functions/ID), so the server serves one
+ * page and reloading any of them works.
+ */
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import './style.css';
+import { api, setToken, token } from './api.js';
+import { FunctionPage } from './function-page.js';
+import { FunctionsPage } from './functions-page.js';
+import { RunnersPage, RuntimesPage, SecretsPage } from './lists.js';
+import { RequestPage } from './request-page.js';
+import { SignIn } from './sign-in.js';
+import { ErrorBox, html } from './ui.js';
+
+const NAV = [
+  ['#/functions', 'Functions'],
+  ['#/runtimes', 'Runtimes'],
+  ['#/secrets', 'Secrets'],
+  ['#/runners', 'Runners'],
+];
+
+function useHash() {
+  const [hash, setHash] = useState(location.hash || '#/functions');
+  useEffect(() => {
+    const changed = () => setHash(location.hash || '#/functions');
+    addEventListener('hashchange', changed);
+    return () => removeEventListener('hashchange', changed);
+  }, []);
+  return hash;
+}
+
+const go = (hash) => {
+  location.hash = hash;
+};
+
+function Page({ hash }) {
+  const [, section, id] = hash.split('/');
+  if (section === 'functions' && id) return html`<${FunctionPage} id=${id} go=${go} />`;
+  if (section === 'requests' && id) return html`<${RequestPage} id=${id} />`;
+  if (section === 'runtimes') return html`<${RuntimesPage} />`;
+  if (section === 'secrets') return html`<${SecretsPage} />`;
+  if (section === 'runners') return html`<${RunnersPage} />`;
+  return html`<${FunctionsPage} go=${go} />`;
+}
+
+/** Whether the API lets this browser in as it is: `noauth`, a kept token, or a sign-in needed. */
+function useAccess() {
+  const [access, setAccess] = useState({ state: 'checking' });
+  const check = () => {
+    api('/v1/runtimes').then(
+      () => setAccess({ state: token() ? 'signed-in' : 'open' }),
+      (error) => setAccess(error.status === 401 ? { state: 'sign-in' } : { state: 'error', error }),
+    );
+  };
+  useEffect(check, []);
+  return [access, check];
+}
+
+function App() {
+  const hash = useHash();
+  const [access, recheck] = useAccess();
+  useEffect(() => {
+    document.querySelector('main')?.focus();
+  }, [hash]);
+  const signOut = () => {
+    setToken('');
+    recheck();
+  };
+  return html`<a class="skip" href="#content" onClick=${(e) => { e.preventDefault(); document.getElementById('content')?.focus(); }}>Skip to content</a>
+    <header>
+      <span class="brand">Pratai</span>
+      ${access.state === 'open' || access.state === 'signed-in'
+        ? html`<nav aria-label="Console">${NAV.map(([href, label]) => html`<a href=${href} aria-current=${hash.startsWith(href) ? 'page' : undefined}>${label}</a>`)}</nav>`
+        : null}
+      ${access.state === 'signed-in' ? html`<button type="button" class="link" onClick=${signOut}>Sign out</button>` : null}
+      ${access.state === 'open' ? html`<span class="muted" title="The API runs with auth_strategy = noauth">no authentication</span>` : null}
+    </header>
+    <main id="content" tabindex="-1">
+      ${access.state === 'checking' ? html`<p>Connecting…</p>` : null}
+      ${access.state === 'error' ? html`<${ErrorBox} error=${access.error} />` : null}
+      ${access.state === 'sign-in' ? html`<${SignIn} signedIn=${recheck} />` : null}
+      ${access.state === 'open' || access.state === 'signed-in' ? html`<${Page} hash=${hash} />` : null}
+    </main>`;
+}
+
+const root = document.getElementById('app');
+root.textContent = ''; // the page's "Loading" line
+render(html`<${App} />`, root);

@@ -1,0 +1,4 @@
+/** Coordination on the platform with a PostgreSQL store. */
+import { coordinationPlatformSuite } from './coordination-platform.js';
+
+coordinationPlatformSuite('postgres');

@@ -32,6 +32,8 @@ export interface ApiDeps {
   coordination?: Coordination;
   /** The streams open now (log follows, request watches), ended when the API stops. */
   streams: OpenStreams;
+  /** Tells this process's timer scheduler that a timer was created or changed, so that it looks now. */
+  timersChanged?: () => void;
   /** The port webhooks are served on (known only once listening when configured as 0). */
   webhookPort(): number;
 }

@@ -8,13 +8,14 @@ import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { functionNetworkAllowed } from '../common/config.js';
-import { FUNCTION_TYPES, type FunctionCode, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord } from '../common/domain.js';
+import { FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
 import type { FunctionChanges } from '../common/store/store.js';
 import { describeValue, PrataiError } from '../common/errors.js';
 import { DEFAULT_OPENSTACK_ROLES } from '../common/keystone/trusts.js';
 import { newId, now } from '../common/ids.js';
 import { requestChange } from '../common/notifications/notifier.js';
-import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readSecretNames } from '../common/function-context.js';
+import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readNames, readSecretNames } from '../common/function-context.js';
+import { frequencyPattern, Schedule } from '../common/timers/schedule.js';
 import { isWorkflowFunction } from '../common/workflows/code.js';
 import { inspectArchive } from './archive.js';
 import { identityOf } from './auth.js';
@@ -23,8 +24,8 @@ import { methodNotAllowed, runMiddleware } from './http.js';
 import { allowsOn, authorize, authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
 
-const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
-const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
+const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event', 'frequency', 'subscriptions', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
+const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'subscriptions', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
 /** Most bytes of one multipart field: a context file (comments included) is the largest. */
 const MAX_FIELD_BYTES = 4 * MAX_CONTEXT_BYTES;
 /** Most retries a function may ask for (as AWS Lambda's event retries, a small number): 10. */
@@ -69,7 +70,7 @@ export const codeSha256 = (runtime: string, code: FunctionCode): string =>
 /** The settings a caller may give, each checked; absent ones are left out. */
 function readSettings(
   fields: Record<string, unknown>,
-): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'context' | 'secrets'>> {
+): Partial<Pick<FunctionRecord, 'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'context' | 'secrets' | 'subscriptions'>> {
   return {
     ...(fields.name !== undefined && { name: text('name', fields.name, NAME) }),
     ...(fields.description !== undefined && { description: text('description', fields.description, { max: 1024 }) }),
@@ -85,7 +86,26 @@ function readSettings(
     ...(fields.context !== undefined && { context: readContext(fields.context) }),
     // That they exist in the function's project, the store checks as it stores them.
     ...(fields.secrets !== undefined && { secrets: readSecretNames(fields.secrets) }),
+    // That they are events of the function's project, the store checks as it stores them.
+    ...(fields.subscriptions !== undefined && { subscriptions: readNames('subscriptions', fields.subscriptions) }),
   };
+}
+
+/**
+ * The original guide's event sources on create: `timer` with `frequency` (minutes) makes a job
+ * of the function firing that often; `message` subscribes to events (`subscriptions`).
+ */
+function readEventSource(fields: Record<string, unknown>, subscriptions: readonly string[] | undefined): { event: FunctionRecord['event']; pattern?: string } {
+  const event = fields.event === undefined ? 'webhook' : oneOf('event', fields.event, FUNCTION_EVENTS);
+  if (event !== 'timer' && fields.frequency !== undefined) throw new PrataiError('InvalidParameter', `Expected \`frequency\` only with \`event\` timer, got it with \`event\` ${event}`);
+  if (event === 'timer') {
+    if (fields.frequency === undefined) throw new PrataiError('InvalidParameter', 'Expected `frequency` (minutes between calls) with `event` timer, got nothing');
+    return { event, pattern: frequencyPattern(integer('frequency', fields.frequency, 1, 1440, 'minutes')) };
+  }
+  if (event === 'message' && (subscriptions === undefined || subscriptions.length === 0)) {
+    throw new PrataiError('InvalidParameter', 'Expected `subscriptions` (the events it subscribes to) with `event` message, got none');
+  }
+  return { event };
 }
 
 export function functionsRouter(deps: ApiDeps): Router {
@@ -93,8 +113,8 @@ export function functionsRouter(deps: ApiDeps): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
-    // `secrets` may come once a name.
-    limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length + MAX_FUNCTION_SECRETS, fieldSize: MAX_FIELD_BYTES, parts: CREATE_FIELDS.length + MAX_FUNCTION_SECRETS + 1 },
+    // `secrets` and `subscriptions` may come once a name.
+    limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length + 2 * MAX_FUNCTION_SECRETS, fieldSize: MAX_FIELD_BYTES, parts: CREATE_FIELDS.length + 2 * MAX_FUNCTION_SECRETS + 1 },
   }).single('zip');
   const json = express.json({ limit: MAX_FIELD_BYTES });
 
@@ -199,7 +219,7 @@ export function functionsRouter(deps: ApiDeps): Router {
       if (fields.name === undefined) throw new PrataiError('InvalidParameter', 'Expected `name`, the name of the function, got nothing');
       const runtime = await findRuntime(fields.runtime ?? 'python3');
       const given = readSettings(fields);
-      if (fields.event !== undefined) oneOf('event', fields.event, ['webhook'] as const);
+      const source = readEventSource(fields, given.subscriptions);
       const identity = identityOf(res);
       if (given.network === true) allowNetwork(res, { tenant_id: identity.tenantId, user_id: identity.userId });
       if (zip === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');
@@ -216,7 +236,7 @@ export function functionsRouter(deps: ApiDeps): Router {
         name: given.name as string,
         description: given.description ?? '',
         type: given.type ?? 'async',
-        event: 'webhook',
+        event: source.event,
         public: given.public ?? false,
         runtime: runtime.name,
         memory: given.memory ?? 128,
@@ -228,6 +248,7 @@ export function functionsRouter(deps: ApiDeps): Router {
         network: given.network ?? false,
         context: given.context ?? {},
         secrets: given.secrets ?? [],
+        subscriptions: given.subscriptions ?? [],
         ...(openstack && { openstack }),
         status: 'building',
         build_log: '',
@@ -238,10 +259,17 @@ export function functionsRouter(deps: ApiDeps): Router {
       try {
         await store.createFunction(fn, code);
         await queueBuild(fn, () => store.deleteFunction(fn.function_id));
+        if (source.pattern !== undefined) {
+          await store.createTimer(frequencyTimer(fn, source.pattern)).catch(async (error: unknown) => {
+            await store.deleteFunction(fn.function_id);
+            throw error;
+          });
+        }
       } catch (error) {
         if (openstack) await trusts.remove(req, openstack);
         throw error;
       }
+      if (source.pattern !== undefined) deps.timersChanged?.();
       log.info(`function ${fn.function_id} (${fn.name}) created; ${ignoredEntries} archive entries ignored`, res.locals.requestId as string);
       res.status(201).json({ function: functionView(fn, webhookBase(req, deps), { withBuildLog: true }), ignored_entries: ignoredEntries });
     })
@@ -333,10 +361,36 @@ export function functionsRouter(deps: ApiDeps): Router {
   return router;
 }
 
+/** The job that `event=timer` with a frequency makes of a new function. */
+function frequencyTimer(fn: FunctionRecord, pattern: string): TimerRecord {
+  const at = new Date();
+  return {
+    timer_id: newId(),
+    tenant_id: fn.tenant_id,
+    user_id: fn.user_id,
+    function_id: fn.function_id,
+    name: `${fn.name}-frequency`,
+    pattern,
+    timezone: 'UTC',
+    payload: null,
+    status: 'running',
+    count: null,
+    executions: 0,
+    skipped: 0,
+    first_execution_time: null,
+    next_execution_time: Schedule.parse(pattern, 'UTC').nextAfter(at)?.toISOString() ?? null,
+    last_execution_time: null,
+    last_request_ids: [],
+    version: 0,
+    created_at: at.toISOString(),
+    updated_at: at.toISOString(),
+  };
+}
+
 /** A function's changeable fields as they are: what an undo writes back. */
 function pickChanges(fn: FunctionRecord): FunctionChanges {
-  const { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, context, secrets, updated_at } = fn;
-  return { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, context, secrets, updated_at };
+  const { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, context, secrets, subscriptions, updated_at } = fn;
+  return { name, description, memory, cpus, timeout, retries, retry_on_error, max_concurrency, network, public: isPublic, type, runtime, status, build_log, code_sha256, context, secrets, subscriptions, updated_at };
 }
 
 function translateMulterError(error: unknown, maxZipBytes: number): unknown {

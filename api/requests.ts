@@ -3,7 +3,7 @@
  * redrive (an admin queues a dead-lettered request again).
  */
 import { Router, type Response } from 'express';
-import { isFinal, REQUEST_STATUSES, runJob, type RequestRecord } from '../common/domain.js';
+import { isFinal, REQUEST_SOURCES, REQUEST_STATUSES, runJob, type RequestRecord } from '../common/domain.js';
 import { newId, now } from '../common/ids.js';
 import { PrataiError } from '../common/errors.js';
 import { requestChange } from '../common/notifications/notifier.js';
@@ -15,14 +15,29 @@ import { authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, integer, oneOf, onlyKnown, text } from './params.js';
 import { versionNumber } from './version-routing.js';
 
-const LIST_PARAMS = ['function_id', 'status', 'request_id', 'dead_letter', 'limit', 'marker', 'all_tenants', 'version', 'alias'] as const;
+const LIST_PARAMS = ['function_id', 'status', 'request_id', 'source', 'job_id', 'dead_letter', 'limit', 'marker', 'all_tenants', 'version', 'alias'] as const;
 /** A watch (`Accept: text/event-stream`) filters as a listing does, but pages nothing. */
 const WATCH_PARAMS = ['function_id', 'status', 'limit', 'all_tenants'] as const;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
+/** A request as the API shows it: the timer that made it is its `job_id`, as the API calls timers. */
+export function requestView({ timer_id: timerId, ...request }: RequestRecord): Record<string, unknown> {
+  return { ...request, job_id: timerId };
+}
+
 /** A request in a listing: everything but the logs, which can be large, and the headers kept for its function. */
-const summaryView = ({ logs: _logs, headers: _headers, ...summary }: RequestRecord): Omit<RequestRecord, 'logs' | 'headers'> => summary;
+function summaryView(request: RequestRecord): Record<string, unknown> {
+  const { logs: _logs, headers: _headers, ...summary } = requestView(request);
+  return summary;
+}
+
+/** `request_id=A,B,C`: one id, or several fetched at once (at most a page). */
+function requestIdsOf(value: unknown): { requestId: string } | { requestIds: string[] } {
+  const ids = text('request_id', value, { max: 33 * MAX_LIMIT }).split(',').map((id) => id.trim()).filter((id) => id !== '');
+  if (ids.length > MAX_LIMIT) throw new PrataiError('InvalidParameter', `Expected \`request_id\` to name at most ${MAX_LIMIT} requests, got ${ids.length}`);
+  return ids.length === 1 && ids[0] !== undefined ? { requestId: ids[0] } : { requestIds: ids };
+}
 
 
 export function requestsRouter(deps: ApiDeps): Router {
@@ -59,7 +74,9 @@ export function requestsRouter(deps: ApiDeps): Router {
         limit,
         ...(query.function_id !== undefined && { functionId: text('function_id', query.function_id) }),
         ...(query.status !== undefined && { status: oneOf('status', query.status, REQUEST_STATUSES) }),
-        ...(query.request_id !== undefined && { requestId: text('request_id', query.request_id) }),
+        ...(query.request_id !== undefined && requestIdsOf(query.request_id)),
+        ...(query.source !== undefined && { source: oneOf('source', query.source, REQUEST_SOURCES) }),
+        ...(query.job_id !== undefined && { timerId: text('job_id', query.job_id) }),
         ...(query.dead_letter !== undefined && { deadLetter: boolean('dead_letter', query.dead_letter) }),
         ...(query.marker !== undefined && { marker: text('marker', query.marker) }),
         ...(query.version !== undefined && { version: query.version === 'latest' ? ('latest' as const) : versionNumber('version', query.version) }),
@@ -78,7 +95,7 @@ export function requestsRouter(deps: ApiDeps): Router {
   router
     .route('/:request_id')
     .get(async (req, res) => {
-      res.json({ request: await getScoped(res, req.params.request_id, 'request:get') });
+      res.json({ request: requestView(await getScoped(res, req.params.request_id, 'request:get')) });
     })
     .all(methodNotAllowed(['GET']));
 
@@ -95,7 +112,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       if (!cancelled) throw finished(after.status);
       deps.notifier.publish({ kind: 'request', request: requestChange(after) });
       deps.metrics.requestsFinished.inc({ function: after.function_id, outcome: 'cancelled' });
-      res.json({ request: after });
+      res.json({ request: requestView(after) });
     })
     .all(methodNotAllowed(['POST']));
 
@@ -115,7 +132,7 @@ export function requestsRouter(deps: ApiDeps): Router {
       deps.log.info(`request ${request.request_id} redriven`, res.locals.requestId as string);
       const redriven = await getScoped(res, request.request_id, 'request:get');
       deps.notifier.publish({ kind: 'request', request: requestChange(redriven) });
-      res.status(202).json({ request: redriven });
+      res.status(202).json({ request: requestView(redriven) });
     })
     .all(methodNotAllowed(['POST']));
 

@@ -53,3 +53,21 @@ export async function resolveCall(store: Store, fn: FunctionRecord, target: Call
   if (snapshot === undefined) throw new PrataiError('VersionNotFound', `Function \`${fn.function_id}\` has no version ${version}`);
   return { version, alias, snapshot };
 }
+
+/**
+ * `count` calls of one target at once (a bulk call): an alias picks a version for each, as that
+ * many calls would, reading the alias and each version it picked once.
+ */
+export async function resolveCalls(store: Store, fn: FunctionRecord, target: CallTarget, count: number): Promise<ResolvedCall[]> {
+  if (target.kind !== 'alias') return new Array<ResolvedCall>(count).fill(await resolveCall(store, fn, target));
+  const found = await store.getAlias(fn.function_id, target.name);
+  if (found === undefined) throw new PrataiError('AliasNotFound', `Function \`${fn.function_id}\` has no alias \`${target.name}\``);
+  const picked = Array.from({ length: count }, () => pickVersion(found));
+  const snapshots = new Map<number, FunctionVersion>();
+  for (const version of new Set(picked)) {
+    const snapshot = await store.getVersion(fn.function_id, version);
+    if (snapshot === undefined) throw new PrataiError('VersionNotFound', `Function \`${fn.function_id}\` has no version ${version}`);
+    snapshots.set(version, snapshot);
+  }
+  return picked.map((version) => ({ version, alias: found.name, snapshot: snapshots.get(version) }));
+}

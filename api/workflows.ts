@@ -191,6 +191,7 @@ export function workflowsRouter(deps: ApiDeps): Router {
         network: false,
         context: {},
         secrets: [],
+        subscriptions: [],
         status: 'building',
         build_log: '',
         code_sha256: codeSha256(runtime.name, fnCode),

@@ -5,7 +5,7 @@
  * was met; with --profile, each pratai-server it starts writes a CPU profile into DIR (open it in
  * Chrome's DevTools) when it stops.
  *
- * Bounded: about two minutes on a 2-core machine. Every container, image, process, folder and
+ * Bounded: about three minutes on a 2-core machine (a minute of it a job's one-second ticks). Every container, image, process, folder and
  * broker vhost it makes is removed before it exits. Settings come from the defaults, overridable
  * in the environment as for pratai-server (PRATAI_RUNNER_CONCURRENCY=8, say).
  */
@@ -44,6 +44,8 @@ const SLEEP_MS = 100;
 const SLEEP_REQUESTS = 50;
 const SLEEPER = `import time\n\ndef main(payload=None):\n    time.sleep(${SLEEP_MS / 1000})\n    return payload\n`;
 const MB = 1_000_000;
+/** One-second ticks of a job whose firing delay is measured: a minute of them. */
+const TICKS = 60;
 
 /** What the modes measured so far leave for the next ones. */
 interface Context {
@@ -180,6 +182,13 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
       note: 'answered when its outcome is stored, told by the notifier (the webhook used to poll the store: 10 ms, then doubling to 250 ms)',
     });
 
+    say(`firing delay of a job's one-second ticks, ${TICKS} of them (a minute)`);
+    const delays = await firingDelaysMs(platform, echo, TICKS);
+    figures.push(
+      { name: "job firing delay (request stored − tick's instant), one-second ticks, p50", value: percentile(delays, 50), unit: 'ms', note: `${delays.length} of ${TICKS} ticks fired` },
+      { name: "job firing delay (request stored − tick's instant), one-second ticks, p99", value: percentile(delays, 99), unit: 'ms', target: { of: 'value', op: '<=', limit: 50 } },
+    );
+
     say(`webhook accept rate, ${ACCEPT_CONNECTIONS} connections for ${ACCEPT_MS / 1000} s (bare Express, then Pratai)`);
     const bare = await startBareWebhook();
     const bareLoad = await acceptLoad(bare.origin, '/function/bench', ACCEPT_CONNECTIONS, ACCEPT_MS).finally(() => bare.stop());
@@ -222,6 +231,21 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
   } finally {
     await undeploy(platform, deployed);
   }
+}
+
+/**
+ * A job of `* * * * * *` with a count of `ticks` on the function: how long after each tick's
+ * instant its request was stored (the request's created_at minus its scheduled_at).
+ */
+async function firingDelaysMs(platform: BenchPlatform, functionId: string, ticks: number): Promise<number[]> {
+  const api = async <T>(path: string, init: RequestInit = {}): Promise<T> => (await fetch(`${platform.apiUrl}${path}`, init)).json() as Promise<T>;
+  type Job = { job: { job_id: string; status: string } };
+  const created = await api<Job>('/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ function_id: functionId, pattern: '* * * * * *', count: ticks, payload: 'tick' }) });
+  const jobId = created.job.job_id;
+  await waitFor('the job to be done', async () => ((await api<Job>(`/v1/jobs/${jobId}`)).job.status === 'done' ? true : undefined), (ticks + 30) * 1000);
+  const { requests } = await api<{ requests: { created_at: string; scheduled_at: string }[] }>(`/v1/requests?job_id=${jobId}&limit=1000`);
+  await fetch(`${platform.apiUrl}/v1/jobs/${jobId}`, { method: 'DELETE' });
+  return requests.map((request) => Date.parse(request.created_at) - Date.parse(request.scheduled_at));
 }
 
 /**

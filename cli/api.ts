@@ -37,11 +37,50 @@ export interface SecretView {
   functions: { function_id: string; name: string }[];
 }
 
+/** A job (timer) as the API shows it. */
+export interface JobView {
+  job_id: string;
+  function_id: string;
+  name: string;
+  pattern: string;
+  timezone: string;
+  payload: unknown;
+  status: string;
+  count: number | null;
+  executions: number;
+  skipped: number;
+  first_execution_time: string | null;
+  next_execution_time: string | null;
+  last_execution_time: string | null;
+  last_request_ids: string[];
+  created_at: string;
+  updated_at: string;
+}
+
+/** An event as the API shows it, with its subscribers. */
+export interface EventView {
+  name: string;
+  description: string;
+  created_at: string;
+  functions: { function_id: string; name: string }[];
+}
 /** A version as the API shows it: its snapshot, image and webhook endpoint. */
 export type VersionView = FunctionVersion & { image: string; endpoint: string };
 export type AliasView = AliasRecord & { endpoint: string };
 
+/** What a call runs: a published version, an alias's target, or (neither) the function as it is. */
+export interface CallTarget {
+  version?: number;
+  alias?: string;
+}
+
+/** The webhook endpoint of a call's target. */
+const endpointOf = (fn: FunctionView, target: CallTarget): string =>
+  target.version !== undefined ? `${fn.endpoint}/versions/${target.version}` : target.alias !== undefined ? `${fn.endpoint}/aliases/${encodeURIComponent(target.alias)}` : fn.endpoint;
+
 export interface RequestFilters {
+  /** Only the requests of this source (webhook, job, event). */
+  source?: string;
   functionId?: string;
   status?: RequestStatus;
   requestId?: string;
@@ -96,6 +135,48 @@ export class PrataiApi {
     await this.http.json('DELETE', `/v1/secrets/${encodeURIComponent(name)}`);
   }
 
+  async listJobs(functionId?: string): Promise<JobView[]> {
+    return (await this.http.json<{ jobs: JobView[] }>('GET', '/v1/jobs', { query: { function_id: functionId } })).jobs;
+  }
+
+  async getJob(id: string): Promise<JobView> {
+    return (await this.http.json<{ job: JobView }>('GET', `/v1/jobs/${encodeURIComponent(id)}`)).job;
+  }
+
+  async createJob(fields: Record<string, unknown>): Promise<JobView> {
+    return (await this.http.json<{ job: JobView }>('POST', '/v1/jobs', { body: fields })).job;
+  }
+
+  async updateJob(id: string, changes: Record<string, unknown>): Promise<JobView> {
+    return (await this.http.json<{ job: JobView }>('PATCH', `/v1/jobs/${encodeURIComponent(id)}`, { body: changes })).job;
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  async listEvents(): Promise<EventView[]> {
+    return (await this.http.json<{ events: EventView[] }>('GET', '/v1/events')).events;
+  }
+
+  async createEvent(name: string, description?: string): Promise<EventView> {
+    return (await this.http.json<{ event: EventView }>('POST', '/v1/events', { body: { name, ...(description !== undefined && { description }) } })).event;
+  }
+
+  async deleteEvent(name: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/events/${encodeURIComponent(name)}`);
+  }
+
+  /** Publishes a message; answers the ids of the requests it made, one per subscribed function. */
+  async publishEvent(name: string, payload: unknown): Promise<{ request_ids: string[]; requests: { function_id: string; request_id: string }[] }> {
+    return this.http.json('POST', `/v1/events/${encodeURIComponent(name)}/messages`, { body: { payload } });
+  }
+
+  /** A bulk call of a function's webhook: the request ids, in the order of the payloads. */
+  async executeBulk(fn: FunctionView, payloads: readonly unknown[], target: CallTarget = {}): Promise<string[]> {
+    return (await this.http.json<{ request_ids: string[] }>('POST', endpointOf(fn, target), { body: { payloads } })).request_ids;
+  }
+
   async listFunctions(options: { allTenants?: boolean } = {}): Promise<FunctionView[]> {
     const query = options.allTenants ? { all_tenants: 'true' } : {};
     return (await this.http.json<{ functions: FunctionView[] }>('GET', '/v1/functions', { query })).functions;
@@ -140,9 +221,8 @@ export class PrataiApi {
    * the request id. `wait=false`: the answer comes at once even for a wait_for_response function,
    * as the CLI follows the request itself.
    */
-  async execute(fn: FunctionView, payload: unknown, target: { version?: number; alias?: string } = {}): Promise<string> {
-    const endpoint = target.version !== undefined ? `${fn.endpoint}/versions/${target.version}` : target.alias !== undefined ? `${fn.endpoint}/aliases/${encodeURIComponent(target.alias)}` : fn.endpoint;
-    return (await this.http.json<{ request_id: string }>('POST', endpoint, { body: { payload }, query: { wait: false } })).request_id;
+  async execute(fn: FunctionView, payload: unknown, target: CallTarget = {}): Promise<string> {
+    return (await this.http.json<{ request_id: string }>('POST', endpointOf(fn, target), { body: { payload }, query: { wait: false } })).request_id;
   }
 
   async publishVersion(functionId: string, description?: string): Promise<VersionView> {
@@ -189,7 +269,7 @@ export class PrataiApi {
       const wanted = filters.limit === undefined ? PAGE_LIMIT : Math.min(PAGE_LIMIT, filters.limit - found.length);
       const page = await this.http.json<{ requests: RequestSummary[]; requests_links: { rel: string; href: string }[] }>('GET', '/v1/requests', {
         query: {
-          function_id: filters.functionId, status: filters.status, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants,
+          function_id: filters.functionId, status: filters.status, source: filters.source, request_id: filters.requestId, dead_letter: filters.deadLetter, all_tenants: filters.allTenants,
           version: filters.version, alias: filters.alias, marker, limit: wanted,
         },
       });

@@ -11,6 +11,7 @@ import { registerRequestCommands } from './commands/requests.js';
 import { registerRunnerCommands } from './commands/runners.js';
 import { registerRuntimeCommands } from './commands/runtimes.js';
 import { registerSecretCommands } from './commands/secrets.js';
+import { registerTriggerCommands } from './commands/triggers.js';
 import { registerVersionCommands } from './commands/versions.js';
 import { registerWorkflowCommands } from './commands/workflows.js';
 import { createContext, type Stream } from './context.js';
@@ -69,6 +70,7 @@ export function buildProgram(environment: ProgramEnvironment): Command {
   registerExecuteCommand(program, context);
   registerRequestCommands(program, context);
   registerSecretCommands(program, context);
+  registerTriggerCommands(program, context);
   registerVersionCommands(program, context);
   registerWorkflowCommands(program, context);
 

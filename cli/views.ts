@@ -4,13 +4,13 @@
  * apply, as the OpenStack clients list).
  */
 import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
-import type { AliasView, FunctionView, RequestSummary, RunnerView, RuntimeView, SecretView, VersionView } from './api.js';
+import type { AliasView, EventView, FunctionView, JobView, RequestSummary, RunnerView, RuntimeView, SecretView, VersionView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint',
   'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network',
-  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets',
+  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions',
 ] as const;
 
 /**
@@ -25,6 +25,7 @@ export function functionShown(fn: FunctionView): Shown {
     // Functions shown by an API of before secrets have neither.
     if (field === 'secrets') return new Formatted(fn.secrets ?? [], (fn.secrets ?? []).join(', '));
     if (field === 'context') return fn.context ?? {};
+    if (field === 'subscriptions') return new Formatted(fn.subscriptions ?? [], (fn.subscriptions ?? []).join(', '));
     return fn[field];
   };
   return { fields: [...FUNCTION_FIELDS], values: FUNCTION_FIELDS.map(value) };
@@ -71,12 +72,19 @@ const errorText = (error: RequestError | null): unknown => (error === null ? nul
 const REQUEST_FIELDS = [
   'request_id', 'function_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
   'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter', 'version', 'alias',
+  'source', 'job_id', 'scheduled_at',
 ] as const;
 
-export function requestShown(request: RequestRecord): Shown {
+/** A request as the API shows it: the timer that made it is its `job_id`. */
+type RequestShown = Omit<RequestRecord, 'timer_id'> & { job_id?: string | null };
+
+export function requestShown(request: RequestShown): Shown {
   const value = (field: (typeof REQUEST_FIELDS)[number]): unknown => {
     if (field === 'logs') return new Formatted(request.logs, logLines(request.logs));
     if (field === 'error') return errorText(request.error);
+    // An API of before jobs and events shows none of these: its requests were all webhook calls.
+    if (field === 'source') return request.source ?? 'webhook';
+    if (field === 'job_id' || field === 'scheduled_at') return request[field] ?? null;
     return request[field];
   };
   return { fields: [...REQUEST_FIELDS], values: REQUEST_FIELDS.map(value) };
@@ -87,6 +95,7 @@ export const requestListing = (requests: readonly RequestSummary[]): Listing =>
     ['ID', (request) => request.request_id],
     ['Function ID', (request) => request.function_id],
     ['Status', (request) => request.status],
+    ['Source', (request) => request.source ?? 'webhook'],
     ['Version', (request) => request.version],
     ['Alias', (request) => request.alias],
     ['Attempts', (request) => request.attempts],
@@ -130,6 +139,41 @@ export const secretListing = (secrets: readonly SecretView[]): Listing =>
     ['Functions', usedBy],
     ['Created At', (secret) => secret.created_at],
     ['Updated At', (secret) => secret.updated_at],
+  ]);
+
+const JOB_FIELDS = [
+  'job_id', 'name', 'function_id', 'pattern', 'timezone', 'payload', 'status', 'count', 'executions', 'skipped',
+  'first_execution_time', 'next_execution_time', 'last_execution_time', 'last_request_ids', 'created_at', 'updated_at',
+] as const;
+
+export function jobShown(job: JobView): Shown {
+  return { fields: [...JOB_FIELDS], values: JOB_FIELDS.map((field) => (field === 'last_request_ids' ? new Formatted(job.last_request_ids, job.last_request_ids.join(', ')) : job[field])) };
+}
+
+export const jobListing = (jobs: readonly JobView[]): Listing =>
+  listingOf(jobs, [
+    ['ID', (job) => job.job_id],
+    ['Name', (job) => job.name],
+    ['Status', (job) => job.status],
+    ['Function ID', (job) => job.function_id],
+    ['Pattern', (job) => job.pattern],
+    ['Timezone', (job) => job.timezone],
+    ['Count', (job) => job.count],
+    ['Next Execution Time', (job) => job.next_execution_time],
+  ]);
+
+const subscribers = (event: EventView): Formatted => new Formatted(event.functions, event.functions.map((fn) => fn.name).join(', '));
+
+export function eventShown(event: EventView): Shown {
+  return { fields: ['name', 'description', 'functions', 'created_at'], values: [event.name, event.description, subscribers(event), event.created_at] };
+}
+
+export const eventListing = (events: readonly EventView[]): Listing =>
+  listingOf(events, [
+    ['Name', (event) => event.name],
+    ['Description', (event) => event.description],
+    ['Functions', subscribers],
+    ['Created At', (event) => event.created_at],
   ]);
 
 const VERSION_FIELDS = [

@@ -166,6 +166,11 @@ export const OPTIONS = {
     ),
     prewarm: int(2, 0, 64, 'Containers per runtime started before they are needed: the first request of a function without requirements (nor network) loads its code into one instead of waiting for a container to be created. 0: none.'),
   },
+  scheduler: {
+    enabled: bool(true, "Whether this process fires the jobs' (timers') ticks. Every pratai-api, pratai-runner and pratai-server does by default: a tick is claimed in the database, so it fires once however many do, and none is lost while one of them is up."),
+    poll_interval_ms: int(1000, 10, 60_000, 'Longest the scheduler sleeps between two looks at the database, in milliseconds: how soon it sees a job another process created or changed (it sleeps until the next known tick when sooner, and wakes at once for a job created or changed through this process).'),
+    batch: int(100, 1, 10_000, 'Most due jobs one look at the database claims; more are claimed by the next look at once.'),
+  },
   keystone_authtoken: {
     www_authenticate_uri: str('', 'Keystone endpoint named to clients in 401 answers (WWW-Authenticate: Keystone uri="..."), where they get tokens. Empty: auth_url.'),
     auth_url: str('', 'Keystone endpoint Pratai authenticates its service user at, e.g. http://keystone.example.org:5000/v3. Required when auth_strategy = keystone.'),

@@ -13,6 +13,13 @@
  *   Identified by `request_id`.
  * - **job**: a message on the queue telling a runner to do something (run a request, build an
  *   image). The queue carries jobs; the store holds the truth about requests.
+ * - **timer**: what the API and CLI call a *job* (`/v1/jobs`, `job-create`, as Qinling does): a
+ *   cron pattern that makes a request of a function at each of its instants (a **tick**). In code
+ *   it is always a timer (`TimerRecord`, `timer_id`), so that "job" means a queue message only.
+ * - **event**: a named channel of a tenant that functions subscribe to (`subscriptions`); a
+ *   **message** published to it makes one request of each subscribed function.
+ * - **source**: what made a request: `webhook` (a call, one or bulk), `job` (a timer's tick),
+ *   `event` (a message) or `workflow` (an action instance of a workflow's invocation).
  * - **runner**: the process that takes jobs off the queue and executes them in containers.
  * - **container**: one Docker container of a function's image, in which `runtimes/<name>/` code
  *   loads the function and calls `main`. A **warm container** serves request after request of one
@@ -55,6 +62,10 @@ export type FunctionStatus = (typeof FUNCTION_STATUSES)[number];
 export const FUNCTION_TYPES = ['async', 'wait_for_response'] as const;
 export type FunctionType = (typeof FUNCTION_TYPES)[number];
 
+/** The original guide's event sources of a function. */
+export const FUNCTION_EVENTS = ['webhook', 'timer', 'message'] as const;
+export type FunctionEvent = (typeof FUNCTION_EVENTS)[number];
+
 /** Who is calling, as the auth layer established it. */
 export interface Identity {
   readonly userId: string;
@@ -70,7 +81,8 @@ export interface FunctionRecord {
   name: string;
   description: string;
   type: FunctionType;
-  event: 'webhook';
+  /** How the function is meant to be called (all can be called by their webhook): `timer` functions were made with a frequency, `message` ones with subscriptions. */
+  event: FunctionEvent;
   public: boolean;
   runtime: string;
   /** MiB of memory, swap included. */
@@ -91,6 +103,8 @@ export interface FunctionRecord {
   context: Record<string, string>;
   /** Names of its project's secrets it is given; their values are never part of the function. */
   secrets: string[];
+  /** Names of its project's events it subscribes to: each message published to one makes a request of it. */
+  subscriptions: string[];
   /**
    * Its OpenStack identity (auth_strategy = keystone): a Keystone trust from the user who asked
    * for it to Pratai's service user, with these roles; each request gets a token of it. Absent: none.
@@ -138,12 +152,21 @@ export interface RequestError {
   traceback: string;
 }
 
+/** What made a request: a webhook call, a timer's tick (`job` in the API) or an event's message. */
+export const REQUEST_SOURCES = ['webhook', 'job', 'event', 'workflow'] as const;
+export type RequestSource = (typeof REQUEST_SOURCES)[number];
+
 export interface RequestRecord {
   request_id: string;
   function_id: string;
   tenant_id: string;
   user_id: string;
   status: RequestStatus;
+  source: RequestSource;
+  /** The timer whose tick made it (shown as `job_id` by the API); null for other sources. */
+  timer_id: string | null;
+  /** The tick's instant, for a request a timer made: its firing delay is created_at minus this. */
+  scheduled_at: string | null;
   payload: unknown;
   response: unknown;
   error: RequestError | null;
@@ -198,6 +221,45 @@ export interface SecretUse {
   function_name: string;
 }
 
+export const TIMER_STATUSES = ['running', 'paused', 'done'] as const;
+export type TimerStatus = (typeof TIMER_STATUSES)[number];
+
+/**
+ * A timer (an API *job*): a function's request at each instant of a cron pattern, with a payload.
+ * `version` grows with every change (a tick's claim, a PATCH): a claim applies only to the
+ * version it read, which is what makes each tick fire once however many schedulers race for it.
+ */
+export interface TimerRecord {
+  timer_id: string;
+  tenant_id: string;
+  user_id: string;
+  function_id: string;
+  name: string;
+  /** Cron: 5 fields, or 6 with seconds first. */
+  pattern: string;
+  /** IANA time zone the pattern is read in. */
+  timezone: string;
+  payload: unknown;
+  status: TimerStatus;
+  /** Firings left before it is done; null: no end. */
+  count: number | null;
+  /** Requests it made so far. */
+  executions: number;
+  /** Ticks it missed (every process was down, or late by more than a tick) and did not fire. */
+  skipped: number;
+  /** No tick before this ISO time; null: from its creation. */
+  first_execution_time: string | null;
+  /** Its next tick; null once done. */
+  next_execution_time: string | null;
+  /** The instant of its last firing. */
+  last_execution_time: string | null;
+  /** The requests of its last firings, newest first (a few). */
+  last_request_ids: string[];
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
 /** What a request runs: a published version's number, or `latest`, the function as it is now. */
 export type VersionRef = number | 'latest';
 
@@ -230,6 +292,24 @@ export interface AliasRecord {
   description: string;
   created_at: string;
   updated_at: string;
+}
+
+/** An event's name, as a secret's. */
+export const EVENT_NAME = SECRET_NAME;
+
+/** A tenant's event: a name functions subscribe to. */
+export interface EventRecord {
+  tenant_id: string;
+  name: string;
+  description: string;
+  created_at: string;
+}
+
+/** A function that subscribes to an event. */
+export interface Subscription {
+  event: string;
+  function_id: string;
+  function_name: string;
 }
 
 export interface RuntimeRecord {

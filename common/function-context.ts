@@ -78,10 +78,12 @@ function checkSize(context: Record<string, string>): Record<string, string> {
 }
 
 /**
- * The secret names a function is given: a JSON array of names, or (as a multipart field) names
- * separated by commas, or the field repeated; each named once, in the order given.
+ * The secret names a function is given, or the events it subscribes to: a JSON array of names,
+ * or (as a multipart field) names separated by commas, or the field repeated; each named once,
+ * in the order given.
  */
-export function readSecretNames(value: unknown): string[] {
+export function readNames(field: 'secrets' | 'subscriptions', value: unknown): string[] {
+  const what = field === 'secrets' ? 'secret' : 'event';
   let names: unknown[];
   if (typeof value === 'string') {
     const text = value.trim();
@@ -89,21 +91,23 @@ export function readSecretNames(value: unknown): string[] {
       try {
         names = JSON.parse(text) as unknown[];
       } catch {
-        throw invalid('Expected `secrets` to be a JSON array of secret names or names separated by commas; it starts with `[` but is not valid JSON');
+        throw invalid(`Expected \`${field}\` to be a JSON array of ${what} names or names separated by commas; it starts with \`[\` but is not valid JSON`);
       }
-      if (!Array.isArray(names)) throw invalid('Expected `secrets` to be a JSON array of secret names');
+      if (!Array.isArray(names)) throw invalid(`Expected \`${field}\` to be a JSON array of ${what} names`);
     } else {
       names = text.split(',').map((name) => name.trim()).filter((name) => name !== '');
     }
   } else if (Array.isArray(value)) {
     names = value.flatMap((item: unknown) => (typeof item === 'string' ? item.split(',').map((name) => name.trim()).filter((name) => name !== '') : [item]));
   } else {
-    throw invalid(`Expected \`secrets\` to be a JSON array of secret names or names separated by commas, got ${describeValue(value)}`);
+    throw invalid(`Expected \`${field}\` to be a JSON array of ${what} names or names separated by commas, got ${describeValue(value)}`);
   }
   for (const name of names) {
-    if (typeof name !== 'string' || !SECRET_NAME.pattern.test(name)) throw invalid(`Expected every name in \`secrets\` to be ${SECRET_NAME.hint}, got ${describeValue(name)}`);
+    if (typeof name !== 'string' || !SECRET_NAME.pattern.test(name)) throw invalid(`Expected every name in \`${field}\` to be ${SECRET_NAME.hint}, got ${describeValue(name)}`);
   }
   const unique = [...new Set(names as string[])];
-  if (unique.length > MAX_FUNCTION_SECRETS) throw invalid(`Expected \`secrets\` to name at most ${MAX_FUNCTION_SECRETS} secrets, got ${unique.length}`);
+  if (unique.length > MAX_FUNCTION_SECRETS) throw invalid(`Expected \`${field}\` to name at most ${MAX_FUNCTION_SECRETS} ${what}s, got ${unique.length}`);
   return unique;
 }
+
+export const readSecretNames = (value: unknown): string[] => readNames('secrets', value);

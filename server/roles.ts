@@ -10,6 +10,7 @@ import type { Settings } from '../common/config.js';
 import { FunctionTrusts } from '../common/keystone/trusts.js';
 import { createCoordination } from '../common/coordination/factory.js';
 import type { Logger } from '../common/log.js';
+import { TimerScheduler } from '../common/timers/scheduler.js';
 import { CoordinationService } from '../runner/coordination-service.js';
 import { createRunner } from '../runner/factory.js';
 import { serveMetrics } from './metrics-server.js';
@@ -44,10 +45,38 @@ export interface ApiRole extends Role {
   readonly webhookUrl: string;
 }
 
+/** Each process's one scheduler, shared by its roles (pratai-server plays both), stopped with the last. */
+const schedulers = new WeakMap<Adapters, { scheduler: TimerScheduler; users: number }>();
+
+/** The process's timer scheduler, started with its first role ([scheduler] enabled). */
+function joinScheduler(settings: Settings, adapters: Adapters, log: Logger): { scheduler?: TimerScheduler; leave(): Promise<void> } {
+  if (!settings.scheduler.enabled) return { leave: async () => undefined };
+  let shared = schedulers.get(adapters);
+  if (shared === undefined) {
+    const { store, queue, notifier, metrics } = adapters;
+    const scheduler = new TimerScheduler({ store, queue, notifier, metrics, log: log.child('timers') }, { pollIntervalMs: settings.scheduler.poll_interval_ms, batch: settings.scheduler.batch });
+    scheduler.start();
+    shared = { scheduler, users: 0 };
+    schedulers.set(adapters, shared);
+  }
+  shared.users += 1;
+  const joined = shared;
+  return {
+    scheduler: joined.scheduler,
+    leave: async () => {
+      joined.users -= 1;
+      if (joined.users > 0) return;
+      schedulers.delete(adapters);
+      await joined.scheduler.stop();
+    },
+  };
+}
+
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
   const { store, queue, notifier, keyring, metrics } = adapters;
   const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
   coordination?.start();
+  const timers = joinScheduler(settings, adapters, log);
   const api = await startApi({
     store,
     queue,
@@ -60,6 +89,11 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
     log,
     ...(withKeystone(settings) && { trusts: new FunctionTrusts(settings.keystone_authtoken) }),
     ...(coordination && { coordination }),
+    ...(timers.scheduler && { timersChanged: () => timers.scheduler?.wake() }),
+  }).catch(async (error: unknown) => {
+    await timers.leave();
+    await coordination?.stop();
+    throw error;
   });
   // Where a local client reaches it: a wildcard listen address is not one.
   const host = settings.api.host === '0.0.0.0' || settings.api.host === '::' ? '127.0.0.1' : settings.api.host;
@@ -68,6 +102,7 @@ export async function startApiRole(settings: Settings, adapters: Adapters, log: 
     webhookUrl: `http://${host}:${api.webhookPort}`,
     stop: async () => {
       await api.close();
+      await timers.leave();
       await coordination?.stop();
     },
   };
@@ -103,8 +138,10 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
   coordination?.start();
   purger?.start();
   workflows?.start();
+  const timers = joinScheduler(settings, adapters, log);
   return {
     stop: async () => {
+      await timers.leave();
       await metricsServer?.close();
       await workflows?.stop();
       await purger?.stop();

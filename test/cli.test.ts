@@ -198,7 +198,7 @@ describe('runtimes and functions', () => {
     assert.equal(await cli.ok(['function-show', echoId]), byName);
     assert.deepEqual(
       [...fieldsOf(byName).keys()],
-      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network', 'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets'],
+      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network', 'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions'],
     );
     assert.equal(await cli.ok(['function-show', 'echo', '-f', 'value', '-c', 'endpoint']), `${platform.webhookUrl}/function/${echoId}\n`);
     const json = JSON.parse(await cli.ok(['function-show', 'echo', '-f', 'json']));
@@ -245,8 +245,8 @@ describe('executing and following requests', () => {
     assert.equal(json.logs[0].source, 'pratai');
     assert.equal(await cli.ok(['request-logs', requestId]), logs);
     const listed = tableRows(await cli.ok(['request-list', '--filter', requestId]));
-    assert.deepEqual(listed[0], ['ID', 'Function ID', 'Status', 'Version', 'Alias', 'Attempts', 'Created At', 'Duration (ms)']);
-    assert.deepEqual(listed.slice(1).map((row) => row.slice(0, 6)), [[requestId, echoId, 'succeeded', 'latest', 'None', '1']]);
+    assert.deepEqual(listed[0], ['ID', 'Function ID', 'Status', 'Source', 'Version', 'Alias', 'Attempts', 'Created At', 'Duration (ms)']);
+    assert.deepEqual(listed.slice(1).map((row) => row.slice(0, 7)), [[requestId, echoId, 'succeeded', 'webhook', 'latest', 'None', '1']]);
   });
 
   test('function-execute --wait prints the outcome and logs, with progress on stderr', async () => {

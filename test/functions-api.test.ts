@@ -150,6 +150,7 @@ describe('creating a function', () => {
         network: false,
         context: {},
         secrets: [],
+        subscriptions: [],
         openstack_auth: false,
         openstack_roles: [],
         status: 'building',

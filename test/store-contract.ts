@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest, type TestFn } from 'node:test';
 import { defaultSettings } from '../common/config.js';
 import { randomBytes } from 'node:crypto';
-import type { AliasRecord, FunctionRecord, LogRecord, RequestRecord, SecretRecord } from '../common/domain.js';
+import type { AliasRecord, FunctionRecord, LogRecord, RequestRecord, SecretRecord, TimerRecord } from '../common/domain.js';
 import { Keyring } from '../common/secrets/keyring.js';
 import { resolveSecrets } from '../common/secrets/resolve.js';
 import { PrataiError, type ErrorCode } from '../common/errors.js';
@@ -63,6 +63,7 @@ export function aFunction(tenantId: string, fields: Partial<FunctionRecord> = {}
     network: false,
     context: {},
     secrets: [],
+    subscriptions: [],
     status: 'building',
     build_log: '',
     code_sha256: 'a'.repeat(64),
@@ -81,6 +82,9 @@ export function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}
     tenant_id: fn.tenant_id,
     user_id: fn.user_id,
     status: 'queued',
+    source: 'webhook',
+    timer_id: null,
+    scheduled_at: null,
     payload: { key: 'value' },
     response: null,
     error: null,
@@ -93,6 +97,32 @@ export function aRequest(fn: FunctionRecord, fields: Partial<RequestRecord> = {}
     started_at: null,
     finished_at: null,
     duration_ms: null,
+    ...fields,
+  };
+}
+
+/** A running timer of `fn`, every second, its next tick at `next`. */
+export function aTimer(fn: FunctionRecord, fields: Partial<TimerRecord> = {}): TimerRecord {
+  return {
+    timer_id: newId(),
+    tenant_id: fn.tenant_id,
+    user_id: fn.user_id,
+    function_id: fn.function_id,
+    name: 'every second',
+    pattern: '* * * * * *',
+    timezone: 'UTC',
+    payload: { tick: true },
+    status: 'running',
+    count: null,
+    executions: 0,
+    skipped: 0,
+    first_execution_time: null,
+    next_execution_time: at(100),
+    last_execution_time: null,
+    last_request_ids: [],
+    version: 0,
+    created_at: at(1),
+    updated_at: at(1),
     ...fields,
   };
 }
@@ -641,6 +671,118 @@ export function storeContract(name: string, options: StoreContractOptions): void
         await rejectsWith(resolveSecrets(store, keyring, project, ['PASSWORD', 'missing']), 'UnknownSecret', /`missing`/);
         await rejectsWith(resolveSecrets(store, keyring, tenant(), ['PASSWORD']), 'UnknownSecret', /`PASSWORD`/);
         await rejectsWith(resolveSecrets(store, new Keyring([randomBytes(32)]), project, ['PASSWORD']), 'SecretKeyMissing', new RegExp(keyring.primaryKeyId));
+      });
+    });
+
+    describe('timers and events', () => {
+      test('a timer reads back, is listed newest first in its own project only, and changes only at the version it was read', async () => {
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        const older = aTimer(fn, { created_at: at(1) });
+        const newer = aTimer(fn, { created_at: at(2), count: 5, first_execution_time: at(50), payload: ['a', { b: 1 }] });
+        for (const timer of [older, newer]) await store.createTimer(timer);
+        assert.deepEqual(await store.getTimer(newer.timer_id, { tenantId: fn.tenant_id }), newer);
+        assert.equal(await store.getTimer(newer.timer_id, { tenantId: tenant() }), undefined);
+        assert.deepEqual((await store.listTimers({ tenantId: fn.tenant_id })).map((timer) => timer.timer_id), [newer.timer_id, older.timer_id]);
+        assert.deepEqual(await store.listTimers({ tenantId: tenant() }), []);
+        assert.deepEqual((await store.listTimers('all-tenants', { functionId: fn.function_id })).length, 2);
+        assert.equal(await store.changeTimer(newer.timer_id, 0, { status: 'paused', payload: null, updated_at: at(3) }), true);
+        assert.equal(await store.changeTimer(newer.timer_id, 0, { status: 'running', updated_at: at(4) }), false, 'a change at a version gone by changes nothing');
+        assert.deepEqual(await store.getTimer(newer.timer_id, 'all-tenants'), { ...newer, status: 'paused', payload: null, updated_at: at(3), version: 1 });
+        assert.equal(await store.deleteTimer(newer.timer_id), true);
+        assert.equal(await store.deleteTimer(newer.timer_id), false);
+        assert.equal(await store.changeTimer(newer.timer_id, 1, { status: 'running' }), false);
+      });
+
+      test('due timers are the running ones whose tick has come, soonest first; deleting a function deletes its timers', async () => {
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        // Far in the future of every other test's timers, so that only these can be due here.
+        const far = (seconds: number): string => new Date(Date.parse('2999-01-01T00:00:00Z') + seconds * 1000).toISOString();
+        const late = aTimer(fn, { next_execution_time: far(20) });
+        const soon = aTimer(fn, { next_execution_time: far(10) });
+        const paused = aTimer(fn, { next_execution_time: far(5), status: 'paused' });
+        const notYet = aTimer(fn, { next_execution_time: far(40) });
+        for (const timer of [late, soon, paused, notYet]) await store.createTimer(timer);
+        const due = (await store.dueTimers(far(30), 1000)).filter((timer) => timer.function_id === fn.function_id);
+        assert.deepEqual(due.map((timer) => timer.timer_id), [soon.timer_id, late.timer_id]);
+        const next = await store.nextTimerTick();
+        assert.ok(next !== undefined && next <= far(10));
+        assert.equal(await store.deleteFunction(fn.function_id), true);
+        assert.deepEqual(await store.listTimers('all-tenants', { functionId: fn.function_id }), []);
+      });
+
+      test('of schedulers racing to claim one tick, exactly one stores the tick and its request', async () => {
+        const schedulers = [await another(), await another(), await another(), await another()];
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        const timer = aTimer(fn, { count: 10 });
+        await store.createTimer(timer);
+        for (let tick = 0; tick < 10; tick += 1) {
+          const read = await Promise.all(schedulers.map((scheduler) => scheduler.getTimer(timer.timer_id, 'all-tenants')));
+          const claims = await Promise.all(
+            schedulers.map((scheduler, i) => {
+              const seen = read[i] as TimerRecord;
+              const request = aRequest(fn, { source: 'job', timer_id: timer.timer_id, scheduled_at: at(100 + tick), payload: { scheduler: i } });
+              return scheduler.changeTimer(timer.timer_id, seen.version, { executions: seen.executions + 1, next_execution_time: at(101 + tick), count: (seen.count ?? 0) - 1, last_request_ids: [request.request_id] }, [request]);
+            }),
+          );
+          assert.equal(claims.filter(Boolean).length, 1, `tick ${tick}: exactly one claim wins, got ${JSON.stringify(claims)}`);
+        }
+        const requests = await store.listRequests('all-tenants', { timerId: timer.timer_id, limit: 100 });
+        assert.equal(requests.length, 10, 'one request a tick, no more');
+        assert.deepEqual(new Set(requests.map((request) => request.scheduled_at)).size, 10);
+        assert.ok(requests.every((request) => request.source === 'job' && request.timer_id === timer.timer_id));
+        const claimed = await store.getTimer(timer.timer_id, 'all-tenants');
+        assert.equal(claimed?.executions, 10);
+        assert.equal(claimed?.count, 0);
+        assert.equal(claimed?.version, 10);
+      });
+
+      test('several requests are stored at once and fetched by their ids, by source and by timer', async () => {
+        const fn = aFunction(tenant());
+        await store.createFunction(fn, CODE);
+        const timer = aTimer(fn);
+        const bulk = Array.from({ length: 250 }, (_, i) => aRequest(fn, { created_at: at(200 + i) }));
+        await store.createRequests(bulk);
+        const fromEvent = aRequest(fn, { source: 'event', created_at: at(500) });
+        const fromTimer = aRequest(fn, { source: 'job', timer_id: timer.timer_id, scheduled_at: at(499), created_at: at(501) });
+        await store.createRequests([fromEvent, fromTimer]);
+        const scope = { tenantId: fn.tenant_id };
+        const picked = [bulk[3], bulk[200], fromTimer].map((request) => request?.request_id as string);
+        assert.deepEqual((await store.listRequests(scope, { requestIds: picked, limit: 10 })).map((request) => request.request_id).sort(), [...picked].sort());
+        assert.deepEqual(await store.listRequests(scope, { requestIds: [], limit: 10 }), []);
+        assert.equal((await store.listRequests(scope, { source: 'webhook', limit: 1000 })).length, 250);
+        assert.deepEqual((await store.listRequests(scope, { source: 'event', limit: 10 })).map((request) => request.request_id), [fromEvent.request_id]);
+        assert.deepEqual(await store.listRequests(scope, { timerId: timer.timer_id, limit: 10 }), [fromTimer]);
+        await assert.rejects(store.createRequests([aRequest(fn), bulk[0] as RequestRecord]));
+        assert.equal((await store.listRequests(scope, { limit: 1000 })).length, 252, 'a batch that fails stores none of its requests');
+      });
+
+      test('functions subscribe to events of their project only; an event with subscribers is not deleted (EventInUse)', async () => {
+        const project = tenant();
+        const event = { tenant_id: project, name: 'orders.created', description: 'a new order', created_at: at(1) };
+        await store.createEvent(event);
+        await rejectsWith(store.createEvent(event), 'EventExists', /orders\.created/);
+        await store.createEvent({ ...event, tenant_id: tenant() });
+        assert.deepEqual(await store.getEvent(project, 'orders.created'), event);
+        assert.deepEqual(await store.listEvents({ tenantId: project }), [event]);
+        await rejectsWith(store.createFunction(aFunction(project, { subscriptions: ['orders.created', 'nope'] }), CODE), 'UnknownEvent', /`nope`/);
+        await rejectsWith(store.createFunction(aFunction(tenant(), { subscriptions: ['orders.created'] }), CODE), 'UnknownEvent', /orders\.created/);
+        const first = aFunction(project, { name: 'b-first', subscriptions: ['orders.created'] });
+        const second = aFunction(project, { name: 'a-second' });
+        for (const fn of [first, second]) await store.createFunction(fn, CODE);
+        assert.deepEqual(await store.getFunction(first.function_id, 'all-tenants'), first);
+        assert.equal(await store.updateFunction(second.function_id, { subscriptions: ['orders.created'], updated_at: at(2) }), true);
+        await rejectsWith(store.updateFunction(second.function_id, { subscriptions: ['missing'], updated_at: at(3) }), 'UnknownEvent', /missing/);
+        assert.deepEqual((await store.listSubscriptions(project, 'orders.created')).map((each) => each.function_name), ['a-second', 'b-first']);
+        const inUse = await rejectsWith(store.deleteEvent(project, 'orders.created'), 'EventInUse', /b-first/);
+        assert.equal((inUse.details?.functions as unknown[]).length, 2);
+        assert.equal(await store.updateFunction(second.function_id, { subscriptions: [], updated_at: at(4) }), true);
+        assert.equal(await store.deleteFunction(first.function_id), true);
+        assert.deepEqual(await store.listSubscriptions(project), []);
+        assert.equal(await store.deleteEvent(project, 'orders.created'), true);
+        assert.equal(await store.deleteEvent(project, 'orders.created'), false);
       });
     });
 

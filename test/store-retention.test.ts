@@ -35,7 +35,7 @@ async function requestFinished(days: number, status: RequestRecord['status'] = '
   const request_id = newId();
   const finished = status !== 'queued' && status !== 'running';
   await store.createRequest({
-    request_id, function_id: newId(), tenant_id: 'tenant-retention', user_id: 'user', status, payload: null, response: null, error: null,
+    request_id, function_id: newId(), tenant_id: 'tenant-retention', user_id: 'user', status, source: 'webhook', timer_id: null, scheduled_at: null, payload: null, response: null, error: null,
     logs: [], attempts: 1, dead_letter: false, version: 'latest', alias: null, created_at: daysAgo(days), started_at: daysAgo(days), finished_at: finished ? daysAgo(days) : null, duration_ms: finished ? 1 : null,
   });
   return request_id;

@@ -253,6 +253,45 @@ describe('secrets', () => {
   });
 });
 
+describe('jobs and events', () => {
+  test("project B can neither see, change, delete nor make a job of project A's, nor see, publish to, delete or subscribe to A's event; the reader only reads", async () => {
+    const created = await api('/v1/jobs', tokens.a, { method: 'POST', ...jsonBody({ function_id: fA, pattern: '0 0 1 1 *', payload: 'a only' }) });
+    assertStatus(created, 201);
+    const jobId = created.body.job.job_id as string;
+    const before = await platform.store.getTimer(jobId, 'all-tenants');
+    for (const [method, init] of [['GET', {}], ['PATCH', jsonBody({ status: 'paused' })], ['DELETE', {}]] as const) {
+      assertStatus(await api(`/v1/jobs/${jobId}`, tokens.b, { ...init, method }), 404, 'JobNotFound');
+    }
+    assert.deepEqual((await api('/v1/jobs', tokens.b)).body.jobs, []);
+    assertStatus(await api('/v1/jobs', tokens.b, { method: 'POST', ...jsonBody({ function_id: fA, pattern: '* * * * *' }) }), 404, 'FunctionNotFound');
+    assertStatus(await api('/v1/jobs', tokens.b, { method: 'POST', ...jsonBody({ function_id: 'a-private', pattern: '* * * * *' }) }), 404, 'FunctionNotFound');
+    assertStatus(await api(`/v1/jobs/${jobId}`, tokens.aReader), 200);
+    assertStatus(await api(`/v1/jobs/${jobId}`, tokens.aReader, { method: 'PATCH', ...jsonBody({ status: 'paused' }) }), 403, 'Forbidden');
+    assertStatus(await api(`/v1/jobs/${jobId}`, tokens.aReader, { method: 'DELETE' }), 403, 'Forbidden');
+    assert.deepEqual(await platform.store.getTimer(jobId, 'all-tenants'), before, "A's job is unchanged");
+    assert.deepEqual(await platform.store.listTimers({ tenantId: projects.b.id }), [], 'B has no job');
+
+    assertStatus(await api('/v1/events', tokens.a, { method: 'POST', ...jsonBody({ name: 'a.event' }) }), 201);
+    assertStatus(await api(`/v1/functions/${fA}`, tokens.a, { method: 'PATCH', ...jsonBody({ subscriptions: ['a.event'] }) }), 200);
+    assertStatus(await api('/v1/events/a.event', tokens.b), 404, 'EventNotFound');
+    assertStatus(await api('/v1/events/a.event/messages', tokens.b, { method: 'POST', ...jsonBody({ payload: 1 }) }), 404, 'EventNotFound');
+    assertStatus(await api('/v1/events/a.event', tokens.b, { method: 'DELETE' }), 404, 'EventNotFound');
+    assertStatus(await api(`/v1/functions/${fB}`, tokens.b, { method: 'PATCH', ...jsonBody({ subscriptions: ['a.event'] }) }), 400, 'UnknownEvent');
+    assert.deepEqual((await api('/v1/events', tokens.b)).body.events, []);
+    assertStatus(await api('/v1/events/a.event/messages', tokens.aReader, { method: 'POST', ...jsonBody({ payload: 1 }) }), 403, 'Forbidden');
+    assert.equal((await platform.store.listRequests({ tenantId: projects.a.id }, { source: 'event', limit: 10 })).length, 0, 'no message got through');
+    // B may have an event of the same name: its own, with its own subscribers.
+    assertStatus(await api('/v1/events', tokens.b, { method: 'POST', ...jsonBody({ name: 'a.event' }) }), 201);
+    const none = await api('/v1/events/a.event/messages', tokens.b, { method: 'POST', ...jsonBody({ payload: 1 }) });
+    assertStatus(none, 202);
+    assert.deepEqual(none.body.request_ids, [], "B's message reaches none of A's functions");
+    assertStatus(await api('/v1/events/a.event', tokens.b, { method: 'DELETE' }), 204);
+    assertStatus(await api(`/v1/functions/${fA}`, tokens.a, { method: 'PATCH', ...jsonBody({ subscriptions: [] }) }), 200);
+    assertStatus(await api('/v1/events/a.event', tokens.a, { method: 'DELETE' }), 204);
+    assertStatus(await api(`/v1/jobs/${jobId}`, tokens.a, { method: 'DELETE' }), 204);
+  });
+});
+
 describe('webhooks', () => {
   test("a private function's webhook without a token is refused with 401 naming Keystone", async () => {
     const response = await call(`${platform.webhookUrl}/function/${fA}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payload": 0}' });

@@ -38,6 +38,27 @@ function readPayload(opts: Opts): unknown {
   }
 }
 
+/** The payloads of a JSON-lines file (blank lines skipped), each line checked. */
+function readPayloadLines(path: string): unknown[] {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (error) {
+    throw new CliError(`Cannot read --payloads-file ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, 1, { cause: error });
+  }
+  const payloads: unknown[] = [];
+  for (const [index, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    try {
+      payloads.push(JSON.parse(line));
+    } catch (error) {
+      throw usageError(`Expected line ${index + 1} of --payloads-file ${path} to be JSON: ${(error as Error).message}`);
+    }
+  }
+  if (payloads.length === 0) throw usageError(`--payloads-file ${path} holds no payload`);
+  return payloads;
+}
+
 /** Why a request that did not succeed ended, in one line. */
 function outcomeLine(request: RequestRecord): string {
   const reason = request.error === null ? '' : `: ${request.error.type}: ${request.error.message}`;
@@ -52,17 +73,26 @@ export function registerExecuteCommand(program: Command, context: CliContext): v
       .argument('<function>', 'ID or name of the function')
       .option('--payload <json>', 'the payload, as JSON (default null)')
       .option('--file <path>', 'a file holding the payload as JSON (- for standard input)')
+      .option('--payloads-file <path>', 'a bulk call: a file of payloads, one JSON value a line (up to 1,000; - for standard input); prints a request id each, in order')
       .option('--wait', 'wait until the request ends, showing progress on stderr; fails unless it succeeded')
       .option('--version <n>', 'call this published version of the function')
       .option('--alias <name>', 'call the version this alias targets'),
     'show',
   ).action(async (idOrName: string, opts: Opts) => {
-    const payload = readPayload(opts);
     if (opts.version !== undefined && opts.alias !== undefined) throw usageError('Give --version or --alias, not both');
     const target = {
       ...(typeof opts.version === 'string' && { version: versionArgument('--version', opts.version) }),
       ...(typeof opts.alias === 'string' && { alias: opts.alias }),
     };
+    if (typeof opts.payloadsFile === 'string') {
+      if (opts.payload !== undefined || opts.file !== undefined || opts.wait === true) throw usageError('Give --payloads-file alone, without --payload, --file or --wait');
+      const payloads = readPayloadLines(opts.payloadsFile);
+      const api = context.api();
+      const fn = await api.findFunction(idOrName);
+      const ids = await api.executeBulk(fn, payloads, target);
+      return context.printList({ columns: ['Request ID'], rows: ids.map((id) => [id]) }, opts);
+    }
+    const payload = readPayload(opts);
     const api = context.api();
     const fn = await api.findFunction(idOrName);
     const requestId = await api.execute(fn, payload, target);

@@ -35,6 +35,7 @@ function addSettingOptions(command: Command): Command {
     .option('--context-file <path>', 'its context: a file of KEY=value lines (blank lines and # comments allowed), replacing the context it had')
     .addOption(new Option('--context <KEY=VALUE>', 'a context setting (repeat for more; over those of --context-file)').argParser(collect).default(undefined))
     .addOption(new Option('--secret <name>', 'a secret of the project it is given (repeat for more; replaces the ones it had)').argParser(collect).default(undefined))
+    .addOption(new Option('--subscribe-to <event>', 'an event of the project it subscribes to (repeat for more; replaces the ones it had): each message published to it makes a request').argParser(collect).default(undefined))
     .option('--wait', 'wait until its image is built, showing progress on stderr');
 }
 
@@ -84,6 +85,8 @@ function settingFields(opts: Opts): [string, string][] {
   const context = contextField(opts);
   if (context !== undefined) fields.push(['context', context]);
   if (Array.isArray(opts.secret)) fields.push(['secrets', (opts.secret as string[]).join(',')]);
+  if (Array.isArray(opts.subscribeTo)) fields.push(['subscriptions', (opts.subscribeTo as string[]).join(',')]);
+  if (typeof opts.frequency === 'string') fields.push(['frequency', opts.frequency]);
   return fields;
 }
 
@@ -112,7 +115,9 @@ export function registerFunctionCommands(program: Command, context: CliContext):
         .description('Create a function from a zip (or a folder) holding new_module.py and requirements.txt')
         .argument('<name>', 'name of the function')
         .requiredOption('--zip <path>', 'zip file with new_module.py and requirements.txt at its root, or a folder holding them'),
-    ).option('--event <event>', 'what calls the function (webhook)'),
+    )
+      .option('--event <event>', 'what calls the function besides its webhook: webhook (the default), timer (with --frequency) or message (with --subscribe-to)')
+      .option('--frequency <minutes>', 'with --event timer: a job calls it every N minutes (N dividing an hour, or a day in whole hours)'),
     'show',
   ).action(async (name: string, opts: Opts) => {
     const fields = settingFields({ ...opts, name });
@@ -154,7 +159,7 @@ export function registerFunctionCommands(program: Command, context: CliContext):
     const fields = settingFields(opts);
     if (opts.public === true || opts.private === true) fields.push(['public', String(opts.public === true)]);
     const zip = typeof opts.zip === 'string' ? readFunctionZip(opts.zip) : undefined;
-    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context or --secret');
+    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context, --secret or --subscribe-to');
     const api = context.api();
     await printWritten(context, await api.updateFunction(await api.resolveFunction(idOrName), formOf(fields, zip)), opts);
   });

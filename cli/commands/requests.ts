@@ -1,6 +1,6 @@
 /** The request commands: list, show, logs (`--follow`), cancel, redrive. */
 import { type Command, Option } from 'commander';
-import { REQUEST_STATUSES, type RequestStatus } from '../../common/domain.js';
+import { REQUEST_SOURCES, REQUEST_STATUSES, type RequestStatus } from '../../common/domain.js';
 import type { CliContext } from '../context.js';
 import { usageError } from '../errors.js';
 import { withOutputOptions } from '../output.js';
@@ -23,6 +23,7 @@ export function registerRequestCommands(program: Command, context: CliContext): 
       .option('--filter <request_id>', 'only the request with this id')
       .option('--function <function>', 'only the requests of this function (ID or name)')
       .addOption(new Option('--status <status>', 'only the requests with this status').choices(REQUEST_STATUSES))
+      .addOption(new Option('--source <source>', 'only the requests made by a webhook call, a job or an event').choices(REQUEST_SOURCES))
       .option('--dead-letter', 'only the dead letters: requests that ran out of retries or expired')
       .option('--version <n>', 'only the requests that ran this version (a number, or latest)')
       .option('--alias <name>', 'only the requests that came through this alias')
@@ -39,6 +40,7 @@ export function registerRequestCommands(program: Command, context: CliContext): 
       ...(typeof opts.status === 'string' && { status: opts.status as RequestStatus }),
       ...(typeof opts.filter === 'string' && { requestId: opts.filter }),
       ...(opts.deadLetter === true && { deadLetter: true }),
+      ...(typeof opts.source === 'string' && { source: opts.source }),
       ...(typeof opts.version === 'string' && { version: opts.version }),
       ...(typeof opts.alias === 'string' && { alias: opts.alias }),
       ...(opts.allTenants === true && { allTenants: true }),

@@ -186,6 +186,61 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('functions').addColumn('openstack', sql`text`).execute();
     },
   },
+  '0008_triggers': {
+    /**
+     * Triggers beyond the webhook: timers (the API's jobs) and their ticks' requests, events and
+     * the functions subscribed to them. A request records its source (null: a webhook, as every
+     * request stored before), the timer that made it and the tick's instant. The timers due are
+     * found by `next_execution_time` among the running ones; a tick is claimed by a conditional
+     * update of the timer's `version`.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      const text = bigText(db);
+      await db.schema.alterTable('requests').addColumn('source', 'varchar(16)').execute();
+      await db.schema.alterTable('requests').addColumn('timer_id', 'varchar(32)').execute();
+      await db.schema.alterTable('requests').addColumn('scheduled_at', 'varchar(32)').execute();
+      await db.schema.createIndex('requests_timer').on('requests').columns(['timer_id', 'created_at']).execute();
+      await db.schema.alterTable('functions').addColumn('subscriptions', text).execute();
+      await portableTable(db, db.schema.createTable('timers'))
+        .addColumn('timer_id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('pattern', 'varchar(255)', (c) => c.notNull())
+        .addColumn('timezone', 'varchar(64)', (c) => c.notNull())
+        .addColumn('payload', text, (c) => c.notNull())
+        .addColumn('status', 'varchar(16)', (c) => c.notNull())
+        .addColumn('count', 'integer')
+        .addColumn('executions', 'integer', (c) => c.notNull())
+        .addColumn('skipped', 'integer', (c) => c.notNull())
+        .addColumn('first_execution_time', 'varchar(32)')
+        .addColumn('next_execution_time', 'varchar(32)')
+        .addColumn('last_execution_time', 'varchar(32)')
+        .addColumn('last_request_ids', text, (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('timers_due').on('timers').columns(['status', 'next_execution_time']).execute();
+      await db.schema.createIndex('timers_tenant').on('timers').columns(['tenant_id', 'created_at']).execute();
+      await db.schema.createIndex('timers_function').on('timers').column('function_id').execute();
+      await portableTable(db, db.schema.createTable('events'))
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('name', 'varchar(128)', (c) => c.notNull())
+        .addColumn('description', text, (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('events_tenant_name', ['tenant_id', 'name'])
+        .execute();
+      await portableTable(db, db.schema.createTable('subscriptions'))
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('event_name', 'varchar(128)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('subscriptions_function_event', ['function_id', 'event_name'])
+        .execute();
+      await db.schema.createIndex('subscriptions_event').on('subscriptions').columns(['tenant_id', 'event_name']).execute();
+    },
+  },
   '0009_runner_load': {
     /**
      * A heartbeat reports what the runner holds (`load`: concurrency, requests running,

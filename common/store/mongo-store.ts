@@ -16,6 +16,10 @@
  * function names it. Without a transaction, a function created at the very moment its secret is
  * deleted may name a secret that is gone; its requests then fail on it (UnknownSecret).
  *
+ * A tick's claim and its request are two documents too: the claim (a conditional update of the
+ * timer's version) comes first, so two schedulers never both fire a tick, and a process dying
+ * between the two loses that one tick rather than firing it twice.
+ *
  * Versions and aliases likewise: an alias is stored after the check that its versions exist, a
  * version deleted after the check that no alias targets it, and two publishes of one function at
  * the very same moment may both make a version (numbers stay unique: the function's counter is
@@ -25,13 +29,27 @@
  * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
  */
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { FINAL_STATUSES, type AliasRecord, type FunctionCode, type FunctionRecord, type FunctionStatus, type FunctionVersion, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse } from '../domain.js';
+import {
+  FINAL_STATUSES,
+  type AliasRecord,
+  type EventRecord,
+  type FunctionCode,
+  type FunctionRecord,
+  type FunctionStatus,
+  type FunctionVersion,
+  type RequestRecord,
+  type RuntimeRecord,
+  type SecretRecord,
+  type SecretUse,
+  type Subscription,
+  type TimerRecord,
+} from '../domain.js';
 import type { CoordinationStore } from '../coordination/coordination-store.js';
 import { PrataiError } from '../errors.js';
 import { PYTHON3_RUNTIME } from './migrations.js';
 import * as codec from './rows.js';
-import type { AliasRow, FunctionRow, FunctionSecretRow, RequestRow, RunnerRow, RuntimeRow, SecretRow, VersionRow } from './rows.js';
-import type { AliasChanges, FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store } from './store.js';
+import type { AliasRow, EventRow, FunctionRow, FunctionSecretRow, RequestRow, RunnerRow, RuntimeRow, SecretRow, SubscriptionRow, TimerRow, VersionRow } from './rows.js';
+import type { AliasChanges, FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store, TimerChanges, TimerFilter } from './store.js';
 
 export interface MongoStoreOptions {
   /** Most connections open at once ([database] max_pool_size). */
@@ -53,7 +71,7 @@ const functionSchema = new Schema<FunctionRow>(
   {
     function_id: text, user_id: text, tenant_id: text, name: text, description: { type: String, default: '' }, type: text, event: text,
     public: number, runtime: text, memory: number, cpus: number, timeout: number, retries: zero, retry_on_error: zero, max_concurrency: zero,
-    network: zero, context: textOrNull, secrets: textOrNull, openstack: textOrNull, running: zero, last_version: zero, status: text, build_log: { type: String, default: '' },
+    network: zero, context: textOrNull, secrets: textOrNull, openstack: textOrNull, subscriptions: textOrNull, running: zero, last_version: zero, status: text, build_log: { type: String, default: '' },
     code_sha256: text, module: text, requirements: { type: String, default: '' }, created_at: text, updated_at: text,
   },
   { ...options, collection: 'functions' },
@@ -64,7 +82,7 @@ functionSchema.index({ tenant_id: 1, name: 1 }, { unique: true });
 const requestSchema = new Schema<RequestRow>(
   {
     request_id: text, function_id: text, tenant_id: text, user_id: text, status: text, payload: text, response: textOrNull,
-    error: textOrNull, logs: text, attempts: number, dead_letter: zero, holds_slot: zero, job_id: textOrNull, queued_at: text, created_at: text,
+    error: textOrNull, logs: text, attempts: number, dead_letter: zero, holds_slot: zero, job_id: textOrNull, queued_at: text, source: textOrNull, timer_id: textOrNull, scheduled_at: textOrNull, created_at: text,
     started_at: textOrNull, finished_at: textOrNull,
     duration_ms: { type: Number, default: null }, headers: textOrNull, version: textOrNull, alias: textOrNull,
   },
@@ -78,6 +96,28 @@ requestSchema.index({ function_id: 1, status: 1 });
 requestSchema.index({ finished_at: 1 });
 requestSchema.index({ dead_letter: 1, created_at: -1, request_id: -1 });
 requestSchema.index({ status: 1, queued_at: 1 });
+requestSchema.index({ timer_id: 1, created_at: -1 });
+
+const nullableNumber = { type: Number, default: null };
+const timerSchema = new Schema<TimerRow>(
+  {
+    timer_id: text, tenant_id: text, user_id: text, function_id: text, name: { type: String, default: '' }, pattern: text, timezone: text, payload: text,
+    status: text, count: nullableNumber, executions: zero, skipped: zero, first_execution_time: textOrNull, next_execution_time: textOrNull,
+    last_execution_time: textOrNull, last_request_ids: text, version: number, created_at: text, updated_at: text,
+  },
+  { ...options, collection: 'timers' },
+);
+timerSchema.index({ timer_id: 1 }, { unique: true });
+timerSchema.index({ status: 1, next_execution_time: 1 });
+timerSchema.index({ tenant_id: 1, created_at: -1 });
+timerSchema.index({ function_id: 1 });
+
+const eventSchema = new Schema<EventRow>({ tenant_id: text, name: text, description: { type: String, default: '' }, created_at: text }, { ...options, collection: 'events' });
+eventSchema.index({ tenant_id: 1, name: 1 }, { unique: true });
+
+const subscriptionSchema = new Schema<SubscriptionRow>({ function_id: text, tenant_id: text, event_name: text }, { ...options, collection: 'subscriptions' });
+subscriptionSchema.index({ function_id: 1, event_name: 1 }, { unique: true });
+subscriptionSchema.index({ tenant_id: 1, event_name: 1 });
 
 const runtimeSchema = new Schema<RuntimeRow>({ name: text, description: text, image: text }, { ...options, collection: 'runtimes' });
 runtimeSchema.index({ name: 1 }, { unique: true });
@@ -131,6 +171,9 @@ export class MongoStore implements Store {
   private readonly runners: Model<RunnerRow>;
   private readonly secrets: Model<SecretRow>;
   private readonly functionSecrets: Model<FunctionSecretRow>;
+  private readonly timers: Model<TimerRow>;
+  private readonly events: Model<EventRow>;
+  private readonly subscriptionRows: Model<SubscriptionRow>;
   private readonly versions: Model<VersionRow>;
   private readonly aliases: Model<AliasRow>;
 
@@ -144,6 +187,9 @@ export class MongoStore implements Store {
     this.runners = connection.model('Runner', runnerSchema);
     this.secrets = connection.model('Secret', secretSchema);
     this.functionSecrets = connection.model('FunctionSecret', functionSecretSchema);
+    this.timers = connection.model('Timer', timerSchema);
+    this.events = connection.model('Event', eventSchema);
+    this.subscriptionRows = connection.model('Subscription', subscriptionSchema);
     this.versions = connection.model('FunctionVersion', versionSchema);
     this.aliases = connection.model('FunctionAlias', aliasSchema);
   }
@@ -175,7 +221,7 @@ export class MongoStore implements Store {
   /** MongoDB has no schema to migrate: the indexes are made (idempotently, from any number of processes) and the runtime seeded. */
   async migrate(): Promise<void> {
     await this.run(async () => {
-      for (const model of [this.functions, this.requests, this.runtimes, this.runners, this.secrets, this.functionSecrets, this.versions, this.aliases]) await model.createIndexes();
+      for (const model of [this.functions, this.requests, this.runtimes, this.runners, this.secrets, this.functionSecrets, this.versions, this.aliases, this.timers, this.events, this.subscriptionRows]) await model.createIndexes();
       // What SQL's migration 0002 adds, on documents stored before it.
       await this.functions.updateMany({ retries: { $exists: false } }, { $set: { retries: 0, retry_on_error: 0, max_concurrency: 0, running: 0 } });
       await this.requests.updateMany({ queued_at: { $exists: false } }, [{ $set: { dead_letter: 0, holds_slot: 0, job_id: null, queued_at: '$created_at' } }]);
@@ -205,6 +251,7 @@ export class MongoStore implements Store {
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
     await this.checkSecrets(fn.tenant_id, fn.secrets);
+    await this.checkEvents(fn.tenant_id, fn.subscriptions);
     await this.run(async () => {
       try {
         await this.functions.create(codec.functionRow(fn, code));
@@ -214,6 +261,23 @@ export class MongoStore implements Store {
       }
     });
     await this.nameSecrets(fn.function_id, fn.tenant_id, fn.secrets);
+    await this.subscribe(fn.function_id, fn.tenant_id, fn.subscriptions);
+  }
+
+  /** Throws UnknownEvent when one of `names` is not an event of the tenant. */
+  private async checkEvents(tenantId: string, names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const found = await this.run(() => this.events.find({ tenant_id: tenantId, name: { $in: names } }, { _id: 0, name: 1 }).lean<{ name: string }[]>());
+    const error = codec.unknownEvent(names, found.map((row) => row.name));
+    if (error) throw error;
+  }
+
+  /** Makes `names` the events the function subscribes to. */
+  private async subscribe(functionId: string, tenantId: string, names: readonly string[]): Promise<void> {
+    await this.run(async () => {
+      await this.subscriptionRows.deleteMany({ function_id: functionId, event_name: { $nin: names } });
+      for (const row of codec.subscriptionRows(functionId, tenantId, names)) await this.subscriptionRows.updateOne(row, { $setOnInsert: row }, { upsert: true });
+    });
   }
 
   /** Throws UnknownSecret when one of `names` is not a secret of the tenant. */
@@ -256,11 +320,12 @@ export class MongoStore implements Store {
 
   async updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean> {
     let tenantId: string | undefined;
-    if (changes.secrets !== undefined) {
+    if (changes.secrets !== undefined || changes.subscriptions !== undefined) {
       const fn = await this.run(() => this.functions.findOne({ function_id: functionId }, { _id: 0, tenant_id: 1 }).lean<{ tenant_id: string }>());
       if (fn === null) return false;
       tenantId = fn.tenant_id;
-      await this.checkSecrets(tenantId, changes.secrets);
+      if (changes.secrets !== undefined) await this.checkSecrets(tenantId, changes.secrets);
+      if (changes.subscriptions !== undefined) await this.checkEvents(tenantId, changes.subscriptions);
     }
     const changed = await this.run(async () => {
       try {
@@ -272,12 +337,15 @@ export class MongoStore implements Store {
       }
     });
     if (changed && changes.secrets !== undefined && tenantId !== undefined) await this.nameSecrets(functionId, tenantId, changes.secrets);
+    if (changed && changes.subscriptions !== undefined && tenantId !== undefined) await this.subscribe(functionId, tenantId, changes.subscriptions);
     return changed;
   }
 
   async deleteFunction(functionId: string): Promise<boolean> {
     const result = await this.run(() => this.functions.deleteOne({ function_id: functionId }));
     await this.run(() => this.functionSecrets.deleteMany({ function_id: functionId }));
+    await this.run(() => this.subscriptionRows.deleteMany({ function_id: functionId }));
+    await this.run(() => this.timers.deleteMany({ function_id: functionId }));
     await this.run(() => this.aliases.deleteMany({ function_id: functionId }));
     await this.run(() => this.versions.deleteMany({ function_id: functionId }));
     return result.deletedCount > 0;
@@ -424,6 +492,17 @@ export class MongoStore implements Store {
     await this.run(() => this.requests.create(codec.requestRow(request)));
   }
 
+  async createRequests(requests: readonly RequestRecord[]): Promise<void> {
+    if (requests.length === 0) return;
+    // All or none without a transaction: what was inserted before a failure is removed again.
+    try {
+      await this.run(() => this.requests.insertMany(requests.map(codec.requestRow), { ordered: true }));
+    } catch (error) {
+      await this.run(() => this.requests.deleteMany({ request_id: { $in: requests.map((request) => request.request_id) } })).catch(() => undefined);
+      throw error;
+    }
+  }
+
   async discardRequest(requestId: string): Promise<void> {
     await this.run(() => this.requests.deleteOne({ request_id: requestId }));
   }
@@ -438,6 +517,9 @@ export class MongoStore implements Store {
     if (filter.functionId !== undefined) query.function_id = filter.functionId;
     if (filter.status !== undefined) query.status = filter.status;
     if (filter.requestId !== undefined) query.request_id = filter.requestId;
+    if (filter.requestIds !== undefined) query.request_id = filter.requestId === undefined ? { $in: filter.requestIds } : { $in: filter.requestIds.filter((id) => id === filter.requestId) };
+    if (filter.timerId !== undefined) query.timer_id = filter.timerId;
+    if (filter.source !== undefined) query.source = filter.source === 'webhook' ? { $in: [null, 'webhook'] } : filter.source;
     if (filter.queuedBefore !== undefined) query.queued_at = { $lt: filter.queuedBefore };
     if (filter.deadLetter !== undefined) query.dead_letter = filter.deadLetter ? 1 : 0;
     if (filter.version !== undefined) query.version = filter.version === 'latest' ? { $in: ['latest', null] } : codec.versionText(filter.version);
@@ -540,6 +622,92 @@ export class MongoStore implements Store {
   async purgeFinishedRequests(finishedBefore: string): Promise<number> {
     const result = await this.run(() => this.requests.deleteMany({ status: { $in: FINAL_STATUSES }, finished_at: { $lt: finishedBefore } }));
     return result.deletedCount;
+  }
+
+  async createTimer(timer: TimerRecord): Promise<void> {
+    await this.run(() => this.timers.create(codec.timerRow(timer)));
+  }
+
+  async getTimer(timerId: string, scope: Scope): Promise<TimerRecord | undefined> {
+    const row = await this.run(() => this.timers.findOne({ timer_id: timerId, ...tenantOf(scope) }, NO_ID).lean<TimerRow>());
+    return row ? codec.toTimer(row) : undefined;
+  }
+
+  async listTimers(scope: Scope, filter: TimerFilter = {}): Promise<TimerRecord[]> {
+    const query = { ...tenantOf(scope), ...(filter.functionId !== undefined && { function_id: filter.functionId }) };
+    const rows = await this.run(() => this.timers.find(query, NO_ID).sort({ created_at: -1, timer_id: -1 }).lean<TimerRow[]>());
+    return rows.map(codec.toTimer);
+  }
+
+  async changeTimer(timerId: string, version: number, changes: TimerChanges, requests: readonly RequestRecord[] = []): Promise<boolean> {
+    const result = await this.run(() => this.timers.updateOne({ timer_id: timerId, version }, { $set: { ...codec.timerChangesRow(changes), version: version + 1 } }));
+    if (result.modifiedCount === 0) return false;
+    if (requests.length > 0) await this.createRequests(requests);
+    return true;
+  }
+
+  async deleteTimer(timerId: string): Promise<boolean> {
+    const result = await this.run(() => this.timers.deleteOne({ timer_id: timerId }));
+    return result.deletedCount > 0;
+  }
+
+  async dueTimers(before: string, limit: number): Promise<TimerRecord[]> {
+    const rows = await this.run(() =>
+      this.timers.find({ status: 'running', next_execution_time: { $ne: null, $lte: before } }, NO_ID).sort({ next_execution_time: 1 }).limit(limit).lean<TimerRow[]>(),
+    );
+    return rows.map(codec.toTimer);
+  }
+
+  async nextTimerTick(): Promise<string | undefined> {
+    const row = await this.run(() =>
+      this.timers.findOne({ status: 'running', next_execution_time: { $ne: null } }, { _id: 0, next_execution_time: 1 }).sort({ next_execution_time: 1 }).lean<Pick<TimerRow, 'next_execution_time'>>(),
+    );
+    return row?.next_execution_time ?? undefined;
+  }
+
+  async createEvent(event: EventRecord): Promise<void> {
+    await this.run(async () => {
+      try {
+        await this.events.create(event);
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new PrataiError('EventExists', `An event named \`${event.name}\` exists already in this project`);
+        throw error;
+      }
+    });
+  }
+
+  async getEvent(tenantId: string, name: string): Promise<EventRecord | undefined> {
+    const row = await this.run(() => this.events.findOne({ tenant_id: tenantId, name }, NO_ID).lean<EventRecord>());
+    return row ?? undefined;
+  }
+
+  async listEvents(scope: Scope): Promise<EventRecord[]> {
+    return this.run(() => this.events.find(tenantOf(scope), NO_ID).sort({ tenant_id: 1, name: 1 }).lean<EventRecord[]>());
+  }
+
+  async deleteEvent(tenantId: string, name: string): Promise<boolean> {
+    const subscribers = await this.listSubscriptions(tenantId, name);
+    if (subscribers.length > 0) {
+      if ((await this.getEvent(tenantId, name)) === undefined) return false;
+      throw codec.eventInUse(name, subscribers);
+    }
+    const result = await this.run(() => this.events.deleteOne({ tenant_id: tenantId, name }));
+    return result.deletedCount > 0;
+  }
+
+  async listSubscriptions(tenantId: string, event?: string): Promise<Subscription[]> {
+    const rows = await this.run(() =>
+      this.subscriptionRows.find({ tenant_id: tenantId, ...(event !== undefined && { event_name: event }) }, NO_ID).lean<SubscriptionRow[]>(),
+    );
+    if (rows.length === 0) return [];
+    const functions = await this.run(() =>
+      this.functions.find({ function_id: { $in: [...new Set(rows.map((row) => row.function_id))] } }, { _id: 0, function_id: 1, name: 1 }).lean<{ function_id: string; name: string }[]>(),
+    );
+    const names = new Map(functions.map((fn) => [fn.function_id, fn.name]));
+    return rows
+      .filter((row) => names.has(row.function_id))
+      .map((row) => ({ event: row.event_name, function_id: row.function_id, function_name: names.get(row.function_id) as string }))
+      .sort((a, b) => (a.event === b.event ? (a.function_name < b.function_name ? -1 : 1) : a.event < b.event ? -1 : 1));
   }
 
   async listRuntimes(): Promise<RuntimeRecord[]> {

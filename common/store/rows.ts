@@ -4,9 +4,25 @@
  * as text (they sort as they compare), booleans as 0/1, JSON documents (payload, response, error,
  * logs, image lists) as text.
  */
-import { VERSION_SETTINGS, type AliasRecord, type FunctionCode, type FunctionOpenStack, type FunctionRecord, type FunctionStatus, type FunctionVersion, type RequestRecord, type SecretUse, type VersionRef } from '../domain.js';
+import {
+  VERSION_SETTINGS,
+  type AliasRecord,
+  type FunctionCode,
+  type FunctionEvent,
+  type FunctionOpenStack,
+  type FunctionRecord,
+  type FunctionStatus,
+  type FunctionVersion,
+  type RequestRecord,
+  type RequestSource,
+  type SecretUse,
+  type Subscription,
+  type TimerRecord,
+  type TimerStatus,
+  type VersionRef,
+} from '../domain.js';
 import { PrataiError } from '../errors.js';
-import type { FailedAttempt, Outcome, RunnerHeartbeat, RunnerLoad } from './store.js';
+import type { FailedAttempt, Outcome, RunnerHeartbeat, RunnerLoad, TimerChanges } from './store.js';
 
 export interface FunctionRow {
   function_id: string;
@@ -30,8 +46,10 @@ export interface FunctionRow {
   context: string | null;
   /** JSON array of secret names; null on rows stored before migration 0005 (none). */
   secrets: string | null;
-  /** JSON of its FunctionOpenStack (trust id, roles); null without one (and before migration 0006). */
+  /** JSON of its FunctionOpenStack (trust id, roles); null without one (and before migration 0007). */
   openstack: string | null;
+  /** JSON array of event names; null on rows stored before migration 0008 (none). */
+  subscriptions: string | null;
   /** Slots taken: requests of the function running now that hold one (only counted while max_concurrency > 0). */
   running: number;
   /** The highest version number it ever published (0: none), so that none is given twice. */
@@ -63,6 +81,12 @@ export interface RequestRow {
   job_id: string | null;
   /** When it last entered `queued` (created, retried, redriven): what the sweeper measures. */
   queued_at: string;
+  /** What made it; null on rows stored before migration 0008 (a webhook). */
+  source: string | null;
+  /** The timer whose tick made it. */
+  timer_id: string | null;
+  /** That tick's instant. */
+  scheduled_at: string | null;
   /** The version it runs, as text (`3`); null (rows before migration 0010) or `latest`: the function as it is. */
   version: string | null;
   /** The alias it came through, if any. */
@@ -126,6 +150,23 @@ export interface FunctionSecretRow {
   secret_name: string;
 }
 
+/** A timer's row: its record with the payload and the last request ids as JSON text. */
+export interface TimerRow extends Omit<TimerRecord, 'payload' | 'last_request_ids' | 'status'> {
+  status: string;
+  payload: string;
+  last_request_ids: string;
+}
+
+/** An event's row is its record. */
+export type { EventRecord as EventRow } from '../domain.js';
+
+/** One event a function subscribes to: what a message fans out by, and what keeps an event in use from being deleted. */
+export interface SubscriptionRow {
+  function_id: string;
+  tenant_id: string;
+  event_name: string;
+}
+
 export interface RunnerRow {
   name: string;
   host: string;
@@ -143,7 +184,7 @@ export interface RunnerRow {
 /** A function's columns without its code: what listing and showing read. */
 export const FUNCTION_COLUMNS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'runtime',
-  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'context', 'secrets', 'openstack', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
+  'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'context', 'secrets', 'openstack', 'subscriptions', 'status', 'build_log', 'code_sha256', 'created_at', 'updated_at',
 ] as const;
 
 export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow {
@@ -155,6 +196,7 @@ export function functionRow(fn: FunctionRecord, code: FunctionCode): FunctionRow
     context: JSON.stringify(fn.context),
     secrets: JSON.stringify(fn.secrets),
     openstack: jsonOrNull(fn.openstack),
+    subscriptions: JSON.stringify(fn.subscriptions),
     running: 0,
     last_version: 0,
     module: code.module,
@@ -259,9 +301,10 @@ export function versionInUse(version: number, aliases: readonly AliasRecord[]): 
 
 /** The columns `updateFunction` sets. */
 export function functionChangesRow(changes: Omit<Partial<FunctionRecord>, 'openstack'> & { openstack?: FunctionOpenStack | null }, code?: FunctionCode): Partial<FunctionRow> {
-  const { public: isPublic, retry_on_error: retryOnError, network, context, secrets, openstack, ...rest } = changes;
+  const { public: isPublic, retry_on_error: retryOnError, network, context, secrets, subscriptions, openstack, ...rest } = changes;
   return {
     ...rest,
+    ...(subscriptions !== undefined && { subscriptions: JSON.stringify(subscriptions) }),
     // null takes an identity away; absent leaves it.
     ...(openstack !== undefined && { openstack: jsonOrNull(openstack) }),
     ...(context !== undefined && { context: JSON.stringify(context) }),
@@ -281,7 +324,7 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     name: row.name,
     description: row.description,
     type: row.type as FunctionRecord['type'],
-    event: 'webhook',
+    event: row.event as FunctionEvent,
     public: row.public === 1,
     runtime: row.runtime,
     memory: row.memory,
@@ -293,6 +336,7 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     network: row.network === 1,
     context: row.context === null ? {} : (JSON.parse(row.context) as Record<string, string>),
     secrets: row.secrets === null ? [] : (JSON.parse(row.secrets) as string[]),
+    subscriptions: row.subscriptions === null || row.subscriptions === undefined ? [] : (JSON.parse(row.subscriptions) as string[]),
     ...(row.openstack !== null && row.openstack !== undefined && { openstack: JSON.parse(row.openstack) as FunctionOpenStack }),
     status: row.status as FunctionStatus,
     build_log: row.build_log,
@@ -307,7 +351,7 @@ const jsonOrNull = (value: unknown): string | null => (value === null || value =
 /** Every column of a request's row, in the order it is inserted. */
 export const REQUEST_COLUMNS = [
   'request_id', 'function_id', 'tenant_id', 'user_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
-  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'created_at', 'started_at', 'finished_at', 'duration_ms', 'headers', 'version', 'alias',
+  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'source', 'timer_id', 'scheduled_at', 'created_at', 'started_at', 'finished_at', 'duration_ms', 'headers', 'version', 'alias',
 ] as const satisfies readonly (keyof RequestRow)[];
 
 /** A request's `version` as its row keeps it. */
@@ -320,6 +364,8 @@ export function requestRow(request: RequestRecord): RequestRow {
     holds_slot: 0,
     job_id: null,
     queued_at: request.created_at,
+    // A webhook's request, the most common, keeps the column null as every request before 0008.
+    source: request.source === 'webhook' ? null : request.source,
     version: versionText(request.version),
     payload: JSON.stringify(request.payload),
     response: jsonOrNull(request.response),
@@ -336,6 +382,9 @@ export function toRequest(row: RequestRow): RequestRecord {
     tenant_id: row.tenant_id,
     user_id: row.user_id,
     status: row.status as RequestRecord['status'],
+    source: (row.source ?? 'webhook') as RequestSource,
+    timer_id: row.timer_id ?? null,
+    scheduled_at: row.scheduled_at ?? null,
     payload: JSON.parse(row.payload) as unknown,
     response: row.response === null ? null : (JSON.parse(row.response) as unknown),
     error: row.error === null ? null : (JSON.parse(row.error) as RequestRecord['error']),
@@ -354,6 +403,60 @@ export function toRequest(row: RequestRow): RequestRecord {
 
 /** The columns a request's end sets: every end gives back the slot it held. */
 type EndRow = Pick<RequestRow, 'status' | 'error' | 'finished_at' | 'holds_slot'> & Partial<RequestRow>;
+
+/** The first of `names` that `found` lacks, as the error a function subscribing to it gets. */
+export function unknownEvent(names: readonly string[], found: readonly string[]): PrataiError | undefined {
+  const missing = names.find((name) => !found.includes(name));
+  return missing === undefined ? undefined : new PrataiError('UnknownEvent', `Expected every name in \`subscriptions\` to be an event of this project, got \`${missing}\`, which is not (see GET /v1/events)`);
+}
+
+/** The functions that subscribe to an event, as EventInUse lists them. */
+export function eventInUse(name: string, subscriptions: readonly Subscription[]): PrataiError {
+  const functions = subscriptions.map((each) => ({ function_id: each.function_id, name: each.function_name }));
+  return new PrataiError('EventInUse', `Event \`${name}\` has subscribers: ${functions.map((fn) => `function \`${fn.name}\` (${fn.function_id})`).join(', ')}; take it out of their \`subscriptions\` first`, { details: { functions } });
+}
+
+/** The rows that say which events a function subscribes to. */
+export const subscriptionRows = (functionId: string, tenantId: string, names: readonly string[]): SubscriptionRow[] =>
+  names.map((name) => ({ function_id: functionId, tenant_id: tenantId, event_name: name }));
+
+export function timerRow(timer: TimerRecord): TimerRow {
+  return { ...timer, payload: JSON.stringify(timer.payload), last_request_ids: JSON.stringify(timer.last_request_ids) };
+}
+
+export function toTimer(row: TimerRow): TimerRecord {
+  return {
+    timer_id: row.timer_id,
+    tenant_id: row.tenant_id,
+    user_id: row.user_id,
+    function_id: row.function_id,
+    name: row.name,
+    pattern: row.pattern,
+    timezone: row.timezone,
+    payload: JSON.parse(row.payload) as unknown,
+    status: row.status as TimerStatus,
+    count: row.count ?? null,
+    executions: row.executions,
+    skipped: row.skipped,
+    first_execution_time: row.first_execution_time ?? null,
+    next_execution_time: row.next_execution_time ?? null,
+    last_execution_time: row.last_execution_time ?? null,
+    last_request_ids: JSON.parse(row.last_request_ids) as string[],
+    version: row.version,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+/** The columns a change of a timer sets (its version is counted by the store). */
+export function timerChangesRow(changes: TimerChanges): Partial<TimerRow> {
+  const { payload, last_request_ids: ids, ...rest } = changes;
+  return {
+    ...rest,
+    ...(payload !== undefined && { payload: JSON.stringify(payload) }),
+    ...(ids !== undefined && { last_request_ids: JSON.stringify(ids) }),
+  };
+}
 
 /** The columns `finishRequest` sets. */
 export function outcomeRow(outcome: Outcome): EndRow {

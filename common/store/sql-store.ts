@@ -8,7 +8,21 @@
  * request's row, then the function's), so two such transactions never wait on each other in a ring.
  */
 import { Kysely, Migrator, SqliteAdapter, sql, type Migration, type QueryResult, type Transaction } from 'kysely';
-import { FINAL_STATUSES, type AliasRecord, type FunctionCode, type FunctionRecord, type FunctionStatus, type FunctionVersion, type RequestRecord, type RuntimeRecord, type SecretRecord, type SecretUse } from '../domain.js';
+import {
+  FINAL_STATUSES,
+  type AliasRecord,
+  type EventRecord,
+  type FunctionCode,
+  type FunctionRecord,
+  type FunctionStatus,
+  type FunctionVersion,
+  type RequestRecord,
+  type RuntimeRecord,
+  type SecretRecord,
+  type SecretUse,
+  type Subscription,
+  type TimerRecord,
+} from '../domain.js';
 import type { CoordinationStore } from '../coordination/coordination-store.js';
 import { SqlCoordinationStore, type CoordinationTables } from '../coordination/sql-coordination-store.js';
 import { PrataiError } from '../errors.js';
@@ -19,7 +33,16 @@ import { isUniqueViolation } from './sql-errors.js';
 import {
   aliasRow,
   cancelRow,
+  eventInUse,
   expiredRow,
+  subscriptionRows,
+  timerChangesRow,
+  timerRow,
+  toTimer,
+  unknownEvent,
+  type EventRow,
+  type SubscriptionRow,
+  type TimerRow,
   finishableFrom,
   FUNCTION_COLUMNS,
   functionChangesRow,
@@ -57,7 +80,7 @@ import {
 } from './rows.js';
 import { SqlWorkflowStore, type WorkflowTables } from './sql-workflow-store.js';
 import type { WorkflowStore } from './workflow-store.js';
-import type { AliasChanges, FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store } from './store.js';
+import type { AliasChanges, FailedAttempt, FunctionChanges, Outcome, RequestFilter, RunnerHeartbeat, Scope, SealedValue, StartRequest, StartResult, Store, TimerChanges, TimerFilter } from './store.js';
 
 export interface SqlStoreOptions {
   /** Most connections open at once to a server database ([database] max_pool_size). */
@@ -76,9 +99,15 @@ export interface Tables {
   runners: RunnerRow;
   secrets: SecretRow;
   function_secrets: FunctionSecretRow;
+  timers: TimerRow;
+  events: EventRow;
+  subscriptions: SubscriptionRow;
   function_versions: VersionRow;
   function_aliases: AliasRow;
 }
+
+/** Requests inserted per statement by createRequests: well under every database's limit of parameters. */
+const INSERT_BATCH = 200;
 
 type FunctionColumns = Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[number]>;
 
@@ -228,14 +257,16 @@ export class SqlStore implements Store {
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
     try {
-      if (fn.secrets.length === 0) {
+      if (fn.secrets.length === 0 && fn.subscriptions.length === 0) {
         await this.db.insertInto('functions').values(functionRow(fn, code)).execute();
         return;
       }
       await this.db.transaction().execute(async (trx) => {
         await this.lockSecrets(trx, fn.tenant_id, fn.secrets);
+        await this.lockEvents(trx, fn.tenant_id, fn.subscriptions);
         await trx.insertInto('functions').values(functionRow(fn, code)).execute();
-        await trx.insertInto('function_secrets').values(functionSecretRows(fn.function_id, fn.tenant_id, fn.secrets)).execute();
+        if (fn.secrets.length > 0) await trx.insertInto('function_secrets').values(functionSecretRows(fn.function_id, fn.tenant_id, fn.secrets)).execute();
+        if (fn.subscriptions.length > 0) await trx.insertInto('subscriptions').values(subscriptionRows(fn.function_id, fn.tenant_id, fn.subscriptions)).execute();
       });
     } catch (error) {
       if (isUniqueViolation(error)) {
@@ -255,6 +286,15 @@ export class SqlStore implements Store {
     const query = trx.selectFrom('secrets').select('name').where('tenant_id', '=', tenantId).where('name', 'in', names).orderBy('name');
     const found = await (this.sqlite ? query : query.forUpdate()).execute();
     const error = unknownSecret(names, found.map((row) => row.name));
+    if (error) throw error;
+  }
+
+  /** As lockSecrets, for the events a function subscribes to: UnknownEvent when one does not exist. */
+  private async lockEvents(trx: Transaction<Tables>, tenantId: string, names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const query = trx.selectFrom('events').select('name').where('tenant_id', '=', tenantId).where('name', 'in', names).orderBy('name');
+    const found = await (this.sqlite ? query : query.forUpdate()).execute();
+    const error = unknownEvent(names, found.map((row) => row.name));
     if (error) throw error;
   }
 
@@ -288,18 +328,25 @@ export class SqlStore implements Store {
 
   async updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean> {
     try {
-      if (changes.secrets === undefined) {
+      const { secrets, subscriptions } = changes;
+      if (secrets === undefined && subscriptions === undefined) {
         const result = await this.db.updateTable('functions').set(functionChangesRow(changes, code)).where('function_id', '=', functionId).executeTakeFirst();
         return result.numUpdatedRows > 0n;
       }
-      const secrets = changes.secrets;
       return await this.db.transaction().execute(async (trx) => {
         const fn = await trx.selectFrom('functions').select('tenant_id').where('function_id', '=', functionId).executeTakeFirst();
         if (fn === undefined) return false;
-        await this.lockSecrets(trx, fn.tenant_id, secrets);
+        if (secrets !== undefined) await this.lockSecrets(trx, fn.tenant_id, secrets);
+        if (subscriptions !== undefined) await this.lockEvents(trx, fn.tenant_id, subscriptions);
         const result = await trx.updateTable('functions').set(functionChangesRow(changes, code)).where('function_id', '=', functionId).executeTakeFirst();
-        await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
-        if (secrets.length > 0) await trx.insertInto('function_secrets').values(functionSecretRows(functionId, fn.tenant_id, secrets)).execute();
+        if (secrets !== undefined) {
+          await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
+          if (secrets.length > 0) await trx.insertInto('function_secrets').values(functionSecretRows(functionId, fn.tenant_id, secrets)).execute();
+        }
+        if (subscriptions !== undefined) {
+          await trx.deleteFrom('subscriptions').where('function_id', '=', functionId).execute();
+          if (subscriptions.length > 0) await trx.insertInto('subscriptions').values(subscriptionRows(functionId, fn.tenant_id, subscriptions)).execute();
+        }
         return result.numUpdatedRows > 0n;
       });
     } catch (error) {
@@ -309,9 +356,12 @@ export class SqlStore implements Store {
   }
 
   async deleteFunction(functionId: string): Promise<boolean> {
-    // In one transaction: a function left naming secrets it no longer has would hold them forever.
+    // In one transaction: a function left naming secrets it no longer has would hold them forever,
+    // and its timers would fire requests of a function that is gone.
     return this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
+      await trx.deleteFrom('subscriptions').where('function_id', '=', functionId).execute();
+      await trx.deleteFrom('timers').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('function_aliases').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('function_versions').where('function_id', '=', functionId).execute();
       const result = await trx.deleteFrom('functions').where('function_id', '=', functionId).executeTakeFirst();
@@ -490,6 +540,17 @@ export class SqlStore implements Store {
     await this.hot.insertRequest.execute(requestRow(request));
   }
 
+  async createRequests(requests: readonly RequestRecord[]): Promise<void> {
+    if (requests.length === 0) return;
+    await this.db.transaction().execute(async (trx) => this.insertRequests(trx, requests));
+  }
+
+  private async insertRequests(trx: Transaction<Tables>, requests: readonly RequestRecord[]): Promise<void> {
+    for (let start = 0; start < requests.length; start += INSERT_BATCH) {
+      await trx.insertInto('requests').values(requests.slice(start, start + INSERT_BATCH).map(requestRow)).execute();
+    }
+  }
+
   async discardRequest(requestId: string): Promise<void> {
     await this.db.deleteFrom('requests').where('request_id', '=', requestId).execute();
   }
@@ -508,6 +569,12 @@ export class SqlStore implements Store {
     if (filter.functionId !== undefined) query = query.where('function_id', '=', filter.functionId);
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
     if (filter.requestId !== undefined) query = query.where('request_id', '=', filter.requestId);
+    if (filter.requestIds !== undefined) query = filter.requestIds.length === 0 ? query.where(sql<boolean>`1 = 0`) : query.where('request_id', 'in', filter.requestIds);
+    if (filter.timerId !== undefined) query = query.where('timer_id', '=', filter.timerId);
+    if (filter.source !== undefined) {
+      const source = filter.source;
+      query = source === 'webhook' ? query.where((eb) => eb.or([eb('source', 'is', null), eb('source', '=', 'webhook')])) : query.where('source', '=', source);
+    }
     if (filter.queuedBefore !== undefined) query = query.where('queued_at', '<', filter.queuedBefore);
     if (filter.deadLetter !== undefined) query = query.where('dead_letter', '=', filter.deadLetter ? 1 : 0);
     if (filter.version === 'latest') query = query.where((eb) => eb.or([eb('version', '=', 'latest'), eb('version', 'is', null)]));
@@ -654,6 +721,115 @@ export class SqlStore implements Store {
       .where('status', '=', 'queued')
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
+  }
+
+  async createTimer(timer: TimerRecord): Promise<void> {
+    await this.db.insertInto('timers').values(timerRow(timer)).execute();
+  }
+
+  async getTimer(timerId: string, scope: Scope): Promise<TimerRecord | undefined> {
+    let query = this.db.selectFrom('timers').selectAll().where('timer_id', '=', timerId);
+    if (scope !== 'all-tenants') query = query.where('tenant_id', '=', scope.tenantId);
+    const row = await query.executeTakeFirst();
+    return row && toTimer(row);
+  }
+
+  async listTimers(scope: Scope, filter: TimerFilter = {}): Promise<TimerRecord[]> {
+    let query = this.db.selectFrom('timers').selectAll().orderBy('created_at', 'desc').orderBy('timer_id', 'desc');
+    if (scope !== 'all-tenants') query = query.where('tenant_id', '=', scope.tenantId);
+    if (filter.functionId !== undefined) query = query.where('function_id', '=', filter.functionId);
+    return (await query.execute()).map(toTimer);
+  }
+
+  async changeTimer(timerId: string, version: number, changes: TimerChanges, requests: readonly RequestRecord[] = []): Promise<boolean> {
+    const update = (db: Kysely<Tables>) =>
+      db
+        .updateTable('timers')
+        .set({ ...timerChangesRow(changes), version: version + 1 })
+        .where('timer_id', '=', timerId)
+        .where('version', '=', version)
+        .executeTakeFirst();
+    if (requests.length === 0) return (await update(this.db)).numUpdatedRows > 0n;
+    return this.db.transaction().execute(async (trx) => {
+      if ((await update(trx)).numUpdatedRows === 0n) return false;
+      await this.insertRequests(trx, requests);
+      return true;
+    });
+  }
+
+  async deleteTimer(timerId: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('timers').where('timer_id', '=', timerId).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async dueTimers(before: string, limit: number): Promise<TimerRecord[]> {
+    const rows = await this.db
+      .selectFrom('timers')
+      .selectAll()
+      .where('status', '=', 'running')
+      .where('next_execution_time', '<=', before)
+      .orderBy('next_execution_time')
+      .limit(limit)
+      .execute();
+    return rows.map(toTimer);
+  }
+
+  async nextTimerTick(): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('timers')
+      .select('next_execution_time')
+      .where('status', '=', 'running')
+      .where('next_execution_time', 'is not', null)
+      .orderBy('next_execution_time')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.next_execution_time ?? undefined;
+  }
+
+  async createEvent(event: EventRecord): Promise<void> {
+    try {
+      await this.db.insertInto('events').values(event).execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new PrataiError('EventExists', `An event named \`${event.name}\` exists already in this project`);
+      throw error;
+    }
+  }
+
+  async getEvent(tenantId: string, name: string): Promise<EventRecord | undefined> {
+    return this.db.selectFrom('events').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+  }
+
+  async listEvents(scope: Scope): Promise<EventRecord[]> {
+    let query = this.db.selectFrom('events').selectAll().orderBy('tenant_id').orderBy('name');
+    if (scope !== 'all-tenants') query = query.where('tenant_id', '=', scope.tenantId);
+    return query.execute();
+  }
+
+  async deleteEvent(tenantId: string, name: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const query = trx.selectFrom('events').select('name').where('tenant_id', '=', tenantId).where('name', '=', name);
+      if ((await (this.sqlite ? query : query.forUpdate()).executeTakeFirst()) === undefined) return false;
+      const subscribers = await this.subscriptions(trx, tenantId, name);
+      if (subscribers.length > 0) throw eventInUse(name, subscribers);
+      await trx.deleteFrom('events').where('tenant_id', '=', tenantId).where('name', '=', name).execute();
+      return true;
+    });
+  }
+
+  async listSubscriptions(tenantId: string, event?: string): Promise<Subscription[]> {
+    return this.subscriptions(this.db, tenantId, event);
+  }
+
+  private async subscriptions(db: Kysely<Tables>, tenantId: string, event?: string): Promise<Subscription[]> {
+    let query = db
+      .selectFrom('subscriptions')
+      .innerJoin('functions', 'functions.function_id', 'subscriptions.function_id')
+      .select(['subscriptions.event_name as event', 'subscriptions.function_id as function_id', 'functions.name as function_name'])
+      .where('subscriptions.tenant_id', '=', tenantId)
+      .orderBy('subscriptions.event_name')
+      .orderBy('functions.name');
+    if (event !== undefined) query = query.where('subscriptions.event_name', '=', event);
+    return query.execute();
   }
 
   async listRuntimes(): Promise<RuntimeRecord[]> {

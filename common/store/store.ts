@@ -1,6 +1,10 @@
 import type { WorkflowStore } from './workflow-store.js';
 import type {
   AliasRecord,
+  EventRecord,
+  RequestSource,
+  Subscription,
+  TimerRecord,
   FunctionCode,
   FunctionOpenStack,
   FunctionVersion,
@@ -24,6 +28,12 @@ export interface RequestFilter {
   functionId?: string;
   status?: RequestStatus;
   requestId?: string;
+  /** Only these requests (several fetched at once). */
+  requestIds?: readonly string[];
+  /** Only requests of this source. */
+  source?: RequestSource;
+  /** Only the requests a timer made. */
+  timerId?: string;
   /** Newest first; at most this many. */
   limit: number;
   /** Only requests older than this one (the last of the previous page). */
@@ -45,13 +55,22 @@ export type AliasChanges = Partial<Pick<AliasRecord, 'version' | 'weights' | 'de
 export type FunctionChanges = Partial<
   Pick<
     FunctionRecord,
-    'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256' | 'context' | 'secrets'
+    'name' | 'description' | 'memory' | 'cpus' | 'timeout' | 'retries' | 'retry_on_error' | 'max_concurrency' | 'network' | 'public' | 'type' | 'runtime' | 'status' | 'build_log' | 'code_sha256' | 'context' | 'secrets' | 'subscriptions'
   >
 > & {
   updated_at: string;
   /** A new OpenStack identity; null takes it away. */
   openstack?: FunctionOpenStack | null;
 };
+
+/** What a change of a timer (a PATCH, a tick's claim) may set. */
+export type TimerChanges = Partial<
+  Pick<TimerRecord, 'name' | 'pattern' | 'timezone' | 'payload' | 'status' | 'count' | 'executions' | 'skipped' | 'first_execution_time' | 'next_execution_time' | 'last_execution_time' | 'last_request_ids' | 'updated_at'>
+>;
+
+export interface TimerFilter {
+  functionId?: string;
+}
 
 /** A secret's value as the store holds it: sealed under a key of the keyring, never in clear. */
 export type SealedValue = Pick<SecretRecord, 'key_id' | 'ciphertext'>;
@@ -155,7 +174,8 @@ export interface Store {
 
   /**
    * Throws FunctionNameTaken when the tenant already has a function of that name, UnknownSecret
-   * when it names a secret its tenant does not have (then nothing is stored).
+   * when it names a secret its tenant does not have, UnknownEvent when it subscribes to an event
+   * its tenant does not have (then nothing is stored).
    */
   createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void>;
   getFunction(functionId: string, scope: Scope): Promise<FunctionRecord | undefined>;
@@ -169,7 +189,7 @@ export interface Store {
    * `changes.secrets` names a secret its tenant does not have (nothing changed). False when gone.
    */
   updateFunction(functionId: string, changes: FunctionChanges, code?: FunctionCode): Promise<boolean>;
-  /** Removes the function and its code, versions and aliases (and its hold on the secrets it names); its requests stay. False when it did not exist. */
+  /** Removes the function and its code, versions, aliases, timers and subscriptions (and its hold on the secrets it names); its requests stay. False when it did not exist. */
   deleteFunction(functionId: string): Promise<boolean>;
 
   /**
@@ -211,6 +231,8 @@ export interface Store {
   listSecretUses(tenantId: string, name?: string): Promise<SecretUse[]>;
 
   createRequest(request: RequestRecord): Promise<void>;
+  /** Stores several requests at once, all or none (a bulk call, a message's fan-out). */
+  createRequests(requests: readonly RequestRecord[]): Promise<void>;
   /** Removes a request that was never accepted (its job could not be queued). */
   discardRequest(requestId: string): Promise<void>;
   getRequest(requestId: string, scope: Scope): Promise<RequestRecord | undefined>;
@@ -238,6 +260,33 @@ export interface Store {
   cancelQueuedRequests(functionId: string, reason: string, at: string): Promise<number>;
   /** Deletes the requests that ended (a final status) before this ISO-8601 time; returns how many. */
   purgeFinishedRequests(finishedBefore: string): Promise<number>;
+
+  createTimer(timer: TimerRecord): Promise<void>;
+  getTimer(timerId: string, scope: Scope): Promise<TimerRecord | undefined>;
+  /** Newest first. */
+  listTimers(scope: Scope, filter?: TimerFilter): Promise<TimerRecord[]>;
+  /**
+   * Changes a timer only while it is at `version` (its version then grows by one), and stores
+   * `requests` in the same transaction: a tick's claim is this, with the tick's request, so that
+   * of schedulers racing for a tick exactly one stores its request, and a claimed tick's request
+   * is never lost. False when the timer changed meanwhile or is gone: nothing changed or stored.
+   */
+  changeTimer(timerId: string, version: number, changes: TimerChanges, requests?: readonly RequestRecord[]): Promise<boolean>;
+  deleteTimer(timerId: string): Promise<boolean>;
+  /** Running timers whose next tick is at or before this ISO time, soonest first; at most `limit`. */
+  dueTimers(before: string, limit: number): Promise<TimerRecord[]>;
+  /** The soonest next tick of any running timer. */
+  nextTimerTick(): Promise<string | undefined>;
+
+  /** Stores a new event; throws EventExists when its tenant has one of that name. */
+  createEvent(event: EventRecord): Promise<void>;
+  getEvent(tenantId: string, name: string): Promise<EventRecord | undefined>;
+  /** By tenant then name. */
+  listEvents(scope: Scope): Promise<EventRecord[]>;
+  /** Deletes an event no function subscribes to: false when it did not exist; throws EventInUse (naming the functions) otherwise. */
+  deleteEvent(tenantId: string, name: string): Promise<boolean>;
+  /** The tenant's functions subscribed to its events (only to `event`, when given), by event then function name. */
+  listSubscriptions(tenantId: string, event?: string): Promise<Subscription[]>;
 
   listRuntimes(): Promise<RuntimeRecord[]>;
   getRuntime(name: string): Promise<RuntimeRecord | undefined>;

@@ -162,6 +162,9 @@ export class WorkflowEngine {
       // An action runs its workflow's code as it is: workflows have no versions.
       version: 'latest',
       alias: null,
+      source: 'workflow',
+      timer_id: null,
+      scheduled_at: null,
       created_at: now(),
       started_at: null,
       finished_at: null,

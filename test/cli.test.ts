@@ -404,7 +404,7 @@ describe('the README', () => {
     assert.match(run.stdout, /INFO \[pratai\] called with \{'key': 'value'\}\n/, 'request-logs');
     assert.match(run.stdout, /\| response +\| \{"hello":\{"key":"value"\}\} +\|/, 'request-show and function-execute --wait');
     assert.match(run.stdout, /\{"request_id":"[0-9a-f]{32}"\}/, 'curl');
-    const notProgress = run.stderr.split('\n').filter((line) => line !== '' && !/^(Building function hello|Request [0-9a-f]{32}): /.test(line));
+    const notProgress = run.stderr.split('\n').filter((line) => line !== '' && !/^(Building function [\w-]+|Request [0-9a-f]{32}): /.test(line));
     assert.deepEqual(notProgress, [], 'only progress lines on stderr');
     assert.equal(await cli.ok(['function-list', '-f', 'value']), '', 'function-delete');
   });

@@ -1,8 +1,9 @@
 /**
  * Multi-tenancy with the real Keystone: two projects with a member each, a reader, an admin.
  * Project B can neither see nor change anything of project A's (every route answers 404 and
- * changes nothing), listings stay within the project, the admin sees all with all_tenants, the
- * reader reads but cannot write, and webhooks admit whom they should — then run as the owner.
+ * changes nothing, its versions and aliases included), listings stay within the project, the
+ * admin sees all with all_tenants, the reader reads but cannot write, and webhooks admit whom they
+ * should — then run as the owner.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -289,6 +290,70 @@ describe('jobs and events', () => {
     assertStatus(await api(`/v1/functions/${fA}`, tokens.a, { method: 'PATCH', ...jsonBody({ subscriptions: [] }) }), 200);
     assertStatus(await api('/v1/events/a.event', tokens.a, { method: 'DELETE' }), 204);
     assertStatus(await api(`/v1/jobs/${jobId}`, tokens.a, { method: 'DELETE' }), 204);
+  });
+});
+
+describe('versions and aliases', () => {
+  test("project B can neither see, call, publish, alias nor delete project A's versions and aliases, nor list A's requests by version or alias; A's stay as they were", async () => {
+    const published = await api(`/v1/functions/${fA}/versions`, tokens.a, { method: 'POST', ...jsonBody({ description: 'a v1' }) });
+    assertStatus(published, 201);
+    assert.equal(published.body.version.version, 1);
+    assertStatus(await api(`/v1/functions/${fA}/aliases`, tokens.a, { method: 'POST', ...jsonBody({ name: 'prod', version: 1 }) }), 201);
+    // Requests of A's through the version and the alias, for B's listings to leave out.
+    const viaVersion = await call(`${platform.webhookUrl}/function/${fA}/versions/1`, { method: 'POST', ...jsonBody({ payload: 'v1' }), headers: { 'content-type': 'application/json', ...tokens.a } });
+    assertStatus(viaVersion, 202);
+    const viaAlias = await call(`${platform.webhookUrl}/function/${fA}/aliases/prod`, { method: 'POST', ...jsonBody({ payload: 'prod' }), headers: { 'content-type': 'application/json', ...tokens.a } });
+    assertStatus(viaAlias, 202);
+    for (const requestId of [viaVersion.body.request_id as string, viaAlias.body.request_id as string]) {
+      assert.equal((await waitForRequest(platform, requestId, undefined, tokens.a)).status, 'succeeded');
+    }
+
+    const snapshot = async (): Promise<unknown> => ({
+      ofA: await snapshotOfA(),
+      versions: await platform.store.listVersions(fA),
+      aliases: await platform.store.listAliases(fA),
+    });
+    const before = await snapshot();
+    const missing = '0'.repeat(32);
+    const matrix: [string, string, RequestInit][] = [
+      ['GET', '/versions', {}],
+      ['POST', '/versions', jsonBody({ description: 'published by B' })],
+      ['GET', '/versions/1', {}],
+      ['DELETE', '/versions/1', {}],
+      ['GET', '/aliases', {}],
+      ['POST', '/aliases', jsonBody({ name: 'by-b', version: 1 })],
+      ['GET', '/aliases/prod', {}],
+      ['PATCH', '/aliases/prod', jsonBody({ version: 1, description: 'moved by B', weights: {} })],
+      ['DELETE', '/aliases/prod', {}],
+    ];
+    for (const [method, suffix, init] of matrix) {
+      const response = await api(`/v1/functions/${fA}${suffix}`, tokens.b, { ...init, method });
+      assert.equal(response.status, 404, `${method} ${suffix}: ${JSON.stringify(response.body)}`);
+      assert.equal(response.body.error.code, 'FunctionNotFound', `${method} ${suffix}`);
+      assert.doesNotMatch(JSON.stringify(response.body), new RegExp(projects.a.id), 'no trace of project A in the answer');
+      // A's function is to B what a function that does not exist is.
+      const nowhere = await api(`/v1/functions/${missing}${suffix}`, tokens.b, { ...init, method });
+      assert.equal(response.body.error.message.replace(fA, 'ID'), nowhere.body.error.message.replace(missing, 'ID'), `${method} ${suffix}`);
+    }
+    for (const target of ['versions/1', 'aliases/prod']) {
+      const webhook = await call(`${platform.webhookUrl}/function/${fA}/${target}`, { method: 'POST', ...jsonBody({ payload: 'by B' }), headers: { 'content-type': 'application/json', ...tokens.b } });
+      assertStatus(webhook, 404, 'FunctionNotFound');
+      assert.doesNotMatch(JSON.stringify(webhook.body), new RegExp(projects.a.id), 'no trace of project A in the answer');
+    }
+    assert.deepEqual(await snapshot(), before, "A's versions, aliases, function and requests are unchanged");
+
+    // As A: still version 1 only, `prod` still on it; and A's listings find the requests B's do not.
+    assert.deepEqual((await api(`/v1/functions/${fA}/versions`, tokens.a)).body.versions.map((version: { version: number }) => version.version), [1]);
+    const aliases = (await api(`/v1/functions/${fA}/aliases`, tokens.a)).body.aliases;
+    assert.deepEqual(aliases.map((alias: { name: string; version: number; description: string }) => [alias.name, alias.version, alias.description]), [['prod', 1, '']]);
+    for (const query of ['?version=1', '?alias=prod', `?function_id=${fA}&version=1`, `?function_id=${fA}&alias=prod`]) {
+      const ofA = await api(`/v1/requests${query}`, tokens.a);
+      assertStatus(ofA, 200);
+      assert.ok(ofA.body.requests.length >= 1, `A's /v1/requests${query} finds A's request`);
+      const ofB = await api(`/v1/requests${query}`, tokens.b);
+      assertStatus(ofB, 200);
+      assert.deepEqual(ofB.body.requests, [], `B's /v1/requests${query}`);
+    }
   });
 });
 

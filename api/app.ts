@@ -17,6 +17,7 @@ import { requestsRouter } from './requests.js';
 import { runnersRouter } from './runners.js';
 import { runtimesRouter } from './runtimes.js';
 import { secretsRouter } from './secrets.js';
+import { signInRouter } from './sign-in.js';
 import { versionsRouter } from './versions.js';
 import { webhookRouter } from './webhook.js';
 import { workflowsRouter } from './workflows.js';
@@ -37,10 +38,12 @@ function baseApp(deps: ApiDeps): Express {
 export function createApiApp(deps: ApiDeps, webhooks: Router = webhookRouter(deps)): Express {
   const app = baseApp(deps);
   app.use(discoveryRouter(deps));
-  app.use(consoleRouter());
+  app.use(consoleRouter(deps.settings.DEFAULT.auth_strategy));
   app.use(webhooks);
   app.use(healthcheckRouter(deps));
   app.use(metricsRouter(deps.metrics));
+  // Signing in is how a console user gets the token every other /v1 call needs.
+  app.use('/v1/auth', signInRouter(deps));
   app.use('/v1', authenticate(deps.auth));
   app.use('/v1/functions/:function_id', versionsRouter(deps));
   app.use('/v1/functions', functionsRouter(deps));

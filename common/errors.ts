@@ -67,7 +67,7 @@ export const ERRORS = {
   RequestNotDeadLettered: { status: 409, retryable: false, summary: 'The request is not dead-lettered; only a dead-lettered request can be redriven.' },
   FunctionNotReady: { status: 409, retryable: false, summary: "The function's image failed to build; update or recreate it." },
   PayloadTooLarge: { status: 413, retryable: false, summary: 'The body is over the configured size limit.' },
-  TooManyRequests: { status: 429, retryable: true, summary: "A public function's webhook was called more often than its rate limit allows; `Retry-After` says when to call again." },
+  TooManyRequests: { status: 429, retryable: true, summary: "A public function's webhook, or `POST /v1/auth/tokens` from one address, was called more often than its rate limit allows; `Retry-After` says when to call again." },
   // Coordination (ZooKeeper's names for its errors).
   BadArguments: { status: 400, retryable: false, summary: 'A coordination call has a path ZooKeeper would refuse (relative, `//`, `.`, `..`, control characters, over 512 characters) or arguments that do not fit together (an ephemeral node without a session, a watch without one, deleting `/`).' },
   NoNode: { status: 404, retryable: false, summary: "No coordination node at that path (or, for a create, at its parent): ZooKeeper's NoNode." },

@@ -4,15 +4,31 @@
  * X-Auth-Token; streams are read with fetch() so that the token travels in a header, never in a URL.
  */
 
-const TOKEN_KEY = 'pratai.token';
+const SESSION_KEY = 'pratai.session';
 
-export function token() {
-  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+/** The signed-in session: what `POST /v1/auth/tokens` answered ({token, expires_at, user, project, roles}), or undefined. */
+export function session() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null') ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-export function setToken(value) {
-  if (value) sessionStorage.setItem(TOKEN_KEY, value);
-  else sessionStorage.removeItem(TOKEN_KEY);
+export function setSession(value) {
+  if (value) sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
+  else sessionStorage.removeItem(SESSION_KEY);
+}
+
+export function token() {
+  return session()?.token ?? '';
+}
+
+let onSessionEnded = () => undefined;
+
+/** Calls `listener(error)` when the API refuses the kept token (401): it expired or was revoked. */
+export function whenSessionEnds(listener) {
+  onSessionEnded = listener;
 }
 
 /** An error answer of the API: its stable code, status and message, as the API said them. */
@@ -45,6 +61,16 @@ async function failure(response) {
   return new ApiError(response.status, `HTTP${response.status}`, `The API answered ${response.status} ${response.statusText}`);
 }
 
+/** The ApiError of a refused call; a 401 to a call that carried a token ends the session. */
+async function refused(response, sentToken) {
+  const error = await failure(response);
+  if (error.status === 401 && sentToken) {
+    setSession(undefined);
+    onSessionEnded(error);
+  }
+  return error;
+}
+
 /** Calls the API; resolves with its JSON (or undefined for 204), rejects with an ApiError. */
 export async function api(path, { method = 'GET', json, form, signal } = {}) {
   const init = { method, headers: headers(), signal };
@@ -61,7 +87,7 @@ export async function api(path, { method = 'GET', json, form, signal } = {}) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'Unreachable', `The API could not be reached: ${error.message}`);
   }
-  if (!response.ok) throw await failure(response);
+  if (!response.ok) throw await refused(response, init.headers['X-Auth-Token']);
   if (response.status === 204) return undefined;
   const type = response.headers.get('content-type') ?? '';
   return type.includes('json') ? response.json() : response.text();
@@ -72,8 +98,9 @@ export async function api(path, { method = 'GET', json, form, signal } = {}) {
  * it ends or `signal` aborts. Rejects with an ApiError when the API refuses the stream.
  */
 export async function stream(path, onEvent, signal) {
-  const response = await fetch(path, { headers: headers({ Accept: 'text/event-stream' }), signal });
-  if (!response.ok) throw await failure(response);
+  const init = { headers: headers({ Accept: 'text/event-stream' }), signal };
+  const response = await fetch(path, init);
+  if (!response.ok) throw await refused(response, init.headers['X-Auth-Token']);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {

@@ -6,7 +6,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './style.css';
-import { api, setToken, token } from './api.js';
+import { api, session, setSession, whenSessionEnds } from './api.js';
 import { FunctionPage } from './function-page.js';
 import { FunctionsPage } from './functions-page.js';
 import { RunnersPage, RuntimesPage, SecretsPage } from './lists.js';
@@ -45,16 +45,26 @@ function Page({ hash }) {
   return html`<${FunctionsPage} go=${go} />`;
 }
 
-/** Whether the API lets this browser in as it is: `noauth`, a kept token, or a sign-in needed. */
+/**
+ * Whether this browser is let in: `open` (auth_strategy = noauth, straight in), `signed-in` (a
+ * kept Keystone session) or `sign-in`, with a message when a session just ended.
+ */
 function useAccess() {
   const [access, setAccess] = useState({ state: 'checking' });
-  const check = () => {
-    api('/v1/runtimes').then(
-      () => setAccess({ state: token() ? 'signed-in' : 'open' }),
-      (error) => setAccess(error.status === 401 ? { state: 'sign-in' } : { state: 'error', error }),
+  const check = (message) => {
+    api('/console/config.json').then(
+      (config) => {
+        if (config.auth_strategy !== 'keystone') setAccess({ state: 'open' });
+        else if (session()) setAccess({ state: 'signed-in', session: session() });
+        else setAccess({ state: 'sign-in', message });
+      },
+      (error) => setAccess({ state: 'error', error }),
     );
   };
-  useEffect(check, []);
+  useEffect(() => {
+    whenSessionEnds((error) => check(`You were signed out: ${error.message}. Sign in again.`));
+    check();
+  }, []);
   return [access, check];
 }
 
@@ -65,22 +75,26 @@ function App() {
     document.querySelector('main')?.focus();
   }, [hash]);
   const signOut = () => {
-    setToken('');
-    recheck();
+    setSession(undefined);
+    recheck('You signed out.');
   };
+  const who = access.session;
   return html`<a class="skip" href="#content" onClick=${(e) => { e.preventDefault(); document.getElementById('content')?.focus(); }}>Skip to content</a>
     <header>
       <span class="brand">Pratai</span>
       ${access.state === 'open' || access.state === 'signed-in'
         ? html`<nav aria-label="Console">${NAV.map(([href, label]) => html`<a href=${href} aria-current=${hash.startsWith(href) ? 'page' : undefined}>${label}</a>`)}</nav>`
         : null}
-      ${access.state === 'signed-in' ? html`<button type="button" class="link" onClick=${signOut}>Sign out</button>` : null}
+      ${access.state === 'signed-in'
+        ? html`<span class="muted signed-in" title=${`Roles: ${who.roles.join(', ')}`}>${who.user.name} in ${who.project.name}</span>
+            <button type="button" class="link" onClick=${signOut}>Sign out</button>`
+        : null}
       ${access.state === 'open' ? html`<span class="muted" title="The API runs with auth_strategy = noauth">no authentication</span>` : null}
     </header>
     <main id="content" tabindex="-1">
       ${access.state === 'checking' ? html`<p>Connecting…</p>` : null}
       ${access.state === 'error' ? html`<${ErrorBox} error=${access.error} />` : null}
-      ${access.state === 'sign-in' ? html`<${SignIn} signedIn=${recheck} />` : null}
+      ${access.state === 'sign-in' ? html`<${SignIn} message=${access.message} signedIn=${() => recheck()} />` : null}
       ${access.state === 'open' || access.state === 'signed-in' ? html`<${Page} hash=${hash} />` : null}
     </main>`;
 }

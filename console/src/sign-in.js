@@ -1,13 +1,13 @@
 /**
  * Signing in with Keystone: the API asks Keystone for a project-scoped token with the user's
  * password (`POST /v1/auth/tokens`, the browser cannot reach Keystone across origins), and the
- * console keeps the token for the tab's session.
+ * console keeps the token (with who it names) for the tab's session.
  */
 import { useState } from 'preact/hooks';
-import { api, setToken } from './api.js';
+import { api, setSession } from './api.js';
 import { ErrorBox, html } from './ui.js';
 
-export function SignIn({ signedIn }) {
+export function SignIn({ signedIn, message }) {
   const [error, setError] = useState(undefined);
   const [busy, setBusy] = useState(false);
   const submit = async (event) => {
@@ -17,7 +17,7 @@ export function SignIn({ signedIn }) {
     setError(undefined);
     try {
       const answer = await api('/v1/auth/tokens', { method: 'POST', json: data });
-      setToken(answer.token.id);
+      setSession(answer);
       signedIn();
     } catch (failure) {
       setError(failure);
@@ -28,11 +28,13 @@ export function SignIn({ signedIn }) {
   return html`<form class="card narrow" onSubmit=${submit} aria-labelledby="sign-in-title">
     <h1 id="sign-in-title">Sign in</h1>
     <p class="muted">With your OpenStack (Keystone) user.</p>
+    ${message && !error ? html`<p class="notice" role="status">${message}</p>` : null}
     <${ErrorBox} error=${error} />
     <label>User <input name="username" autocomplete="username" required /></label>
     <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
     <label>Project <input name="project_name" required /></label>
-    <label>Domain <input name="domain_name" value="Default" required /></label>
+    <label>User domain <input name="user_domain_name" value="Default" required /></label>
+    <label>Project domain <input name="project_domain_name" value="Default" required /></label>
     <button type="submit" disabled=${busy}>${busy ? 'Signing in…' : 'Sign in'}</button>
   </form>`;
 }

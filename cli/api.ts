@@ -64,6 +64,36 @@ export interface EventView {
   created_at: string;
   functions: { function_id: string; name: string }[];
 }
+/** A coordination node's stat, as ZooKeeper's (times in milliseconds since the epoch). */
+export interface NodeStat {
+  czxid: number;
+  mzxid: number;
+  pzxid: number;
+  version: number;
+  cversion: number;
+  ctime: number;
+  mtime: number;
+  ephemeral_owner: string | null;
+  num_children: number;
+  data_length: number;
+}
+
+/** A fired watch, as a coordination session receives it. */
+export interface WatchEventView {
+  type: string;
+  path: string;
+  zxid: number;
+  watch: 'data' | 'child';
+}
+
+/** What a coordination call made with a session answers: the events pending for it first. */
+interface WithEvents {
+  events?: WatchEventView[];
+}
+
+/** `/v1/coordination/nodes/PATH`, each name of the path percent-encoded. */
+const nodeUrl = (path: string): string => `/v1/coordination/nodes${path === '/' ? '/' : path.split('/').map(encodeURIComponent).join('/')}`;
+
 /** A version as the API shows it: its snapshot, image and webhook endpoint. */
 export type VersionView = FunctionVersion & { image: string; endpoint: string };
 export type AliasView = AliasRecord & { endpoint: string };
@@ -293,6 +323,53 @@ export class PrataiApi {
   /** Hands the request's log records to `onText` as its function writes them, until the request ends. */
   async followRequestLogs(id: string, onText: (text: string) => void): Promise<void> {
     await this.http.stream('GET', `/v1/requests/${encodeURIComponent(id)}/logs`, onText, { query: { follow: true } });
+  }
+
+  async createNode(path: string, node: { data: Buffer; ephemeral: boolean; sequential: boolean }, session?: string): Promise<{ path: string; stat: NodeStat }> {
+    return this.http.json('POST', nodeUrl(path), { body: { data: node.data.toString('base64'), ephemeral: node.ephemeral, sequential: node.sequential }, query: { session } });
+  }
+
+  async getNode(path: string): Promise<{ data: Buffer; stat: NodeStat }> {
+    const answer = await this.http.json<{ data: string; stat: NodeStat }>('GET', nodeUrl(path));
+    return { data: Buffer.from(answer.data, 'base64'), stat: answer.stat };
+  }
+
+  async setNode(path: string, data: Buffer, version: number | undefined): Promise<{ path: string; stat: NodeStat }> {
+    return this.http.json('PUT', nodeUrl(path), { body: { data: data.toString('base64'), ...(version !== undefined && { version }) } });
+  }
+
+  async deleteNode(path: string, version: number | undefined): Promise<void> {
+    await this.http.json('DELETE', nodeUrl(path), { query: { version } });
+  }
+
+  async listChildren(path: string): Promise<string[]> {
+    return (await this.http.json<{ children: string[] }>('GET', nodeUrl(path), { query: { children: true } })).children;
+  }
+
+  /**
+   * Sets a watch of the session on `path`: a data watch (through exists, so it is set on a node
+   * not there yet too) or a child watch. Answers the events pending for the session.
+   */
+  async watchNode(path: string, kind: 'data' | 'child', session: string): Promise<WatchEventView[]> {
+    const query = kind === 'child' ? { children: true, watch: true, session } : { stat: true, watch: true, session };
+    return (await this.http.json<WithEvents>('GET', nodeUrl(path), { query })).events ?? [];
+  }
+
+  /** Opens a coordination session (the server's default timeout); answers its id. */
+  async openCoordinationSession(): Promise<string> {
+    return (await this.http.json<{ session: { session_id: string } }>('POST', '/v1/coordination/sessions', { body: {} })).session.session_id;
+  }
+
+  async closeCoordinationSession(session: string): Promise<void> {
+    await this.http.json('DELETE', `/v1/coordination/sessions/${encodeURIComponent(session)}`);
+  }
+
+  /**
+   * Hands the session's events stream (Server-Sent Events) to `onText` as it arrives, until it
+   * ends or `signal` is aborted. The open stream keeps the session alive.
+   */
+  async followSessionEvents(session: string, onText: (text: string) => void, signal: AbortSignal): Promise<void> {
+    await this.http.stream('GET', `/v1/coordination/sessions/${encodeURIComponent(session)}/events`, onText, { accept: 'text/event-stream', signal });
   }
 
   async cancelRequest(id: string): Promise<RequestRecord> {

@@ -13,6 +13,8 @@ export interface CallOptions {
   body?: unknown;
   /** The Accept header: JSON unless said. */
   accept?: string;
+  /** Ends the call (a stream's wait included) when aborted. */
+  signal?: AbortSignal;
 }
 
 export class HttpClient {
@@ -51,7 +53,7 @@ export class HttpClient {
 
   /** Calls `path` and hands its body to `onText` as it arrives (a streamed answer), until it ends. */
   async stream(method: string, path: string, onText: (text: string) => void, options: CallOptions = {}): Promise<void> {
-    const response = await this.call(method, path, { ...options, accept: 'text/plain' });
+    const response = await this.call(method, path, { ...options, accept: options.accept ?? 'text/plain' });
     if (response.body === null) return;
     const decoder = new TextDecoder();
     for await (const chunk of response.body) onText(decoder.decode(chunk as Uint8Array, { stream: true }));
@@ -81,8 +83,9 @@ export class HttpClient {
     this.debug?.(`REQ: ${method} ${url.href}${session.token === undefined ? '' : ` -H "X-Auth-Token: {SHA256}${createHash('sha256').update(session.token).digest('hex')}"`}`);
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, ...(body !== undefined && { body }) });
+      response = await fetch(url, { method, headers, ...(body !== undefined && { body }), ...(options.signal !== undefined && { signal: options.signal }) });
     } catch (error) {
+      if (options.signal?.aborted === true) throw error;
       throw new CliError(`Unable to establish connection to ${url.origin}: ${fetchFailure(error)}`, 1, { cause: error });
     }
     this.debug?.(`RESP: ${response.status} ${response.statusText} (${response.headers.get('x-openstack-request-id') ?? 'no request id'})`);

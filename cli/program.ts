@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { CloudsEnvironment } from './clouds.js';
 import { AUTH_SETTINGS, flagOf, resolveSettings, variableOf, type AuthSetting, type AuthSettings } from './auth.js';
+import { registerCoordinationCommands } from './commands/coordination.js';
 import { registerExecuteCommand } from './commands/execute.js';
 import { registerFunctionCommands } from './commands/functions.js';
 import { registerRequestCommands } from './commands/requests.js';
@@ -73,6 +74,7 @@ export function buildProgram(environment: ProgramEnvironment): Command {
   registerTriggerCommands(program, context);
   registerVersionCommands(program, context);
   registerWorkflowCommands(program, context);
+  registerCoordinationCommands(program, context);
 
   // `--version N` of a command (function-execute, alias-create, …) reaches the program's parser
   // first, which would print the program's version: after a command's name it is handed to the

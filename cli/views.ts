@@ -4,7 +4,7 @@
  * apply, as the OpenStack clients list).
  */
 import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
-import type { AliasView, EventView, FunctionView, JobView, RequestSummary, RunnerView, RuntimeView, SecretView, VersionView } from './api.js';
+import type { AliasView, EventView, FunctionView, JobView, NodeStat, RequestSummary, RunnerView, RuntimeView, SecretView, VersionView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
@@ -213,3 +213,13 @@ export const aliasListing = (aliases: readonly AliasView[]): Listing =>
     ['Description', (alias) => alias.description],
     ['Endpoint', (alias) => alias.endpoint],
   ]);
+
+const STAT_FIELDS = ['czxid', 'mzxid', 'pzxid', 'version', 'cversion', 'ctime', 'mtime', 'ephemeral_owner', 'num_children', 'data_length'] as const;
+
+/** A coordination node: its path, its data as UTF-8 text, then its stat (times as ISO 8601). */
+export function nodeShown(path: string, data: Buffer, stat: NodeStat): Shown {
+  const statValue = (field: (typeof STAT_FIELDS)[number]): unknown => (field === 'ctime' || field === 'mtime' ? new Date(stat[field]).toISOString() : stat[field]);
+  return { fields: ['path', 'data', ...STAT_FIELDS], values: [path, data.toString('utf8'), ...STAT_FIELDS.map(statValue)] };
+}
+
+export const nodeChildrenListing = (children: readonly string[]): Listing => listingOf([...children].sort(), [['Name', (child) => child]]);

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { LogRecord, RequestRecord, RequestStatus } from '../domain.js';
 import { PrataiError } from '../errors.js';
 import { newId, now } from '../ids.js';
+import { newRequest } from '../submit-request.js';
 import type { Logger } from '../log.js';
 import { requestChange, type Notifier } from '../notifications/notifier.js';
 import type { JobQueue } from '../queue/queue.js';
@@ -147,29 +148,8 @@ export class WorkflowEngine {
         conditional: action?.conditional ?? false,
       },
     };
-    return {
-      request_id: newId(),
-      function_id: invocation.function_id,
-      tenant_id: invocation.tenant_id,
-      user_id: invocation.user_id,
-      status: 'queued',
-      payload,
-      response: null,
-      error: null,
-      logs: [],
-      attempts: 0,
-      dead_letter: false,
-      // An action runs its workflow's code as it is: workflows have no versions.
-      version: 'latest',
-      alias: null,
-      source: 'workflow',
-      timer_id: null,
-      scheduled_at: null,
-      created_at: now(),
-      started_at: null,
-      finished_at: null,
-      duration_ms: null,
-    };
+    // An action runs its workflow's code as it is: workflows have no versions.
+    return newRequest(invocation, payload, { source: 'workflow' });
   }
 
   /**

@@ -194,8 +194,14 @@ async function measureFunction(platform: BenchPlatform): Promise<Samples> {
 
 /** The figures of one way in (REST or function), against ZooKeeper's (or with why it was not measured). */
 function figuresOf(label: string, samples: Samples, zk: Samples | string): Figure[] {
-  const baseline = (name: string, value: (z: Samples) => number): { baseline?: Figure['baseline']; note?: string } =>
-    typeof zk === 'string' ? { note: `baseline not measured: ${zk}` } : { baseline: { name, value: value(zk) } };
+  // Why ZooKeeper was not measured is said once per way in, on its first row.
+  let why = typeof zk === 'string' ? `baseline not measured: ${zk}` : undefined;
+  const baseline = (name: string, value: (z: Samples) => number): { baseline?: Figure['baseline']; note?: string } => {
+    if (typeof zk !== 'string') return { baseline: { name, value: value(zk) } };
+    const note = why;
+    why = undefined;
+    return note === undefined ? {} : { note };
+  };
   return [
     { name: `coordination set, ${label}, p50`, value: percentile(samples.setMs, 50), unit: 'ms', ...baseline('ZooKeeper set via kazoo, p50', (z) => percentile(z.setMs, 50)), target: { of: 'ratio', op: '<=', limit: 1 } },
     { name: `coordination set, ${label}, p99`, value: percentile(samples.setMs, 99), unit: 'ms', ...baseline('ZooKeeper set via kazoo, p99', (z) => percentile(z.setMs, 99)) },
@@ -215,7 +221,9 @@ export async function measureCoordination(platform: BenchPlatform, figures: Figu
     try {
       zk = await measureZooKeeper(server.port);
     } catch (error) {
-      zk = `ZooKeeper or kazoo failed: ${(error as Error).message.split('\n')[0]}`;
+      // The script's own error (kazoo's time-out, say) is the last line it wrote.
+      const stderr = ((error as { stderr?: string }).stderr ?? '').trim().split('\n').pop();
+      zk = `ZooKeeper through kazoo failed: ${stderr || (error as Error).message.split('\n')[0]}`;
     } finally {
       await server.stop();
     }

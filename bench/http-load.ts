@@ -10,7 +10,7 @@ export interface Posted {
   body: string;
 }
 
-/** Keep-alive POSTs of JSON to one origin over at most `connections` sockets. */
+/** Keep-alive calls (POSTs of JSON, mostly) to one origin over at most `connections` sockets. */
 export class Poster {
   private readonly agent: Agent;
   private readonly url: URL;
@@ -21,9 +21,15 @@ export class Poster {
   }
 
   post(path: string, body: string): Promise<Posted> {
+    return this.send('POST', path, body);
+  }
+
+  /** Any method; a GET is sent without a body. */
+  send(method: string, path: string, body = ''): Promise<Posted> {
     return new Promise((resolve, reject) => {
+      const headers = method === 'GET' ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
       const req = request(
-        { agent: this.agent, hostname: this.url.hostname, port: this.url.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        { agent: this.agent, hostname: this.url.hostname, port: this.url.port, path, method, headers },
         (res) => {
           let text = '';
           res.setEncoding('utf8');

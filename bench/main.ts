@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadSettings } from '../common/config.js';
 import { dockerRunMs, startBareWebhook, warmFloor, type Floor } from './baselines.js';
+import { measureCoordination } from './coordination.js';
 import { machine, versions } from './environment.js';
 import { acceptLoad, containerMemoryBytes, containersOf, deploy, ECHO, endToEndMs, firstRequestMs, sustained, syncCallMs, undeploy } from './measurements.js';
 import { BenchPlatform } from './platform-process.js';
@@ -227,6 +228,7 @@ async function measureEmbedded(platform: BenchPlatform, prewarm: number, figures
       { name: 'memory per warm container (median)', value: median(perContainer) / MB, unit: 'MB', note: `docker stats of the runner's ${perContainer.length} containers after the load` },
     );
     await measureWorkflows(platform, figures, say);
+    await measureCoordination(platform, figures, say);
     return floor;
   } finally {
     await undeploy(platform, deployed);

@@ -1,8 +1,9 @@
 /**
- * The console's jobs, events and versions pages in a real headless Chromium against a real
+ * The console's jobs, events, versions and workflows pages in a real headless Chromium against a real
  * platform under noauth: a job with a seconds pattern and a count of 2 makes its two requests;
  * a job is paused, resumed and deleted; a version is published, an alias made on it and moved to
  * the next; an event is made and a message published to it queues its subscriber's request.
+ * A workflow's invocation, started from its page, shows each action's instance succeeded.
  * Screenshots go to var/screenshots/ as in console.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -12,16 +13,22 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { call, deployFunction, ECHO_MODULE, removeFunctionImages, startTestPlatform, type TestPlatform } from './helpers/platform.js';
+import { deployWorkflow } from './helpers/workflows.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const SHOTS = join(ROOT, 'var', 'screenshots');
 const TIMEOUT_MS = 60_000;
+const LOCAL = { Endpoint: 'local', Bucket: 'faasr-bucket', Region: '', Writable: 'TRUE', Anonymous: false };
+const TWO_STEPS_CODE = { 'steps.py': 'def begin():\n    return None\n\ndef end():\n    return None\n' };
+const action = (fn: string, next: string[] = []): Record<string, unknown> => ({ FunctionName: fn, FaaSServer: 'x', Type: 'Python', Arguments: {}, InvokeNext: next });
+const TWO_STEPS = { WorkflowName: 'two-steps', FunctionInvoke: 'begin', DefaultDataStore: 'S3', ComputeServers: {}, DataStores: { S3: LOCAL }, ActionList: { begin: action('begin', ['end']), end: action('end') } };
 
-describe('console pages: jobs, events, versions (noauth)', () => {
+describe('console pages: jobs, versions, events, workflows (noauth)', () => {
   let platform: TestPlatform;
   let browser: Browser;
   let page: Page;
   let functionId: string;
+  const workflowFunctions: string[] = [];
 
   before(async () => {
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs')], { stdio: 'inherit' });
@@ -39,7 +46,7 @@ describe('console pages: jobs, events, versions (noauth)', () => {
   after(async () => {
     await browser?.close();
     await platform?.close();
-    if (functionId) removeFunctionImages([functionId]);
+    removeFunctionImages([...(functionId ? [functionId] : []), ...workflowFunctions]);
   });
 
   const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
@@ -143,5 +150,24 @@ describe('console pages: jobs, events, versions (noauth)', () => {
     await page.getByRole('button', { name: 'Delete event orders' }).click();
     await page.getByText('No event yet.').waitFor();
     assert.equal((await call(`${platform.apiUrl}/v1/events/orders`)).status, 404);
+  });
+
+  test('a workflow started from its page shows each action succeeded, with its request', async () => {
+    const workflow = await deployWorkflow(platform, TWO_STEPS, TWO_STEPS_CODE);
+    workflowFunctions.push(workflow.function_id);
+    assert.equal(workflow.status, 'ready', workflow.build_log);
+    await page.goto(`${platform.apiUrl}/console/#/workflows`);
+    await page.getByRole('link', { name: 'two-steps' }).click();
+    await page.getByRole('heading', { name: 'two-steps' }).waitFor();
+    await page.getByText('No invocation yet.').waitFor();
+    await page.getByRole('button', { name: 'Start an invocation' }).click();
+    await page.locator('tr[data-invocation] .status-succeeded').waitFor();
+    const instances = page.locator('tr[data-action]');
+    await page.locator('tr[data-action="end"] .status-succeeded').waitFor();
+    assert.equal(await page.locator('tr[data-action="begin"] .status-succeeded').count(), 1);
+    assert.equal(await instances.count(), 2);
+    await shot('workflow');
+    await page.locator('tr[data-action="end"] a').click();
+    await page.getByRole('heading', { name: /^Request/ }).waitFor();
   });
 });

@@ -1,11 +1,13 @@
 /**
  * One function: its webhook endpoint, its image's build, an invoke box, its requests as they
- * change (the API's event stream), its last hour in charts, its settings and its deletion.
+ * change (the API's event stream), its last hour in charts, its versions and aliases, its
+ * settings and its deletion.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, stream } from './api.js';
 import { FunctionCharts } from './charts.js';
 import { ErrorBox, html, ms, pretty, Status, useLoad, when } from './ui.js';
+import { Versions } from './versions.js';
 
 const SETTINGS = [
   { name: 'description', label: 'Description', type: 'text' },
@@ -41,6 +43,7 @@ export function FunctionPage({ id, go }) {
     ${f.build_log && (building || f.status === 'error') ? html`<details open=${f.status === 'error'}><summary>Build log</summary><pre class="log">${f.build_log}</pre></details>` : null}
     <${Invoke} fn=${f} />
     <${Requests} functionId=${f.function_id} />
+    <${Versions} fn=${f} />
     <${Settings} fn=${f} saved=${fn.reload} />
     <${Delete} fn=${f} deleted=${() => go('#/functions')} />
   </section>`;

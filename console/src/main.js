@@ -8,14 +8,20 @@ import { useEffect, useState } from 'preact/hooks';
 import './style.css';
 import { api, session, setSession, whenSessionEnds } from './api.js';
 import { FunctionPage } from './function-page.js';
+import { EventsPage } from './events-page.js';
 import { FunctionsPage } from './functions-page.js';
+import { JobsPage } from './jobs-page.js';
 import { RunnersPage, RuntimesPage, SecretsPage } from './lists.js';
 import { RequestPage } from './request-page.js';
 import { SignIn } from './sign-in.js';
+import { WorkflowPage, WorkflowsPage } from './workflows-page.js';
 import { ErrorBox, html } from './ui.js';
 
 const NAV = [
   ['#/functions', 'Functions'],
+  ['#/jobs', 'Jobs'],
+  ['#/events', 'Events'],
+  ['#/workflows', 'Workflows'],
   ['#/runtimes', 'Runtimes'],
   ['#/secrets', 'Secrets'],
   ['#/runners', 'Runners'],
@@ -39,6 +45,10 @@ function Page({ hash }) {
   const [, section, id] = hash.split('/');
   if (section === 'functions' && id) return html`<${FunctionPage} id=${id} go=${go} />`;
   if (section === 'requests' && id) return html`<${RequestPage} id=${id} />`;
+  if (section === 'workflows' && id) return html`<${WorkflowPage} id=${id} />`;
+  if (section === 'workflows') return html`<${WorkflowsPage} />`;
+  if (section === 'jobs') return html`<${JobsPage} />`;
+  if (section === 'events') return html`<${EventsPage} />`;
   if (section === 'runtimes') return html`<${RuntimesPage} />`;
   if (section === 'secrets') return html`<${SecretsPage} />`;
   if (section === 'runners') return html`<${RunnersPage} />`;

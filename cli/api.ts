@@ -7,6 +7,7 @@ import type { AliasRecord, FunctionRecord, FunctionVersion, RequestRecord, Reque
 import { isId } from '../common/ids.js';
 import { CliError } from './errors.js';
 import type { HttpClient } from './http.js';
+import type { Stat } from '../common/coordination/nodes.js';
 
 /** A function as the API shows it: no code, its webhook endpoint, the build log when shown alone. */
 export type FunctionView = Omit<FunctionRecord, 'code_sha256' | 'build_log'> & { endpoint: string; build_log?: string };
@@ -64,19 +65,8 @@ export interface EventView {
   created_at: string;
   functions: { function_id: string; name: string }[];
 }
-/** A coordination node's stat, as ZooKeeper's (times in milliseconds since the epoch). */
-export interface NodeStat {
-  czxid: number;
-  mzxid: number;
-  pzxid: number;
-  version: number;
-  cversion: number;
-  ctime: number;
-  mtime: number;
-  ephemeral_owner: string | null;
-  num_children: number;
-  data_length: number;
-}
+/** A coordination node's stat, as the API shows it: the coordination port's own. */
+export type NodeStat = Stat;
 
 /** A fired watch, as a coordination session receives it. */
 export interface WatchEventView {

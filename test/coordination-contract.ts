@@ -120,7 +120,9 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       assert.deepEqual(names, ['/q/item-0000000000', '/q/item-0000000001', '/q/item-0000000002']);
       await write(t, [{ op: 'delete', path: '/q/item-0000000002', version: -1 }]);
       const next = await write(t, [create('/q/', '', { sequential: true })]);
-      assert.equal(next.results[0]?.path, '/q/0000000004', 'a deletion moves the counter too: a name is never given twice');
+      assert.equal(next.results[0]?.path, '/q/0000000003', 'the counter is the children ever created (a deletion moves cversion, not the counter): a name is never given twice');
+      const { stat } = await get(t, '/q');
+      assert.deepEqual([stat.cversion, stat.num_children], [5, 3], 'cversion counts creations and deletions');
     });
 
     test('concurrent sequential creates get distinct names in zxid order', async () => {

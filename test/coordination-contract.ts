@@ -72,6 +72,7 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await rejectsWith(write(t, [create('/a')]), 'NodeExists');
       await rejectsWith(write(t, [create('/')]), 'NodeExists');
       await rejectsWith(write(t, [{ op: 'set', path: '/a', data: bytes('y'), version: 3 }]), 'BadVersion');
+      await rejectsWith(write(t, [{ op: 'set', path: '/a', data: bytes('y'), version: -2 }]), 'BadVersion');
       await rejectsWith(write(t, [{ op: 'delete', path: '/a', version: 1 }]), 'BadVersion');
       await rejectsWith(write(t, [{ op: 'set', path: '/nope', data: bytes(''), version: -1 }]), 'NoNode');
       await rejectsWith(write(t, [{ op: 'delete', path: '/nope', version: -1 }]), 'NoNode');
@@ -139,6 +140,8 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await write(t, [create('/m', 'a')]);
       const failed = await rejectsWith(write(t, [create('/m/x'), { op: 'check', path: '/m', version: 7 }, create('/m/y')]), 'BadVersion');
       assert.equal(failed.details?.index, 1);
+      assert.equal((await rejectsWith(write(t, [{ op: 'check', path: '/m', version: 7 }]), 'BadVersion')).details?.index, 0, 'a multi of one op names it too');
+      assert.deepEqual((await write(t, [])).results, [], 'an empty multi commits, as in ZooKeeper');
       assert.deepEqual(await nodes.read(t, undefined, { read: 'exists', path: '/m/x', watch: false }, Date.now()), { read: 'exists', stat: null }, 'nothing of the failed multi stayed');
       const done = await write(t, [create('/m/x'), { op: 'check', path: '/m', version: 0 }, { op: 'set', path: '/m', data: bytes('b'), version: 0 }, { op: 'delete', path: '/m/x', version: 0 }]);
       assert.deepEqual(done.results.map((r) => r.op), ['create', 'check', 'set', 'delete']);

@@ -162,8 +162,9 @@ export class SqlCoordinationStore implements CoordinationStore {
         try {
           results.push(await this.apply(trx, tenantId, sessionId, op, zxid, nowMs, changes));
         } catch (error) {
-          if (ops.length > 1 && error instanceof PrataiError) throw new PrataiError(error.code, `Operation ${index} of the multi: ${error.message}`, { details: { ...error.details, index } });
-          throw error;
+          if (!(error instanceof PrataiError)) throw error;
+          // A multi of one op names its op too: a client builds ZooKeeper's per-op results from it.
+          throw new PrataiError(error.code, ops.length > 1 ? `Operation ${index} of the multi: ${error.message}` : error.message, { details: { ...error.details, index } });
         }
       }
       return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes) };

@@ -16,6 +16,7 @@ import type { ApiDeps } from './deps.js';
 import { methodNotAllowed, runMiddleware } from './http.js';
 import { integer, oneOf, onlyKnown, text } from './params.js';
 import { authorizeOn, listScope, visibleScope } from './policy.js';
+import { functionNotFound, userFunction, userFunctions } from './user-functions.js';
 
 const CREATE_FIELDS = ['function_id', 'name', 'pattern', 'timezone', 'payload', 'first_execution_time', 'count'] as const;
 const UPDATE_FIELDS = ['name', 'pattern', 'timezone', 'payload', 'count', 'status'] as const;
@@ -51,8 +52,8 @@ function readTime(name: string, value: unknown): string {
 /** The function a job names by id or by name, if the caller can see it. */
 async function findFunction(store: Store, scope: Scope, tenantId: string, given: unknown): Promise<FunctionRecord> {
   const ref = text('function_id', given);
-  const fn = isId(ref) ? await store.getFunction(ref, scope) : (await store.listFunctions({ tenantId })).find((each) => each.name === ref);
-  if (fn === undefined) throw new PrataiError('FunctionNotFound', `No function with id or name \`${ref}\` in this project`);
+  const fn = isId(ref) ? await userFunction(store, ref, scope) : (await userFunctions(store, { tenantId })).find((each) => each.name === ref);
+  if (fn === undefined) throw functionNotFound(ref, 'id or name');
   return fn;
 }
 

@@ -115,7 +115,8 @@ export const runnerListing = (runners: readonly RunnerView[]): Listing =>
   listingOf(runners, [
     ['ID', (runner) => runner.id],
     ['Host', (runner) => runner.host],
-    ['State', (runner) => (runner.alive ? runner.state : `${runner.state} (no heartbeat)`)],
+    // An API of before `down` gave a dead runner its last state.
+    ['State', (runner) => (runner.alive ? runner.state : 'down')],
     ['Last heartbeat', (runner) => runner.heartbeat_at],
     ['Running', (runner) => `${runner.requests_running ?? '?'}/${runner.concurrency ?? '?'}`],
     ['Warm', (runner) => runner.warm_containers ?? ''],

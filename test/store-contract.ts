@@ -960,6 +960,18 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.equal((await store.listHeartbeats()).find((row) => row.name === name)?.drainRequested, false);
       });
 
+      test('the heartbeats of runners silent since before a time are pruned, and only those', async () => {
+        const [longGone, alsoGone, recent] = ['gone-1', 'gone-2', 'recent'].map((what) => `runner-${what}-${newId().slice(-8)}`) as [string, string, string];
+        await store.recordHeartbeat(beat(longGone, 'a', -200_000), at(-300_000));
+        await store.recordHeartbeat(beat(alsoGone, 'b', -100_000), at(-300_000));
+        await store.recordHeartbeat(beat(recent, 'c', -40_000), at(-300_000));
+        assert.equal(await store.pruneHeartbeats(at(-50_000)), 2);
+        const names = (await store.listHeartbeats()).map((row) => row.name);
+        assert.deepEqual([names.includes(longGone), names.includes(alsoGone), names.includes(recent)], [false, false, true]);
+        assert.equal(await store.pruneHeartbeats(at(-50_000)), 0, 'nothing left to prune');
+        assert.equal(await store.recordHeartbeat(beat(longGone, 'd', 300), at(0)), undefined, 'a pruned name is free to take');
+      });
+
       test('of processes racing for a free runner name, one gets it and the others are told who', async () => {
         const name = `runner-${newId().slice(-8)}`;
         const racers = [store, await another(), await another()];

@@ -771,6 +771,11 @@ export class MongoStore implements Store {
     return rows.map(codec.toHeartbeat);
   }
 
+  async pruneHeartbeats(before: string): Promise<number> {
+    const result = await this.run(() => this.runners.deleteMany({ heartbeat_at: { $lt: before } }));
+    return result.deletedCount;
+  }
+
   async requestDrain(name: string): Promise<boolean> {
     const result = await this.run(() => this.runners.updateOne({ name }, { $set: { drain_requested: 1 } }));
     return result.matchedCount > 0;

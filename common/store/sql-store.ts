@@ -910,6 +910,11 @@ export class SqlStore implements Store {
     return rows.map(toHeartbeat);
   }
 
+  async pruneHeartbeats(before: string): Promise<number> {
+    const result = await this.db.deleteFrom('runners').where('heartbeat_at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async requestDrain(name: string): Promise<boolean> {
     const result = await this.db.updateTable('runners').set({ drain_requested: 1 }).where('name', '=', name).executeTakeFirst();
     // MySQL counts only rows it changed: a runner already asked to drain is still found.

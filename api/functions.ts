@@ -380,6 +380,7 @@ function frequencyTimer(fn: FunctionRecord, pattern: string): TimerRecord {
     next_execution_time: Schedule.parse(pattern, 'UTC').nextAfter(at)?.toISOString() ?? null,
     last_execution_time: null,
     last_request_ids: [],
+    qualifier: null,
     version: 0,
     created_at: at.toISOString(),
     updated_at: at.toISOString(),

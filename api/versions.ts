@@ -15,7 +15,7 @@ import { methodNotAllowed, runMiddleware } from './http.js';
 import { authorizeOn, visibleScope } from './policy.js';
 import { onlyKnown, text } from './params.js';
 import { functionNotFound, userFunction } from './user-functions.js';
-import { versionNumber } from './version-routing.js';
+import { versionNumber } from '../common/version-routing.js';
 
 const ALIAS_FIELDS = ['name', 'version', 'description', 'weights'] as const;
 const ALIAS_UPDATE_FIELDS = ['version', 'description', 'weights'] as const;

@@ -13,7 +13,7 @@
  * FunctionTimedOut with the request id in `details`; past `[api] wait_timeout` it answers 202.
  *
  * `POST /function/<function_id>/versions/<n>` and `…/aliases/<name>` call a published version, or
- * what an alias targets (api/version-routing.ts), with the same rules; the request records which.
+ * what an alias targets (common/version-routing.ts), with the same rules; the request records which.
  * A bulk call through an alias picks a version for each payload, as that many calls would.
  */
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
@@ -26,7 +26,7 @@ import { methodNotAllowed } from './http.js';
 import { admittedFunction, admitWebhookCaller, PublicCallLimit } from './webhook-access.js';
 import { boolean } from './params.js';
 import { contextHeaders, passableHeaderNames } from './context-headers.js';
-import { resolveCall, resolveCalls, type CallTarget } from './version-routing.js';
+import { resolveCall, resolveCalls, type CallTarget } from '../common/version-routing.js';
 
 /** Most payloads one bulk call takes. */
 export const MAX_BULK = 1000;

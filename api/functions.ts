@@ -219,6 +219,10 @@ export function functionsRouter(deps: ApiDeps): Router {
       const runtime = await findRuntime(fields.runtime ?? 'python3');
       const given = readSettings(fields);
       const source = readEventSource(fields, given.subscriptions);
+      const qualified = given.subscriptions?.find((entry) => entry.includes(':'));
+      if (qualified !== undefined) {
+        throw new PrataiError('InvalidParameter', `Expected \`subscriptions\` of a new function to name events alone, got \`${qualified}\`: it has no version nor alias to run yet (publish one, then subscribe it with PATCH)`);
+      }
       const identity = identityOf(res);
       if (given.network === true) allowNetwork(res, { tenant_id: identity.tenantId, user_id: identity.userId });
       if (zip === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');

@@ -230,6 +230,11 @@ describe('versions and aliases', () => {
     // A subscription to `deploys` on version 1: a message runs version 1, latest being other code.
     assert.equal((await api('/v1/events', json('POST', { name: 'deploys' }))).status, 201);
     refused(await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:nope'] })), 404, 'AliasNotFound', /`nope`/);
+    const form = new FormData();
+    form.append('name', 'subscribed-at-birth');
+    form.append('subscriptions', 'deploys:1');
+    form.append('zip', new Blob([zipOf({ 'new_module.py': module('X') })]), 'package.zip');
+    refused(await api('/v1/functions', { method: 'POST', body: form }), 400, 'InvalidParameter', /new function.*`deploys:1`/);
     refused(await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:1', 'deploys'] })), 400, 'InvalidParameter', /`deploys` twice/);
     const subscribed = await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:1'] }));
     assert.equal(subscribed.status, 200, JSON.stringify(subscribed.body));

@@ -2,8 +2,9 @@
  * /v1/events: a project's named events, which functions subscribe to (`subscriptions`), and the
  * messages published to them: `POST /v1/events/{name}/messages {"payload": ...}` makes one
  * request of each subscribed function with that payload (all accepted or none) and answers 202
- * with their ids; a subscription `EVENT:QUALIFIER` runs that version or alias of its function. A message without subscribers makes nothing and is not kept. Events are
- * addressed by name within the caller's project, as secrets are.
+ * with their ids; a subscription `EVENT:QUALIFIER` runs that version or alias of its function. A
+ * message without subscribers makes nothing and is not kept. Events are addressed by name within
+ * the caller's project, as secrets are.
  */
 import express, { Router, type Request, type Response } from 'express';
 import { EVENT_NAME, type EventRecord, type Subscription } from '../common/domain.js';

@@ -9,6 +9,7 @@
  */
 import { PrataiError, describeValue } from './errors.js';
 import { SECRET_NAME } from './domain.js';
+import { qualified, splitQualified } from './qualifier.js';
 
 /** Most bytes a function's context takes, as JSON: 64 KiB. */
 export const MAX_CONTEXT_BYTES = 64 * 1024;
@@ -78,9 +79,9 @@ function checkSize(context: Record<string, string>): Record<string, string> {
 }
 
 /**
- * The secret names a function is given, or the events it subscribes to: a JSON array of names,
- * or (as a multipart field) names separated by commas, or the field repeated; each named once,
- * in the order given.
+ * The secret names a function is given, or the events it subscribes to (each `EVENT` or
+ * `EVENT:QUALIFIER`, common/qualifier.ts): a JSON array of names, or (as a multipart field) names
+ * separated by commas, or the field repeated; each named once, in the order given.
  */
 export function readNames(field: 'secrets' | 'subscriptions', value: unknown): string[] {
   const what = field === 'secrets' ? 'secret' : 'event';
@@ -103,11 +104,24 @@ export function readNames(field: 'secrets' | 'subscriptions', value: unknown): s
     throw invalid(`Expected \`${field}\` to be a JSON array of ${what} names or names separated by commas, got ${describeValue(value)}`);
   }
   for (const name of names) {
-    if (typeof name !== 'string' || !SECRET_NAME.pattern.test(name)) throw invalid(`Expected every name in \`${field}\` to be ${SECRET_NAME.hint}, got ${describeValue(name)}`);
+    // A subscription may run a version or an alias of the function: EVENT:QUALIFIER.
+    const bare = field === 'subscriptions' && typeof name === 'string' ? splitQualified(field, name).name : name;
+    if (typeof bare !== 'string' || !SECRET_NAME.pattern.test(bare)) throw invalid(`Expected every name in \`${field}\` to be ${SECRET_NAME.hint}${field === 'subscriptions' ? ' (and then `:` and a version number or alias name, to run that one)' : ''}, got ${describeValue(name)}`);
   }
-  const unique = [...new Set(names as string[])];
+  const unique = [...new Set((names as string[]).map((name) => (field === 'subscriptions' ? normalSubscription(name) : name)))];
+  if (field === 'subscriptions') {
+    const events = unique.map((entry) => splitQualified(field, entry).name);
+    const twice = events.find((event, i) => events.indexOf(event) !== i);
+    if (twice !== undefined) throw invalid(`Expected \`subscriptions\` to name each event once, got \`${twice}\` twice`);
+  }
   if (unique.length > MAX_FUNCTION_SECRETS) throw invalid(`Expected \`${field}\` to name at most ${MAX_FUNCTION_SECRETS} ${what}s, got ${unique.length}`);
   return unique;
 }
 
 export const readSecretNames = (value: unknown): string[] => readNames('secrets', value);
+
+/** A subscription as stored: `EVENT`, or `EVENT:QUALIFIER` (`EVENT:latest` is `EVENT`). */
+function normalSubscription(entry: string): string {
+  const { name, qualifier } = splitQualified('subscriptions', entry);
+  return qualified(name, qualifier);
+}

@@ -36,6 +36,9 @@ function addSettingOptions(command: Command): Command {
     .addOption(new Option('--context <KEY=VALUE>', 'a context setting (repeat for more; over those of --context-file)').argParser(collect).default(undefined))
     .addOption(new Option('--secret <name>', 'a secret of the project it is given (repeat for more; replaces the ones it had)').argParser(collect).default(undefined))
     .addOption(new Option('--subscribe-to <event>', 'an event of the project it subscribes to (repeat for more; replaces the ones it had): each message published to it makes a request').argParser(collect).default(undefined))
+    .option('--openstack-auth', 'give it an OpenStack identity: a Keystone trust from you to Pratai, whose token each request gets in context.openstack (Keystone only)')
+    .option('--no-openstack-auth', "take its OpenStack identity away (a new function's default); its trust is deleted")
+    .addOption(new Option('--openstack-role <role>', "a role its trust delegates (repeat for more; default member); you must have it in the function's project").argParser(collect).default(undefined))
     .option('--wait', 'wait until its image is built, showing progress on stderr');
 }
 
@@ -75,6 +78,7 @@ function contextField(opts: Opts): string | undefined {
 
 /** The settings given on the command line, as form fields. */
 function settingFields(opts: Opts): [string, string][] {
+  if (opts.openstackAuth === false && opts.openstackRole !== undefined) throw usageError('Give --openstack-role with --openstack-auth (or to change the roles of an identity the function has), not with --no-openstack-auth');
   const fields = (['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'type', 'event'] as const)
     .filter((key) => typeof opts[key] === 'string')
     .map((key): [string, string] => [key, opts[key] as string]);
@@ -86,6 +90,9 @@ function settingFields(opts: Opts): [string, string][] {
   if (context !== undefined) fields.push(['context', context]);
   if (Array.isArray(opts.secret)) fields.push(['secrets', (opts.secret as string[]).join(',')]);
   if (Array.isArray(opts.subscribeTo)) fields.push(['subscriptions', (opts.subscribeTo as string[]).join(',')]);
+  // --openstack-auth and --no-openstack-auth set one value (the last given wins), as --network does.
+  if (typeof opts.openstackAuth === 'boolean') fields.push(['openstack_auth', String(opts.openstackAuth)]);
+  if (Array.isArray(opts.openstackRole)) fields.push(['openstack_roles', (opts.openstackRole as string[]).join(',')]);
   if (typeof opts.frequency === 'string') fields.push(['frequency', opts.frequency]);
   return fields;
 }
@@ -159,7 +166,7 @@ export function registerFunctionCommands(program: Command, context: CliContext):
     const fields = settingFields(opts);
     if (opts.public === true || opts.private === true) fields.push(['public', String(opts.public === true)]);
     const zip = typeof opts.zip === 'string' ? readFunctionZip(opts.zip) : undefined;
-    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context, --secret or --subscribe-to');
+    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context, --secret, --subscribe-to, --[no-]openstack-auth or --openstack-role');
     const api = context.api();
     await printWritten(context, await api.updateFunction(await api.resolveFunction(idOrName), formOf(fields, zip)), opts);
   });

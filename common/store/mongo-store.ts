@@ -30,12 +30,15 @@
  */
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import {
+  eventSubscriptions,
   FINAL_STATUSES,
+  nodeSubscriptions,
   type AliasRecord,
   type EventRecord,
   type FunctionCode,
   type FunctionRecord,
   type FunctionStatus,
+  type FunctionSubscription,
   type FunctionVersion,
   type RequestRecord,
   type RuntimeRecord,
@@ -84,7 +87,7 @@ const requestSchema = new Schema<RequestRow>(
     request_id: text, function_id: text, tenant_id: text, user_id: text, status: text, payload: text, response: textOrNull,
     error: textOrNull, logs: text, attempts: number, dead_letter: zero, holds_slot: zero, job_id: textOrNull, queued_at: text, source: textOrNull, timer_id: textOrNull, scheduled_at: textOrNull, created_at: text,
     started_at: textOrNull, finished_at: textOrNull,
-    duration_ms: { type: Number, default: null }, headers: textOrNull, version: textOrNull, alias: textOrNull,
+    duration_ms: { type: Number, default: null }, headers: textOrNull, version: textOrNull, alias: textOrNull, trigger_depth: { type: Number, default: null },
   },
   { ...options, collection: 'requests' },
 );
@@ -251,7 +254,7 @@ export class MongoStore implements Store {
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
     await this.checkSecrets(fn.tenant_id, fn.secrets);
-    await this.checkEvents(fn.tenant_id, fn.subscriptions);
+    await this.checkSubscriptions(fn.tenant_id, fn.subscriptions);
     await this.run(async () => {
       try {
         await this.functions.create(codec.functionRow(fn, code));
@@ -264,19 +267,27 @@ export class MongoStore implements Store {
     await this.subscribe(fn.function_id, fn.tenant_id, fn.subscriptions);
   }
 
-  /** Throws UnknownEvent when one of `names` is not an event of the tenant. */
-  private async checkEvents(tenantId: string, names: readonly string[]): Promise<void> {
+  /**
+   * Throws UnknownEvent when one of the events is not the tenant's, CoordinationUnsupported for a
+   * node subscription: without coordination here, no node ever changes.
+   */
+  private async checkSubscriptions(tenantId: string, subscriptions: readonly FunctionSubscription[]): Promise<void> {
+    const node = nodeSubscriptions(subscriptions)[0];
+    if (node !== undefined) {
+      throw new PrataiError('CoordinationUnsupported', `Expected no node subscription in \`subscriptions\`, got one of ${node.path}: nodes need coordination, which needs a SQL database ([database] connection: SQLite, MariaDB or PostgreSQL); this deployment uses MongoDB`);
+    }
+    const names = eventSubscriptions(subscriptions);
     if (names.length === 0) return;
     const found = await this.run(() => this.events.find({ tenant_id: tenantId, name: { $in: names } }, { _id: 0, name: 1 }).lean<{ name: string }[]>());
     const error = codec.unknownEvent(names, found.map((row) => row.name));
     if (error) throw error;
   }
 
-  /** Makes `names` the events the function subscribes to. */
-  private async subscribe(functionId: string, tenantId: string, names: readonly string[]): Promise<void> {
+  /** Makes these the events the function subscribes to (checkSubscriptions allowed no node). */
+  private async subscribe(functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): Promise<void> {
     await this.run(async () => {
-      await this.subscriptionRows.deleteMany({ function_id: functionId, event_name: { $nin: names } });
-      for (const row of codec.subscriptionRows(functionId, tenantId, names)) await this.subscriptionRows.updateOne(row, { $setOnInsert: row }, { upsert: true });
+      await this.subscriptionRows.deleteMany({ function_id: functionId, event_name: { $nin: eventSubscriptions(subscriptions) } });
+      for (const row of codec.subscriptionRows(functionId, tenantId, subscriptions)) await this.subscriptionRows.updateOne(row, { $setOnInsert: row }, { upsert: true });
     });
   }
 
@@ -325,7 +336,7 @@ export class MongoStore implements Store {
       if (fn === null) return false;
       tenantId = fn.tenant_id;
       if (changes.secrets !== undefined) await this.checkSecrets(tenantId, changes.secrets);
-      if (changes.subscriptions !== undefined) await this.checkEvents(tenantId, changes.subscriptions);
+      if (changes.subscriptions !== undefined) await this.checkSubscriptions(tenantId, changes.subscriptions);
     }
     const changed = await this.run(async () => {
       try {

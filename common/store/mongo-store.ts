@@ -25,6 +25,9 @@
  * the very same moment may both make a version (numbers stay unique: the function's counter is
  * incremented atomically).
  *
+ * Coordination needs several documents changed atomically with a project's counter: MongoDB has
+ * none (CoordinationUnsupported), so a function subscribing to a node is refused with that error.
+ *
  * No MongoDB server can be had on the machines this is developed on: test/store-mongodb.test.ts
  * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
  */

@@ -7,14 +7,13 @@
  * nodeTriggersContract() with a way to make a fresh database; each test works in projects of its own.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { CoordinationStore } from '../common/coordination/coordination-store.js';
+import { describe, test } from 'node:test';
 import type { Op, SessionRecord } from '../common/coordination/nodes.js';
 import { MAX_TRIGGER_DEPTH } from '../common/coordination/triggers.js';
 import type { FunctionRecord, FunctionSubscription, RequestRecord } from '../common/domain.js';
 import { newId } from '../common/ids.js';
-import type { Store } from '../common/store/store.js';
 import type { TestDatabase } from './helpers/databases.js';
+import { openedStore } from './coordination-contract.js';
 import { aFunction, aRequest, connect } from './store-contract.js';
 
 const tenant = (): string => `trig-${newId().slice(-12)}`;
@@ -25,29 +24,17 @@ const remove = (path: string): Op => ({ op: 'delete', path, version: -1 });
 
 export function nodeTriggersContract(name: string, options: { createDatabase(): Promise<TestDatabase> }): void {
   describe(`${name} node subscriptions`, () => {
-    let database: TestDatabase;
-    let store: Store;
-    let nodes: CoordinationStore;
-
-    before(async () => {
-      database = await options.createDatabase();
-      store = await connect(database.url);
-      nodes = store.coordination();
-    });
-    after(async () => {
-      await store?.close();
-      await database?.drop();
-    });
+    const opened = openedStore(options);
 
     const subscriber = async (tenantId: string, subscriptions: FunctionSubscription[]): Promise<FunctionRecord> => {
       const fn = aFunction(tenantId, { subscriptions });
-      await store.createFunction(fn, CODE);
+      await opened.store.createFunction(fn, CODE);
       return fn;
     };
-    const write = (tenantId: string, ops: Op[], sessionId?: string) => nodes.write(tenantId, sessionId, ops, Date.now());
+    const write = (tenantId: string, ops: Op[], sessionId?: string) => opened.nodes.write(tenantId, sessionId, ops, Date.now());
     /** The node requests of a function, as stored, by zxid (and path, within one write). */
     const requestsOf = async (fn: FunctionRecord): Promise<RequestRecord[]> => {
-      const listed = await store.listRequests({ tenantId: fn.tenant_id }, { functionId: fn.function_id, source: 'node', limit: 1000 });
+      const listed = await opened.store.listRequests({ tenantId: fn.tenant_id }, { functionId: fn.function_id, source: 'node', limit: 1000 });
       const key = (r: RequestRecord): { zxid: number; path: string } => r.payload as { zxid: number; path: string };
       return listed.toSorted((a, b) => key(a).zxid - key(b).zxid || key(a).path.localeCompare(key(b).path));
     };
@@ -64,7 +51,7 @@ export function nodeTriggersContract(name: string, options: { createDatabase(): 
       assert.equal(made.requests.length, 1);
       const request = made.requests[0] as RequestRecord;
       assert.deepEqual(request.payload, { type: 'NodeCreated', path: '/app/config', zxid: made.zxid });
-      const stored = await store.getRequest(request.request_id, { tenantId: t });
+      const stored = await opened.store.getRequest(request.request_id, { tenantId: t });
       assert.ok(stored, 'stored with the write: there once the write answers');
       assert.equal(stored.status, 'queued');
       assert.equal(stored.source, 'node');
@@ -109,10 +96,10 @@ export function nodeTriggersContract(name: string, options: { createDatabase(): 
 
     test('each subscriber gets one request of a change, even when two of its subscriptions match; a write that fails makes none', async () => {
       const t = tenant();
-      await store.createEvent({ tenant_id: t, name: 'orders', description: '', created_at: new Date().toISOString() });
+      await opened.store.createEvent({ tenant_id: t, name: 'orders', description: '', created_at: new Date().toISOString() });
       const first = await subscriber(t, ['orders', { path: '/s', children: true }, { path: '/s/x', children: false }]);
-      assert.deepEqual((await store.listSubscriptions(t)).map((s) => s.event), ['orders'], 'events and nodes side by side');
-      assert.deepEqual((await store.getFunction(first.function_id, { tenantId: t }))?.subscriptions, ['orders', { path: '/s', children: true }, { path: '/s/x', children: false }]);
+      assert.deepEqual((await opened.store.listSubscriptions(t)).map((s) => s.event), ['orders'], 'events and nodes side by side');
+      assert.deepEqual((await opened.store.getFunction(first.function_id, { tenantId: t }))?.subscriptions, ['orders', { path: '/s', children: true }, { path: '/s/x', children: false }]);
       const second = await subscriber(t, [{ path: '/s/x', children: false }]);
       await write(t, [create('/s')]);
       const made = await write(t, [create('/s/x')]);
@@ -140,11 +127,11 @@ export function nodeTriggersContract(name: string, options: { createDatabase(): 
       const t = tenant();
       const fn = await subscriber(t, [{ path: '/u', children: false }]);
       await write(t, [create('/u'), create('/v')]);
-      assert.equal(await store.updateFunction(fn.function_id, { subscriptions: [{ path: '/v', children: false }], updated_at: new Date().toISOString() }), true);
-      assert.deepEqual((await store.getFunction(fn.function_id, { tenantId: t }))?.subscriptions, [{ path: '/v', children: false }]);
+      assert.equal(await opened.store.updateFunction(fn.function_id, { subscriptions: [{ path: '/v', children: false }], updated_at: new Date().toISOString() }), true);
+      assert.deepEqual((await opened.store.getFunction(fn.function_id, { tenantId: t }))?.subscriptions, [{ path: '/v', children: false }]);
       await write(t, [set('/u'), set('/v')]);
       assert.deepEqual(await changesOf(fn), [['NodeCreated', '/u'], ['NodeDataChanged', '/v']]);
-      assert.equal(await store.deleteFunction(fn.function_id), true);
+      assert.equal(await opened.store.deleteFunction(fn.function_id), true);
       assert.deepEqual((await write(t, [set('/v')])).requests, []);
     });
 
@@ -153,19 +140,19 @@ export function nodeTriggersContract(name: string, options: { createDatabase(): 
       const fn = await subscriber(t, [{ path: '/workers', children: true }]);
       const session = async (requestId: string | null): Promise<SessionRecord> => {
         const record: SessionRecord = { session_id: newId(), tenant_id: t, timeout_ms: 60_000, expires_at: Date.now() + 60_000, request_id: requestId, created_at: new Date().toISOString() };
-        await nodes.createSession(record);
+        await opened.nodes.createSession(record);
         return record;
       };
       await write(t, [create('/workers')]);
       const worker = await session(null);
       await write(t, [create('/workers/w1', { ephemeral: true })], worker.session_id);
-      const closed = await nodes.closeSession(t, worker.session_id, Date.now());
+      const closed = await opened.nodes.closeSession(t, worker.session_id, Date.now());
       assert.deepEqual(closed?.requests.map((r) => r.payload), [{ type: 'NodeDeleted', path: '/workers/w1', zxid: closed?.zxid }]);
 
       // A run of a request at depth d writes: its requests are at d + 1, refused past the bound.
       const runAt = async (depth: number): Promise<RequestRecord> => {
         const writer = aRequest(fn, { source: 'node', trigger_depth: depth, created_at: new Date().toISOString() });
-        await store.createRequest(writer);
+        await opened.store.createRequest(writer);
         const made = await write(t, [create(`/workers/d${depth}`)], (await session(writer.request_id)).session_id);
         assert.equal(made.requests.length, 1);
         return made.requests[0] as RequestRecord;
@@ -174,7 +161,7 @@ export function nodeTriggersContract(name: string, options: { createDatabase(): 
       assert.equal(last.status, 'queued');
       assert.equal(last.trigger_depth, MAX_TRIGGER_DEPTH);
       const refused = await runAt(MAX_TRIGGER_DEPTH);
-      const stored = await store.getRequest(refused.request_id, { tenantId: t });
+      const stored = await opened.store.getRequest(refused.request_id, { tenantId: t });
       assert.equal(stored?.status, 'failed');
       assert.equal(stored?.error?.type, 'TriggerLoop');
       assert.match(stored?.error?.message ?? '', /chain stops at 16/);
@@ -186,12 +173,12 @@ export function nodeTriggersContract(name: string, options: { createDatabase(): 
     test('writes racing from two connections, as two processes, make exactly one request per change', async () => {
       const t = tenant();
       const fn = await subscriber(t, [{ path: '/race', children: true }]);
-      const other = await connect(database.url, { migrate: false });
+      const other = await connect(opened.database.url, { migrate: false });
       try {
         await write(t, [create('/race')]);
         const each = 20;
         const writes = await Promise.all(
-          Array.from({ length: 2 * each }, (_, i) => ((i % 2 === 0 ? store : other).coordination().write(t, undefined, [i % 4 < 2 ? set('/race') : create(`/race/n${i}`)], Date.now()))),
+          Array.from({ length: 2 * each }, (_, i) => ((i % 2 === 0 ? opened.store : other).coordination().write(t, undefined, [i % 4 < 2 ? set('/race') : create(`/race/n${i}`)], Date.now()))),
         );
         const requests = await requestsOf(fn);
         assert.equal(requests.length, 1 + 2 * each, 'the create, and one a write');

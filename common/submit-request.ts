@@ -103,13 +103,20 @@ export async function submitRequests(deps: SubmitDeps, requests: readonly Reques
  * its chain's bound) has no job: it is only announced.
  */
 export async function publishStoredRequests(deps: Omit<SubmitDeps, 'store'> & { log: Logger }, requests: readonly RequestRecord[]): Promise<void> {
-  for (const request of requests) {
-    try {
-      if (!isFinal(request.status)) await publishRun(deps.queue, request);
-    } catch (error) {
-      deps.log.warning(`request ${request.request_id} left to the sweeper: its job could not be published (${(error as Error).message})`);
-      continue;
-    }
-    accepted(deps, request);
-  }
+  await Promise.all(
+    requests.map(async (request) => {
+      if (isFinal(request.status)) {
+        // Never accepted to run: its change is announced, and it is counted neither accepted nor finished.
+        deps.notifier.publish({ kind: 'request', request: requestChange(request) });
+        return;
+      }
+      try {
+        await publishRun(deps.queue, request);
+      } catch (error) {
+        deps.log.warning(`request ${request.request_id} left to the sweeper: its job could not be published (${(error as Error).message})`);
+        return;
+      }
+      accepted(deps, request);
+    }),
+  );
 }

@@ -105,8 +105,10 @@ function subscriptionsGiven(opts: Opts): { events: boolean; nodes: boolean } {
 function subscriptionsField(opts: Opts, current: readonly FunctionSubscription[] = []): string | undefined {
   const given = subscriptionsGiven(opts);
   if (!given.events && !given.nodes) return undefined;
-  const listed = (key: string): string[] => (Array.isArray(opts[key]) ? (opts[key] as string[]) : []).flatMap((value) => value.split(',')).map((value) => value.trim()).filter((value) => value !== '');
-  const events = given.events ? listed('subscribeTo') : eventSubscriptions(current);
+  // Event names may come separated by commas; a node's path may hold a comma, so it comes alone.
+  const listed = (key: string, separator?: string): string[] =>
+    (Array.isArray(opts[key]) ? (opts[key] as string[]) : []).flatMap((value) => (separator === undefined ? [value] : value.split(separator))).map((value) => value.trim()).filter((value) => value !== '');
+  const events = given.events ? listed('subscribeTo', ',') : eventSubscriptions(current);
   const nodes: NodeSubscription[] = given.nodes
     ? [...listed('subscribeNode').map((path) => ({ path, children: false })), ...listed('subscribeChildren').map((path) => ({ path, children: true }))]
     : nodeSubscriptions(current);

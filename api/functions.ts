@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { functionNetworkAllowed } from '../common/config.js';
-import { FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionSubscription, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
+import { eventSubscriptions, FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionSubscription, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
 import type { FunctionChanges } from '../common/store/store.js';
 import { describeValue, PrataiError } from '../common/errors.js';
 import { DEFAULT_OPENSTACK_ROLES } from '../common/keystone/trusts.js';
@@ -17,13 +17,13 @@ import { requestChange } from '../common/notifications/notifier.js';
 import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readSecretNames, readSubscriptions } from '../common/function-context.js';
 import { frequencyPattern, Schedule } from '../common/timers/schedule.js';
 import { MAX_NODE_SUBSCRIPTIONS } from '../common/coordination/triggers.js';
-import { isWorkflowFunction } from '../common/workflows/code.js';
 import { inspectArchive } from './archive.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed, runMiddleware } from './http.js';
 import { allowsOn, authorize, authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
+import { functionNotFound, userFunction, userFunctions } from './user-functions.js';
 
 const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event', 'frequency', 'subscriptions', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
 const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'subscriptions', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
@@ -202,8 +202,8 @@ export function functionsRouter(deps: ApiDeps): Router {
 
   /** The function, if the caller can see it (else 404) and may do `action` on it (else 403). */
   const getScoped = async (res: Response, functionId: string, action: string): Promise<FunctionRecord> => {
-    const fn = await store.getFunction(functionId, visibleScope(deps.policy, res));
-    if (fn === undefined || isWorkflowFunction(fn)) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\` in this project`);
+    const fn = await userFunction(store, functionId, visibleScope(deps.policy, res));
+    if (fn === undefined) throw functionNotFound(functionId);
     authorizeOn(deps.policy, res, action, fn);
     return fn;
   };
@@ -211,9 +211,8 @@ export function functionsRouter(deps: ApiDeps): Router {
   router
     .route('/')
     .get(async (req, res) => {
-      const functions = await store.listFunctions(listScope(deps.policy, res, 'function:list', req.query.all_tenants));
-      // A workflow's hidden function is the workflow's business: shown and changed through /v1/workflows.
-      res.json({ functions: functions.filter((fn) => !isWorkflowFunction(fn)).map((fn) => functionView(fn, webhookBase(req, deps))) });
+      const functions = await userFunctions(store, listScope(deps.policy, res, 'function:list', req.query.all_tenants));
+      res.json({ functions: functions.map((fn) => functionView(fn, webhookBase(req, deps))) });
     })
     .post(async (req, res) => {
       authorize(deps.policy, res, 'function:create');
@@ -223,6 +222,10 @@ export function functionsRouter(deps: ApiDeps): Router {
       const runtime = await findRuntime(fields.runtime ?? 'python3');
       const given = readSettings(fields);
       const source = readEventSource(fields, given.subscriptions);
+      const qualified = eventSubscriptions(given.subscriptions ?? []).find((entry) => entry.includes(':'));
+      if (qualified !== undefined) {
+        throw new PrataiError('InvalidParameter', `Expected \`subscriptions\` of a new function to name events alone, got \`${qualified}\`: it has no version nor alias to run yet (publish one, then subscribe it with PATCH)`);
+      }
       const identity = identityOf(res);
       if (given.network === true) allowNetwork(res, { tenant_id: identity.tenantId, user_id: identity.userId });
       if (zip === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');
@@ -384,6 +387,7 @@ function frequencyTimer(fn: FunctionRecord, pattern: string): TimerRecord {
     next_execution_time: Schedule.parse(pattern, 'UTC').nextAfter(at)?.toISOString() ?? null,
     last_execution_time: null,
     last_request_ids: [],
+    qualifier: null,
     version: 0,
     created_at: at.toISOString(),
     updated_at: at.toISOString(),

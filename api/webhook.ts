@@ -5,14 +5,15 @@
  * a 202 always means the request will reach a final state.
  *
  * A body `{"payloads": [...]}` (a bulk call, up to MAX_BULK) makes one request of each payload,
- * all accepted or none, and answers 202 with their `request_ids` in the same order.
+ * all accepted or none, and answers 202 with their `request_ids` in the same order; to a public
+ * function's rate limit it is as many calls as payloads (api/webhook-access.ts).
  *
  * A `wait_for_response` function's webhook (or any called with `?wait=true`) holds the answer
  * until the request is final (told by the notifier: no polling): 200 with main's return value as the body, 502 FunctionFailed or 504
  * FunctionTimedOut with the request id in `details`; past `[api] wait_timeout` it answers 202.
  *
  * `POST /function/<function_id>/versions/<n>` and `…/aliases/<name>` call a published version, or
- * what an alias targets (api/version-routing.ts), with the same rules; the request records which.
+ * what an alias targets (common/version-routing.ts), with the same rules; the request records which.
  * A bulk call through an alias picks a version for each payload, as that many calls would.
  */
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
@@ -22,11 +23,10 @@ import { describeValue, PrataiError } from '../common/errors.js';
 import { newRequest, submitRequests } from '../common/submit-request.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed } from './http.js';
-import { admittedFunction, admitWebhookCaller } from './webhook-access.js';
+import { admittedFunction, admitWebhookCaller, PublicCallLimit } from './webhook-access.js';
 import { boolean } from './params.js';
 import { contextHeaders, passableHeaderNames } from './context-headers.js';
-import { resolveCall, resolveCalls, type CallTarget } from './version-routing.js';
-import { isWorkflowFunction } from '../common/workflows/code.js';
+import { resolveCall, resolveCalls, type CallTarget } from '../common/version-routing.js';
 
 /** Most payloads one bulk call takes. */
 export const MAX_BULK = 1000;
@@ -87,14 +87,14 @@ export function webhookRouter(deps: ApiDeps): Router {
   const { store, notifier, log } = deps;
   const router = Router();
   const headerNames = passableHeaderNames(deps.settings.api.context_headers);
+  const publicCalls = new PublicCallLimit(deps.settings.api.public_webhook_rate, deps.settings.api.public_webhook_burst);
   const accept = (targetOf: (params: Record<string, string>) => CallTarget) =>
     async (req: Request, res: Response): Promise<void> => {
       const call = parseCall(req.body);
       const waitAsked = req.query.wait === undefined ? undefined : boolean('wait', req.query.wait);
       const fn = admittedFunction(res);
       const functionId = fn.function_id;
-      // Its requests are made by the workflow engine alone, with the payload of an action.
-      if (isWorkflowFunction(fn)) throw new PrataiError('FunctionNotFound', `No function with id \`${fn.function_id}\``);
+      publicCalls.take(fn, res, 'payloads' in call ? call.payloads.length : 1);
       const target = targetOf(req.params as Record<string, string>);
       const headers = contextHeaders(req.headers, headerNames);
       if ('payloads' in call) {
@@ -149,7 +149,7 @@ export function webhookRouter(deps: ApiDeps): Router {
   for (const [path, targetOf] of routes) {
     router
       .route(path)
-      .post(timeAnswer(deps), admitWebhookCaller(deps), body, accept(targetOf))
+      .post(timeAnswer(deps), admitWebhookCaller(deps, publicCalls), body, accept(targetOf))
       .all(methodNotAllowed(['POST']));
   }
   return router;

@@ -10,7 +10,7 @@ import { Formatted, type Listing, type Shown } from './output.js';
 const FUNCTION_FIELDS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint',
   'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network',
-  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions',
+  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions', 'openstack_auth', 'openstack_roles',
 ] as const;
 
 /**
@@ -30,6 +30,8 @@ export function functionShown(fn: FunctionView): Shown {
     if (field === 'secrets') return new Formatted(fn.secrets ?? [], (fn.secrets ?? []).join(', '));
     if (field === 'context') return fn.context ?? {};
     if (field === 'subscriptions') return new Formatted(fn.subscriptions ?? [], (fn.subscriptions ?? []).map(subscriptionText).join(', '));
+    if (field === 'openstack_auth') return fn.openstack_auth ?? false;
+    if (field === 'openstack_roles') return new Formatted(fn.openstack_roles ?? [], (fn.openstack_roles ?? []).join(', '));
     return fn[field];
   };
   return { fields: [...FUNCTION_FIELDS], values: FUNCTION_FIELDS.map(value) };
@@ -119,7 +121,8 @@ export const runnerListing = (runners: readonly RunnerView[]): Listing =>
   listingOf(runners, [
     ['ID', (runner) => runner.id],
     ['Host', (runner) => runner.host],
-    ['State', (runner) => (runner.alive ? runner.state : `${runner.state} (no heartbeat)`)],
+    // An API of before `down` gave a dead runner its last state.
+    ['State', (runner) => (runner.alive ? runner.state : 'down')],
     ['Last heartbeat', (runner) => runner.heartbeat_at],
     ['Running', (runner) => `${runner.requests_running ?? '?'}/${runner.concurrency ?? '?'}`],
     ['Warm', (runner) => runner.warm_containers ?? ''],
@@ -146,12 +149,18 @@ export const secretListing = (secrets: readonly SecretView[]): Listing =>
   ]);
 
 const JOB_FIELDS = [
-  'job_id', 'name', 'function_id', 'pattern', 'timezone', 'payload', 'status', 'count', 'executions', 'skipped',
+  'job_id', 'name', 'function_id', 'qualifier', 'pattern', 'timezone', 'payload', 'status', 'count', 'executions', 'skipped',
   'first_execution_time', 'next_execution_time', 'last_execution_time', 'last_request_ids', 'created_at', 'updated_at',
 ] as const;
 
 export function jobShown(job: JobView): Shown {
-  return { fields: [...JOB_FIELDS], values: JOB_FIELDS.map((field) => (field === 'last_request_ids' ? new Formatted(job.last_request_ids, job.last_request_ids.join(', ')) : job[field])) };
+  const value = (field: (typeof JOB_FIELDS)[number]): unknown => {
+    if (field === 'last_request_ids') return new Formatted(job.last_request_ids, job.last_request_ids.join(', '));
+    // null and absent (an API of before qualifiers) are both the function's latest.
+    if (field === 'qualifier') return new Formatted(job.qualifier ?? null, job.qualifier ?? 'latest');
+    return job[field];
+  };
+  return { fields: [...JOB_FIELDS], values: JOB_FIELDS.map(value) };
 }
 
 export const jobListing = (jobs: readonly JobView[]): Listing =>
@@ -159,14 +168,14 @@ export const jobListing = (jobs: readonly JobView[]): Listing =>
     ['ID', (job) => job.job_id],
     ['Name', (job) => job.name],
     ['Status', (job) => job.status],
-    ['Function ID', (job) => job.function_id],
+    ['Function ID', (job) => (job.qualifier ? `${job.function_id}:${job.qualifier}` : job.function_id)],
     ['Pattern', (job) => job.pattern],
     ['Timezone', (job) => job.timezone],
     ['Count', (job) => job.count],
     ['Next Execution Time', (job) => job.next_execution_time],
   ]);
 
-const subscribers = (event: EventView): Formatted => new Formatted(event.functions, event.functions.map((fn) => fn.name).join(', '));
+const subscribers = (event: EventView): Formatted => new Formatted(event.functions, event.functions.map((fn) => (fn.qualifier ? `${fn.name}:${fn.qualifier}` : fn.name)).join(', '));
 
 export function eventShown(event: EventView): Shown {
   return { fields: ['name', 'description', 'functions', 'created_at'], values: [event.name, event.description, subscribers(event), event.created_at] };

@@ -49,8 +49,11 @@
  * - **version**: an immutable snapshot of a function's code and settings, numbered 1, 2, … per
  *   function (never reused); the function itself is the editable `latest`.
  * - **alias**: a named pointer of a function to one of its versions (`prod` → 3), optionally
- *   sending a share of calls to other versions (`weights`); callers and jobs target it, and moving
- *   it changes what the next calls run.
+ *   sending a share of calls to other versions (`weights`); callers, jobs and subscriptions target
+ *   it, and moving it changes what the next calls run.
+ * - **qualifier**: what a job or a subscription names after the function's (or the event's) name
+ *   to run a version or an alias rather than `latest` (`hello:3`, `hello:prod`, as Lambda's
+ *   qualified names); resolved at each firing, as a webhook call of that version or alias is.
  */
 
 export const REQUEST_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timeout', 'cancelled'] as const;
@@ -109,7 +112,8 @@ export interface FunctionRecord {
   secrets: string[];
   /**
    * What it subscribes to: names of its project's events (each message published to one makes a
-   * request of it) and nodes of its project's coordination tree (each change makes a request of it).
+   * request of it; `EVENT:QUALIFIER` runs that version or alias of it rather than `latest`) and
+   * nodes of its project's coordination tree (each change makes a request of it).
    */
   subscriptions: FunctionSubscription[];
   /**
@@ -267,6 +271,9 @@ export interface TimerRecord {
   last_execution_time: string | null;
   /** The requests of its last firings, newest first (a few). */
   last_request_ids: string[];
+  /** The version number or alias name each tick runs, resolved at the tick; null: `latest`. */
+  qualifier: string | null;
+  /** Counts its changes: a tick is claimed only at the version the scheduler read (not a function's version). */
   version: number;
   created_at: string;
   updated_at: string;
@@ -341,6 +348,8 @@ export interface Subscription {
   event: string;
   function_id: string;
   function_name: string;
+  /** The version number or alias name each message runs (`EVENT:QUALIFIER` in the function's `subscriptions`); null: `latest`. */
+  qualifier: string | null;
 }
 
 export interface RuntimeRecord {

@@ -11,6 +11,7 @@
 import { PrataiError, describeValue } from './errors.js';
 import { MAX_NODE_SUBSCRIPTIONS, readNodeSubscription } from './coordination/triggers.js';
 import { SECRET_NAME, type FunctionSubscription, type NodeSubscription } from './domain.js';
+import { qualified, splitQualified } from './qualifier.js';
 
 /** Most bytes a function's context takes, as JSON: 64 KiB. */
 export const MAX_CONTEXT_BYTES = 64 * 1024;
@@ -107,8 +108,8 @@ function entriesOf(field: string, what: string, value: unknown, objects: boolean
   throw invalid(`Expected \`${field}\` to be a JSON array of ${what} or names separated by commas, got ${describeValue(value)}`);
 }
 
-const checkName = (field: string, name: unknown): string => {
-  if (typeof name !== 'string' || !SECRET_NAME.pattern.test(name)) throw invalid(`Expected every name in \`${field}\` to be ${SECRET_NAME.hint}, got ${describeValue(name)}`);
+const checkName = (field: string, name: unknown, shown: unknown = name, more = ''): string => {
+  if (typeof name !== 'string' || !SECRET_NAME.pattern.test(name)) throw invalid(`Expected every name in \`${field}\` to be ${SECRET_NAME.hint}${more}, got ${describeValue(shown)}`);
   return name;
 };
 
@@ -124,22 +125,33 @@ export function readSecretNames(value: unknown): string[] {
 }
 
 /**
- * What a function subscribes to: names of events, and node subscriptions (`{"path":
- * "/app/config", "children": true}`, common/coordination/triggers.ts), in the order given, each
- * once; a path given twice with different `children` is refused (InvalidSubscription), as is an
- * entry of another shape. That the events exist, the store checks as it stores them.
+ * What a function subscribes to: names of events, each `EVENT` or `EVENT:QUALIFIER` to run that
+ * version or alias of it (common/qualifier.ts), and node subscriptions (`{"path": "/app/config",
+ * "children": true}`, common/coordination/triggers.ts), in the order given, each once; an event
+ * named twice with different qualifiers is refused (InvalidParameter), a path given twice with
+ * different `children` too (InvalidSubscription), as is an entry of another shape. That the
+ * events exist, and the versions and aliases named, the store checks as it stores them.
  */
 export function readSubscriptions(value: unknown): FunctionSubscription[] {
   const subscriptions: FunctionSubscription[] = [];
-  const names = new Set<string>();
+  const names = new Map<string, string>();
   const paths = new Map<string, NodeSubscription>();
   entriesOf('subscriptions', 'event names and node subscriptions', value, true).forEach((entry, index) => {
     if (typeof entry === 'string' && entry.startsWith('/')) {
       throw new PrataiError('InvalidSubscription', `In \`subscriptions[${index}]\`: expected an event's name, got ${describeValue(entry)}, a node path: subscribe to a node with {"path": ${JSON.stringify(entry)}, "children": false}`, { details: { index } });
     }
     if (typeof entry === 'string') {
-      if (!names.has(checkName('subscriptions', entry))) subscriptions.push(entry);
-      names.add(entry);
+      const { name, qualifier } = splitQualified('subscriptions', entry);
+      checkName('subscriptions', name, entry, ' (and then `:` and a version number or alias name, to run that one)');
+      // Stored as `EVENT` or `EVENT:QUALIFIER` (`EVENT:latest` is `EVENT`).
+      const normal = qualified(name, qualifier);
+      const earlier = names.get(name);
+      if (earlier === undefined) {
+        names.set(name, normal);
+        subscriptions.push(normal);
+      } else if (earlier !== normal) {
+        throw invalid(`Expected \`subscriptions\` to name each event once, got \`${name}\` twice`);
+      }
       return;
     }
     const node = readNodeSubscription(entry, index);

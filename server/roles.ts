@@ -6,7 +6,7 @@ import { createAuthenticator } from '../api/auth-factory.js';
 import { Policy } from '../api/policy.js';
 import { startApi } from '../api/server.js';
 import type { Adapters } from '../common/adapters.js';
-import type { Settings } from '../common/config.js';
+import { runnerForgetAfterSeconds, type Settings } from '../common/config.js';
 import { FunctionTrusts } from '../common/keystone/trusts.js';
 import { createCoordination } from '../common/coordination/factory.js';
 import type { Logger } from '../common/log.js';
@@ -125,8 +125,8 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
   );
-  const { request_retention_days: retentionDays } = settings.database;
-  const purger = retentionDays > 0 ? new RetentionPurger({ store, log: log.child('retention') }, { retentionDays, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
+  const retention = { retentionDays: settings.database.request_retention_days, forgetRunnersAfterSeconds: runnerForgetAfterSeconds(settings) };
+  const purger = RetentionPurger.needed(retention) ? new RetentionPurger({ store, log: log.child('retention') }, { ...retention, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
   await runner.start();
   const { metrics_port: metricsPort } = settings.runner;
   const metricsServer = options.serveMetrics && metricsPort > 0 ? await serveMetrics(adapters.metrics, settings.api.host, metricsPort, log).catch(async (error: unknown) => {

@@ -82,6 +82,7 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await rejectsWith(write(t, [create('/a')]), 'NodeExists');
       await rejectsWith(write(t, [create('/')]), 'NodeExists');
       await rejectsWith(write(t, [{ op: 'set', path: '/a', data: bytes('y'), version: 3 }]), 'BadVersion');
+      await rejectsWith(write(t, [{ op: 'set', path: '/a', data: bytes('y'), version: -2 }]), 'BadVersion');
       await rejectsWith(write(t, [{ op: 'delete', path: '/a', version: 1 }]), 'BadVersion');
       await rejectsWith(write(t, [{ op: 'set', path: '/nope', data: bytes(''), version: -1 }]), 'NoNode');
       await rejectsWith(write(t, [{ op: 'delete', path: '/nope', version: -1 }]), 'NoNode');
@@ -130,7 +131,9 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       assert.deepEqual(names, ['/q/item-0000000000', '/q/item-0000000001', '/q/item-0000000002']);
       await write(t, [{ op: 'delete', path: '/q/item-0000000002', version: -1 }]);
       const next = await write(t, [create('/q/', '', { sequential: true })]);
-      assert.equal(next.results[0]?.path, '/q/0000000004', 'a deletion moves the counter too: a name is never given twice');
+      assert.equal(next.results[0]?.path, '/q/0000000003', 'the counter is the children ever created (a deletion moves cversion, not the counter): a name is never given twice');
+      const { stat } = await get(t, '/q');
+      assert.deepEqual([stat.cversion, stat.num_children], [5, 3], 'cversion counts creations and deletions');
     });
 
     test('concurrent sequential creates get distinct names in zxid order', async () => {
@@ -147,6 +150,8 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await write(t, [create('/m', 'a')]);
       const failed = await rejectsWith(write(t, [create('/m/x'), { op: 'check', path: '/m', version: 7 }, create('/m/y')]), 'BadVersion');
       assert.equal(failed.details?.index, 1);
+      assert.equal((await rejectsWith(write(t, [{ op: 'check', path: '/m', version: 7 }]), 'BadVersion')).details?.index, 0, 'a multi of one op names it too');
+      assert.deepEqual((await write(t, [])).results, [], 'an empty multi commits, as in ZooKeeper');
       assert.deepEqual(await opened.nodes.read(t, undefined, { read: 'exists', path: '/m/x', watch: false }, Date.now()), { read: 'exists', stat: null }, 'nothing of the failed multi stayed');
       const done = await write(t, [create('/m/x'), { op: 'check', path: '/m', version: 0 }, { op: 'set', path: '/m', data: bytes('b'), version: 0 }, { op: 'delete', path: '/m/x', version: 0 }]);
       assert.deepEqual(done.results.map((r) => r.op), ['create', 'check', 'set', 'delete']);

@@ -40,6 +40,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     AliasNotFound: [404, false],
     AliasExists: [409, false],
     VersionInUse: [409, false],
+    AliasInUse: [409, false],
     WorkflowNotFound: [404, false],
     InvocationNotFound: [404, false],
     WorkflowNameTaken: [409, false],

@@ -36,9 +36,12 @@ function addSettingOptions(command: Command): Command {
     .option('--context-file <path>', 'its context: a file of KEY=value lines (blank lines and # comments allowed), replacing the context it had')
     .addOption(new Option('--context <KEY=VALUE>', 'a context setting (repeat for more; over those of --context-file)').argParser(collect).default(undefined))
     .addOption(new Option('--secret <name>', 'a secret of the project it is given (repeat for more; replaces the ones it had)').argParser(collect).default(undefined))
-    .addOption(new Option('--subscribe-to <event>', 'an event of the project it subscribes to (repeat for more; replaces the events it subscribed to): each message published to it makes a request').argParser(collect).default(undefined))
+    .addOption(new Option('--subscribe-to <event>', 'an event of the project it subscribes to, EVENT:N or EVENT:ALIAS to run that version or alias (repeat for more; replaces the events it subscribed to): each message published to it makes a request').argParser(collect).default(undefined))
     .addOption(new Option('--subscribe-node <path>', 'a coordination node of the project it subscribes to (repeat for more; with --subscribe-children, replaces the nodes it subscribed to): its creation, each set and its deletion make a request').argParser(collect).default(undefined))
     .addOption(new Option('--subscribe-children <path>', 'as --subscribe-node, and the creation and deletion of each direct child of the node make a request too').argParser(collect).default(undefined))
+    .option('--openstack-auth', 'give it an OpenStack identity: a Keystone trust from you to Pratai, whose token each request gets in context.openstack (Keystone only)')
+    .option('--no-openstack-auth', "take its OpenStack identity away (a new function's default); its trust is deleted")
+    .addOption(new Option('--openstack-role <role>', "a role its trust delegates (repeat for more; default member); you must have it in the function's project").argParser(collect).default(undefined))
     .option('--wait', 'wait until its image is built, showing progress on stderr');
 }
 
@@ -78,6 +81,7 @@ function contextField(opts: Opts): string | undefined {
 
 /** The settings given on the command line, as form fields. */
 function settingFields(opts: Opts): [string, string][] {
+  if (opts.openstackAuth === false && opts.openstackRole !== undefined) throw usageError('Give --openstack-role with --openstack-auth (or to change the roles of an identity the function has), not with --no-openstack-auth');
   const fields = (['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'type', 'event'] as const)
     .filter((key) => typeof opts[key] === 'string')
     .map((key): [string, string] => [key, opts[key] as string]);
@@ -88,6 +92,9 @@ function settingFields(opts: Opts): [string, string][] {
   const context = contextField(opts);
   if (context !== undefined) fields.push(['context', context]);
   if (Array.isArray(opts.secret)) fields.push(['secrets', (opts.secret as string[]).join(',')]);
+  // --openstack-auth and --no-openstack-auth set one value (the last given wins), as --network does.
+  if (typeof opts.openstackAuth === 'boolean') fields.push(['openstack_auth', String(opts.openstackAuth)]);
+  if (Array.isArray(opts.openstackRole)) fields.push(['openstack_roles', (opts.openstackRole as string[]).join(',')]);
   if (typeof opts.frequency === 'string') fields.push(['frequency', opts.frequency]);
   return fields;
 }
@@ -188,7 +195,7 @@ export function registerFunctionCommands(program: Command, context: CliContext):
     const zip = typeof opts.zip === 'string' ? readFunctionZip(opts.zip) : undefined;
     const given = subscriptionsGiven(opts);
     if (fields.length === 0 && zip === undefined && !given.events && !given.nodes) {
-      throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context, --secret, --subscribe-to, --subscribe-node or --subscribe-children');
+      throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context, --secret, --subscribe-to, --subscribe-node, --subscribe-children, --[no-]openstack-auth or --openstack-role');
     }
     const api = context.api();
     // Changing one kind of subscription keeps the other: the API takes both in one list.

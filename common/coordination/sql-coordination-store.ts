@@ -97,6 +97,14 @@ export function statOf(row: NodeRow): Stat {
   };
 }
 
+/**
+ * ZooKeeper's sequential counter: how many children the node ever had created, which only grows,
+ * so no name comes twice. A deletion moves cversion but not the counter (ZooKeeper keeps the
+ * count of creations and reports cversion as creations + deletions); num_children is creations -
+ * deletions, so the count is (cversion + num_children) / 2.
+ */
+const childrenCreated = (row: NodeRow): number => (Number(row.cversion) + Number(row.num_children)) / 2;
+
 function checkVersion(row: NodeRow, path: string, version: number): void {
   if (version !== ANY_VERSION && Number(row.version) !== version) {
     throw new PrataiError('BadVersion', `Expected node ${path} at version ${version}, got version ${Number(row.version)}`, { details: { path, version: Number(row.version) } });
@@ -170,8 +178,9 @@ export class SqlCoordinationStore implements CoordinationStore {
         try {
           results.push(await this.apply(trx, tenantId, sessionId, op, zxid, nowMs, changes));
         } catch (error) {
-          if (ops.length > 1 && error instanceof PrataiError) throw new PrataiError(error.code, `Operation ${index} of the multi: ${error.message}`, { details: { ...error.details, index } });
-          throw error;
+          if (!(error instanceof PrataiError)) throw error;
+          // A multi of one op names its op too: a client builds ZooKeeper's per-op results from it.
+          throw new PrataiError(error.code, ops.length > 1 ? `Operation ${index} of the multi: ${error.message}` : error.message, { details: { ...error.details, index } });
         }
       }
       return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes), requests: await this.trigger(trx, tenantId, writer, zxid, changes, nowMs) };
@@ -275,8 +284,7 @@ export class SqlCoordinationStore implements CoordinationStore {
         if (parent.ephemeral_owner !== '') {
           throw new PrataiError('NoChildrenForEphemerals', `Node ${parentPath} is ephemeral: an ephemeral node has no children`, { details: { path: parentPath } });
         }
-        // ZooKeeper's counter: the parent's cversion, which only grows, so no name comes twice.
-        const path = op.sequential ? sequentialPath(op.path, Number(parent.cversion)) : op.path;
+        const path = op.sequential ? sequentialPath(op.path, childrenCreated(parent)) : op.path;
         if ((await this.node(trx, tenantId, path)) !== undefined) throw new PrataiError('NodeExists', `Node ${path} exists`, { details: { path } });
         if (op.ephemeral && sessionId === undefined) throw new PrataiError('BadArguments', `Expected a session to own the ephemeral node ${path}, got none`);
         const row: NodeRow = {

@@ -404,7 +404,18 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('workflow_actions_status').on('workflow_actions').column('status').execute();
     },
   },
-  '0013_node_subscriptions': {
+  '0013_qualified_triggers': {
+    /**
+     * A job (timer) and a subscription may run a version or an alias of their function rather
+     * than `latest`: its `qualifier` (a version number or an alias name; null on earlier rows:
+     * `latest`), resolved at each firing. A version or alias one names is in use.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('timers').addColumn('qualifier', 'varchar(64)').execute();
+      await db.schema.alterTable('subscriptions').addColumn('qualifier', 'varchar(64)').execute();
+    },
+  },
+  '0014_node_subscriptions': {
     /**
      * Functions' node subscriptions (common/coordination/triggers.ts): one row per function and
      * path, found by a coordination write by project and path in its own transaction; and, on a

@@ -25,6 +25,7 @@ import {
   type VersionRef,
 } from '../domain.js';
 import { PrataiError } from '../errors.js';
+import { isVersionQualifier, splitQualified } from '../qualifier.js';
 import type { FailedAttempt, Outcome, RunnerHeartbeat, RunnerLoad, TimerChanges } from './store.js';
 
 export interface FunctionRow {
@@ -100,7 +101,7 @@ export interface RequestRow {
   duration_ms: number | null;
   /** JSON object of the headers let through to the function; null for none (and before migration 0006). */
   headers: string | null;
-  /** A node change's request: its place in the chain of them (common/coordination/triggers.ts); null for others (and before migration 0013). */
+  /** A node change's request: its place in the chain of them (common/coordination/triggers.ts); null for others (and before migration 0014). */
   trigger_depth: number | null;
 }
 
@@ -170,6 +171,8 @@ export interface SubscriptionRow {
   function_id: string;
   tenant_id: string;
   event_name: string;
+  /** The version number or alias name its messages run; null: `latest`. */
+  qualifier: string | null;
 }
 
 /** One node a function subscribes to: what a coordination write finds its subscribers by. */
@@ -305,12 +308,13 @@ export function unknownVersion(alias: Pick<AliasRecord, 'version' | 'weights'>, 
     : new PrataiError('VersionNotFound', `Expected the alias to target published versions of the function, got version ${missing}, which it does not have (see GET /v1/functions/ID/versions)`);
 }
 
-/** Why a version that aliases target cannot be deleted, listing them. */
-export function versionInUse(version: number, aliases: readonly AliasRecord[]): PrataiError | undefined {
+/** Why a version that aliases target, or jobs or subscriptions run, cannot be deleted, listing them. */
+export function versionInUse(version: number, aliases: readonly AliasRecord[], runners: QualifierUsers = { jobs: [], subscriptions: [] }): PrataiError | undefined {
   const users = aliases.filter((alias) => aliasTargets(alias).includes(version)).map((alias) => alias.name);
-  return users.length === 0
+  const named = [...users.map((name) => `alias \`${name}\``), ...usersText(runners)];
+  return named.length === 0
     ? undefined
-    : new PrataiError('VersionInUse', `Version ${version} is targeted by alias ${users.map((name) => `\`${name}\``).join(', ')}; move or delete them first`, { details: { aliases: users } });
+    : new PrataiError('VersionInUse', `Version ${version} is targeted by ${named.join(', ')}; move or delete them first`, { details: { aliases: users, jobs: runners.jobs, subscriptions: runners.subscriptions } });
 }
 
 /** The columns `updateFunction` sets. */
@@ -432,13 +436,62 @@ export function eventInUse(name: string, subscriptions: readonly Subscription[])
   return new PrataiError('EventInUse', `Event \`${name}\` has subscribers: ${functions.map((fn) => `function \`${fn.name}\` (${fn.function_id})`).join(', ')}; take it out of their \`subscriptions\` first`, { details: { functions } });
 }
 
-/** The rows that say which events a function subscribes to. */
-export const subscriptionRows = (functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): SubscriptionRow[] =>
-  eventSubscriptions(subscriptions).map((name) => ({ function_id: functionId, tenant_id: tenantId, event_name: name }));
+/** The rows that say which events a function subscribes to (its `subscriptions`' strings: `EVENT` or `EVENT:QUALIFIER`). */
+export const subscriptionRows = (functionId: string, tenantId: string, entries: readonly FunctionSubscription[]): SubscriptionRow[] =>
+  eventSubscriptions(entries).map((entry) => {
+    const { name, qualifier } = splitQualified('subscriptions', entry);
+    return { function_id: functionId, tenant_id: tenantId, event_name: name, qualifier };
+  });
+
+/** The events of a function's `subscriptions` (its node subscriptions left out). */
+export const subscribedEvents = (entries: readonly FunctionSubscription[]): string[] => eventSubscriptions(entries).map((entry) => splitQualified('subscriptions', entry).name);
 
 /** The rows that say which nodes a function subscribes to. */
 export const nodeSubscriptionRows = (functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): NodeSubscriptionRow[] =>
   nodeSubscriptions(subscriptions).map(({ path, children }) => ({ function_id: functionId, tenant_id: tenantId, path, children: children ? 1 : 0 }));
+
+/** The qualifiers a timer or a function's subscriptions name, each once. */
+export function namedQualifiers(named: { qualifier?: string | null; subscriptions?: readonly FunctionSubscription[] }): string[] {
+  const all = [named.qualifier ?? null, ...eventSubscriptions(named.subscriptions ?? []).map((entry) => splitQualified('subscriptions', entry).qualifier)];
+  return [...new Set(all.filter((qualifier): qualifier is string => qualifier !== null))];
+}
+
+/** The first of `qualifiers` that names no version (by number) or alias (by name) of the function, as the error to give. */
+export function unknownQualifier(functionId: string, qualifiers: readonly string[], versions: readonly number[], aliases: readonly string[]): PrataiError | undefined {
+  for (const qualifier of qualifiers) {
+    if (isVersionQualifier(qualifier)) {
+      if (!versions.includes(Number(qualifier))) return new PrataiError('VersionNotFound', `Function \`${functionId}\` has no version ${qualifier} (see GET /v1/functions/${functionId}/versions)`);
+    } else if (!aliases.includes(qualifier)) {
+      return new PrataiError('AliasNotFound', `Function \`${functionId}\` has no alias \`${qualifier}\` (see GET /v1/functions/${functionId}/aliases)`);
+    }
+  }
+  return undefined;
+}
+
+/** Who runs a version or an alias of a function by its qualifier: its jobs (timers) and subscriptions that name it. */
+export interface QualifierUsers {
+  jobs: string[];
+  subscriptions: string[];
+}
+
+/** The jobs and subscriptions among these that name `qualifier`. */
+export const qualifierUsers = (qualifier: string, timers: readonly Pick<TimerRow, 'timer_id' | 'qualifier'>[], subscriptions: readonly Pick<SubscriptionRow, 'event_name' | 'qualifier'>[]): QualifierUsers => ({
+  jobs: timers.filter((timer) => timer.qualifier === qualifier).map((timer) => timer.timer_id),
+  subscriptions: subscriptions.filter((row) => row.qualifier === qualifier).map((row) => row.event_name),
+});
+
+const usersText = (users: QualifierUsers): string[] => [
+  ...users.jobs.map((id) => `job \`${id}\``),
+  ...users.subscriptions.map((event) => `its subscription to event \`${event}\``),
+];
+
+/** Why an alias that jobs or subscriptions run cannot be deleted, naming them. */
+export function aliasInUse(name: string, users: QualifierUsers): PrataiError | undefined {
+  const named = usersText(users);
+  return named.length === 0
+    ? undefined
+    : new PrataiError('AliasInUse', `Alias \`${name}\` is run by ${named.join(', ')}; delete them or make them run another version or alias first`, { details: { jobs: users.jobs, subscriptions: users.subscriptions } });
+}
 
 export function timerRow(timer: TimerRecord): TimerRow {
   return { ...timer, payload: JSON.stringify(timer.payload), last_request_ids: JSON.stringify(timer.last_request_ids) };
@@ -462,6 +515,7 @@ export function toTimer(row: TimerRow): TimerRecord {
     next_execution_time: row.next_execution_time ?? null,
     last_execution_time: row.last_execution_time ?? null,
     last_request_ids: JSON.parse(row.last_request_ids) as string[],
+    qualifier: row.qualifier ?? null,
     version: row.version,
     created_at: row.created_at,
     updated_at: row.updated_at,

@@ -4,7 +4,9 @@
  * pages written, that SQLite would otherwise spend inside whichever commit crossed the line,
  * blocking every request of the process meanwhile. A worker thread of this process does them
  * instead, with a connection of its own to each file (a PASSIVE checkpoint: it never waits for
- * or blocks a writer), when asked after commits and at most every CHECKPOINT_INTERVAL_MS.
+ * or blocks a writer), asked after commits, at most every CHECKPOINT_INTERVAL_MS and never right
+ * after the commit that asks: AFTER_COMMIT_MS later, once what the commit was for (an answer, the
+ * next job) has gone out, rather than beside it on a 2-core machine.
  *
  * Durability is unchanged: a commit is in the WAL when it returns, as before, and the WAL is
  * synced before its pages are copied, as SQLite's own checkpoints do. Should the worker fall
@@ -16,6 +18,8 @@ import { Worker } from 'node:worker_threads';
 
 /** Least time between two checkpoints of one file. */
 const CHECKPOINT_INTERVAL_MS = 100;
+/** Least time between a commit and the checkpoint it asks for. */
+const AFTER_COMMIT_MS = 20;
 /** Pages in the WAL past which the writer checkpoints by itself (SQLite's default is 1000). */
 export const FALLBACK_AUTOCHECKPOINT_PAGES = 10_000;
 /** How long a checkpoint waits for another process's lock before it is left for the next one. */
@@ -78,6 +82,7 @@ function post(message: Message): void {
 /** Checkpoints one SQLite file in the background; `committed()` after each commit of its writer. */
 export class SqliteCheckpointer {
   private lastAskedAt = 0;
+  private scheduled: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(private readonly path: string) {
@@ -85,15 +90,23 @@ export class SqliteCheckpointer {
   }
 
   committed(): void {
+    if (this.closed || this.scheduled !== undefined) return;
     const now = Date.now();
-    if (this.closed || now - this.lastAskedAt < CHECKPOINT_INTERVAL_MS) return;
-    this.lastAskedAt = now;
-    post({ kind: 'checkpoint', path: this.path });
+    const delayMs = Math.max(AFTER_COMMIT_MS, this.lastAskedAt + CHECKPOINT_INTERVAL_MS - now);
+    this.scheduled = setTimeout(() => {
+      this.scheduled = undefined;
+      this.lastAskedAt = Date.now();
+      post({ kind: 'checkpoint', path: this.path });
+    }, delayMs);
+    // Owners close their files; a pending checkpoint keeps nobody alive.
+    this.scheduled.unref();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.scheduled);
+    this.scheduled = undefined;
     users -= 1;
     if (worker === undefined) return;
     worker.postMessage({ kind: 'close', path: this.path } satisfies Message);

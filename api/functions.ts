@@ -8,14 +8,15 @@ import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { functionNetworkAllowed } from '../common/config.js';
-import { FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
+import { eventSubscriptions, FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionSubscription, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
 import type { FunctionChanges } from '../common/store/store.js';
 import { describeValue, PrataiError } from '../common/errors.js';
 import { DEFAULT_OPENSTACK_ROLES } from '../common/keystone/trusts.js';
 import { newId, now } from '../common/ids.js';
 import { requestChange } from '../common/notifications/notifier.js';
-import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readNames, readSecretNames } from '../common/function-context.js';
+import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readSecretNames, readSubscriptions } from '../common/function-context.js';
 import { frequencyPattern, Schedule } from '../common/timers/schedule.js';
+import { MAX_NODE_SUBSCRIPTIONS } from '../common/coordination/triggers.js';
 import { inspectArchive } from './archive.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -31,6 +32,8 @@ const MAX_FIELD_BYTES = 4 * MAX_CONTEXT_BYTES;
 /** Most retries a function may ask for (as AWS Lambda's event retries, a small number): 10. */
 const MAX_RETRIES = 10;
 const MAX_CONCURRENCY = 10_000;
+/** Multipart fields `secrets` and `subscriptions` may take, once an entry. */
+const LIST_FIELDS = 2 * MAX_FUNCTION_SECRETS + MAX_NODE_SUBSCRIPTIONS;
 const NAME = { pattern: /^(?![0-9a-f]{32}$)[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'letters, digits, `_`, `.` and `-`, starting with a letter or digit, and not 32 hex characters (that is an id)' };
 
 /** The function as the API shows it: no code, no trust id, the webhook endpoint added. */
@@ -86,16 +89,16 @@ function readSettings(
     ...(fields.context !== undefined && { context: readContext(fields.context) }),
     // That they exist in the function's project, the store checks as it stores them.
     ...(fields.secrets !== undefined && { secrets: readSecretNames(fields.secrets) }),
-    // That they are events of the function's project, the store checks as it stores them.
-    ...(fields.subscriptions !== undefined && { subscriptions: readNames('subscriptions', fields.subscriptions) }),
+    // That the events are its project's, the store checks as it stores them; nodes are always its project's.
+    ...(fields.subscriptions !== undefined && { subscriptions: readSubscriptions(fields.subscriptions) }),
   };
 }
 
 /**
  * The original guide's event sources on create: `timer` with `frequency` (minutes) makes a job
- * of the function firing that often; `message` subscribes to events (`subscriptions`).
+ * of the function firing that often; `message` subscribes to events or nodes (`subscriptions`).
  */
-function readEventSource(fields: Record<string, unknown>, subscriptions: readonly string[] | undefined): { event: FunctionRecord['event']; pattern?: string } {
+function readEventSource(fields: Record<string, unknown>, subscriptions: readonly FunctionSubscription[] | undefined): { event: FunctionRecord['event']; pattern?: string } {
   const event = fields.event === undefined ? 'webhook' : oneOf('event', fields.event, FUNCTION_EVENTS);
   if (event !== 'timer' && fields.frequency !== undefined) throw new PrataiError('InvalidParameter', `Expected \`frequency\` only with \`event\` timer, got it with \`event\` ${event}`);
   if (event === 'timer') {
@@ -103,7 +106,7 @@ function readEventSource(fields: Record<string, unknown>, subscriptions: readonl
     return { event, pattern: frequencyPattern(integer('frequency', fields.frequency, 1, 1440, 'minutes')) };
   }
   if (event === 'message' && (subscriptions === undefined || subscriptions.length === 0)) {
-    throw new PrataiError('InvalidParameter', 'Expected `subscriptions` (the events it subscribes to) with `event` message, got none');
+    throw new PrataiError('InvalidParameter', 'Expected `subscriptions` (the events or nodes it subscribes to) with `event` message, got none');
   }
   return { event };
 }
@@ -113,8 +116,8 @@ export function functionsRouter(deps: ApiDeps): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
-    // `secrets` and `subscriptions` may come once a name.
-    limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length + 2 * MAX_FUNCTION_SECRETS, fieldSize: MAX_FIELD_BYTES, parts: CREATE_FIELDS.length + 2 * MAX_FUNCTION_SECRETS + 1 },
+    // `secrets` and `subscriptions` may come once an entry.
+    limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length + LIST_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: CREATE_FIELDS.length + LIST_FIELDS + 1 },
   }).single('zip');
   const json = express.json({ limit: MAX_FIELD_BYTES });
 
@@ -219,7 +222,7 @@ export function functionsRouter(deps: ApiDeps): Router {
       const runtime = await findRuntime(fields.runtime ?? 'python3');
       const given = readSettings(fields);
       const source = readEventSource(fields, given.subscriptions);
-      const qualified = given.subscriptions?.find((entry) => entry.includes(':'));
+      const qualified = eventSubscriptions(given.subscriptions ?? []).find((entry) => entry.includes(':'));
       if (qualified !== undefined) {
         throw new PrataiError('InvalidParameter', `Expected \`subscriptions\` of a new function to name events alone, got \`${qualified}\`: it has no version nor alias to run yet (publish one, then subscribe it with PATCH)`);
       }

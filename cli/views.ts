@@ -3,7 +3,7 @@
  * then the newer ones) and the columns of a list command (ID, Name, Status first where they
  * apply, as the OpenStack clients list).
  */
-import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
+import type { FunctionSubscription, LogRecord, RequestError, RequestRecord } from '../common/domain.js';
 import type { AliasView, EventView, FunctionView, JobView, NodeStat, RequestSummary, RunnerView, RuntimeView, SecretView, VersionView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
@@ -19,13 +19,17 @@ const FUNCTION_FIELDS = [
  */
 const buildLog = (fn: FunctionView): Formatted => new Formatted(fn.build_log ?? '', fn.status === 'error' ? (fn.build_log ?? '').trimEnd() : '');
 
+/** An event by its name; a node by its path, `(children)` when its children's creations and deletions count. */
+const subscriptionText = (subscription: FunctionSubscription): string =>
+  typeof subscription === 'string' ? subscription : `${subscription.path}${subscription.children ? ' (children)' : ''}`;
+
 export function functionShown(fn: FunctionView): Shown {
   const value = (field: (typeof FUNCTION_FIELDS)[number]): unknown => {
     if (field === 'build_log') return buildLog(fn);
     // Functions shown by an API of before secrets have neither.
     if (field === 'secrets') return new Formatted(fn.secrets ?? [], (fn.secrets ?? []).join(', '));
     if (field === 'context') return fn.context ?? {};
-    if (field === 'subscriptions') return new Formatted(fn.subscriptions ?? [], (fn.subscriptions ?? []).join(', '));
+    if (field === 'subscriptions') return new Formatted(fn.subscriptions ?? [], (fn.subscriptions ?? []).map(subscriptionText).join(', '));
     if (field === 'openstack_auth') return fn.openstack_auth ?? false;
     if (field === 'openstack_roles') return new Formatted(fn.openstack_roles ?? [], (fn.openstack_roles ?? []).join(', '));
     return fn[field];
@@ -74,7 +78,7 @@ const errorText = (error: RequestError | null): unknown => (error === null ? nul
 const REQUEST_FIELDS = [
   'request_id', 'function_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
   'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter', 'version', 'alias',
-  'source', 'job_id', 'scheduled_at',
+  'source', 'job_id', 'scheduled_at', 'trigger_depth',
 ] as const;
 
 /** A request as the API shows it: the timer that made it is its `job_id`. */
@@ -86,7 +90,7 @@ export function requestShown(request: RequestShown): Shown {
     if (field === 'error') return errorText(request.error);
     // An API of before jobs and events shows none of these: its requests were all webhook calls.
     if (field === 'source') return request.source ?? 'webhook';
-    if (field === 'job_id' || field === 'scheduled_at') return request[field] ?? null;
+    if (field === 'job_id' || field === 'scheduled_at' || field === 'trigger_depth') return request[field] ?? null;
     return request[field];
   };
   return { fields: [...REQUEST_FIELDS], values: REQUEST_FIELDS.map(value) };

@@ -29,6 +29,7 @@ export const ERRORS = {
   ZipMissingMain: { status: 400, retryable: false, summary: '`new_module.py` does not define a top-level `main` function.' },
   UnknownSecret: { status: 400, retryable: false, summary: "A function names a secret its project does not have (in `secrets`)." },
   UnknownEvent: { status: 400, retryable: false, summary: 'A function subscribes to an event its project does not have (in `subscriptions`).' },
+  InvalidSubscription: { status: 400, retryable: false, summary: 'An entry of a function\'s `subscriptions` is neither an event\'s name nor a node subscription `{"path": "/app/config", "children": false}`: another shape, an unknown key, a path ZooKeeper would refuse, one path twice with different `children` (`details.index` names the entry).' },
   InvalidSchedule: { status: 400, retryable: false, summary: "A job's `pattern` is not a cron pattern (5 fields, or 6 with seconds first), its `timezone` not an IANA time zone, or it would never fire." },
   TrustInvalid: { status: 400, retryable: false, summary: "A function's OpenStack identity cannot be used: its Keystone trust is gone or revoked (a request's error), or cannot be made (`openstack_auth` at create or update)." },
   WorkflowInvalid: { status: 400, retryable: false, summary: 'A workflow document (FaaSr JSON) or its code is refused: the message names the problem (a cycle, an unknown action or data store, a FunctionName the code does not define, ...).' },

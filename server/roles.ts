@@ -74,7 +74,7 @@ function joinScheduler(settings: Settings, adapters: Adapters, log: Logger): { s
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
   const { store, queue, notifier, keyring, metrics } = adapters;
-  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  const coordination = createCoordination(settings, { store, queue, notifier, metrics, log: log.child('coordination') });
   coordination?.start();
   const timers = joinScheduler(settings, adapters, log);
   const api = await startApi({
@@ -116,7 +116,7 @@ export interface RunnerRoleOptions {
 export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger, options: RunnerRoleOptions = {}): Promise<Role> {
   const { store, queue, notifier, metrics, keyring } = adapters;
   const identities = withKeystone(settings) ? runnerTrusts(settings, log) : undefined;
-  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  const coordination = createCoordination(settings, { store, queue, notifier, metrics, log: log.child('coordination') });
   const coordinationService = coordination && new CoordinationService({ coordination, log: log.child('coordination') }, { sessionTimeoutMs: settings.coordination.session_timeout_ms });
   const workflows = runnerWorkflows(settings, { store, queue, notifier, keyring, log });
   const services = new Map<string, FunctionService>([...(coordinationService ? [['coordination', coordinationService] as const] : []), ...(workflows?.services ?? [])]);

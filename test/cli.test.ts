@@ -539,11 +539,14 @@ describe('versions and aliases', () => {
     assert.match(await fails(['job-create', 'released', '--alias', 'nope', '--pattern', '0 0 1 1 *']), /no alias `nope`.*\(HTTP 404 AliasNotFound\)/);
     await ok(['event-create', 'released.event']);
     await ok(['function-update', 'released', '--subscribe-to', 'released.event:prod']);
+    await ok(['function-update', 'released', '--subscribe-node', '/released']);
+    assert.equal(await ok(['function-show', 'released', '-f', 'value', '-c', 'subscriptions']), 'released.event:prod, /released\n', 'a node subscription added beside the qualified event, which it keeps');
     assert.equal(await ok(['event-list', '-f', 'value', '-c', 'Functions']), 'released:prod\n');
     assert.match(await fails(['alias-delete', 'released', 'prod']), new RegExp(`^Alias \`prod\` is run by job \`${onAlias.job_id}\`, its subscription to event \`released\\.event\`.*\\(HTTP 409 AliasInUse\\)`));
     assert.match(await fails(['function-version-delete', 'released', '1']), new RegExp(`job \`${onOne}\`.*\\(HTTP 409 VersionInUse\\)`));
     await ok(['job-delete', onAlias.job_id, onOne]);
     await ok(['function-update', 'released', '--subscribe-to', '']);
+    assert.equal(await ok(['function-show', 'released', '-f', 'value', '-c', 'subscriptions']), '/released\n', 'the events gone, the node kept');
     await ok(['event-delete', 'released.event']);
     await ok(['alias-delete', 'released', 'prod']);
     await ok(['function-version-delete', 'released', '2']);

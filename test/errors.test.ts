@@ -20,6 +20,7 @@ test('the error codes and their HTTP statuses are pinned', () => {
     ZipMissingMain: [400, false],
     UnknownSecret: [400, false],
     UnknownEvent: [400, false],
+    InvalidSubscription: [400, false],
     InvalidSchedule: [400, false],
     TrustInvalid: [400, false],
     WorkflowInvalid: [400, false],

@@ -4,7 +4,8 @@
  * `latest` runs the new one, moving an alias changes the next calls while a request under way
  * finishes on its version, weights split calls, a version an alias targets cannot be deleted and a
  * deleted one loses its image, a job or a subscription runs the version or alias it names (and
- * keeps it from deletion), and bad input is refused naming the problem with nothing stored.
+ * keeps it from deletion) while a node subscription beside it runs `latest`, and bad input is
+ * refused naming the problem with nothing stored.
  * Tenancy with the real Keystone is in test/tenancy.test.ts.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
@@ -236,14 +237,23 @@ describe('versions and aliases', () => {
     form.append('zip', new Blob([zipOf({ 'new_module.py': module('X') })]), 'package.zip');
     refused(await api('/v1/functions', { method: 'POST', body: form }), 400, 'InvalidParameter', /new function.*`deploys:1`/);
     refused(await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:1', 'deploys'] })), 400, 'InvalidParameter', /`deploys` twice/);
-    const subscribed = await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:1'] }));
+    // Beside it, a node subscription: its changes run `latest`, whatever the event's qualifier.
+    const node = { path: '/deploys', children: false };
+    const subscribed = await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:1', node] }));
     assert.equal(subscribed.status, 200, JSON.stringify(subscribed.body));
-    assert.deepEqual(subscribed.body.function.subscriptions, ['deploys:1']);
+    assert.deepEqual(subscribed.body.function.subscriptions, ['deploys:1', node]);
     assert.deepEqual((await api('/v1/events/deploys')).body.event.functions, [{ function_id: functionId, name: 'versioned', qualifier: '1' }]);
     const published = await api('/v1/events/deploys/messages', json('POST', { payload: null }));
     assert.equal(published.status, 202, JSON.stringify(published.body));
     const message = await waitForRequest(platform, published.body.request_ids[0]);
     assert.deepEqual([message.source, message.version, message.alias, message.response], ['event', 1, null, { code: 'A' }]);
+    assert.equal((await api('/v1/coordination/nodes/deploys', json('POST', {}))).status, 201);
+    const [changed] = await waitFor('the node change to make a request', async () => {
+      const made = (await api(`/v1/requests?function_id=${functionId}&source=node`)).body.requests as any[];
+      return made.length > 0 ? made : undefined;
+    });
+    const byNode = await waitForRequest(platform, changed.request_id);
+    assert.deepEqual([byNode.source, byNode.version, byNode.alias, byNode.status], ['node', 'latest', null, 'succeeded'], 'a node change runs latest');
 
     // What a job or a subscription runs stays until they no longer do.
     const aliasRefusal = await api(`/v1/functions/${functionId}/aliases/prod`, { method: 'DELETE' });
@@ -251,11 +261,12 @@ describe('versions and aliases', () => {
     assert.deepEqual(aliasRefusal.body.error.details, { jobs: [job.job_id], subscriptions: [] });
     const versionRefusal = await api(`/v1/functions/${functionId}/versions/1`, { method: 'DELETE' });
     refused(versionRefusal, 409, 'VersionInUse', /deploys/);
-    assert.deepEqual(versionRefusal.body.error.details.subscriptions, ['deploys']);
+    assert.deepEqual(versionRefusal.body.error.details.subscriptions, ['deploys'], 'its node subscription names no version');
 
     assert.equal((await api(`/v1/jobs/${job.job_id}`, { method: 'DELETE' })).status, 204);
     const latestAgain = await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:latest'] }));
-    assert.deepEqual(latestAgain.body.function.subscriptions, ['deploys'], '`:latest` is the function itself');
+    assert.deepEqual(latestAgain.body.function.subscriptions, ['deploys'], '`:latest` is the function itself; the node subscription left out is gone');
+    assert.equal((await api('/v1/coordination/nodes/deploys', { method: 'DELETE' })).status, 200);
     assert.equal((await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: [] }))).status, 200);
     assert.equal((await api('/v1/events/deploys', { method: 'DELETE' })).status, 204);
   });

@@ -13,13 +13,20 @@
  * older than what their caller saw, since there is one primary.
  *
  * Data is kept as base64 text: portable on every dialect (and MongoDB), at a third more bytes.
+ *
+ * A write also makes, in its own transaction, the requests its changes make of the functions
+ * subscribed to their nodes (common/coordination/triggers.ts): a change and its requests commit
+ * together or not at all, whichever process wrote it and whatever happens after the commit.
  */
 import { SqliteAdapter, sql, type Kysely, type Transaction } from 'kysely';
+import type { RequestRecord } from '../domain.js';
 import { PrataiError } from '../errors.js';
+import { requestRow, type NodeSubscriptionRow, type RequestRow } from '../store/rows.js';
 import { isUniqueViolation } from '../store/sql-errors.js';
 import type { CoordinationStore } from './coordination-store.js';
 import { ANY_VERSION, type EventType, type Op, type OpResult, type Read, type ReadResult, type SessionRecord, type Stat, type WatchEvent, type WatchKind, type WriteResult } from './nodes.js';
 import { nameOf, parentOf, sequentialPath } from './paths.js';
+import { fires, nodeRequest, pathsFiredBy, type NodeChange } from './triggers.js';
 
 /** Integers as the drivers give them back: PostgreSQL's bigint comes as a string. */
 type Int = number | string;
@@ -48,7 +55,14 @@ export interface CoordinationTables {
   coord_sessions: { session_id: string; tenant_id: string; timeout_ms: Int; expires_at: Int; request_id: string | null; created_at: string };
   coord_watches: { session_id: string; tenant_id: string; path: string; kind: WatchKind };
   coord_events: { session_id: string; tenant_id: string; zxid: Int; seq: Int; type: EventType; path: string; kind: WatchKind };
+  // The platform's own tables a write reads (who subscribes) and writes (the requests that makes).
+  node_subscriptions: NodeSubscriptionRow;
+  functions: { function_id: string; tenant_id: string; user_id: string };
+  requests: RequestRow;
 }
+
+/** Requests inserted per statement: well under every database's limit of parameters. */
+const INSERT_BATCH = 200;
 
 type Db = Kysely<CoordinationTables> | Transaction<CoordinationTables>;
 
@@ -133,6 +147,8 @@ export class SqlCoordinationStore implements CoordinationStore {
     await this.prepareTenant(tenantId);
     return this.db.transaction().execute(async (trx) => {
       await this.lockTenant(trx, tenantId);
+      const session = await trx.selectFrom('coord_sessions').select('request_id').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
+      if (session === undefined) return undefined;
       const gone = await trx.deleteFrom('coord_sessions').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
       if (gone.numDeletedRows === 0n) return undefined;
       const zxid = await this.nextZxid(trx, tenantId);
@@ -143,7 +159,7 @@ export class SqlCoordinationStore implements CoordinationStore {
       const changes: Change[] = [];
       const results: OpResult[] = [];
       for (const { path } of ephemerals) results.push(await this.apply(trx, tenantId, sessionId, { op: 'delete', path, version: ANY_VERSION }, zxid, nowMs, changes));
-      return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes) };
+      return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes), requests: await this.trigger(trx, tenantId, session.request_id, zxid, changes, nowMs) };
     });
   }
 
@@ -155,7 +171,7 @@ export class SqlCoordinationStore implements CoordinationStore {
     await this.prepareTenant(tenantId);
     return this.db.transaction().execute(async (trx) => {
       const zxid = await this.nextZxid(trx, tenantId);
-      if (sessionId !== undefined) await this.liveSession(trx, tenantId, sessionId, nowMs);
+      const writer = sessionId === undefined ? null : await this.liveSession(trx, tenantId, sessionId, nowMs);
       const changes: Change[] = [];
       const results: OpResult[] = [];
       for (const [index, op] of ops.entries()) {
@@ -167,7 +183,7 @@ export class SqlCoordinationStore implements CoordinationStore {
           throw new PrataiError(error.code, ops.length > 1 ? `Operation ${index} of the multi: ${error.message}` : error.message, { details: { ...error.details, index } });
         }
       }
-      return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes) };
+      return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes), requests: await this.trigger(trx, tenantId, writer, zxid, changes, nowMs) };
     });
   }
 
@@ -236,11 +252,13 @@ export class SqlCoordinationStore implements CoordinationStore {
     return Number((await trx.selectFrom('coord_tenants').select('zxid').where('tenant_id', '=', tenantId).executeTakeFirstOrThrow()).zxid);
   }
 
-  private async liveSession(trx: Db, tenantId: string, sessionId: string, nowMs: number): Promise<void> {
-    const row = await trx.selectFrom('coord_sessions').select('expires_at').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
+  /** Throws SessionExpired unless the session is alive at `nowMs`; returns the function request it serves, if any. */
+  private async liveSession(trx: Db, tenantId: string, sessionId: string, nowMs: number): Promise<string | null> {
+    const row = await trx.selectFrom('coord_sessions').select(['expires_at', 'request_id']).where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
     if (row === undefined || Number(row.expires_at) <= nowMs) {
       throw new PrataiError('SessionExpired', `Session ${sessionId} has expired or was closed: its ephemeral nodes and watches are gone; open a new session`, { details: { session_id: sessionId } });
     }
+    return row.request_id;
   }
 
   private node(db: Db, tenantId: string, path: string): Promise<NodeRow | undefined> {
@@ -326,6 +344,48 @@ export class SqlCoordinationStore implements CoordinationStore {
       .where('tenant_id', '=', tenantId)
       .where('path', '=', parent)
       .execute();
+  }
+
+  /**
+   * Makes, in the write's transaction, the requests its changes make of the functions subscribed
+   * to their nodes: one per change and function, however many of the function's subscriptions
+   * the change fires, in the changes' order. `writer`: the function request whose session wrote,
+   * whose place in a chain of node requests the new ones follow (none: an outside write).
+   */
+  private async trigger(trx: Transaction<CoordinationTables>, tenantId: string, writer: string | null, zxid: number, changes: readonly Change[], nowMs: number): Promise<RequestRecord[]> {
+    const nodeChanges = changes.filter((change): change is NodeChange => change.type !== 'NodeChildrenChanged');
+    if (nodeChanges.length === 0) return [];
+    const subscribers = await trx
+      .selectFrom('node_subscriptions as s')
+      .innerJoin('functions as f', 'f.function_id', 's.function_id')
+      .select(['s.function_id as function_id', 's.path as path', 's.children as children', 'f.user_id as user_id'])
+      .where('s.tenant_id', '=', tenantId)
+      .where('s.path', 'in', [...new Set(nodeChanges.flatMap(pathsFiredBy))])
+      .orderBy('s.function_id')
+      .execute();
+    if (subscribers.length === 0) return [];
+    const depth = (await this.depthOf(trx, writer)) + 1;
+    const at = new Date(nowMs).toISOString();
+    const requests: RequestRecord[] = [];
+    for (const change of nodeChanges) {
+      const made = new Set<string>();
+      for (const { function_id, path, children, user_id } of subscribers) {
+        if (made.has(function_id) || !fires(change, { path, children: Number(children) === 1 })) continue;
+        made.add(function_id);
+        requests.push(nodeRequest({ function_id, tenant_id: tenantId, user_id }, { type: change.type, path: change.path, zxid }, depth, at));
+      }
+    }
+    for (let start = 0; start < requests.length; start += INSERT_BATCH) {
+      await trx.insertInto('requests').values(requests.slice(start, start + INSERT_BATCH).map(requestRow)).execute();
+    }
+    return requests;
+  }
+
+  /** A request's place in a chain of node requests: 0 for none, or one a node change did not make. */
+  private async depthOf(trx: Transaction<CoordinationTables>, requestId: string | null): Promise<number> {
+    if (requestId === null) return 0;
+    const row = await trx.selectFrom('requests').select('trigger_depth').where('request_id', '=', requestId).executeTakeFirst();
+    return Number(row?.trigger_depth ?? 0);
   }
 
   /** Fires the watches the changes trigger, each once: its event stored for its session, the watch removed. */

@@ -415,4 +415,22 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('subscriptions').addColumn('qualifier', 'varchar(64)').execute();
     },
   },
+  '0014_node_subscriptions': {
+    /**
+     * Functions' node subscriptions (common/coordination/triggers.ts): one row per function and
+     * path, found by a coordination write by project and path in its own transaction; and, on a
+     * request a node change made, its place in the chain of such requests (null on others).
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await portableTable(db, db.schema.createTable('node_subscriptions'))
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('path', 'varchar(512)', (c) => c.notNull())
+        .addColumn('children', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('node_subscriptions_function_path', ['function_id', 'path'])
+        .execute();
+      await db.schema.createIndex('node_subscriptions_path').on('node_subscriptions').columns(['tenant_id', 'path']).execute();
+      await db.schema.alterTable('requests').addColumn('trigger_depth', 'integer').execute();
+    },
+  },
 };

@@ -25,17 +25,22 @@
  * the very same moment may both make a version (numbers stay unique: the function's counter is
  * incremented atomically).
  *
+ * Coordination needs several documents changed atomically with a project's counter: MongoDB has
+ * none (CoordinationUnsupported), so a function subscribing to a node is refused with that error.
+ *
  * No MongoDB server can be had on the machines this is developed on: test/store-mongodb.test.ts
  * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
  */
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import {
   FINAL_STATUSES,
+  nodeSubscriptions,
   type AliasRecord,
   type EventRecord,
   type FunctionCode,
   type FunctionRecord,
   type FunctionStatus,
+  type FunctionSubscription,
   type FunctionVersion,
   type RequestRecord,
   type RuntimeRecord,
@@ -84,7 +89,7 @@ const requestSchema = new Schema<RequestRow>(
     request_id: text, function_id: text, tenant_id: text, user_id: text, status: text, payload: text, response: textOrNull,
     error: textOrNull, logs: text, attempts: number, dead_letter: zero, holds_slot: zero, job_id: textOrNull, queued_at: text, source: textOrNull, timer_id: textOrNull, scheduled_at: textOrNull, created_at: text,
     started_at: textOrNull, finished_at: textOrNull,
-    duration_ms: { type: Number, default: null }, headers: textOrNull, version: textOrNull, alias: textOrNull,
+    duration_ms: { type: Number, default: null }, headers: textOrNull, version: textOrNull, alias: textOrNull, trigger_depth: { type: Number, default: null },
   },
   { ...options, collection: 'requests' },
 );
@@ -254,7 +259,7 @@ export class MongoStore implements Store {
     const unknown = codec.unknownQualifier(fn.function_id, codec.namedQualifiers(fn), [], []);
     if (unknown) throw unknown;
     await this.checkSecrets(fn.tenant_id, fn.secrets);
-    await this.checkEvents(fn.tenant_id, codec.subscribedEvents(fn.subscriptions));
+    await this.checkSubscriptions(fn.tenant_id, fn.subscriptions);
     await this.run(async () => {
       try {
         await this.functions.create(codec.functionRow(fn, code));
@@ -267,17 +272,25 @@ export class MongoStore implements Store {
     await this.subscribe(fn.function_id, fn.tenant_id, fn.subscriptions);
   }
 
-  /** Throws UnknownEvent when one of `names` is not an event of the tenant. */
-  private async checkEvents(tenantId: string, names: readonly string[]): Promise<void> {
+  /**
+   * Throws UnknownEvent when one of the events is not the tenant's, CoordinationUnsupported for a
+   * node subscription: without coordination here, no node ever changes.
+   */
+  private async checkSubscriptions(tenantId: string, subscriptions: readonly FunctionSubscription[]): Promise<void> {
+    const node = nodeSubscriptions(subscriptions)[0];
+    if (node !== undefined) {
+      throw new PrataiError('CoordinationUnsupported', `Expected no node subscription in \`subscriptions\`, got one of ${node.path}: nodes need coordination, which needs a SQL database ([database] connection: SQLite, MariaDB or PostgreSQL); this deployment uses MongoDB`);
+    }
+    const names = codec.subscribedEvents(subscriptions);
     if (names.length === 0) return;
     const found = await this.run(() => this.events.find({ tenant_id: tenantId, name: { $in: names } }, { _id: 0, name: 1 }).lean<{ name: string }[]>());
     const error = codec.unknownEvent(names, found.map((row) => row.name));
     if (error) throw error;
   }
 
-  /** Makes `entries` (`EVENT` or `EVENT:QUALIFIER`) the subscriptions of the function. */
-  private async subscribe(functionId: string, tenantId: string, entries: readonly string[]): Promise<void> {
-    const rows = codec.subscriptionRows(functionId, tenantId, entries);
+  /** Makes the events of `subscriptions` (`EVENT` or `EVENT:QUALIFIER`) the function's event subscriptions (checkSubscriptions allowed no node). */
+  private async subscribe(functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): Promise<void> {
+    const rows = codec.subscriptionRows(functionId, tenantId, subscriptions);
     await this.run(async () => {
       await this.subscriptionRows.deleteMany({ function_id: functionId, event_name: { $nin: rows.map((row) => row.event_name) } });
       for (const row of rows) {
@@ -352,7 +365,7 @@ export class MongoStore implements Store {
       tenantId = fn.tenant_id;
       if (changes.secrets !== undefined) await this.checkSecrets(tenantId, changes.secrets);
       if (changes.subscriptions !== undefined) {
-        await this.checkEvents(tenantId, codec.subscribedEvents(changes.subscriptions));
+        await this.checkSubscriptions(tenantId, changes.subscriptions);
         await this.checkQualifiers(functionId, codec.namedQualifiers({ subscriptions: changes.subscriptions }));
       }
     }

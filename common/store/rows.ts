@@ -5,6 +5,8 @@
  * logs, image lists) as text.
  */
 import {
+  eventSubscriptions,
+  nodeSubscriptions,
   VERSION_SETTINGS,
   type AliasRecord,
   type FunctionCode,
@@ -12,6 +14,7 @@ import {
   type FunctionOpenStack,
   type FunctionRecord,
   type FunctionStatus,
+  type FunctionSubscription,
   type FunctionVersion,
   type RequestRecord,
   type RequestSource,
@@ -49,7 +52,7 @@ export interface FunctionRow {
   secrets: string | null;
   /** JSON of its FunctionOpenStack (trust id, roles); null without one (and before migration 0007). */
   openstack: string | null;
-  /** JSON array of event names; null on rows stored before migration 0008 (none). */
+  /** JSON array of event names and node subscriptions (`{"path", "children"}`); null on rows stored before migration 0008 (none). */
   subscriptions: string | null;
   /** Slots taken: requests of the function running now that hold one (only counted while max_concurrency > 0). */
   running: number;
@@ -98,6 +101,8 @@ export interface RequestRow {
   duration_ms: number | null;
   /** JSON object of the headers let through to the function; null for none (and before migration 0006). */
   headers: string | null;
+  /** A node change's request: its place in the chain of them (common/coordination/triggers.ts); null for others (and before migration 0014). */
+  trigger_depth: number | null;
 }
 
 /** A published version: its snapshot of the function's settings (as a function's row keeps them) and code. */
@@ -168,6 +173,15 @@ export interface SubscriptionRow {
   event_name: string;
   /** The version number or alias name its messages run; null: `latest`. */
   qualifier: string | null;
+}
+
+/** One node a function subscribes to: what a coordination write finds its subscribers by. */
+export interface NodeSubscriptionRow {
+  function_id: string;
+  tenant_id: string;
+  path: string;
+  /** 1 when the creation and deletion of its direct children count too. */
+  children: number;
 }
 
 export interface RunnerRow {
@@ -340,7 +354,7 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     network: row.network === 1,
     context: row.context === null ? {} : (JSON.parse(row.context) as Record<string, string>),
     secrets: row.secrets === null ? [] : (JSON.parse(row.secrets) as string[]),
-    subscriptions: row.subscriptions === null || row.subscriptions === undefined ? [] : (JSON.parse(row.subscriptions) as string[]),
+    subscriptions: row.subscriptions === null || row.subscriptions === undefined ? [] : (JSON.parse(row.subscriptions) as FunctionSubscription[]),
     ...(row.openstack !== null && row.openstack !== undefined && { openstack: JSON.parse(row.openstack) as FunctionOpenStack }),
     status: row.status as FunctionStatus,
     build_log: row.build_log,
@@ -355,7 +369,7 @@ const jsonOrNull = (value: unknown): string | null => (value === null || value =
 /** Every column of a request's row, in the order it is inserted. */
 export const REQUEST_COLUMNS = [
   'request_id', 'function_id', 'tenant_id', 'user_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
-  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'source', 'timer_id', 'scheduled_at', 'created_at', 'started_at', 'finished_at', 'duration_ms', 'headers', 'version', 'alias',
+  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'source', 'timer_id', 'scheduled_at', 'created_at', 'started_at', 'finished_at', 'duration_ms', 'headers', 'version', 'alias', 'trigger_depth',
 ] as const satisfies readonly (keyof RequestRow)[];
 
 /** A request's `version` as its row keeps it. */
@@ -376,6 +390,7 @@ export function requestRow(request: RequestRecord): RequestRow {
     error: jsonOrNull(request.error),
     logs: JSON.stringify(request.logs),
     headers: request.headers === undefined || Object.keys(request.headers).length === 0 ? null : JSON.stringify(request.headers),
+    trigger_depth: request.trigger_depth ?? null,
   };
 }
 
@@ -402,6 +417,7 @@ export function toRequest(row: RequestRow): RequestRecord {
     finished_at: row.finished_at,
     duration_ms: row.duration_ms,
     ...(row.headers !== null && row.headers !== undefined && { headers: JSON.parse(row.headers) as Record<string, string> }),
+    ...(row.trigger_depth !== null && row.trigger_depth !== undefined && { trigger_depth: Number(row.trigger_depth) }),
   };
 }
 
@@ -420,19 +436,23 @@ export function eventInUse(name: string, subscriptions: readonly Subscription[])
   return new PrataiError('EventInUse', `Event \`${name}\` has subscribers: ${functions.map((fn) => `function \`${fn.name}\` (${fn.function_id})`).join(', ')}; take it out of their \`subscriptions\` first`, { details: { functions } });
 }
 
-/** The rows that say which events a function subscribes to (its `subscriptions`: `EVENT` or `EVENT:QUALIFIER`). */
-export const subscriptionRows = (functionId: string, tenantId: string, entries: readonly string[]): SubscriptionRow[] =>
-  entries.map((entry) => {
+/** The rows that say which events a function subscribes to (its `subscriptions`' strings: `EVENT` or `EVENT:QUALIFIER`). */
+export const subscriptionRows = (functionId: string, tenantId: string, entries: readonly FunctionSubscription[]): SubscriptionRow[] =>
+  eventSubscriptions(entries).map((entry) => {
     const { name, qualifier } = splitQualified('subscriptions', entry);
     return { function_id: functionId, tenant_id: tenantId, event_name: name, qualifier };
   });
 
-/** The events of a function's `subscriptions`. */
-export const subscribedEvents = (entries: readonly string[]): string[] => entries.map((entry) => splitQualified('subscriptions', entry).name);
+/** The events of a function's `subscriptions` (its node subscriptions left out). */
+export const subscribedEvents = (entries: readonly FunctionSubscription[]): string[] => eventSubscriptions(entries).map((entry) => splitQualified('subscriptions', entry).name);
+
+/** The rows that say which nodes a function subscribes to. */
+export const nodeSubscriptionRows = (functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): NodeSubscriptionRow[] =>
+  nodeSubscriptions(subscriptions).map(({ path, children }) => ({ function_id: functionId, tenant_id: tenantId, path, children: children ? 1 : 0 }));
 
 /** The qualifiers a timer or a function's subscriptions name, each once. */
-export function namedQualifiers(named: { qualifier?: string | null; subscriptions?: readonly string[] }): string[] {
-  const all = [named.qualifier ?? null, ...(named.subscriptions ?? []).map((entry) => splitQualified('subscriptions', entry).qualifier)];
+export function namedQualifiers(named: { qualifier?: string | null; subscriptions?: readonly FunctionSubscription[] }): string[] {
+  const all = [named.qualifier ?? null, ...eventSubscriptions(named.subscriptions ?? []).map((entry) => splitQualified('subscriptions', entry).qualifier)];
   return [...new Set(all.filter((qualifier): qualifier is string => qualifier !== null))];
 }
 

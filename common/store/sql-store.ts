@@ -15,6 +15,7 @@ import {
   type FunctionCode,
   type FunctionRecord,
   type FunctionStatus,
+  type FunctionSubscription,
   type FunctionVersion,
   type RequestRecord,
   type RuntimeRecord,
@@ -41,12 +42,14 @@ import {
   type QualifierUsers,
   eventInUse,
   expiredRow,
+  nodeSubscriptionRows,
   subscriptionRows,
   timerChangesRow,
   timerRow,
   toTimer,
   unknownEvent,
   type EventRow,
+  type NodeSubscriptionRow,
   type SubscriptionRow,
   type TimerRow,
   finishableFrom,
@@ -108,6 +111,7 @@ export interface Tables {
   timers: TimerRow;
   events: EventRow;
   subscriptions: SubscriptionRow;
+  node_subscriptions: NodeSubscriptionRow;
   function_versions: VersionRow;
   function_aliases: AliasRow;
 }
@@ -275,7 +279,7 @@ export class SqlStore implements Store {
         await this.lockEvents(trx, fn.tenant_id, subscribedEvents(fn.subscriptions));
         await trx.insertInto('functions').values(functionRow(fn, code)).execute();
         if (fn.secrets.length > 0) await trx.insertInto('function_secrets').values(functionSecretRows(fn.function_id, fn.tenant_id, fn.secrets)).execute();
-        if (fn.subscriptions.length > 0) await trx.insertInto('subscriptions').values(subscriptionRows(fn.function_id, fn.tenant_id, fn.subscriptions)).execute();
+        await this.insertSubscriptions(trx, fn.function_id, fn.tenant_id, fn.subscriptions);
       });
     } catch (error) {
       if (isUniqueViolation(error)) {
@@ -296,6 +300,14 @@ export class SqlStore implements Store {
     const found = await (this.sqlite ? query : query.forUpdate()).execute();
     const error = unknownSecret(names, found.map((row) => row.name));
     if (error) throw error;
+  }
+
+  /** Stores which events and nodes a function subscribes to (in the transaction that stores the function's row). */
+  private async insertSubscriptions(trx: Transaction<Tables>, functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): Promise<void> {
+    const events = subscriptionRows(functionId, tenantId, subscriptions);
+    const nodes = nodeSubscriptionRows(functionId, tenantId, subscriptions);
+    if (events.length > 0) await trx.insertInto('subscriptions').values(events).execute();
+    if (nodes.length > 0) await trx.insertInto('node_subscriptions').values(nodes).execute();
   }
 
   /** As lockSecrets, for the events a function subscribes to: UnknownEvent when one does not exist. */
@@ -358,7 +370,8 @@ export class SqlStore implements Store {
         }
         if (subscriptions !== undefined) {
           await trx.deleteFrom('subscriptions').where('function_id', '=', functionId).execute();
-          if (subscriptions.length > 0) await trx.insertInto('subscriptions').values(subscriptionRows(functionId, fn.tenant_id, subscriptions)).execute();
+          await trx.deleteFrom('node_subscriptions').where('function_id', '=', functionId).execute();
+          await this.insertSubscriptions(trx, functionId, fn.tenant_id, subscriptions);
         }
         return result.numUpdatedRows > 0n;
       });
@@ -370,10 +383,11 @@ export class SqlStore implements Store {
 
   async deleteFunction(functionId: string): Promise<boolean> {
     // In one transaction: a function left naming secrets it no longer has would hold them forever,
-    // and its timers would fire requests of a function that is gone.
+    // and its timers and subscriptions would make requests of a function that is gone.
     return this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('subscriptions').where('function_id', '=', functionId).execute();
+      await trx.deleteFrom('node_subscriptions').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('timers').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('function_aliases').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('function_versions').where('function_id', '=', functionId).execute();

@@ -16,6 +16,7 @@
  */
 import { SqliteAdapter, sql, type Kysely, type Transaction } from 'kysely';
 import { PrataiError } from '../errors.js';
+import { PrecompiledQuery } from '../store/precompiled-query.js';
 import { isUniqueViolation } from '../store/sql-errors.js';
 import type { CoordinationStore } from './coordination-store.js';
 import { ANY_VERSION, type EventType, type Op, type OpResult, type Read, type ReadResult, type SessionRecord, type Stat, type WatchEvent, type WatchKind, type WriteResult } from './nodes.js';
@@ -89,9 +90,82 @@ function checkVersion(row: NodeRow, path: string, version: number): void {
   }
 }
 
+/** Watches on up to this many paths are looked up by a query compiled once per count; more (a long multi's), by one built each time. */
+const COMPILED_WATCH_PATHS = 8;
+
+/**
+ * The statements of the calls clients make most (a node's get, set, create and delete, a
+ * session's check), compiled once (common/store/precompiled-query.ts): Kysely would build and
+ * compile each again at every call, at more CPU than the database spends running it.
+ */
+class CoordinationQueries {
+  readonly node;
+  /** Adds one to the project's zxid, returning it where the database can. */
+  readonly bump;
+  readonly zxid;
+  readonly sessionExpiry;
+  readonly setData;
+  readonly insertNode;
+  readonly deleteNode;
+  readonly childrenChanged;
+  readonly children;
+  readonly anyEvent;
+  private readonly watchesOnPaths = new Map<number, PrecompiledQuery<Record<string, string>, CoordinationTables['coord_watches']>>();
+
+  constructor(
+    private readonly db: Kysely<CoordinationTables>,
+    returning: boolean,
+  ) {
+    type Where = { tenantId: string; path: string };
+    this.node = new PrecompiledQuery<Where, NodeRow>(db, ['tenantId', 'path'], (p) => db.selectFrom('coord_nodes').selectAll().where('tenant_id', '=', p.tenantId).where('path', '=', p.path));
+    const bump = (p: { tenantId: string }) => db.updateTable('coord_tenants').set({ zxid: sql<Int>`zxid + 1` }).where('tenant_id', '=', p.tenantId);
+    this.bump = new PrecompiledQuery<{ tenantId: string }, { zxid: Int }>(db, ['tenantId'], (p) => (returning ? bump(p).returning('zxid') : bump(p)));
+    this.zxid = new PrecompiledQuery<{ tenantId: string }, { zxid: Int }>(db, ['tenantId'], (p) => db.selectFrom('coord_tenants').select('zxid').where('tenant_id', '=', p.tenantId));
+    this.sessionExpiry = new PrecompiledQuery<{ tenantId: string; sessionId: string }, { expires_at: Int }>(db, ['tenantId', 'sessionId'], (p) =>
+      db.selectFrom('coord_sessions').select('expires_at').where('session_id', '=', p.sessionId).where('tenant_id', '=', p.tenantId),
+    );
+    type Changed = Where & { data: string; dataLength: number; version: number; zxid: number; mtime: number };
+    this.setData = new PrecompiledQuery<Changed, never>(db, ['tenantId', 'path', 'data', 'dataLength', 'version', 'zxid', 'mtime'], (p) =>
+      db.updateTable('coord_nodes').set({ data: p.data, data_length: p.dataLength, version: p.version, mzxid: p.zxid, mtime: p.mtime }).where('tenant_id', '=', p.tenantId).where('path', '=', p.path),
+    );
+    const columns = ['tenant_id', 'path', 'parent', 'data', 'czxid', 'mzxid', 'pzxid', 'version', 'cversion', 'ctime', 'mtime', 'ephemeral_owner', 'num_children', 'data_length'] as const;
+    this.insertNode = new PrecompiledQuery<NodeRow, never>(db, columns, (row) => db.insertInto('coord_nodes').values(row));
+    this.deleteNode = new PrecompiledQuery<Where, never>(db, ['tenantId', 'path'], (p) => db.deleteFrom('coord_nodes').where('tenant_id', '=', p.tenantId).where('path', '=', p.path));
+    this.childrenChanged = new PrecompiledQuery<Where & { by: number; zxid: number }, never>(db, ['tenantId', 'path', 'by', 'zxid'], (p) =>
+      db
+        .updateTable('coord_nodes')
+        .set({ num_children: sql<Int>`num_children + ${p.by}`, cversion: sql<Int>`cversion + 1`, pzxid: p.zxid })
+        .where('tenant_id', '=', p.tenantId)
+        .where('path', '=', p.path),
+    );
+    this.children = new PrecompiledQuery<Where, { path: string }>(db, ['tenantId', 'path'], (p) =>
+      db.selectFrom('coord_nodes').select('path').where('tenant_id', '=', p.tenantId).where('parent', '=', p.path).orderBy('path'),
+    );
+    this.anyEvent = new PrecompiledQuery<{ tenantId: string; sessionId: string }, { zxid: Int }>(db, ['tenantId', 'sessionId'], (p) =>
+      db.selectFrom('coord_events').select('zxid').where('session_id', '=', p.sessionId).where('tenant_id', '=', p.tenantId).limit(1),
+    );
+  }
+
+  /** The project's watches on any of `paths`. */
+  watchesOn(runner: Db, tenantId: string, paths: readonly string[]): Promise<CoordinationTables['coord_watches'][]> {
+    const build = (tenant: string, on: readonly string[]) => this.db.selectFrom('coord_watches').selectAll().where('tenant_id', '=', tenant).where('path', 'in', on);
+    if (paths.length > COMPILED_WATCH_PATHS) return runner.executeQuery(build(tenantId, paths).compile()).then((result) => result.rows);
+    let query = this.watchesOnPaths.get(paths.length);
+    if (query === undefined) {
+      const names = ['tenantId', ...paths.map((_, i) => `path${i}`)];
+      query = new PrecompiledQuery<Record<string, string>, CoordinationTables['coord_watches']>(this.db, names, (p) => build(p.tenantId as string, paths.map((_, i) => p[`path${i}`] as string)));
+      this.watchesOnPaths.set(paths.length, query);
+    }
+    const values: Record<string, string> = { tenantId };
+    for (const [i, path] of paths.entries()) values[`path${i}`] = path;
+    return query.execute(values, runner).then((result) => result.rows);
+  }
+}
+
 export class SqlCoordinationStore implements CoordinationStore {
   private readonly sqlite: boolean;
   private readonly returning: boolean;
+  private readonly queries: CoordinationQueries;
   /** Projects whose counter row and root node are known to exist. */
   private readonly ready = new Set<string>();
 
@@ -99,6 +173,7 @@ export class SqlCoordinationStore implements CoordinationStore {
     const { adapter } = db.getExecutor();
     this.sqlite = adapter instanceof SqliteAdapter;
     this.returning = adapter.supportsReturning;
+    this.queries = new CoordinationQueries(db, this.returning);
   }
 
   async createSession(session: SessionRecord): Promise<void> {
@@ -177,8 +252,8 @@ export class SqlCoordinationStore implements CoordinationStore {
   }
 
   async takeEvents(tenantId: string, sessionId: string): Promise<WatchEvent[]> {
-    const any = await this.db.selectFrom('coord_events').select('zxid').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).limit(1).executeTakeFirst();
-    if (any === undefined) return [];
+    const any = await this.queries.anyEvent.execute({ tenantId, sessionId });
+    if (any.rows.length === 0) return [];
     return this.db.transaction().execute(async (trx) => {
       // Locked, then deleted: of two takers at once, the second finds them gone.
       const query = trx.selectFrom('coord_events').selectAll().where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).orderBy('zxid').orderBy('seq');
@@ -221,21 +296,21 @@ export class SqlCoordinationStore implements CoordinationStore {
 
   /** The project's next zxid, its counter row locked until the transaction ends. */
   private async nextZxid(trx: Transaction<CoordinationTables>, tenantId: string): Promise<number> {
-    const bump = trx.updateTable('coord_tenants').set({ zxid: sql<Int>`zxid + 1` }).where('tenant_id', '=', tenantId);
-    if (this.returning) return Number((await bump.returning('zxid').executeTakeFirstOrThrow()).zxid);
-    await bump.execute();
-    return Number((await trx.selectFrom('coord_tenants').select('zxid').where('tenant_id', '=', tenantId).executeTakeFirstOrThrow()).zxid);
+    const bumped = await this.queries.bump.execute({ tenantId }, trx);
+    const row = this.returning ? bumped.rows[0] : (await this.queries.zxid.execute({ tenantId }, trx)).rows[0];
+    if (row === undefined) throw new Error(`The coordination counter of project ${tenantId} is missing`);
+    return Number(row.zxid);
   }
 
   private async liveSession(trx: Db, tenantId: string, sessionId: string, nowMs: number): Promise<void> {
-    const row = await trx.selectFrom('coord_sessions').select('expires_at').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
+    const [row] = (await this.queries.sessionExpiry.execute({ tenantId, sessionId }, trx)).rows;
     if (row === undefined || Number(row.expires_at) <= nowMs) {
       throw new PrataiError('SessionExpired', `Session ${sessionId} has expired or was closed: its ephemeral nodes and watches are gone; open a new session`, { details: { session_id: sessionId } });
     }
   }
 
-  private node(db: Db, tenantId: string, path: string): Promise<NodeRow | undefined> {
-    return db.selectFrom('coord_nodes').selectAll().where('tenant_id', '=', tenantId).where('path', '=', path).executeTakeFirst();
+  private async node(db: Db, tenantId: string, path: string): Promise<NodeRow | undefined> {
+    return (await this.queries.node.execute({ tenantId, path }, db)).rows[0];
   }
 
   private async readIn(db: Db, tenantId: string, read: Read): Promise<ReadResult> {
@@ -243,7 +318,7 @@ export class SqlCoordinationStore implements CoordinationStore {
     if (read.read === 'exists') return { read: 'exists', stat: row ? statOf(row) : null };
     if (row === undefined) throw noNode(read.path);
     if (read.read === 'get') return { read: 'get', data: Buffer.from(row.data, 'base64'), stat: statOf(row) };
-    const children = await db.selectFrom('coord_nodes').select('path').where('tenant_id', '=', tenantId).where('parent', '=', read.path).orderBy('path').execute();
+    const children = (await this.queries.children.execute({ tenantId, path: read.path }, db)).rows;
     return { read: 'children', children: children.map(({ path }) => nameOf(path)), stat: statOf(row) };
   }
 
@@ -277,7 +352,7 @@ export class SqlCoordinationStore implements CoordinationStore {
           num_children: 0,
           data_length: op.data.length,
         };
-        await trx.insertInto('coord_nodes').values(row).execute();
+        await this.queries.insertNode.execute(row, trx);
         await this.childrenChanged(trx, tenantId, parentPath, zxid, +1);
         changes.push({ type: 'NodeCreated', path }, { type: 'NodeChildrenChanged', path: parentPath });
         return { op: 'create', path, stat: statOf(row) };
@@ -287,7 +362,7 @@ export class SqlCoordinationStore implements CoordinationStore {
         if (row === undefined) throw noNode(op.path);
         checkVersion(row, op.path, op.version);
         const changed = { data: op.data.toString('base64'), data_length: op.data.length, version: Number(row.version) + 1, mzxid: zxid, mtime: nowMs };
-        await trx.updateTable('coord_nodes').set(changed).where('tenant_id', '=', tenantId).where('path', '=', op.path).execute();
+        await this.queries.setData.execute({ tenantId, path: op.path, data: changed.data, dataLength: changed.data_length, version: changed.version, zxid, mtime: nowMs }, trx);
         changes.push({ type: 'NodeDataChanged', path: op.path });
         return { op: 'set', path: op.path, stat: statOf({ ...row, ...changed }) };
       }
@@ -297,7 +372,7 @@ export class SqlCoordinationStore implements CoordinationStore {
         if (row === undefined) throw noNode(op.path);
         checkVersion(row, op.path, op.version);
         if (Number(row.num_children) > 0) throw new PrataiError('NotEmpty', `Node ${op.path} has ${Number(row.num_children)} children: delete them first`, { details: { path: op.path } });
-        await trx.deleteFrom('coord_nodes').where('tenant_id', '=', tenantId).where('path', '=', op.path).execute();
+        await this.queries.deleteNode.execute({ tenantId, path: op.path }, trx);
         await this.childrenChanged(trx, tenantId, row.parent, zxid, -1);
         changes.push({ type: 'NodeDeleted', path: op.path }, { type: 'NodeChildrenChanged', path: row.parent });
         return { op: 'delete', path: op.path };
@@ -312,19 +387,14 @@ export class SqlCoordinationStore implements CoordinationStore {
   }
 
   private async childrenChanged(trx: Transaction<CoordinationTables>, tenantId: string, parent: string, zxid: number, by: 1 | -1): Promise<void> {
-    await trx
-      .updateTable('coord_nodes')
-      .set({ num_children: sql<Int>`num_children + ${by}`, cversion: sql<Int>`cversion + 1`, pzxid: zxid })
-      .where('tenant_id', '=', tenantId)
-      .where('path', '=', parent)
-      .execute();
+    await this.queries.childrenChanged.execute({ tenantId, path: parent, by, zxid }, trx);
   }
 
   /** Fires the watches the changes trigger, each once: its event stored for its session, the watch removed. */
   private async fire(trx: Transaction<CoordinationTables>, tenantId: string, zxid: number, changes: readonly Change[]): Promise<string[]> {
     if (changes.length === 0) return [];
     const paths = [...new Set(changes.map((change) => change.path))];
-    const watches = await trx.selectFrom('coord_watches').selectAll().where('tenant_id', '=', tenantId).where('path', 'in', paths).execute();
+    const watches = await this.queries.watchesOn(trx, tenantId, paths);
     if (watches.length === 0) return [];
     const pending = new Set(watches);
     const events: CoordinationTables['coord_events'][] = [];

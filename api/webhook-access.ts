@@ -6,38 +6,44 @@
  *
  * It runs before the body is read: a refused caller costs no body parsing.
  */
-import type { RequestHandler, Response } from 'express';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { FunctionRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import { authenticateCaller } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { authorizeOn, visibleScope } from './policy.js';
+import { authorizeCaller, callerScope } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
 
-/** Admits the caller of `POST /function/:function_id`, leaving the function for `admittedFunction`. */
-export function admitWebhookCaller(deps: ApiDeps): RequestHandler<{ function_id: string }> {
-  const limiter = new RateLimiter(deps.settings.api.public_webhook_rate, deps.settings.api.public_webhook_burst);
-  const notFound = (functionId: string): PrataiError => new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);
-  return async (req, res, next) => {
-    const functionId = req.params.function_id;
-    const fn = await deps.store.getFunction(functionId, 'all-tenants');
+/**
+ * Admits callers of the webhooks of one API process: one rate limit per public function,
+ * whichever of its webhooks (latest, a version, an alias) and port is called.
+ */
+export class WebhookAccess {
+  private readonly limiter: RateLimiter;
+
+  constructor(private readonly deps: Pick<ApiDeps, 'store' | 'auth' | 'policy' | 'settings'>) {
+    this.limiter = new RateLimiter(deps.settings.api.public_webhook_rate, deps.settings.api.public_webhook_burst);
+  }
+
+  /** The function whose webhook is called, once its caller is admitted; `res` gets Retry-After or WWW-Authenticate when refused. */
+  async admit(functionId: string, headers: IncomingHttpHeaders, res: ServerResponse): Promise<FunctionRecord> {
+    const { store, auth, policy, settings } = this.deps;
+    const fn = await store.getFunction(functionId, 'all-tenants');
     if (fn === undefined) throw notFound(functionId);
     if (fn.public) {
-      const wait = limiter.take(fn.function_id);
+      const wait = this.limiter.take(fn.function_id);
       if (wait > 0) {
         res.setHeader('Retry-After', String(wait));
-        throw new PrataiError('TooManyRequests', `Function \`${functionId}\` takes at most ${deps.settings.api.public_webhook_rate} anonymous calls a minute; call again in ${wait} s`);
+        throw new PrataiError('TooManyRequests', `Function \`${functionId}\` takes at most ${settings.api.public_webhook_rate} anonymous calls a minute; call again in ${wait} s`);
       }
     } else {
-      res.locals.identity = await authenticateCaller(deps.auth, req.headers, res);
-      const scope = visibleScope(deps.policy, res);
+      const identity = await authenticateCaller(auth, headers, res);
+      const scope = callerScope(policy, identity);
       if (scope !== 'all-tenants' && scope.tenantId !== fn.tenant_id) throw notFound(functionId);
-      authorizeOn(deps.policy, res, 'function:invoke', fn);
+      authorizeCaller(policy, identity, 'function:invoke', { project_id: fn.tenant_id, user_id: fn.user_id });
     }
-    res.locals.function = fn;
-    next();
-  };
+    return fn;
+  }
 }
 
-/** The function `admitWebhookCaller` admitted the caller to. */
-export const admittedFunction = (res: Response): FunctionRecord => res.locals.function as FunctionRecord;
+const notFound = (functionId: string): PrataiError => new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);

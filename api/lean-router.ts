@@ -9,9 +9,9 @@
  *
  * Lean routes are a shortcut, not a second definition: Express serves every route too, and a
  * call no lean route claims goes to it as before. A lean route claims only the plain spelling of
- * its path (exact case, no trailing slash, names that percent-decode) with one of its methods, and
- * leaves conditional requests (`If-None-Match`, `If-Modified-Since`) to Express, whose answers
- * to them are its own.
+ * its path (exact case, no trailing slash, names that percent-decode, no fragment) with one of its
+ * methods, and leaves conditional requests (`If-None-Match`, `If-Modified-Since`) to Express,
+ * whose answers to them are its own (ARCHITECTURE.md, invariant 20).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
@@ -62,7 +62,8 @@ export function leanListener(routes: readonly LeanRoute[], fallback: RequestList
     const method = req.method ?? '';
     let route: LeanRoute | undefined;
     let params: string[] | undefined;
-    if (req.headers['if-none-match'] === undefined && req.headers['if-modified-since'] === undefined) {
+    // A fragment sends Express's URL parsing down another path; conditional requests get answers of its own.
+    if (!url.includes('#') && req.headers['if-none-match'] === undefined && req.headers['if-modified-since'] === undefined) {
       for (const candidate of routes) {
         if (!candidate.methods.includes(method)) continue;
         const match = candidate.pattern.exec(path);

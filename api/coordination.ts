@@ -117,6 +117,15 @@ function nodeCalls(deps: ApiDeps): NodeCalls {
     return events.length === 0 ? answer : { events, ...answer };
   };
   const { policy } = deps;
+  /** A node's create or set: the body's fields, at the URL's path. */
+  const writeNode = (op: 'create' | 'set', status: number): NodeHandler => async (call) => {
+    authorizeCaller(policy, call.identity, 'coordination:write');
+    const body = bodyOf(call.body);
+    const sessionId = sessionOf(call);
+    const { tenantId } = call.identity;
+    const { zxid, results } = await coordination().write(tenantId, sessionId, [opOf({ ...body, op, path: nodePath(call.path) })]);
+    return { status, body: await withEvents(tenantId, sessionId, { zxid, ...results[0] }) };
+  };
   return {
     json: express.json({ limit: MAX_BODY_BYTES }),
     multiJson: express.json({ limit: MAX_MULTI_BYTES }),
@@ -130,22 +139,8 @@ function nodeCalls(deps: ApiDeps): NodeCalls {
       const result = await coordination().read(tenantId, sessionId, { read: kind, path, watch });
       return { status: 200, body: await withEvents(tenantId, sessionId, readView(result)) };
     },
-    create: async (call) => {
-      authorizeCaller(policy, call.identity, 'coordination:write');
-      const body = bodyOf(call.body);
-      const sessionId = sessionOf(call);
-      const { tenantId } = call.identity;
-      const { zxid, results } = await coordination().write(tenantId, sessionId, [opOf({ ...body, op: 'create', path: nodePath(call.path) })]);
-      return { status: 201, body: await withEvents(tenantId, sessionId, { zxid, ...results[0] }) };
-    },
-    set: async (call) => {
-      authorizeCaller(policy, call.identity, 'coordination:write');
-      const body = bodyOf(call.body);
-      const sessionId = sessionOf(call);
-      const { tenantId } = call.identity;
-      const { zxid, results } = await coordination().write(tenantId, sessionId, [opOf({ ...body, op: 'set', path: nodePath(call.path) })]);
-      return { status: 200, body: await withEvents(tenantId, sessionId, { zxid, ...results[0] }) };
-    },
+    create: writeNode('create', 201),
+    set: writeNode('set', 200),
     delete: async (call) => {
       authorizeCaller(policy, call.identity, 'coordination:write');
       const sessionId = sessionOf(call);

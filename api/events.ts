@@ -2,14 +2,16 @@
  * /v1/events: a project's named events, which functions subscribe to (`subscriptions`), and the
  * messages published to them: `POST /v1/events/{name}/messages {"payload": ...}` makes one
  * request of each subscribed function with that payload (all accepted or none) and answers 202
- * with their ids. A message without subscribers makes nothing and is not kept. Events are
- * addressed by name within the caller's project, as secrets are.
+ * with their ids; a subscription `EVENT:QUALIFIER` runs that version or alias of its function. A
+ * message without subscribers makes nothing and is not kept. Events are addressed by name within
+ * the caller's project, as secrets are.
  */
 import express, { Router, type Request, type Response } from 'express';
 import { EVENT_NAME, type EventRecord, type Subscription } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import { now } from '../common/ids.js';
 import { newRequest, submitRequests } from '../common/submit-request.js';
+import { qualifierTarget, resolveCall } from '../common/version-routing.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed, runMiddleware } from './http.js';
@@ -22,7 +24,7 @@ export function eventView(event: EventRecord, subscriptions: readonly Subscripti
     name: event.name,
     description: event.description,
     created_at: event.created_at,
-    functions: subscriptions.filter((each) => each.event === event.name).map((each) => ({ function_id: each.function_id, name: each.function_name })),
+    functions: subscriptions.filter((each) => each.event === event.name).map((each) => ({ function_id: each.function_id, name: each.function_name, qualifier: each.qualifier })),
   };
 }
 
@@ -94,9 +96,17 @@ export function eventsRouter(deps: ApiDeps): Router {
       const { tenantId } = identityOf(res);
       if ((await store.getEvent(tenantId, name)) === undefined) throw notFound(name);
       const subscribers = await store.listSubscriptions(tenantId, name);
-      const functions = await Promise.all(subscribers.map((each) => store.getFunction(each.function_id, { tenantId })));
       const at = now();
-      const requests = functions.flatMap((fn) => (fn === undefined ? [] : [newRequest(fn, fields.payload, { source: 'event' }, at)]));
+      // Each subscription runs its function's latest, or the version or alias it names, resolved now as a webhook call of it is.
+      const made = await Promise.all(
+        subscribers.map(async (each) => {
+          const fn = await store.getFunction(each.function_id, { tenantId });
+          if (fn === undefined) return undefined;
+          const { version, alias } = await resolveCall(store, fn, qualifierTarget(each.qualifier));
+          return newRequest(fn, fields.payload, { source: 'event', version, alias }, at);
+        }),
+      );
+      const requests = made.filter((request) => request !== undefined);
       await submitRequests(deps, requests);
       log.info(`message to event ${name}: ${requests.length} request(s)`, res.locals.requestId as string);
       res.status(202).json({

@@ -8,21 +8,22 @@ import { createHash } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { functionNetworkAllowed } from '../common/config.js';
-import { FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
+import { eventSubscriptions, FUNCTION_EVENTS, FUNCTION_TYPES, type FunctionCode, type FunctionSubscription, type FunctionOpenStack, type FunctionRecord, type RuntimeRecord, type TimerRecord } from '../common/domain.js';
 import type { FunctionChanges } from '../common/store/store.js';
 import { describeValue, PrataiError } from '../common/errors.js';
 import { DEFAULT_OPENSTACK_ROLES } from '../common/keystone/trusts.js';
 import { newId, now } from '../common/ids.js';
 import { requestChange } from '../common/notifications/notifier.js';
-import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readNames, readSecretNames } from '../common/function-context.js';
+import { MAX_CONTEXT_BYTES, MAX_FUNCTION_SECRETS, readContext, readSecretNames, readSubscriptions } from '../common/function-context.js';
 import { frequencyPattern, Schedule } from '../common/timers/schedule.js';
-import { isWorkflowFunction } from '../common/workflows/code.js';
+import { MAX_NODE_SUBSCRIPTIONS } from '../common/coordination/triggers.js';
 import { inspectArchive } from './archive.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed, runMiddleware } from './http.js';
 import { allowsOn, authorize, authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, decimal, integer, oneOf, onlyKnown, text } from './params.js';
+import { functionNotFound, userFunction, userFunctions } from './user-functions.js';
 
 const CREATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'event', 'frequency', 'subscriptions', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
 const UPDATE_FIELDS = ['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'retry_on_error', 'max_concurrency', 'network', 'public', 'type', 'subscriptions', 'context', 'secrets', 'openstack_auth', 'openstack_roles'] as const;
@@ -31,6 +32,8 @@ const MAX_FIELD_BYTES = 4 * MAX_CONTEXT_BYTES;
 /** Most retries a function may ask for (as AWS Lambda's event retries, a small number): 10. */
 const MAX_RETRIES = 10;
 const MAX_CONCURRENCY = 10_000;
+/** Multipart fields `secrets` and `subscriptions` may take, once an entry. */
+const LIST_FIELDS = 2 * MAX_FUNCTION_SECRETS + MAX_NODE_SUBSCRIPTIONS;
 const NAME = { pattern: /^(?![0-9a-f]{32}$)[A-Za-z0-9][A-Za-z0-9_.-]*$/, hint: 'letters, digits, `_`, `.` and `-`, starting with a letter or digit, and not 32 hex characters (that is an id)' };
 
 /** The function as the API shows it: no code, no trust id, the webhook endpoint added. */
@@ -86,16 +89,16 @@ function readSettings(
     ...(fields.context !== undefined && { context: readContext(fields.context) }),
     // That they exist in the function's project, the store checks as it stores them.
     ...(fields.secrets !== undefined && { secrets: readSecretNames(fields.secrets) }),
-    // That they are events of the function's project, the store checks as it stores them.
-    ...(fields.subscriptions !== undefined && { subscriptions: readNames('subscriptions', fields.subscriptions) }),
+    // That the events are its project's, the store checks as it stores them; nodes are always its project's.
+    ...(fields.subscriptions !== undefined && { subscriptions: readSubscriptions(fields.subscriptions) }),
   };
 }
 
 /**
  * The original guide's event sources on create: `timer` with `frequency` (minutes) makes a job
- * of the function firing that often; `message` subscribes to events (`subscriptions`).
+ * of the function firing that often; `message` subscribes to events or nodes (`subscriptions`).
  */
-function readEventSource(fields: Record<string, unknown>, subscriptions: readonly string[] | undefined): { event: FunctionRecord['event']; pattern?: string } {
+function readEventSource(fields: Record<string, unknown>, subscriptions: readonly FunctionSubscription[] | undefined): { event: FunctionRecord['event']; pattern?: string } {
   const event = fields.event === undefined ? 'webhook' : oneOf('event', fields.event, FUNCTION_EVENTS);
   if (event !== 'timer' && fields.frequency !== undefined) throw new PrataiError('InvalidParameter', `Expected \`frequency\` only with \`event\` timer, got it with \`event\` ${event}`);
   if (event === 'timer') {
@@ -103,7 +106,7 @@ function readEventSource(fields: Record<string, unknown>, subscriptions: readonl
     return { event, pattern: frequencyPattern(integer('frequency', fields.frequency, 1, 1440, 'minutes')) };
   }
   if (event === 'message' && (subscriptions === undefined || subscriptions.length === 0)) {
-    throw new PrataiError('InvalidParameter', 'Expected `subscriptions` (the events it subscribes to) with `event` message, got none');
+    throw new PrataiError('InvalidParameter', 'Expected `subscriptions` (the events or nodes it subscribes to) with `event` message, got none');
   }
   return { event };
 }
@@ -113,8 +116,8 @@ export function functionsRouter(deps: ApiDeps): Router {
   const router = Router();
   const upload = multer({
     storage: multer.memoryStorage(),
-    // `secrets` and `subscriptions` may come once a name.
-    limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length + 2 * MAX_FUNCTION_SECRETS, fieldSize: MAX_FIELD_BYTES, parts: CREATE_FIELDS.length + 2 * MAX_FUNCTION_SECRETS + 1 },
+    // `secrets` and `subscriptions` may come once an entry.
+    limits: { fileSize: settings.api.max_zip_bytes, files: 1, fields: CREATE_FIELDS.length + LIST_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: CREATE_FIELDS.length + LIST_FIELDS + 1 },
   }).single('zip');
   const json = express.json({ limit: MAX_FIELD_BYTES });
 
@@ -199,8 +202,8 @@ export function functionsRouter(deps: ApiDeps): Router {
 
   /** The function, if the caller can see it (else 404) and may do `action` on it (else 403). */
   const getScoped = async (res: Response, functionId: string, action: string): Promise<FunctionRecord> => {
-    const fn = await store.getFunction(functionId, visibleScope(deps.policy, res));
-    if (fn === undefined || isWorkflowFunction(fn)) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\` in this project`);
+    const fn = await userFunction(store, functionId, visibleScope(deps.policy, res));
+    if (fn === undefined) throw functionNotFound(functionId);
     authorizeOn(deps.policy, res, action, fn);
     return fn;
   };
@@ -208,9 +211,8 @@ export function functionsRouter(deps: ApiDeps): Router {
   router
     .route('/')
     .get(async (req, res) => {
-      const functions = await store.listFunctions(listScope(deps.policy, res, 'function:list', req.query.all_tenants));
-      // A workflow's hidden function is the workflow's business: shown and changed through /v1/workflows.
-      res.json({ functions: functions.filter((fn) => !isWorkflowFunction(fn)).map((fn) => functionView(fn, webhookBase(req, deps))) });
+      const functions = await userFunctions(store, listScope(deps.policy, res, 'function:list', req.query.all_tenants));
+      res.json({ functions: functions.map((fn) => functionView(fn, webhookBase(req, deps))) });
     })
     .post(async (req, res) => {
       authorize(deps.policy, res, 'function:create');
@@ -220,6 +222,10 @@ export function functionsRouter(deps: ApiDeps): Router {
       const runtime = await findRuntime(fields.runtime ?? 'python3');
       const given = readSettings(fields);
       const source = readEventSource(fields, given.subscriptions);
+      const qualified = eventSubscriptions(given.subscriptions ?? []).find((entry) => entry.includes(':'));
+      if (qualified !== undefined) {
+        throw new PrataiError('InvalidParameter', `Expected \`subscriptions\` of a new function to name events alone, got \`${qualified}\`: it has no version nor alias to run yet (publish one, then subscribe it with PATCH)`);
+      }
       const identity = identityOf(res);
       if (given.network === true) allowNetwork(res, { tenant_id: identity.tenantId, user_id: identity.userId });
       if (zip === undefined) throw new PrataiError('ZipMissing', 'Expected the function zip in the multipart file field `zip`, got no file');
@@ -381,6 +387,7 @@ function frequencyTimer(fn: FunctionRecord, pattern: string): TimerRecord {
     next_execution_time: Schedule.parse(pattern, 'UTC').nextAfter(at)?.toISOString() ?? null,
     last_execution_time: null,
     last_request_ids: [],
+    qualifier: null,
     version: 0,
     created_at: at.toISOString(),
     updated_at: at.toISOString(),

@@ -1,7 +1,9 @@
 /**
  * /v1/jobs: timers, as the API and Qinling call them. A job makes a request of its function at
  * each instant of its cron pattern (read in its time zone), with its payload, until its count is
- * spent; it can be paused, resumed, changed and deleted. Every process's scheduler fires them
+ * spent; it can be paused, resumed, changed and deleted. Its `function_id` may name a version or
+ * an alias of the function (`FUNCTION:QUALIFIER`), resolved at each tick as a webhook call of it
+ * would be; none runs `latest`. Every process's scheduler fires them
  * (common/timers/scheduler.ts); this file only checks and stores them. In code a job is a timer,
  * so that "job" keeps meaning a message on the queue.
  */
@@ -10,12 +12,14 @@ import type { FunctionRecord, TimerRecord } from '../common/domain.js';
 import { describeValue, PrataiError } from '../common/errors.js';
 import { isId, newId } from '../common/ids.js';
 import type { Scope, Store, TimerChanges } from '../common/store/store.js';
+import { qualified, splitQualified } from '../common/qualifier.js';
 import { Schedule } from '../common/timers/schedule.js';
 import { identityOf } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { methodNotAllowed, runMiddleware } from './http.js';
 import { integer, oneOf, onlyKnown, text } from './params.js';
 import { authorizeOn, listScope, visibleScope } from './policy.js';
+import { functionNotFound, userFunction, userFunctions } from './user-functions.js';
 
 const CREATE_FIELDS = ['function_id', 'name', 'pattern', 'timezone', 'payload', 'first_execution_time', 'count'] as const;
 const UPDATE_FIELDS = ['name', 'pattern', 'timezone', 'payload', 'count', 'status'] as const;
@@ -48,12 +52,15 @@ function readTime(name: string, value: unknown): string {
   return new Date(parsed).toISOString();
 }
 
-/** The function a job names by id or by name, if the caller can see it. */
-async function findFunction(store: Store, scope: Scope, tenantId: string, given: unknown): Promise<FunctionRecord> {
-  const ref = text('function_id', given);
-  const fn = isId(ref) ? await store.getFunction(ref, scope) : (await store.listFunctions({ tenantId })).find((each) => each.name === ref);
-  if (fn === undefined) throw new PrataiError('FunctionNotFound', `No function with id or name \`${ref}\` in this project`);
-  return fn;
+/**
+ * The function a job names by id or by name, if the caller can see it, and the version or alias
+ * of it the job runs: `FUNCTION:QUALIFIER` (common/qualifier.ts); none, `latest`.
+ */
+async function findFunction(store: Store, scope: Scope, tenantId: string, given: unknown): Promise<{ fn: FunctionRecord; qualifier: string | null }> {
+  const { name: ref, qualifier } = splitQualified('function_id', text('function_id', given, { max: 255 }));
+  const fn = isId(ref) ? await userFunction(store, ref, scope) : (await userFunctions(store, { tenantId })).find((each) => each.name === ref);
+  if (fn === undefined) throw functionNotFound(ref, 'id or name');
+  return { fn, qualifier };
 }
 
 export function jobsRouter(deps: ApiDeps): Router {
@@ -98,7 +105,7 @@ export function jobsRouter(deps: ApiDeps): Router {
       const firstExecutionTime = fields.first_execution_time === undefined || fields.first_execution_time === null ? null : readTime('first_execution_time', fields.first_execution_time);
       const name = fields.name === undefined ? '' : text('name', fields.name, { max: 255 });
       const identity = identityOf(res);
-      const fn = await findFunction(store, visibleScope(deps.policy, res), identity.tenantId, fields.function_id);
+      const { fn, qualifier } = await findFunction(store, visibleScope(deps.policy, res), identity.tenantId, fields.function_id);
       const at = new Date();
       const next = firstTick(schedule, firstExecutionTime, at);
       if (next === null) throw new PrataiError('InvalidSchedule', `The pattern \`${schedule.pattern}\` never fires after ${firstExecutionTime ?? 'now'}`);
@@ -120,14 +127,16 @@ export function jobsRouter(deps: ApiDeps): Router {
         next_execution_time: next.toISOString(),
         last_execution_time: null,
         last_request_ids: [],
+        qualifier,
         version: 0,
         created_at: at.toISOString(),
         updated_at: at.toISOString(),
       };
       authorizeOn(deps.policy, res, 'job:create', timer);
+      // Throws VersionNotFound or AliasNotFound for a qualifier the function lacks.
       await store.createTimer(timer);
       deps.timersChanged?.();
-      log.info(`job ${timer.timer_id} of function ${fn.function_id} created: \`${timer.pattern}\` (${timer.timezone}), next at ${timer.next_execution_time}`, res.locals.requestId as string);
+      log.info(`job ${timer.timer_id} of function ${qualified(fn.function_id, qualifier)} created: \`${timer.pattern}\` (${timer.timezone}), next at ${timer.next_execution_time}`, res.locals.requestId as string);
       res.status(201).json({ job: jobView(timer) });
     })
     .all(methodNotAllowed(['GET', 'POST']));

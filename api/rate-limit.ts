@@ -13,25 +13,48 @@ export class RateLimiter {
    */
   constructor(
     private readonly perMinute: number,
-    private readonly burst: number,
+    readonly burst: number,
     private readonly now: () => number = Date.now,
   ) {
     this.perMs = perMinute / 60_000;
   }
 
-  /** Takes one call for `key`: 0 when allowed, else the whole seconds to wait before one is. */
-  take(key: string): number {
-    if (this.perMinute === 0) return 0;
+  /** Whether there is a limit at all (a rate of 0 is none). */
+  get limited(): boolean {
+    return this.perMinute !== 0;
+  }
+
+  /**
+   * Takes `count` calls for `key`, all or none: 0 when allowed, else the whole seconds to wait
+   * before that many are (never, for more than the burst: the caller refuses those first).
+   */
+  take(key: string, count = 1): number {
+    if (!this.limited) return 0;
     const at = this.now();
-    const held = this.buckets.get(key);
-    const tokens = held === undefined ? this.burst : Math.min(this.burst, held.tokens + (at - held.at) * this.perMs);
-    if (tokens >= 1) {
-      this.buckets.set(key, { tokens: tokens - 1, at });
+    const tokens = this.tokensAt(key, at);
+    if (tokens >= count) {
+      this.buckets.set(key, { tokens: tokens - count, at });
       this.forgetFull(at);
       return 0;
     }
     this.buckets.set(key, { tokens, at });
-    return Math.max(1, Math.ceil((1 - tokens) / this.perMs / 1000));
+    return this.secondsUntil(tokens, count);
+  }
+
+  /** As `take`, without taking: the whole seconds until `count` calls for `key` would be allowed (0: now). */
+  wait(key: string, count = 1): number {
+    if (!this.limited) return 0;
+    const tokens = this.tokensAt(key, this.now());
+    return tokens >= count ? 0 : this.secondsUntil(tokens, count);
+  }
+
+  private tokensAt(key: string, at: number): number {
+    const held = this.buckets.get(key);
+    return held === undefined ? this.burst : Math.min(this.burst, held.tokens + (at - held.at) * this.perMs);
+  }
+
+  private secondsUntil(tokens: number, count: number): number {
+    return Math.max(1, Math.ceil((count - tokens) / this.perMs / 1000));
   }
 
   /** Buckets that have refilled are the same as no bucket: drop them now and then, to stay small. */

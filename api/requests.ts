@@ -13,7 +13,7 @@ import { followLogs, logsAsText, watchRequests } from './request-streams.js';
 import { methodNotAllowed } from './http.js';
 import { authorizeOn, listScope, visibleScope } from './policy.js';
 import { boolean, integer, oneOf, onlyKnown, text } from './params.js';
-import { versionNumber } from './version-routing.js';
+import { versionNumber } from '../common/version-routing.js';
 
 const LIST_PARAMS = ['function_id', 'status', 'request_id', 'source', 'job_id', 'dead_letter', 'limit', 'marker', 'all_tenants', 'version', 'alias'] as const;
 /** A watch (`Accept: text/event-stream`) filters as a listing does, but pages nothing. */

@@ -1,7 +1,8 @@
 /**
  * /v1/runners (administrators): the runners as their heartbeats report them, and draining one,
  * which reaches it through the store: its next heartbeat reads the request, and it stops taking
- * jobs, finishes what it holds and reports `draining`, then `drained`.
+ * jobs, finishes what it holds and reports `draining`, then `drained`. A runner without a
+ * heartbeat for `[runner] dead_after` is `down` until its row is pruned (runner/retention.ts).
  */
 import { Router } from 'express';
 import { runnerDeadAfterSeconds } from '../common/config.js';
@@ -14,16 +15,18 @@ import { authorize } from './policy.js';
 function runnerView(beat: RunnerHeartbeat, freshAfter: number): Record<string, unknown> {
   const load = beat.load;
   const reported = load?.state ?? 'active';
+  const alive = Date.parse(beat.at) >= freshAfter;
   return {
     id: beat.name,
     host: beat.host,
     pid: beat.pid,
     started_at: beat.startedAt,
     heartbeat_at: beat.at,
-    alive: Date.parse(beat.at) >= freshAfter,
+    alive,
     docker_ok: beat.dockerOk,
-    // Asked to drain but not yet heard by the runner: draining all the same, from the caller's view.
-    state: beat.drainRequested && reported === 'active' ? 'draining' : reported,
+    // Dead, whatever it last said, until its row is pruned ([runner] dead_runner_retention); asked
+    // to drain but not yet heard by the runner: draining all the same, from the caller's view.
+    state: !alive ? 'down' : beat.drainRequested && reported === 'active' ? 'draining' : reported,
     drain_requested: beat.drainRequested ?? false,
     concurrency: load?.concurrency ?? null,
     requests_running: load?.running ?? null,

@@ -14,7 +14,8 @@ import { webhookBase } from './functions.js';
 import { methodNotAllowed, runMiddleware } from './http.js';
 import { authorizeOn, visibleScope } from './policy.js';
 import { onlyKnown, text } from './params.js';
-import { versionNumber } from './version-routing.js';
+import { functionNotFound, userFunction } from './user-functions.js';
+import { versionNumber } from '../common/version-routing.js';
 
 const ALIAS_FIELDS = ['name', 'version', 'description', 'weights'] as const;
 const ALIAS_UPDATE_FIELDS = ['version', 'description', 'weights'] as const;
@@ -70,8 +71,8 @@ export function versionsRouter(deps: ApiDeps): Router {
 
   const functionFor = async (req: Request, res: Response, action: string): Promise<FunctionRecord> => {
     const functionId = req.params.function_id as string;
-    const fn = await store.getFunction(functionId, visibleScope(deps.policy, res));
-    if (fn === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${functionId}\` in this project`);
+    const fn = await userFunction(store, functionId, visibleScope(deps.policy, res));
+    if (fn === undefined) throw functionNotFound(functionId);
     authorizeOn(deps.policy, res, action, fn);
     return fn;
   };

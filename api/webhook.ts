@@ -5,14 +5,15 @@
  * a 202 always means the request will reach a final state.
  *
  * A body `{"payloads": [...]}` (a bulk call, up to MAX_BULK) makes one request of each payload,
- * all accepted or none, and answers 202 with their `request_ids` in the same order.
+ * all accepted or none, and answers 202 with their `request_ids` in the same order; to a public
+ * function's rate limit it is as many calls as payloads (api/webhook-access.ts).
  *
  * A `wait_for_response` function's webhook (or any called with `?wait=true`) holds the answer
  * until the request is final (told by the notifier: no polling): 200 with main's return value as the body, 502 FunctionFailed or 504
  * FunctionTimedOut with the request id in `details`; past `[api] wait_timeout` it answers 202.
  *
  * `POST /function/<function_id>/versions/<n>` and `…/aliases/<name>` call a published version, or
- * what an alias targets (api/version-routing.ts), with the same rules; the request records which.
+ * what an alias targets (common/version-routing.ts), with the same rules; the request records which.
  * A bulk call through an alias picks a version for each payload, as that many calls would.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -27,8 +28,7 @@ import type { LeanRoute } from './lean-router.js';
 import { WebhookAccess } from './webhook-access.js';
 import { boolean } from './params.js';
 import { contextHeaders, passableHeaderNames } from './context-headers.js';
-import { resolveCall, resolveCalls, type CallTarget } from './version-routing.js';
-import { isWorkflowFunction } from '../common/workflows/code.js';
+import { resolveCall, resolveCalls, type CallTarget } from '../common/version-routing.js';
 
 /** Most payloads one bulk call takes. */
 export const MAX_BULK = 1000;
@@ -104,8 +104,7 @@ export function webhookCalls(deps: ApiDeps): (call: WebhookCall) => Promise<void
     await runMiddleware(body, req, res);
     const call = parseCall((req as { body?: unknown }).body);
     const waitAsked = query.wait === undefined ? undefined : boolean('wait', query.wait);
-    // Its requests are made by the workflow engine alone, with the payload of an action.
-    if (isWorkflowFunction(fn)) throw new PrataiError('FunctionNotFound', `No function with id \`${fn.function_id}\``);
+    access.take(fn, res, 'payloads' in call ? call.payloads.length : 1);
     const headers = contextHeaders(req.headers, headerNames);
     if ('payloads' in call) {
       const resolved = await resolveCalls(store, fn, target, call.payloads.length);

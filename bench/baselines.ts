@@ -9,20 +9,39 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Container } from '../runner/container-runtime.js';
 import { DockerContainerRuntime } from '../runner/docker-container-runtime.js';
 import { percentile, perSecond } from './stats.js';
 
 const execFileAsync = promisify(execFile);
 
 /** Starts bare-webhook.ts in a process of its own; returns its origin and how to stop it. */
-export async function startBareWebhook(): Promise<{ origin: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'bare-webhook.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+export function startBareWebhook(): Promise<BareServer> {
+  return startBare('bare-webhook.ts', []);
+}
+
+/**
+ * Starts bare-sync.ts in a process of its own: a bare Express handler that runs the function of
+ * `image` in one warm container and answers with its response.
+ */
+export function startBareSync(image: string, functionId: string): Promise<BareServer> {
+  return startBare('bare-sync.ts', [image, functionId]);
+}
+
+export interface BareServer {
+  origin: string;
+  stop: () => Promise<void>;
+}
+
+/** Starts a baseline server (a script of bench/ that prints its port) in a process of its own. */
+async function startBare(script: string, args: string[]): Promise<BareServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const deadline = Date.now() + 30_000;
   let port: string | undefined;
   while ((port = /listening on (\d+)/.exec(output)?.[1]) === undefined) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the bare Express server did not start: ${output}`);
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${script} did not start: ${output}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return {
@@ -53,14 +72,11 @@ export interface Floor {
   perSecond: number;
 }
 
-/**
- * The function of `image` called `count` times over the channel of one warm container, one call
- * after another: what a request costs with no webhook, store or queue around it.
- */
-export async function warmFloor(image: string, functionId: string, count: number): Promise<Floor> {
+/** One hardened warm container of `image`, started by the runner's own code, with the bench's limits. */
+export async function warmContainer(image: string, functionId: string, owner: string): Promise<Container> {
   const containers = new DockerContainerRuntime({
     socketPath: '/var/run/docker.sock',
-    runnerId: `bench-floor-${process.pid}`,
+    runnerId: `${owner}-${process.pid}`,
     deployment: 'bench',
     network: 'none',
     pidsLimit: 64,
@@ -70,7 +86,15 @@ export async function warmFloor(image: string, functionId: string, count: number
     channelRoot: tmpdir(),
     build: { timeoutMs: 60_000, network: 'none', pipIndexUrl: '', pipExtraIndexUrl: '', pipFindLinks: [], pipNoIndex: true },
   });
-  const container = await containers.start({ image, functionId, memoryMiB: 128, cpus: 1, network: false });
+  return containers.start({ image, functionId, memoryMiB: 128, cpus: 1, network: false });
+}
+
+/**
+ * The function of `image` called `count` times over the channel of one warm container, one call
+ * after another: what a request costs with no webhook, store or queue around it.
+ */
+export async function warmFloor(image: string, functionId: string, count: number): Promise<Floor> {
+  const container = await warmContainer(image, functionId, 'bench-floor');
   try {
     const call = async (i: number): Promise<number> => {
       const started = performance.now();

@@ -5,12 +5,9 @@
  * ZooKeeper on loopback measured through kazoo in the same run. ZooKeeper and kazoo are Debian
  * packages, installed when missing; when they cannot be had, the figures say why.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { installZooKeeper, PYTHON, startZooKeeper, type ZooKeeper } from '../test/helpers/zookeeper.js';
 import { Poster } from './http-load.js';
 import { deploy, undeploy } from './measurements.js';
 import type { BenchPlatform } from './platform-process.js';
@@ -25,9 +22,6 @@ const WARMUP = 50;
 /** Sequential nodes created one after another for the rate. */
 const CREATES = 500;
 const DATA = 'x'.repeat(64);
-const PYTHON = '/usr/bin/python3';
-const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
-const CLASSPATH = `${ZOOKEEPER_JAR}:/usr/share/java/slf4j-simple.jar`;
 
 interface Samples {
   setMs: number[];
@@ -93,52 +87,6 @@ def main(payload):
     zk.delete("/bench-fn", recursive=True)
     return {"set": sets, "get": gets, "creates_per_s": rate}
 `;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-
-/** Installs ZooKeeper and kazoo when either is missing; the reason they cannot be had, or undefined. */
-async function ensureZooKeeper(say: (line: string) => void): Promise<string | undefined> {
-  const hasKazoo = async (): Promise<boolean> => execFileAsync(PYTHON, ['-c', 'import kazoo']).then(() => true, () => false);
-  if (existsSync(ZOOKEEPER_JAR) && (await hasKazoo())) return undefined;
-  say('installing ZooKeeper and kazoo (Debian packages zookeeper, python3-kazoo)');
-  try {
-    await execFileAsync('apt-get', ['install', '-y', '--no-install-recommends', 'zookeeper', 'python3-kazoo'], { timeout: 180_000 });
-  } catch (error) {
-    return `apt-get install zookeeper python3-kazoo failed: ${(error as Error).message.split('\n')[0]}`;
-  }
-  if (!existsSync(ZOOKEEPER_JAR) || !(await hasKazoo())) return `${ZOOKEEPER_JAR} or kazoo for ${PYTHON} still missing after apt-get install`;
-  return undefined;
-}
-
-/** A standalone ZooKeeper on loopback in a folder of its own; `stop` kills it and removes the folder. */
-async function startZooKeeper(): Promise<{ port: number; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'pratai-bench-zk-'));
-  const port = await freePort();
-  const config = join(dir, 'zoo.cfg');
-  writeFileSync(config, `tickTime=2000\ndataDir=${join(dir, 'data')}\nclientPort=${port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n`);
-  const child: ChildProcess = spawn('java', ['-Xmx256m', '-cp', CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', config], { cwd: dir, stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    port,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killed = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(killed);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 async function measureZooKeeper(port: number): Promise<Samples> {
   const { stdout } = await execFileAsync(PYTHON, ['-c', KAZOO, String(port), String(CALLS), String(WARMUP), String(CREATES), DATA], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
@@ -211,23 +159,30 @@ function figuresOf(label: string, samples: Samples, zk: Samples | string): Figur
   ];
 }
 
-export async function measureCoordination(platform: BenchPlatform, figures: Figure[], say: (line: string) => void): Promise<void> {
-  let zk: Samples | string;
-  const unavailable = await ensureZooKeeper(say);
-  if (unavailable !== undefined) zk = unavailable;
-  else {
-    say(`ZooKeeper standalone on loopback through kazoo: ${CALLS} sets, ${CALLS} gets, ${CREATES} sequential creates`);
-    const server = await startZooKeeper();
-    try {
-      zk = await measureZooKeeper(server.port);
-    } catch (error) {
-      // The script's own error (kazoo's time-out, say) is the last line it wrote.
-      const stderr = ((error as { stderr?: string }).stderr ?? '').trim().split('\n').pop();
-      zk = `ZooKeeper through kazoo failed: ${stderr || (error as Error).message.split('\n')[0]}`;
-    } finally {
-      await server.stop();
-    }
+/** ZooKeeper's samples, or why there are none: it could not be installed, started or measured. */
+async function zooKeeperSamples(say: (line: string) => void): Promise<Samples | string> {
+  const unavailable = await installZooKeeper(() => say('installing ZooKeeper and kazoo (Debian packages zookeeper, python3-kazoo)'));
+  if (unavailable !== undefined) return unavailable;
+  say(`ZooKeeper standalone on loopback through kazoo: ${CALLS} sets, ${CALLS} gets, ${CREATES} sequential creates`);
+  let server: ZooKeeper;
+  try {
+    server = await startZooKeeper();
+  } catch (error) {
+    return `ZooKeeper did not start: ${(error as Error).message.split('\n')[0]}`;
   }
+  try {
+    return await measureZooKeeper(server.port);
+  } catch (error) {
+    // The script's own error (kazoo's time-out, say) is the last line it wrote.
+    const stderr = ((error as { stderr?: string }).stderr ?? '').trim().split('\n').pop();
+    return `ZooKeeper through kazoo failed: ${stderr || (error as Error).message.split('\n')[0]}`;
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function measureCoordination(platform: BenchPlatform, figures: Figure[], say: (line: string) => void): Promise<void> {
+  const zk = await zooKeeperSamples(say);
   say(`coordination through the REST API: ${CALLS} sets, ${CALLS} gets, ${CREATES} sequential creates over one kept-alive connection`);
   figures.push(...figuresOf('REST API', await measureRest(platform), zk));
   say('coordination from inside a function: the same, timed in the function');

@@ -58,8 +58,8 @@ export async function endToEndMs(platform: BenchPlatform, functionId: string, co
  * Sync calls (`?wait=true`) one after another over one kept-alive connection, as a caller sees
  * them: POST sent → answer with main's value received.
  */
-export async function syncCallMs(platform: BenchPlatform, functionId: string, count: number, warmup: number): Promise<number[]> {
-  const poster = new Poster(platform.webhookUrl, 1);
+export async function syncCallMs(origin: string, functionId: string, count: number, warmup: number): Promise<number[]> {
+  const poster = new Poster(origin, 1);
   const samples: number[] = [];
   try {
     for (let i = 0; i < warmup + count; i += 1) {

@@ -6,12 +6,12 @@ import { policySample } from '../api/policy.js';
 import { runProcess } from '../common/cli-process.js';
 import { KeystoneClient, KeystoneSession } from '../common/keystone/client.js';
 import { registerService, SERVICE_TYPE } from '../common/keystone/catalog.js';
-import { databaseUrl, sampleConfig, type Settings } from '../common/config.js';
+import { databaseUrl, runnerForgetAfterSeconds, sampleConfig, type Settings } from '../common/config.js';
 import { describeValue } from '../common/errors.js';
 import { createStore } from '../common/store/factory.js';
 import type { Store } from '../common/store/store.js';
 import { redactUrl } from '../common/store/url.js';
-import { purgeExpiredRequests } from '../runner/retention.js';
+import { pruneDeadRunners, purgeExpiredRequests } from '../runner/retention.js';
 import { loadKeyring } from '../common/secrets/keyring.js';
 import { rotateSecrets } from '../common/secrets/rotate.js';
 
@@ -22,7 +22,8 @@ Commands:
   db-sync         Create or upgrade the database schema ([database] connection).
   purge [--days N]
                   Delete the requests that finished more than N days ago
-                  (default: [database] request_retention_days).
+                  (default: [database] request_retention_days), and the rows of
+                  runners dead for longer than [runner] dead_runner_retention.
   secrets-rotate  Encrypt every stored secret again under the first key of [secrets] keys (or,
                   where it is not set, the key pratai-server made in <state_path>/secrets.key),
                   and report how many were; a secret under a key the list lacks is named, and
@@ -83,12 +84,19 @@ await runProcess('pratai.manage', USAGE, async ({ settings, log, args }) => {
     }
     case 'purge': {
       const days = daysOption(extra) ?? settings.database.request_retention_days;
-      if (days === 0) {
-        log.info('[database] request_retention_days is 0 (keep requests forever): nothing purged; give --days N to purge anyway');
-        return;
-      }
-      const { cutoff, purged } = await withStore(settings, (store) => purgeExpiredRequests(store, days));
-      log.info(`purged ${purged} request(s) finished before ${cutoff} (${days} days)`);
+      const forgetRunnersAfter = runnerForgetAfterSeconds(settings);
+      await withStore(settings, async (store) => {
+        if (days === 0) {
+          log.info('[database] request_retention_days is 0 (keep requests forever): no request purged; give --days N to purge anyway');
+        } else {
+          const { cutoff, purged } = await purgeExpiredRequests(store, days);
+          log.info(`purged ${purged} request(s) finished before ${cutoff} (${days} days)`);
+        }
+        if (forgetRunnersAfter > 0) {
+          const { cutoff, pruned } = await pruneDeadRunners(store, forgetRunnersAfter);
+          log.info(`forgot ${pruned} runner(s) without a heartbeat since before ${cutoff} ([runner] dead_after + dead_runner_retention)`);
+        }
+      });
       return;
     }
     case 'secrets-rotate': {

@@ -10,7 +10,13 @@ import type { HttpClient } from './http.js';
 import type { Stat } from '../common/coordination/nodes.js';
 
 /** A function as the API shows it: no code, its webhook endpoint, the build log when shown alone. */
-export type FunctionView = Omit<FunctionRecord, 'code_sha256' | 'build_log'> & { endpoint: string; build_log?: string };
+export type FunctionView = Omit<FunctionRecord, 'code_sha256' | 'build_log' | 'openstack'> & {
+  endpoint: string;
+  build_log?: string;
+  /** Its OpenStack identity (a Keystone trust) and the roles it delegates; absent from an API of before them. */
+  openstack_auth?: boolean;
+  openstack_roles?: string[];
+};
 /** A request in a listing: everything but its logs. */
 export type RequestSummary = Omit<RequestRecord, 'logs'>;
 export type RuntimeView = RuntimeRecord & { status: string };
@@ -54,6 +60,8 @@ export interface JobView {
   next_execution_time: string | null;
   last_execution_time: string | null;
   last_request_ids: string[];
+  /** The version number or alias name it runs (null: latest); absent from an API of before them. */
+  qualifier?: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -63,7 +71,8 @@ export interface EventView {
   name: string;
   description: string;
   created_at: string;
-  functions: { function_id: string; name: string }[];
+  /** Its subscribers, each with the version number or alias name it runs (null: latest; absent from an API of before them). */
+  functions: { function_id: string; name: string; qualifier?: string | null }[];
 }
 /** A coordination node's stat, as the API shows it: the coordination port's own. */
 export type NodeStat = Stat;

@@ -3,14 +3,14 @@
  * then the newer ones) and the columns of a list command (ID, Name, Status first where they
  * apply, as the OpenStack clients list).
  */
-import type { LogRecord, RequestError, RequestRecord } from '../common/domain.js';
+import type { FunctionSubscription, LogRecord, RequestError, RequestRecord } from '../common/domain.js';
 import type { AliasView, EventView, FunctionView, JobView, NodeStat, RequestSummary, RunnerView, RuntimeView, SecretView, VersionView } from './api.js';
 import { Formatted, type Listing, type Shown } from './output.js';
 
 const FUNCTION_FIELDS = [
   'function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint',
   'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network',
-  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions',
+  'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions', 'openstack_auth', 'openstack_roles',
 ] as const;
 
 /**
@@ -19,13 +19,19 @@ const FUNCTION_FIELDS = [
  */
 const buildLog = (fn: FunctionView): Formatted => new Formatted(fn.build_log ?? '', fn.status === 'error' ? (fn.build_log ?? '').trimEnd() : '');
 
+/** An event by its name; a node by its path, `(children)` when its children's creations and deletions count. */
+const subscriptionText = (subscription: FunctionSubscription): string =>
+  typeof subscription === 'string' ? subscription : `${subscription.path}${subscription.children ? ' (children)' : ''}`;
+
 export function functionShown(fn: FunctionView): Shown {
   const value = (field: (typeof FUNCTION_FIELDS)[number]): unknown => {
     if (field === 'build_log') return buildLog(fn);
     // Functions shown by an API of before secrets have neither.
     if (field === 'secrets') return new Formatted(fn.secrets ?? [], (fn.secrets ?? []).join(', '));
     if (field === 'context') return fn.context ?? {};
-    if (field === 'subscriptions') return new Formatted(fn.subscriptions ?? [], (fn.subscriptions ?? []).join(', '));
+    if (field === 'subscriptions') return new Formatted(fn.subscriptions ?? [], (fn.subscriptions ?? []).map(subscriptionText).join(', '));
+    if (field === 'openstack_auth') return fn.openstack_auth ?? false;
+    if (field === 'openstack_roles') return new Formatted(fn.openstack_roles ?? [], (fn.openstack_roles ?? []).join(', '));
     return fn[field];
   };
   return { fields: [...FUNCTION_FIELDS], values: FUNCTION_FIELDS.map(value) };
@@ -72,7 +78,7 @@ const errorText = (error: RequestError | null): unknown => (error === null ? nul
 const REQUEST_FIELDS = [
   'request_id', 'function_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
   'created_at', 'started_at', 'finished_at', 'duration_ms', 'user_id', 'tenant_id', 'dead_letter', 'version', 'alias',
-  'source', 'job_id', 'scheduled_at',
+  'source', 'job_id', 'scheduled_at', 'trigger_depth',
 ] as const;
 
 /** A request as the API shows it: the timer that made it is its `job_id`. */
@@ -84,7 +90,7 @@ export function requestShown(request: RequestShown): Shown {
     if (field === 'error') return errorText(request.error);
     // An API of before jobs and events shows none of these: its requests were all webhook calls.
     if (field === 'source') return request.source ?? 'webhook';
-    if (field === 'job_id' || field === 'scheduled_at') return request[field] ?? null;
+    if (field === 'job_id' || field === 'scheduled_at' || field === 'trigger_depth') return request[field] ?? null;
     return request[field];
   };
   return { fields: [...REQUEST_FIELDS], values: REQUEST_FIELDS.map(value) };
@@ -115,7 +121,8 @@ export const runnerListing = (runners: readonly RunnerView[]): Listing =>
   listingOf(runners, [
     ['ID', (runner) => runner.id],
     ['Host', (runner) => runner.host],
-    ['State', (runner) => (runner.alive ? runner.state : `${runner.state} (no heartbeat)`)],
+    // An API of before `down` gave a dead runner its last state.
+    ['State', (runner) => (runner.alive ? runner.state : 'down')],
     ['Last heartbeat', (runner) => runner.heartbeat_at],
     ['Running', (runner) => `${runner.requests_running ?? '?'}/${runner.concurrency ?? '?'}`],
     ['Warm', (runner) => runner.warm_containers ?? ''],
@@ -142,12 +149,18 @@ export const secretListing = (secrets: readonly SecretView[]): Listing =>
   ]);
 
 const JOB_FIELDS = [
-  'job_id', 'name', 'function_id', 'pattern', 'timezone', 'payload', 'status', 'count', 'executions', 'skipped',
+  'job_id', 'name', 'function_id', 'qualifier', 'pattern', 'timezone', 'payload', 'status', 'count', 'executions', 'skipped',
   'first_execution_time', 'next_execution_time', 'last_execution_time', 'last_request_ids', 'created_at', 'updated_at',
 ] as const;
 
 export function jobShown(job: JobView): Shown {
-  return { fields: [...JOB_FIELDS], values: JOB_FIELDS.map((field) => (field === 'last_request_ids' ? new Formatted(job.last_request_ids, job.last_request_ids.join(', ')) : job[field])) };
+  const value = (field: (typeof JOB_FIELDS)[number]): unknown => {
+    if (field === 'last_request_ids') return new Formatted(job.last_request_ids, job.last_request_ids.join(', '));
+    // null and absent (an API of before qualifiers) are both the function's latest.
+    if (field === 'qualifier') return new Formatted(job.qualifier ?? null, job.qualifier ?? 'latest');
+    return job[field];
+  };
+  return { fields: [...JOB_FIELDS], values: JOB_FIELDS.map(value) };
 }
 
 export const jobListing = (jobs: readonly JobView[]): Listing =>
@@ -155,14 +168,14 @@ export const jobListing = (jobs: readonly JobView[]): Listing =>
     ['ID', (job) => job.job_id],
     ['Name', (job) => job.name],
     ['Status', (job) => job.status],
-    ['Function ID', (job) => job.function_id],
+    ['Function ID', (job) => (job.qualifier ? `${job.function_id}:${job.qualifier}` : job.function_id)],
     ['Pattern', (job) => job.pattern],
     ['Timezone', (job) => job.timezone],
     ['Count', (job) => job.count],
     ['Next Execution Time', (job) => job.next_execution_time],
   ]);
 
-const subscribers = (event: EventView): Formatted => new Formatted(event.functions, event.functions.map((fn) => fn.name).join(', '));
+const subscribers = (event: EventView): Formatted => new Formatted(event.functions, event.functions.map((fn) => (fn.qualifier ? `${fn.name}:${fn.qualifier}` : fn.name)).join(', '));
 
 export function eventShown(event: EventView): Shown {
   return { fields: ['name', 'description', 'functions', 'created_at'], values: [event.name, event.description, subscribers(event), event.created_at] };

@@ -143,6 +143,12 @@ export const OPTIONS = {
       86400,
       "Seconds without a heartbeat after which a runner counts as dead: a runner starting or running on the same Docker engine then removes its containers and channels' folder, and its name may be taken by a runner started with it. 0: three heartbeat intervals.",
     ),
+    dead_runner_retention: int(
+      86400,
+      0,
+      365 * 86400,
+      "Seconds a dead runner (no heartbeat for dead_after) stays listed by GET /v1/runners and runner-list, as `down`, before a runner's purge (every purge_interval) or pratai-manage purge deletes its row. 0: keep them until a runner takes the name again.",
+    ),
     requeue_after: int(300, 1, 86400, 'Seconds a request may wait in `queued` before a runner takes its job for lost and publishes it again.'),
     sweep_interval: int(60, 1, 3600, 'Seconds between a runner looking for requests whose jobs were lost.'),
     build_retries: int(4, 0, 100, "Times an image build is tried again after a platform failure (Docker unusable) before the function's status becomes error. A request's retries are its function's `retries`."),
@@ -329,6 +335,14 @@ export function runnerId(settings: Settings, instanceId: string): string {
 /** Seconds without a heartbeat after which a runner counts as dead: `[runner] dead_after`, or three heartbeat intervals. */
 export function runnerDeadAfterSeconds(settings: Settings): number {
   return settings.runner.dead_after || 3 * settings.runner.heartbeat_interval;
+}
+
+/**
+ * Seconds without a heartbeat after which a runner's row is deleted: dead (`runnerDeadAfterSeconds`),
+ * then kept `[runner] dead_runner_retention` more; 0 when they are kept.
+ */
+export function runnerForgetAfterSeconds(settings: Settings): number {
+  return settings.runner.dead_runner_retention === 0 ? 0 : runnerDeadAfterSeconds(settings) + settings.runner.dead_runner_retention;
 }
 
 /** The commented sample configuration, every option at its default. */

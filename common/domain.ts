@@ -18,8 +18,12 @@
  *   it is always a timer (`TimerRecord`, `timer_id`), so that "job" means a queue message only.
  * - **event**: a named channel of a tenant that functions subscribe to (`subscriptions`); a
  *   **message** published to it makes one request of each subscribed function.
+ * - **node subscription**: a function's standing interest in a node of its project's coordination
+ *   tree (`{"path": "/app/config", "children": false}` in its `subscriptions`): each change of the
+ *   node (and, with `children`, each creation or deletion of a direct child) makes one request of it.
  * - **source**: what made a request: `webhook` (a call, one or bulk), `job` (a timer's tick),
- *   `event` (a message) or `workflow` (an action instance of a workflow's invocation).
+ *   `event` (a message), `workflow` (an action instance of a workflow's invocation) or `node` (a
+ *   change of a coordination node the function subscribes to).
  * - **runner**: the process that takes jobs off the queue and executes them in containers.
  * - **container**: one Docker container of a function's image, in which `runtimes/<name>/` code
  *   loads the function and calls `main`. A **warm container** serves request after request of one
@@ -45,8 +49,11 @@
  * - **version**: an immutable snapshot of a function's code and settings, numbered 1, 2, … per
  *   function (never reused); the function itself is the editable `latest`.
  * - **alias**: a named pointer of a function to one of its versions (`prod` → 3), optionally
- *   sending a share of calls to other versions (`weights`); callers and jobs target it, and moving
- *   it changes what the next calls run.
+ *   sending a share of calls to other versions (`weights`); callers, jobs and subscriptions target
+ *   it, and moving it changes what the next calls run.
+ * - **qualifier**: what a job or a subscription names after the function's (or the event's) name
+ *   to run a version or an alias rather than `latest` (`hello:3`, `hello:prod`, as Lambda's
+ *   qualified names); resolved at each firing, as a webhook call of that version or alias is.
  */
 
 export const REQUEST_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timeout', 'cancelled'] as const;
@@ -103,8 +110,12 @@ export interface FunctionRecord {
   context: Record<string, string>;
   /** Names of its project's secrets it is given; their values are never part of the function. */
   secrets: string[];
-  /** Names of its project's events it subscribes to: each message published to one makes a request of it. */
-  subscriptions: string[];
+  /**
+   * What it subscribes to: names of its project's events (each message published to one makes a
+   * request of it; `EVENT:QUALIFIER` runs that version or alias of it rather than `latest`) and
+   * nodes of its project's coordination tree (each change makes a request of it).
+   */
+  subscriptions: FunctionSubscription[];
   /**
    * Its OpenStack identity (auth_strategy = keystone): a Keystone trust from the user who asked
    * for it to Pratai's service user, with these roles; each request gets a token of it. Absent: none.
@@ -152,8 +163,8 @@ export interface RequestError {
   traceback: string;
 }
 
-/** What made a request: a webhook call, a timer's tick (`job` in the API) or an event's message. */
-export const REQUEST_SOURCES = ['webhook', 'job', 'event', 'workflow'] as const;
+/** What made a request: a webhook call, a timer's tick (`job` in the API), an event's message, a workflow, a node's change. */
+export const REQUEST_SOURCES = ['webhook', 'job', 'event', 'workflow', 'node'] as const;
 export type RequestSource = (typeof REQUEST_SOURCES)[number];
 
 export interface RequestRecord {
@@ -184,6 +195,11 @@ export interface RequestRecord {
   version: VersionRef;
   /** The alias it came through, if any. */
   alias: string | null;
+  /**
+   * For a request a node change made (`source` node): how many such requests lead to it, itself
+   * included (1: the change was an outside write's; n + 1: a write of a request at n). Absent on others.
+   */
+  trigger_depth?: number;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -255,6 +271,9 @@ export interface TimerRecord {
   last_execution_time: string | null;
   /** The requests of its last firings, newest first (a few). */
   last_request_ids: string[];
+  /** The version number or alias name each tick runs, resolved at the tick; null: `latest`. */
+  qualifier: string | null;
+  /** Counts its changes: a tick is claimed only at the version the scheduler read (not a function's version). */
   version: number;
   created_at: string;
   updated_at: string;
@@ -305,11 +324,32 @@ export interface EventRecord {
   created_at: string;
 }
 
+/**
+ * A function's subscription to a node of its project's coordination tree: a change of the node
+ * (created, its data set, deleted) makes a request of it; with `children`, so does the creation
+ * or deletion of each of its direct children (ZooKeeper's child watch, reporting the child).
+ */
+export interface NodeSubscription {
+  path: string;
+  children: boolean;
+}
+
+/** One entry of a function's `subscriptions`: an event's name, or a node subscription. */
+export type FunctionSubscription = string | NodeSubscription;
+
+/** The events a function's subscriptions name, in their order. */
+export const eventSubscriptions = (subscriptions: readonly FunctionSubscription[]): string[] => subscriptions.filter((each): each is string => typeof each === 'string');
+
+/** The node subscriptions among a function's subscriptions, in their order. */
+export const nodeSubscriptions = (subscriptions: readonly FunctionSubscription[]): NodeSubscription[] => subscriptions.filter((each): each is NodeSubscription => typeof each !== 'string');
+
 /** A function that subscribes to an event. */
 export interface Subscription {
   event: string;
   function_id: string;
   function_name: string;
+  /** The version number or alias name each message runs (`EVENT:QUALIFIER` in the function's `subscriptions`); null: `latest`. */
+  qualifier: string | null;
 }
 
 export interface RuntimeRecord {

@@ -38,7 +38,7 @@ export class Metrics {
 
   readonly requestsAccepted = new Counter({
     name: 'pratai_requests_accepted_total',
-    help: "Requests accepted (stored queued, their job published), by function: webhook calls (one or bulk), jobs' ticks and events' messages.",
+    help: "Requests accepted (stored queued, their job published), by function: webhook calls (one or bulk), jobs' ticks, events' messages and node changes.",
     labelNames: ['function'] as const,
     registers: [this.registry],
   });

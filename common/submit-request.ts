@@ -5,7 +5,7 @@
  * the job is queued durably: if a job cannot be published, the requests are removed again and the
  * caller gets 503, all or none.
  */
-import { runJob, type FunctionRecord, type RequestRecord, type RequestSource, type VersionRef } from './domain.js';
+import { isFinal, runJob, type FunctionRecord, type RequestRecord, type RequestSource, type VersionRef } from './domain.js';
 import { PrataiError } from './errors.js';
 import { newId, now } from './ids.js';
 import type { Logger } from './log.js';
@@ -34,6 +34,8 @@ export interface RequestOrigin {
   alias?: string | null;
   /** The webhook call's headers let through to the function (`[api] context_headers`). */
   headers?: Record<string, string>;
+  /** A node change's request: its place in a chain of them (common/coordination/triggers.ts). */
+  triggerDepth?: number;
 }
 
 /** A new request of `fn`, queued, not yet stored. */
@@ -60,6 +62,7 @@ export function newRequest(fn: Pick<FunctionRecord, 'function_id' | 'tenant_id' 
     finished_at: null,
     duration_ms: null,
     ...(origin.headers !== undefined && Object.keys(origin.headers).length > 0 && { headers: origin.headers }),
+    ...(origin.triggerDepth !== undefined && { trigger_depth: origin.triggerDepth }),
   };
 }
 
@@ -94,17 +97,26 @@ export async function submitRequests(deps: SubmitDeps, requests: readonly Reques
 
 /**
  * Publishes the run jobs of requests stored already (a timer's tick stores its request with its
- * claim). One that cannot be published stays queued: a runner's sweeper publishes it after
- * `[runner] requeue_after`, so that a claimed tick is late rather than lost.
+ * claim, a coordination write the requests of the node changes it made). One that cannot be
+ * published stays queued: a runner's sweeper publishes it after `[runner] requeue_after`, so that
+ * a claimed tick is late rather than lost. One stored final already (a node change's request past
+ * its chain's bound) has no job: it is only announced.
  */
-export async function publishStoredRequests(deps: SubmitDeps & { log: Logger }, requests: readonly RequestRecord[]): Promise<void> {
-  for (const request of requests) {
-    try {
-      await publishRun(deps.queue, request);
-    } catch (error) {
-      deps.log.warning(`request ${request.request_id} left to the sweeper: its job could not be published (${(error as Error).message})`);
-      continue;
-    }
-    accepted(deps, request);
-  }
+export async function publishStoredRequests(deps: Omit<SubmitDeps, 'store'> & { log: Logger }, requests: readonly RequestRecord[]): Promise<void> {
+  await Promise.all(
+    requests.map(async (request) => {
+      if (isFinal(request.status)) {
+        // Never accepted to run: its change is announced, and it is counted neither accepted nor finished.
+        deps.notifier.publish({ kind: 'request', request: requestChange(request) });
+        return;
+      }
+      try {
+        await publishRun(deps.queue, request);
+      } catch (error) {
+        deps.log.warning(`request ${request.request_id} left to the sweeper: its job could not be published (${(error as Error).message})`);
+        return;
+      }
+      accepted(deps, request);
+    }),
+  );
 }

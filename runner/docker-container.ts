@@ -47,6 +47,12 @@ export function platformError(action: string, error: unknown): PrataiError {
   return new PrataiError('ServiceUnavailable', `Docker ${action} failed: ${(error as Error).message}`, { cause: error });
 }
 
+/** A result message and the length of its line (ASCII: its bytes). */
+interface Result {
+  message: ResultMessage;
+  lineLength: number;
+}
+
 interface ResultMessage {
   type: 'result';
   id: string;
@@ -73,7 +79,7 @@ export function resources(size: ContainerSize): { Memory: number; MemorySwap: nu
 /** The request under way, waiting for its answer. */
 interface Pending {
   readonly id: string;
-  settle(outcome: ResultMessage | 'exited' | 'output-limit'): void;
+  settle(outcome: Result | 'exited' | 'output-limit'): void;
   logs(records: LogRecord[]): void;
   /** One record as the function wrote it (a `log` message). */
   log?: (record: LogRecord) => void;
@@ -243,7 +249,7 @@ export class DockerContainer implements Container {
     // On a timeout the runtime is asked (SIGUSR1) for the logs written so far, sent as a `logs` message.
     let resolveLogs: (logs: LogRecord[]) => void = () => undefined;
     const logsSoFar = new Promise<LogRecord[]>((resolve) => (resolveLogs = resolve));
-    const answered = new Promise<ResultMessage | 'exited' | 'output-limit'>((settle) => {
+    const answered = new Promise<Result | 'exited' | 'output-limit'>((settle) => {
       this.current = { id: request.requestId, settle, logs: resolveLogs, ...(request.onLog && { log: request.onLog }), ...(request.onCall && { call: request.onCall }) };
     });
     this.received = 0;
@@ -285,7 +291,7 @@ export class DockerContainer implements Container {
         return failure('failed', 'OutputLimitExceeded', `The function wrote more than ${this.outputCap} bytes of output; its container was killed`, wallMs());
       }
       if (ended === 'exited') return await this.whyItExited(wallMs());
-      if (!leftNothingRunning(ended, this.limits.pidsLimit)) this.discarded = true;
+      if (!leftNothingRunning(ended.message, this.limits.pidsLimit)) this.discarded = true;
       return toExecution(ended, this.limits.maxResponseBytes);
     } finally {
       clearTimeout(timer);
@@ -336,7 +342,7 @@ export class DockerContainer implements Container {
         if (this.listener !== undefined && this.sink === this.stream && protocol >= CHANNEL_PROTOCOL) this.limits.onChannelFallback?.(this.channelRemoved ? 'removed' : 'not-seen');
         this.resolveReady({ acceptsInit: protocol >= INIT_PROTOCOL });
       } else if (this.current !== undefined && message?.id === this.current.id) {
-        if (message.type === 'result') this.current.settle(message as unknown as ResultMessage);
+        if (message.type === 'result') this.current.settle({ message: message as unknown as ResultMessage, lineLength: line.length });
         else if (message.type === 'log') {
           const record = asLogRecord(message.record);
           if (record !== undefined) this.current.log?.(record);
@@ -439,11 +445,19 @@ function parseMessage(line: string): Record<string, unknown> | undefined {
   }
 }
 
-function toExecution(message: ResultMessage, maxResponseBytes: number): Execution {
+/**
+ * How much longer the response's JSON may be written here than in its line: the runtime escapes
+ * every non-ASCII character (6 bytes, at most 3 here) but writes a float such as 1e+20 in 5
+ * characters where JSON.stringify writes 21.
+ */
+const MAX_JSON_GROWTH = 5;
+
+function toExecution({ message, lineLength }: Result, maxResponseBytes: number): Execution {
   const logs = Array.isArray(message.logs) ? message.logs : [];
   const durationMs = typeof message.duration_ms === 'number' ? message.duration_ms : 0;
   if (message.status === 'succeeded') {
-    const size = Buffer.byteLength(JSON.stringify(message.response ?? null));
+    // Measured only when it could be too large: a short line cannot hold too large a response.
+    const size = lineLength * MAX_JSON_GROWTH <= maxResponseBytes ? 0 : Buffer.byteLength(JSON.stringify(message.response ?? null));
     if (size > maxResponseBytes) {
       return { ...failure('failed', 'ResponseTooLarge', `main() returned ${size} bytes of JSON; the limit is ${maxResponseBytes}`, durationMs), logs };
     }

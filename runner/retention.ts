@@ -1,9 +1,15 @@
 /**
  * Retention: a finished request (its payload, response and logs) is kept for
  * [database] request_retention_days, then deleted, so the requests table does not grow without
- * bound. Every runner purges on a timer ([runner] purge_interval); two runners purging at once
+ * bound; a dead runner's heartbeat row is kept [runner] dead_runner_retention seconds past
+ * [runner] dead_after (listed as `down` meanwhile), then deleted, so runner-list shows no runner
+ * long gone. Every runner purges on a timer ([runner] purge_interval); two runners purging at once
  * is harmless (a row deleted by one is simply not there for the other). `pratai-manage purge`
  * runs the same purge once.
+ *
+ * Deleting a dead runner's row is safe: a runner treats a runner id the database does not know
+ * as a dead one's when it reaps containers and channels (invariant 13), and a runner started
+ * under that id later simply takes it.
  */
 import type { Logger } from '../common/log.js';
 import type { Store } from '../common/store/store.js';
@@ -20,9 +26,17 @@ export async function purgeExpiredRequests(store: Store, days: number, now: Date
   return { cutoff, purged: await store.purgeFinishedRequests(cutoff) };
 }
 
+/** Deletes the rows of runners without a heartbeat for `seconds` (`runnerForgetAfterSeconds`); returns the cutoff and how many went. */
+export async function pruneDeadRunners(store: Store, seconds: number, now: Date = new Date()): Promise<{ cutoff: string; pruned: number }> {
+  const cutoff = new Date(now.getTime() - seconds * 1000).toISOString();
+  return { cutoff, pruned: await store.pruneHeartbeats(cutoff) };
+}
+
 export interface RetentionOptions {
-  /** Days a finished request is kept. */
+  /** Days a finished request is kept; 0: forever. */
   retentionDays: number;
+  /** Seconds without a heartbeat after which a runner's row is deleted; 0: never. */
+  forgetRunnersAfterSeconds: number;
   /** Time between purges; the first runs at start. */
   intervalMs: number;
 }
@@ -35,6 +49,11 @@ export class RetentionPurger {
     private readonly options: RetentionOptions,
   ) {
     this.periodic = new Periodic(() => this.purgeOnce(), options.intervalMs);
+  }
+
+  /** Whether there is anything to purge with these options. */
+  static needed(options: Omit<RetentionOptions, 'intervalMs'>): boolean {
+    return options.retentionDays > 0 || options.forgetRunnersAfterSeconds > 0;
   }
 
   /** Purges now, then every interval. */
@@ -54,11 +73,22 @@ export class RetentionPurger {
 
   private async purgeOnce(): Promise<void> {
     const { store, log } = this.deps;
-    try {
-      const { cutoff, purged } = await purgeExpiredRequests(store, this.options.retentionDays);
-      if (purged > 0) log.info(`purged ${purged} request(s) finished before ${cutoff} ([database] request_retention_days = ${this.options.retentionDays})`);
-    } catch (error) {
-      log.error(`purge of expired requests failed: ${(error as Error).message}`);
+    const { retentionDays, forgetRunnersAfterSeconds } = this.options;
+    if (retentionDays > 0) {
+      try {
+        const { cutoff, purged } = await purgeExpiredRequests(store, retentionDays);
+        if (purged > 0) log.info(`purged ${purged} request(s) finished before ${cutoff} ([database] request_retention_days = ${retentionDays})`);
+      } catch (error) {
+        log.error(`purge of expired requests failed: ${(error as Error).message}`);
+      }
+    }
+    if (forgetRunnersAfterSeconds > 0) {
+      try {
+        const { cutoff, pruned } = await pruneDeadRunners(store, forgetRunnersAfterSeconds);
+        if (pruned > 0) log.info(`forgot ${pruned} runner(s) without a heartbeat since before ${cutoff} ([runner] dead_after + dead_runner_retention)`);
+      } catch (error) {
+        log.error(`purge of dead runners failed: ${(error as Error).message}`);
+      }
     }
   }
 }

@@ -473,7 +473,8 @@ export class Runner {
     const { store, log } = this.deps;
     const requestId = started.request_id;
     if (await store.finishRequest(requestId, { ...outcome, attempt: started.attempts })) {
-      this.deps.notifier.publish({ kind: 'request', request: finishedChange(started, outcome) });
+      const { response, error } = outcome;
+      this.deps.notifier.publish({ kind: 'request', request: finishedChange(started, outcome), outcome: { response, error } });
       this.countFinished(started.function_id, outcome.status, started.created_at, outcome.finishedAt, outcome.durationMs);
       await this.deps.afterOutcome?.(started, outcome).catch((error: Error) => log.error(`after the outcome of request ${requestId}: ${error.message}`, requestId));
       return true;

@@ -2,7 +2,7 @@
 // Gets a machine ready to run Pratai: Node dependencies and build, a Docker engine, and the
 // runtime images; with --for-tests (`npm test`), also the local services the tests use
 // (PostgreSQL, MariaDB, RabbitMQ), started when installed and stopped, and the programs they
-// drive (Prometheus, Chromium) from Debian's packages. Runs before `npm start`
+// drive (Prometheus, Chromium, OpenStack Swift, ZooKeeper and kazoo) from Debian's packages. Runs before `npm start`
 // and `npm test`, so it is plain Node
 // with no npm dependencies: it must work before `npm ci` has run.
 //
@@ -452,13 +452,18 @@ function listening(port) {
 
 /**
  * Debian packages of services the tests start themselves, on free ports of their own
- * (test/helpers/swift.ts): installed when missing, never started here.
+ * (test/helpers/swift.ts, test/helpers/zookeeper.ts): installed when missing, never started here.
  */
 const TEST_PACKAGES = [
   {
     name: 'OpenStack Swift (object storage with its S3 API, for the workflow tests)',
     installed: ['/usr/bin/swift-proxy-server', '/usr/bin/swift-object-server', '/usr/bin/swift-container-server', '/usr/bin/swift-account-server', '/usr/bin/memcached'],
     packages: ['swift-proxy', 'swift-object', 'swift-container', 'swift-account', 'memcached'],
+  },
+  {
+    name: 'ZooKeeper and kazoo (the reference for the coordination tests, test/helpers/zookeeper.ts)',
+    installed: ['/usr/share/java/zookeeper.jar', '/usr/lib/python3/dist-packages/kazoo'],
+    packages: ['zookeeper', 'python3-kazoo'],
   },
 ];
 

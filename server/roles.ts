@@ -6,7 +6,7 @@ import { createAuthenticator } from '../api/auth-factory.js';
 import { Policy } from '../api/policy.js';
 import { startApi } from '../api/server.js';
 import type { Adapters } from '../common/adapters.js';
-import type { Settings } from '../common/config.js';
+import { runnerForgetAfterSeconds, type Settings } from '../common/config.js';
 import { FunctionTrusts } from '../common/keystone/trusts.js';
 import { createCoordination } from '../common/coordination/factory.js';
 import type { Logger } from '../common/log.js';
@@ -74,7 +74,7 @@ function joinScheduler(settings: Settings, adapters: Adapters, log: Logger): { s
 
 export async function startApiRole(settings: Settings, adapters: Adapters, log: Logger): Promise<ApiRole> {
   const { store, queue, notifier, keyring, metrics } = adapters;
-  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  const coordination = createCoordination(settings, { store, queue, notifier, metrics, log: log.child('coordination') });
   coordination?.start();
   const timers = joinScheduler(settings, adapters, log);
   const api = await startApi({
@@ -116,7 +116,7 @@ export interface RunnerRoleOptions {
 export async function startRunnerRole(settings: Settings, adapters: Adapters, log: Logger, options: RunnerRoleOptions = {}): Promise<Role> {
   const { store, queue, notifier, metrics, keyring } = adapters;
   const identities = withKeystone(settings) ? runnerTrusts(settings, log) : undefined;
-  const coordination = createCoordination(settings, { store, notifier, log: log.child('coordination') });
+  const coordination = createCoordination(settings, { store, queue, notifier, metrics, log: log.child('coordination') });
   const coordinationService = coordination && new CoordinationService({ coordination, log: log.child('coordination') }, { sessionTimeoutMs: settings.coordination.session_timeout_ms });
   const workflows = runnerWorkflows(settings, { store, queue, notifier, keyring, log });
   const services = new Map<string, FunctionService>([...(coordinationService ? [['coordination', coordinationService] as const] : []), ...(workflows?.services ?? [])]);
@@ -125,8 +125,8 @@ export async function startRunnerRole(settings: Settings, adapters: Adapters, lo
     { store, queue, log: log.child('sweeper') },
     { requeueAfterMs: settings.runner.requeue_after * 1000, intervalMs: settings.runner.sweep_interval * 1000, batch: 1000 },
   );
-  const { request_retention_days: retentionDays } = settings.database;
-  const purger = retentionDays > 0 ? new RetentionPurger({ store, log: log.child('retention') }, { retentionDays, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
+  const retention = { retentionDays: settings.database.request_retention_days, forgetRunnersAfterSeconds: runnerForgetAfterSeconds(settings) };
+  const purger = RetentionPurger.needed(retention) ? new RetentionPurger({ store, log: log.child('retention') }, { ...retention, intervalMs: settings.runner.purge_interval * 1000 }) : undefined;
   await runner.start();
   const { metrics_port: metricsPort } = settings.runner;
   const metricsServer = options.serveMetrics && metricsPort > 0 ? await serveMetrics(adapters.metrics, settings.api.host, metricsPort, log).catch(async (error: unknown) => {

@@ -162,6 +162,23 @@ describe('tokens, application credentials and clouds.yaml', () => {
   });
 });
 
+describe("a function's OpenStack identity", () => {
+  test('--openstack-auth makes the trust with the roles of --openstack-role, function-show shows them, --no-openstack-auth takes it away', async () => {
+    const env = documented(member);
+    const shownFields = ['-f', 'json', '-c', 'function_id', '-c', 'openstack_auth', '-c', 'openstack_roles'];
+    const created = JSON.parse(await cli.ok(['function-create', 'identified', '--zip', folder, '--openstack-auth', '--openstack-role', 'member', ...shownFields], { env }));
+    assert.deepEqual([created.openstack_auth, created.openstack_roles], [true, ['member']]);
+    const trust = (await platform.store.getFunction(created.function_id, 'all-tenants'))?.openstack;
+    assert.deepEqual([trust?.roles, trust?.trustor_user_id], [['member'], member.id], 'a trust from the user, with the roles asked for');
+    assert.equal(await cli.ok(['function-show', 'identified', '-f', 'value', '-c', 'openstack_auth', '-c', 'openstack_roles'], { env }), 'True\nmember\n');
+    assert.match(await cli.fails(['function-update', 'identified', '--openstack-role', 'admin'], { env }), /\(HTTP 400 TrustInvalid\)/, 'a role the user lacks is refused by Keystone, and the user reads why');
+    const off = JSON.parse(await cli.ok(['function-update', 'identified', '--no-openstack-auth', ...shownFields], { env }));
+    assert.deepEqual([off.openstack_auth, off.openstack_roles], [false, []]);
+    assert.equal((await platform.store.getFunction(created.function_id, 'all-tenants'))?.openstack, undefined);
+    await cli.ok(['function-delete', 'identified'], { env });
+  });
+});
+
 describe('across projects', () => {
   test('--all-tenants is refused to a member in one line, and lists every project for an admin', async () => {
     assert.match(await cli.fails(['function-list', '--all-tenants'], { env: documented(member) }), /\(HTTP 403 Forbidden\)/);

@@ -198,8 +198,9 @@ describe('runtimes and functions', () => {
     assert.equal(await cli.ok(['function-show', echoId]), byName);
     assert.deepEqual(
       [...fieldsOf(byName).keys()],
-      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network', 'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions'],
+      ['function_id', 'user_id', 'tenant_id', 'name', 'description', 'type', 'event', 'public', 'endpoint', 'runtime', 'memory', 'cpus', 'timeout', 'status', 'build_log', 'created_at', 'updated_at', 'network', 'retries', 'retry_on_error', 'max_concurrency', 'context', 'secrets', 'subscriptions', 'openstack_auth', 'openstack_roles'],
     );
+    assert.deepEqual([fieldsOf(byName).get('openstack_auth'), fieldsOf(byName).get('openstack_roles')], ['False', ''], 'no OpenStack identity');
     assert.equal(await cli.ok(['function-show', 'echo', '-f', 'value', '-c', 'endpoint']), `${platform.webhookUrl}/function/${echoId}\n`);
     const json = JSON.parse(await cli.ok(['function-show', 'echo', '-f', 'json']));
     assert.equal(json.public, false);
@@ -225,6 +226,17 @@ describe('runtimes and functions', () => {
     assert.equal(await cli.ok(['function-update', 'echo', '--no-network', '-f', 'value', '-c', 'network']), 'False\n');
     assert.equal(await cli.ok(['function-update', 'echo', '--network', '--no-network', '-f', 'json', '-c', 'network']).then((out) => JSON.parse(out).network), false, 'the last flag given wins');
     assert.equal(await cli.ok(['function-list', '--long', '-f', 'value', '-c', 'Name', '-c', 'Network', '--sort-column', 'Name']), 'bad-dep False\necho False\n');
+  });
+
+  test('--openstack-auth, --no-openstack-auth and --openstack-role send the OpenStack identity fields, and the server\'s verdict is what the user reads', async () => {
+    // This platform has no Keystone: the server refuses an identity, and says why.
+    assert.match(await cli.fails(['function-create', 'identified', '--zip', echoFolder, '--openstack-auth', '--openstack-role', 'reader']), /^Expected `openstack_auth` to be false: .*Keystone.* \(HTTP 400 TrustInvalid\)/);
+    assert.match(await cli.fails(['function-update', 'echo', '--openstack-auth']), /\(HTTP 400 TrustInvalid\)/);
+    assert.match(await cli.fails(['function-update', 'echo', '--openstack-role', 'bad role!']), /`openstack_roles`.*`"bad role!"`.*\(HTTP 400 InvalidParameter\)/);
+    assert.match(await cli.fails(['function-update', 'echo', '--no-openstack-auth', '--openstack-role', 'reader'], { code: 2 }), /--openstack-role.*--no-openstack-auth/);
+    const shown = JSON.parse(await cli.ok(['function-update', 'echo', '--openstack-auth', '--no-openstack-auth', '-f', 'json', '-c', 'openstack_auth', '-c', 'openstack_roles']));
+    assert.deepEqual(shown, { openstack_auth: false, openstack_roles: [] }, 'the last flag given wins');
+    assert.match(await cli.ok(['help', 'function-create']), /--openstack-role <role>/);
   });
 });
 
@@ -515,6 +527,27 @@ describe('versions and aliases', () => {
     assert.match(await fails(['function-execute', 'released', '--version', '1', '--alias', 'prod'], { code: 2 }), /^Give --version or --alias, not both$/);
     assert.match(await fails(['function-list', '--version', '2'], { code: 2 }), /function-list has no option --version/);
     assert.match(await cli.ok(['--version']), /^pratai \d+\.\d+\.\d+\n$/);
+
+    // A job on the alias, one on version 1 (FUNCTION:N), and a subscription on the alias.
+    const onAlias = JSON.parse(await ok(['job-create', 'released', '--alias', 'prod', '--pattern', '0 0 1 1 *', '-f', 'json']));
+    assert.equal(onAlias.qualifier, 'prod');
+    const onOne = (await ok(['job-create', 'released:1', '--pattern', '0 0 1 1 *', '-f', 'value', '-c', 'job_id'])).trim();
+    assert.equal(await ok(['job-show', onOne, '-f', 'value', '-c', 'qualifier']), '1\n');
+    const functionId = (await ok(['function-show', 'released', '-f', 'value', '-c', 'function_id'])).trim();
+    assert.deepEqual((await ok(['job-list', '--function', 'released', '-f', 'value', '-c', 'Function ID'])).trim().split('\n').sort(), [`${functionId}:1`, `${functionId}:prod`]);
+    assert.match(await fails(['job-create', 'released:1', '--alias', 'prod', '--pattern', '0 0 1 1 *'], { code: 2 }), /^Name one version or alias/);
+    assert.match(await fails(['job-create', 'released', '--alias', 'nope', '--pattern', '0 0 1 1 *']), /no alias `nope`.*\(HTTP 404 AliasNotFound\)/);
+    await ok(['event-create', 'released.event']);
+    await ok(['function-update', 'released', '--subscribe-to', 'released.event:prod']);
+    await ok(['function-update', 'released', '--subscribe-node', '/released']);
+    assert.equal(await ok(['function-show', 'released', '-f', 'value', '-c', 'subscriptions']), 'released.event:prod, /released\n', 'a node subscription added beside the qualified event, which it keeps');
+    assert.equal(await ok(['event-list', '-f', 'value', '-c', 'Functions']), 'released:prod\n');
+    assert.match(await fails(['alias-delete', 'released', 'prod']), new RegExp(`^Alias \`prod\` is run by job \`${onAlias.job_id}\`, its subscription to event \`released\\.event\`.*\\(HTTP 409 AliasInUse\\)`));
+    assert.match(await fails(['function-version-delete', 'released', '1']), new RegExp(`job \`${onOne}\`.*\\(HTTP 409 VersionInUse\\)`));
+    await ok(['job-delete', onAlias.job_id, onOne]);
+    await ok(['function-update', 'released', '--subscribe-to', '']);
+    assert.equal(await ok(['function-show', 'released', '-f', 'value', '-c', 'subscriptions']), '/released\n', 'the events gone, the node kept');
+    await ok(['event-delete', 'released.event']);
     await ok(['alias-delete', 'released', 'prod']);
     await ok(['function-version-delete', 'released', '2']);
     assert.equal(await ok(['function-version-list', 'released', '-f', 'value', '-c', 'Version']), '1\n');

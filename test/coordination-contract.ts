@@ -36,30 +36,40 @@ async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<
   return caught;
 }
 
+/** What a describe block of a contract works on: a store on a fresh database, and its coordination port. */
+export interface OpenedStore {
+  database: TestDatabase;
+  store: Store;
+  nodes: CoordinationStore;
+}
+
+/** Opens a store on a fresh database before the tests of the describe block it is called in, and drops it after them. */
+export function openedStore(options: { createDatabase(): Promise<TestDatabase> }): OpenedStore {
+  const opened = {} as OpenedStore;
+  before(async () => {
+    opened.database = await options.createDatabase();
+    opened.store = await connect(opened.database.url);
+    opened.nodes = opened.store.coordination();
+  });
+  after(async () => {
+    await opened.store?.close();
+    await opened.database?.drop();
+  });
+  return opened;
+}
+
 export function coordinationContract(name: string, options: { createDatabase(): Promise<TestDatabase> }): void {
   describe(`${name} coordination contract`, () => {
-    let database: TestDatabase;
-    let store: Store;
-    let nodes: CoordinationStore;
-
-    before(async () => {
-      database = await options.createDatabase();
-      store = await connect(database.url);
-      nodes = store.coordination();
-    });
-    after(async () => {
-      await store?.close();
-      await database?.drop();
-    });
+    const opened = openedStore(options);
 
     const session = async (tenantId: string, timeoutMs = HOUR): Promise<SessionRecord> => {
       const record: SessionRecord = { session_id: newId(), tenant_id: tenantId, timeout_ms: timeoutMs, expires_at: Date.now() + timeoutMs, request_id: null, created_at: new Date().toISOString() };
-      await nodes.createSession(record);
+      await opened.nodes.createSession(record);
       return record;
     };
-    const write = (tenantId: string, ops: Op[], sessionId?: string) => nodes.write(tenantId, sessionId, ops, Date.now());
+    const write = (tenantId: string, ops: Op[], sessionId?: string) => opened.nodes.write(tenantId, sessionId, ops, Date.now());
     const get = async (tenantId: string, path: string, sessionId?: string) => {
-      const result = await nodes.read(tenantId, sessionId, { read: 'get', path, watch: sessionId !== undefined }, Date.now());
+      const result = await opened.nodes.read(tenantId, sessionId, { read: 'get', path, watch: sessionId !== undefined }, Date.now());
       assert.equal(result.read, 'get');
       return result;
     };
@@ -72,18 +82,19 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await rejectsWith(write(t, [create('/a')]), 'NodeExists');
       await rejectsWith(write(t, [create('/')]), 'NodeExists');
       await rejectsWith(write(t, [{ op: 'set', path: '/a', data: bytes('y'), version: 3 }]), 'BadVersion');
+      await rejectsWith(write(t, [{ op: 'set', path: '/a', data: bytes('y'), version: -2 }]), 'BadVersion');
       await rejectsWith(write(t, [{ op: 'delete', path: '/a', version: 1 }]), 'BadVersion');
       await rejectsWith(write(t, [{ op: 'set', path: '/nope', data: bytes(''), version: -1 }]), 'NoNode');
       await rejectsWith(write(t, [{ op: 'delete', path: '/nope', version: -1 }]), 'NoNode');
       await rejectsWith(get(t, '/nope'), 'NoNode');
-      await rejectsWith(nodes.read(t, undefined, { read: 'children', path: '/nope', watch: false }, Date.now()), 'NoNode');
+      await rejectsWith(opened.nodes.read(t, undefined, { read: 'children', path: '/nope', watch: false }, Date.now()), 'NoNode');
       await write(t, [create('/a/b')]);
       await rejectsWith(write(t, [{ op: 'delete', path: '/a', version: -1 }]), 'NotEmpty');
       await write(t, [create('/e', '', { ephemeral: true })], s.session_id);
       await rejectsWith(write(t, [create('/e/child')], s.session_id), 'NoChildrenForEphemerals');
       await rejectsWith(write(t, [create('/e2', '', { ephemeral: true })]), 'BadArguments');
       await rejectsWith(write(t, [{ op: 'delete', path: '/', version: -1 }]), 'BadArguments');
-      assert.deepEqual(await nodes.read(t, undefined, { read: 'exists', path: '/nope', watch: false }, Date.now()), { read: 'exists', stat: null });
+      assert.deepEqual(await opened.nodes.read(t, undefined, { read: 'exists', path: '/nope', watch: false }, Date.now()), { read: 'exists', stat: null });
     });
 
     test('a set adds one to the version and moves mzxid; czxid, ctime and the parent’s counts follow ZooKeeper', async () => {
@@ -104,7 +115,7 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await write(t, [{ op: 'delete', path: '/v/c1', version: -1 }]);
       const { stat } = await get(t, '/v');
       assert.deepEqual([stat.num_children, stat.cversion, stat.version], [1, 3, 5]);
-      const children = await nodes.read(t, undefined, { read: 'children', path: '/v', watch: false }, Date.now());
+      const children = await opened.nodes.read(t, undefined, { read: 'children', path: '/v', watch: false }, Date.now());
       assert.ok(children.read === 'children');
       assert.deepEqual(children.children, ['c2']);
     });
@@ -120,7 +131,9 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       assert.deepEqual(names, ['/q/item-0000000000', '/q/item-0000000001', '/q/item-0000000002']);
       await write(t, [{ op: 'delete', path: '/q/item-0000000002', version: -1 }]);
       const next = await write(t, [create('/q/', '', { sequential: true })]);
-      assert.equal(next.results[0]?.path, '/q/0000000004', 'a deletion moves the counter too: a name is never given twice');
+      assert.equal(next.results[0]?.path, '/q/0000000003', 'the counter is the children ever created (a deletion moves cversion, not the counter): a name is never given twice');
+      const { stat } = await get(t, '/q');
+      assert.deepEqual([stat.cversion, stat.num_children], [5, 3], 'cversion counts creations and deletions');
     });
 
     test('concurrent sequential creates get distinct names in zxid order', async () => {
@@ -137,7 +150,9 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await write(t, [create('/m', 'a')]);
       const failed = await rejectsWith(write(t, [create('/m/x'), { op: 'check', path: '/m', version: 7 }, create('/m/y')]), 'BadVersion');
       assert.equal(failed.details?.index, 1);
-      assert.deepEqual(await nodes.read(t, undefined, { read: 'exists', path: '/m/x', watch: false }, Date.now()), { read: 'exists', stat: null }, 'nothing of the failed multi stayed');
+      assert.equal((await rejectsWith(write(t, [{ op: 'check', path: '/m', version: 7 }]), 'BadVersion')).details?.index, 0, 'a multi of one op names it too');
+      assert.deepEqual((await write(t, [])).results, [], 'an empty multi commits, as in ZooKeeper');
+      assert.deepEqual(await opened.nodes.read(t, undefined, { read: 'exists', path: '/m/x', watch: false }, Date.now()), { read: 'exists', stat: null }, 'nothing of the failed multi stayed');
       const done = await write(t, [create('/m/x'), { op: 'check', path: '/m', version: 0 }, { op: 'set', path: '/m', data: bytes('b'), version: 0 }, { op: 'delete', path: '/m/x', version: 0 }]);
       assert.deepEqual(done.results.map((r) => r.op), ['create', 'check', 'set', 'delete']);
       assert.equal((await get(t, '/m')).stat.version, 1);
@@ -151,27 +166,27 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await write(t, [create('/locks/mine', '', { ephemeral: true }), create('/locks/seq-', '', { ephemeral: true, sequential: true })], s.session_id);
       await write(t, [create('/locks/theirs', '', { ephemeral: true })], other.session_id);
       assert.equal((await get(t, '/locks/mine')).stat.ephemeral_owner, s.session_id);
-      const closed = await nodes.closeSession(t, s.session_id, Date.now());
+      const closed = await opened.nodes.closeSession(t, s.session_id, Date.now());
       assert.ok(closed);
       assert.deepEqual(closed.results.map((r) => r.path).toSorted(), ['/locks/mine', '/locks/seq-0000000001']);
-      const left = await nodes.read(t, undefined, { read: 'children', path: '/locks', watch: false }, Date.now());
+      const left = await opened.nodes.read(t, undefined, { read: 'children', path: '/locks', watch: false }, Date.now());
       assert.ok(left.read === 'children');
       assert.deepEqual(left.children, ['theirs']);
-      assert.equal(await nodes.closeSession(t, s.session_id, Date.now()), undefined, 'a second close finds nothing');
+      assert.equal(await opened.nodes.closeSession(t, s.session_id, Date.now()), undefined, 'a second close finds nothing');
       await rejectsWith(write(t, [create('/locks/again', '', { ephemeral: true })], s.session_id), 'SessionExpired');
       const short = await session(t, 1000);
-      assert.deepEqual(await nodes.expiredSessions(short.expires_at - 1, 1000).then((rows) => rows.filter((row) => row.session_id === short.session_id)), []);
-      assert.ok((await nodes.expiredSessions(short.expires_at, 1000)).some((row) => row.session_id === short.session_id));
-      await rejectsWith(nodes.write(t, short.session_id, [create('/late')], short.expires_at), 'SessionExpired');
-      assert.equal(await nodes.touchSession(t, short.session_id, short.expires_at, short.expires_at + 1000), false, 'an expired session is not brought back');
-      assert.equal(await nodes.touchSession(t, other.session_id, Date.now(), Date.now() + HOUR), true);
+      assert.deepEqual(await opened.nodes.expiredSessions(short.expires_at - 1, 1000).then((rows) => rows.filter((row) => row.session_id === short.session_id)), []);
+      assert.ok((await opened.nodes.expiredSessions(short.expires_at, 1000)).some((row) => row.session_id === short.session_id));
+      await rejectsWith(opened.nodes.write(t, short.session_id, [create('/late')], short.expires_at), 'SessionExpired');
+      assert.equal(await opened.nodes.touchSession(t, short.session_id, short.expires_at, short.expires_at + 1000), false, 'an expired session is not brought back');
+      assert.equal(await opened.nodes.touchSession(t, other.session_id, Date.now(), Date.now() + HOUR), true);
     });
 
     test('watches fire once, by the trigger rules, in zxid order', async () => {
       const t = tenant();
       const s = await session(t);
       const w = s.session_id;
-      const read = (kind: 'get' | 'exists' | 'children', path: string) => nodes.read(t, w, { read: kind, path, watch: true }, Date.now());
+      const read = (kind: 'get' | 'exists' | 'children', path: string) => opened.nodes.read(t, w, { read: kind, path, watch: true }, Date.now());
       await write(t, [create('/w', 'a')]);
       await read('get', '/w');
       await read('exists', '/w/new');
@@ -179,7 +194,7 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       await write(t, [create('/w/new')]); // exists watch: NodeCreated; child watch of /w: NodeChildrenChanged
       await write(t, [{ op: 'set', path: '/w', data: bytes('b'), version: -1 }]); // data watch of /w
       await write(t, [{ op: 'set', path: '/w', data: bytes('c'), version: -1 }]); // fired already: nothing
-      const events = await nodes.takeEvents(t, w);
+      const events = await opened.nodes.takeEvents(t, w);
       assert.deepEqual(
         events.map((e) => [e.type, e.path, e.watch]),
         [
@@ -189,14 +204,14 @@ export function coordinationContract(name: string, options: { createDatabase(): 
         ],
       );
       assert.deepEqual(events.map((e) => e.zxid), events.map((e) => e.zxid).toSorted((a, b) => a - b));
-      assert.deepEqual(await nodes.takeEvents(t, w), [], 'each event is taken once');
+      assert.deepEqual(await opened.nodes.takeEvents(t, w), [], 'each event is taken once');
       // Deletion: a data watch and a child watch of the node both fire NodeDeleted; the parent's child watch fires too.
       await read('get', '/w/new');
       await read('children', '/w/new');
       await read('children', '/w');
       await write(t, [{ op: 'delete', path: '/w/new', version: -1 }]);
       assert.deepEqual(
-        (await nodes.takeEvents(t, w)).map((e) => [e.type, e.path, e.watch]),
+        (await opened.nodes.takeEvents(t, w)).map((e) => [e.type, e.path, e.watch]),
         [
           ['NodeDeleted', '/w/new', 'data'],
           ['NodeDeleted', '/w/new', 'child'],
@@ -207,11 +222,11 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       const owner = await session(t);
       await write(t, [create('/w/eph', '', { ephemeral: true })], owner.session_id);
       await read('exists', '/w/eph');
-      await nodes.closeSession(t, owner.session_id, Date.now());
-      assert.deepEqual((await nodes.takeEvents(t, w)).map((e) => [e.type, e.path]), [['NodeDeleted', '/w/eph']]);
-      await rejectsWith(nodes.read(t, w, { read: 'get', path: '/absent', watch: true }, Date.now()), 'NoNode');
+      await opened.nodes.closeSession(t, owner.session_id, Date.now());
+      assert.deepEqual((await opened.nodes.takeEvents(t, w)).map((e) => [e.type, e.path]), [['NodeDeleted', '/w/eph']]);
+      await rejectsWith(opened.nodes.read(t, w, { read: 'get', path: '/absent', watch: true }, Date.now()), 'NoNode');
       await write(t, [create('/absent')]);
-      assert.deepEqual(await nodes.takeEvents(t, w), [], 'a get of a missing node sets no watch');
+      assert.deepEqual(await opened.nodes.takeEvents(t, w), [], 'a get of a missing node sets no watch');
     });
 
     test('projects are apart: one sees none of another’s tree, zxids, watches', async () => {
@@ -223,7 +238,7 @@ export function coordinationContract(name: string, options: { createDatabase(): 
       assert.equal(made.zxid, 1, "b's first write is its zxid 1, whatever a did");
       assert.equal((await get(a, '/shared')).data.toString(), 'from a');
       const sa = await session(a);
-      await rejectsWith(nodes.write(b, sa.session_id, [create('/x', '', { ephemeral: true })], Date.now()), 'SessionExpired');
+      await rejectsWith(opened.nodes.write(b, sa.session_id, [create('/x', '', { ephemeral: true })], Date.now()), 'SessionExpired');
     });
   });
 }

@@ -48,6 +48,19 @@ async function amqpPair(name = `pratai-test-${randomBytes(6).toString('hex')}`):
 
 notifierContract('AmqpNotifier', () => amqpPair());
 
+test('AmqpNotifier carries a final change across processes without the outcome a runner attaches in its own', async () => {
+  const pair = await amqpPair();
+  try {
+    const change = aChange({ status: 'succeeded' });
+    const heard = new Heard(pair.listener, { kinds: ['request'], requestId: change.request_id });
+    pair.publisher.publish({ kind: 'request', request: change, outcome: { response: { secret: 'not for the broker' }, error: null } });
+    await heard.until(1);
+    assert.deepEqual(heard.notifications, [{ kind: 'request', request: change }]);
+  } finally {
+    await pair.cleanup();
+  }
+});
+
 describe('AmqpNotifier when the broker connection is lost', () => {
   let name: string;
   let pair: Awaited<ReturnType<typeof amqpPair>>;
@@ -136,6 +149,18 @@ describe('waiting for an outcome (watchFinal)', () => {
     assert.equal(readsBefore, 0, 'nothing read while nothing was heard');
     assert.equal(readsWhileRunning, 0, 'a running notification reads nothing');
     assert.equal(reads, 1);
+  });
+
+  test('a final notification that carries the stored outcome (a runner in this process) is answered with it, nothing read', async () => {
+    const request = await queuedRequest();
+    const watch = watchFinal(store, notifier, request.request_id);
+    const waited = watch.wait(60_000);
+    await succeed(request.request_id);
+    notifier.publish({ kind: 'request', request: { ...requestChange(request), status: 'succeeded' }, outcome: { response: { ok: true }, error: null } });
+    const outcome = await waited;
+    assert.equal(outcome?.status, 'succeeded');
+    assert.deepEqual(outcome?.response, { ok: true });
+    assert.equal(reads, 0);
   });
 
   test('a waiter that hears nothing reads the store once before it gives up, and finds the outcome there', async () => {

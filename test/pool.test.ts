@@ -330,4 +330,34 @@ describe('the pool', () => {
   test('a runtime whose channel folder was removed from under the runner speaks over stdin/stdout, and the runner is told it was removed', async () => {
     assert.deepEqual(await fallBack((listener) => rmSync(listener.folder, { recursive: true, force: true })), ['removed']);
   });
+
+  test("a response over max_response_bytes, as its JSON, fails with ResponseTooLarge, even when the runtime's line wrote it shorter", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pratai-channel-'));
+    const limits = { maxLogBytes: 1024 * 1024, maxResponseBytes: 1024, pidsLimit: 64 };
+    const run = async (expression: string, payload: unknown = null) => {
+      const listener = await ChannelListener.open(root, `${runnerName}-${(requests += 1)}`);
+      assert.ok(listener);
+      const config = containers.containerConfig({ image: RUNTIME_IMAGE, memoryMiB: 128, cpus: 1, network: false }, listener);
+      const container = await DockerContainer.start(new Docker({ socketPath: '/var/run/docker.sock' }), config, limits, { memoryMiB: 128, cpus: 1 }, listener);
+      try {
+        await container.ready();
+        await container.load({ functionId: 'f-1', module: `def main(payload=None):\n    return ${expression}\n`, memoryMiB: 128, cpus: 1 });
+        return await container.run({ requestId: `r-${requests}`, payload, timeoutMs: 30_000 });
+      } finally {
+        await container.remove();
+      }
+    };
+    try {
+      const fits = await run('"x" * payload', 1000);
+      assert.equal(fits.status, 'succeeded', JSON.stringify(fits.error));
+      const over = await run('"x" * payload', 1100);
+      assert.equal(over.error?.type, 'ResponseTooLarge');
+      assert.match(over.error?.message ?? '', /returned 1102 bytes of JSON; the limit is 1024/);
+      // 100 floats of 1e+20: 600 bytes as the runtime writes them, 2,200 as JSON.stringify does.
+      const floats = await run('[1e20] * 100');
+      assert.equal(floats.error?.type, 'ResponseTooLarge', JSON.stringify(floats));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

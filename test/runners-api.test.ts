@@ -1,8 +1,11 @@
 /**
  * /v1/runners: each runner's heartbeat, load and images, and draining one: it takes no new jobs,
- * finishes the one it holds, and reports `drained`, while a request that came after waits queued.
+ * finishes the one it holds, and reports `drained`, while a request that came after waits queued;
+ * a dead runner is `down` until the purge forgets it.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { call, deployFunction, invoke, removeFunctionImages, startTestPlatform, waitFor, waitForRequest, type TestPlatform } from './helpers/platform.js';
 
@@ -60,6 +63,40 @@ describe('runners', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     assert.equal((await call(`${platform.apiUrl}/v1/requests/${second}`)).body.request.status, 'queued');
     assert.equal((await runner()).requests_running, 0);
+  });
+
+  test('a runner without a heartbeat for dead_after is listed down, until pratai-manage purge forgets it past dead_runner_retention', async () => {
+    const heard = (name: string, secondsAgo: number): Promise<unknown> => {
+      const at = new Date(Date.now() - secondsAgo * 1000).toISOString();
+      return platform.store.recordHeartbeat({ name, host: 'gone-vm', pid: 7, instanceId: `${name}-instance`, startedAt: at, dockerOk: true, images: [], at, load: { concurrency: 4, running: 1, warm: 0, busy: 1, prewarmed: 0, state: 'active' } }, at);
+    };
+    const gone = `${platform.runnerName}-gone`;
+    const longGone = `${platform.runnerName}-long-gone`;
+    await heard(gone, 600);
+    await heard(longGone, 7200);
+    const listed = async (): Promise<Map<string, Record<string, unknown>>> => new Map((await call(`${platform.apiUrl}/v1/runners`)).body.runners.map((r: { id: string }) => [r.id, r]));
+    const before = await listed();
+    for (const id of [gone, longGone]) {
+      assert.equal(before.get(id)?.alive, false, id);
+      assert.equal(before.get(id)?.state, 'down', `${id}: down, whatever its last heartbeat said`);
+    }
+    assert.deepEqual([before.get(platform.runnerName)?.alive, before.get(platform.runnerName)?.state], [true, 'drained'], 'the live runner, drained by the test before');
+    const drain = await call(`${platform.apiUrl}/v1/runners/${gone}/drain`, { method: 'POST' });
+    assert.equal(drain.body.runner.state, 'down', 'a dead runner asked to drain is still down');
+
+    const manage = new URL('../dist/bin/pratai-manage.js', import.meta.url).pathname;
+    assert.ok(existsSync(manage), 'dist/ is built (npm run build)');
+    const purge = spawnSync(process.execPath, [manage, 'purge'], {
+      env: { ...process.env, PRATAI_DATABASE_CONNECTION: `sqlite://${platform.statePath}/pratai.db`, PRATAI_RUNNER_DEAD_RUNNER_RETENTION: '3600' },
+      encoding: 'utf8',
+    });
+    const output = `${purge.stdout}${purge.stderr}`;
+    assert.equal(purge.status, 0, output);
+    assert.match(output, /forgot 1 runner/);
+    const after = await listed();
+    assert.equal(after.has(longGone), false, 'silent for 2 h: past dead_after + 1 h, forgotten');
+    assert.equal(after.get(gone)?.state, 'down', 'silent for 10 min: kept, down');
+    assert.equal(after.get(platform.runnerName)?.alive, true, 'a live runner is never forgotten');
   });
 
   test('draining an unknown runner is a 404 RunnerNotFound', async () => {

@@ -5,7 +5,7 @@
  * not committed yet.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
@@ -57,5 +57,19 @@ describe('SQLite group commit', () => {
     assert.equal(read?.request_id, request.request_id);
     assert.ok(committed(request.request_id), 'the read answered before the write it saw was committed');
     await write;
+  });
+
+  test("the store's commits are checkpointed into the database file off the event loop, once they are a hundred", async () => {
+    const fn = aFunction('tenant-group');
+    await store.createFunction(fn, { module: '', requirements: '' });
+    const { size: before } = await stat(path);
+    // 150 commits of a few pages each: far below the writer's own automatic checkpoint (FALLBACK_AUTOCHECKPOINT_PAGES).
+    for (let i = 0; i < 150; i += 1) await store.createRequest({ ...aRequest(fn), payload: 'x'.repeat(1000) });
+    assert.ok((await stat(`${path}-wal`)).size > 0, 'the commits are in the WAL');
+    const deadline = Date.now() + 10_000;
+    while ((await stat(path)).size <= before) {
+      assert.ok(Date.now() < deadline, 'no checkpoint copied the WAL into the database file within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   });
 });

@@ -120,6 +120,7 @@ export function aTimer(fn: FunctionRecord, fields: Partial<TimerRecord> = {}): T
     next_execution_time: at(100),
     last_execution_time: null,
     last_request_ids: [],
+    qualifier: null,
     version: 0,
     created_at: at(1),
     updated_at: at(1),
@@ -819,6 +820,53 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.equal(await store.publishVersion(newId(), '', at(5)), undefined, 'no such function');
       });
 
+      test('a timer and a subscription run only a version or an alias the function has, which is not deleted while one runs it (VersionInUse, AliasInUse)', async () => {
+        const project = tenant();
+        await store.createEvent({ tenant_id: project, name: 'orders', description: '', created_at: at(1) });
+        await store.createEvent({ tenant_id: project, name: 'refunds', description: '', created_at: at(1) });
+        await rejectsWith(store.createFunction(aFunction(project, { subscriptions: ['orders:1'] }), CODE), 'VersionNotFound', /no version 1/);
+        const fn = aFunction(project);
+        await store.createFunction(fn, CODE);
+        await store.publishVersion(fn.function_id, '', at(1));
+        await store.updateFunction(fn.function_id, { memory: 512, updated_at: at(2) });
+        await store.publishVersion(fn.function_id, '', at(2));
+        await store.createAlias(anAlias(fn, 'prod', 1));
+
+        await rejectsWith(store.createTimer(aTimer(fn, { qualifier: '3' })), 'VersionNotFound', /no version 3/);
+        await rejectsWith(store.createTimer(aTimer(fn, { qualifier: 'beta' })), 'AliasNotFound', /`beta`/);
+        await rejectsWith(store.createTimer(aTimer(aFunction(project), { qualifier: 'prod' })), 'FunctionNotFound', /./);
+        await rejectsWith(store.updateFunction(fn.function_id, { subscriptions: ['orders:beta'], updated_at: at(3) }), 'AliasNotFound', /`beta`/);
+        assert.deepEqual(await store.listTimers({ tenantId: project }), [], 'nothing stored');
+        assert.deepEqual(await store.listSubscriptions(project), []);
+
+        const onProd = aTimer(fn, { qualifier: 'prod' });
+        const onTwo = aTimer(fn, { qualifier: '2' });
+        for (const timer of [onProd, onTwo]) await store.createTimer(timer);
+        assert.deepEqual(await store.getTimer(onProd.timer_id, 'all-tenants'), onProd);
+        assert.equal(await store.updateFunction(fn.function_id, { subscriptions: ['orders:prod', 'refunds:2'], updated_at: at(4) }), true);
+        assert.deepEqual(
+          (await store.listSubscriptions(project)).map(({ event, qualifier }) => [event, qualifier]),
+          [['orders', 'prod'], ['refunds', '2']],
+        );
+        assert.deepEqual((await store.getFunction(fn.function_id, 'all-tenants'))?.subscriptions, ['orders:prod', 'refunds:2']);
+
+        const aliasInUse = await rejectsWith(store.deleteAlias(fn.function_id, 'prod'), 'AliasInUse', new RegExp(`${onProd.timer_id}.*orders`));
+        assert.deepEqual(aliasInUse.details, { jobs: [onProd.timer_id], subscriptions: ['orders'] });
+        const versionInUse = await rejectsWith(store.deleteVersion(fn.function_id, 2), 'VersionInUse', /refunds/);
+        assert.deepEqual(versionInUse.details, { aliases: [], jobs: [onTwo.timer_id], subscriptions: ['refunds'] });
+        assert.deepEqual((await store.listVersions(fn.function_id)).map((v) => v.version), [1, 2], 'nothing deleted');
+
+        // Once nothing runs them, they go.
+        assert.equal(await store.deleteTimer(onProd.timer_id), true);
+        assert.equal(await store.deleteTimer(onTwo.timer_id), true);
+        assert.equal(await store.updateFunction(fn.function_id, { subscriptions: ['orders'], updated_at: at(5) }), true);
+        assert.deepEqual((await store.listSubscriptions(project)).map(({ event, qualifier }) => [event, qualifier]), [['orders', null]]);
+        assert.equal(await store.deleteAlias(fn.function_id, 'prod'), true);
+        assert.equal(await store.deleteVersion(fn.function_id, 2), true);
+        assert.equal(await store.deleteAlias(fn.function_id, 'prod'), false, 'gone');
+        assert.equal(await store.deleteFunction(fn.function_id), true);
+      });
+
       test('publishes racing from several stores never give one number twice', async () => {
         const fn = aFunction(tenant());
         await store.createFunction(fn, CODE);
@@ -856,7 +904,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.deepEqual((await store.listAliases(fn.function_id)).map((alias) => alias.name), ['prod'], 'nothing stored');
 
         const inUse = await rejectsWith(store.deleteVersion(fn.function_id, 2), 'VersionInUse', /`prod`/);
-        assert.deepEqual(inUse.details, { aliases: ['prod'] });
+        assert.deepEqual(inUse.details, { aliases: ['prod'], jobs: [], subscriptions: [] });
         await rejectsWith(store.deleteVersion(fn.function_id, 1), 'VersionInUse', /`prod`/);
         await rejectsWith(store.updateAlias(fn.function_id, 'prod', { version: 9, updated_at: at(4) }), 'VersionNotFound', /version 9/);
         assert.equal(await store.updateAlias(fn.function_id, 'prod', { version: 2, weights: {}, updated_at: at(5) }), true);
@@ -958,6 +1006,18 @@ export function storeContract(name: string, options: StoreContractOptions): void
         assert.deepEqual((await store.listHeartbeats()).filter((row) => row.name === name), [{ ...heartbeat, drainRequested: true }]);
         assert.equal(await store.recordHeartbeat(beat(name, 'second', 200), at(100)), undefined);
         assert.equal((await store.listHeartbeats()).find((row) => row.name === name)?.drainRequested, false);
+      });
+
+      test('the heartbeats of runners silent since before a time are pruned, and only those', async () => {
+        const [longGone, alsoGone, recent] = ['gone-1', 'gone-2', 'recent'].map((what) => `runner-${what}-${newId().slice(-8)}`) as [string, string, string];
+        await store.recordHeartbeat(beat(longGone, 'a', -200_000), at(-300_000));
+        await store.recordHeartbeat(beat(alsoGone, 'b', -100_000), at(-300_000));
+        await store.recordHeartbeat(beat(recent, 'c', -40_000), at(-300_000));
+        assert.equal(await store.pruneHeartbeats(at(-50_000)), 2);
+        const names = (await store.listHeartbeats()).map((row) => row.name);
+        assert.deepEqual([names.includes(longGone), names.includes(alsoGone), names.includes(recent)], [false, false, true]);
+        assert.equal(await store.pruneHeartbeats(at(-50_000)), 0, 'nothing left to prune');
+        assert.equal(await store.recordHeartbeat(beat(longGone, 'd', 300), at(0)), undefined, 'a pruned name is free to take');
       });
 
       test('of processes racing for a free runner name, one gets it and the others are told who', async () => {

@@ -1,6 +1,7 @@
 /** The store contract on MariaDB (mysql2), in a database of this file's own on the local server. */
 import { createTestDatabase } from './helpers/databases.js';
 import { coordinationContract } from './coordination-contract.js';
+import { nodeTriggersContract } from './node-triggers-contract.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('SqlStore on MariaDB', {
@@ -10,3 +11,4 @@ storeContract('SqlStore on MariaDB', {
 });
 
 coordinationContract('SqlCoordinationStore on MariaDB', { createDatabase: () => createTestDatabase('mysql') });
+nodeTriggersContract('SqlCoordinationStore on MariaDB', { createDatabase: () => createTestDatabase('mysql') });

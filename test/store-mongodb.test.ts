@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mongoose from 'mongoose';
 import { PrataiError } from '../common/errors.js';
-import { connect, storeContract } from './store-contract.js';
+import { aFunction, connect, storeContract } from './store-contract.js';
 import { uniqueDatabaseName } from './helpers/databases.js';
 
 const server = process.env.PRATAI_TEST_MONGODB_URL;
@@ -45,6 +45,22 @@ test('a MongoDB server that does not answer is ServiceUnavailable naming its hos
         return true;
       });
     }
+  } finally {
+    await store.close();
+  }
+});
+
+test('a function subscribing to a node is refused with CoordinationUnsupported before MongoDB is asked anything', async () => {
+  // Nothing listens on port 1: had the store tried to store anything, the error would be ServiceUnavailable.
+  const store = await connect('mongodb://127.0.0.1:1/pratai?serverSelectionTimeoutMS=300', { migrate: false });
+  try {
+    const fn = aFunction('tenant-mongo', { subscriptions: [{ path: '/app/config', children: false }] });
+    await assert.rejects(store.createFunction(fn, { module: 'def main(payload=None):\n    return payload\n', requirements: '' }), (error: unknown) => {
+      assert.ok(error instanceof PrataiError, String(error));
+      assert.equal(error.code, 'CoordinationUnsupported');
+      assert.match(error.message, /\/app\/config/);
+      return true;
+    });
   } finally {
     await store.close();
   }

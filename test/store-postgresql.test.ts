@@ -1,6 +1,7 @@
 /** The store contract on PostgreSQL (pg), in a database of this file's own on the local server. */
 import { createTestDatabase } from './helpers/databases.js';
 import { coordinationContract } from './coordination-contract.js';
+import { nodeTriggersContract } from './node-triggers-contract.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('SqlStore on PostgreSQL', {
@@ -10,3 +11,4 @@ storeContract('SqlStore on PostgreSQL', {
 });
 
 coordinationContract('SqlCoordinationStore on PostgreSQL', { createDatabase: () => createTestDatabase('postgres') });
+nodeTriggersContract('SqlCoordinationStore on PostgreSQL', { createDatabase: () => createTestDatabase('postgres') });

@@ -1,6 +1,7 @@
 /**
  * Retention: finished requests older than [database] request_retention_days are deleted, by the
- * runner on a timer and by `pratai-manage purge` on demand; unfinished and newer ones stay.
+ * runner on a timer and by `pratai-manage purge` on demand; unfinished and newer ones stay. So are
+ * the rows of runners dead for longer than [runner] dead_after + dead_runner_retention.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -47,7 +48,7 @@ test('a runner purges requests finished longer ago than the retention when it st
   const expired = await requestFinished(31, 'failed');
   const recent = await requestFinished(29);
   const waiting = await requestFinished(40, 'queued');
-  const purger = new RetentionPurger({ store, log: silentLogger }, { retentionDays: 30, intervalMs: 50 });
+  const purger = new RetentionPurger({ store, log: silentLogger }, { retentionDays: 30, forgetRunnersAfterSeconds: 0, intervalMs: 50 });
   purger.start();
   try {
     await waitFor('the purge at start', async () => ((await exists(expired)) ? undefined : true), 10_000);
@@ -58,6 +59,30 @@ test('a runner purges requests finished longer ago than the retention when it st
   }
   assert.equal(await exists(recent), true, 'a request within the retention stays');
   assert.equal(await exists(waiting), true, 'a request that never finished stays, however old');
+});
+
+/** Records a heartbeat of a runner last heard from `seconds` ago. */
+async function runnerHeard(name: string, seconds: number): Promise<void> {
+  const at = new Date(Date.now() - seconds * 1000).toISOString();
+  await store.recordHeartbeat({ name, host: 'vm', pid: 1, instanceId: newId(), startedAt: at, dockerOk: true, images: [], at }, at);
+}
+
+const runnerKnown = async (name: string): Promise<boolean> => (await store.listHeartbeats()).some((beat) => beat.name === name);
+
+test('a runner forgets the rows of runners without a heartbeat for longer than dead_after plus dead_runner_retention, and only those', async () => {
+  await runnerHeard('gone-for-long', 3 * 3600);
+  await runnerHeard('just-died', 120);
+  await runnerHeard('alive', 1);
+  const purger = new RetentionPurger({ store, log: silentLogger }, { retentionDays: 0, forgetRunnersAfterSeconds: 3600, intervalMs: 50 });
+  purger.start();
+  try {
+    await waitFor('the purge at start', async () => ((await runnerKnown('gone-for-long')) ? undefined : true), 10_000);
+    await runnerHeard('gone-later', 2 * 3600);
+    await waitFor('a purge on the interval', async () => ((await runnerKnown('gone-later')) ? undefined : true), 10_000);
+  } finally {
+    await purger.stop();
+  }
+  assert.deepEqual([await runnerKnown('just-died'), await runnerKnown('alive')], [true, true], 'a runner dead for less stays, shown as down');
 });
 
 test('pratai-manage purge deletes requests past the retention (30 days by default, or --days N) and says how many', async () => {
@@ -83,6 +108,13 @@ test('pratai-manage purge deletes requests past the retention (30 days by defaul
   assert.equal(fiveDays.code, 0, fiveDays.output);
   assert.match(fiveDays.output, /purged 1 request\(s\)/);
   assert.deepEqual([await exists(tenDays), await exists(twoDays)], [false, true]);
+
+  await runnerHeard('dead-for-days', 3 * 86_400);
+  await runnerHeard('dead-for-minutes', 600);
+  const withRunners = await purge();
+  assert.equal(withRunners.code, 0, withRunners.output);
+  assert.match(withRunners.output, /forgot 1 runner\(s\) without a heartbeat since before/, 'dead_after (15 s by default) plus dead_runner_retention (a day by default)');
+  assert.deepEqual([await runnerKnown('dead-for-days'), await runnerKnown('dead-for-minutes')], [false, true]);
 
   const refused = await purge('--days', '0');
   assert.notEqual(refused.code, 0);

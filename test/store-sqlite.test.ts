@@ -1,6 +1,7 @@
 /** The store contract on SQLite, the embedded default: a database file of its own in a temporary folder. */
 import { createTestDatabase } from './helpers/databases.js';
 import { coordinationContract } from './coordination-contract.js';
+import { nodeTriggersContract } from './node-triggers-contract.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('SqlStore on SQLite', {
@@ -10,3 +11,4 @@ storeContract('SqlStore on SQLite', {
 });
 
 coordinationContract('SqlCoordinationStore on SQLite', { createDatabase: () => createTestDatabase('sqlite') });
+nodeTriggersContract('SqlCoordinationStore on SQLite', { createDatabase: () => createTestDatabase('sqlite') });

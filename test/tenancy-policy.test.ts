@@ -148,6 +148,21 @@ describe('the public webhook rate limit', () => {
     assert.deepEqual([limiter.take('f'), limiter.take('f'), limiter.take('f')], [0, 0, 10], 'a bucket refills only up to the burst');
   });
 
+  test('several calls at once are taken all or none, and waiting says when that many are allowed', () => {
+    let now = 0;
+    const limiter = new RateLimiter(6, 5, () => now); // one every 10 s, 5 at once
+    assert.equal(limiter.take('f', 3), 0);
+    assert.equal(limiter.wait('f', 3), 10, 'two left: a third comes in 10 s');
+    assert.equal(limiter.take('f', 3), 10);
+    assert.equal(limiter.wait('f', 2), 0, 'the refused take took nothing');
+    assert.equal(limiter.take('f', 2), 0);
+    assert.equal(limiter.wait('f'), 10);
+    assert.equal(limiter.take('f'), 10);
+    now += 30_000;
+    assert.equal(limiter.take('f', 4), 10, 'three came back in 30 s, a fourth comes in 10');
+    assert.equal(limiter.take('f', 3), 0);
+  });
+
   test('a rate of 0 means no limit', () => {
     const limiter = new RateLimiter(0, 1);
     for (let i = 0; i < 100; i += 1) assert.equal(limiter.take('f'), 0);

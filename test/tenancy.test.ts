@@ -291,6 +291,21 @@ describe('jobs and events', () => {
     assertStatus(await api('/v1/events/a.event', tokens.a, { method: 'DELETE' }), 204);
     assertStatus(await api(`/v1/jobs/${jobId}`, tokens.a, { method: 'DELETE' }), 204);
   });
+
+  test("a function subscribes only to its own project's nodes: a change of a node of the same path in another project makes no request of it", async () => {
+    const subscribe = (fn: string, token: Record<string, string>, subscriptions: unknown) => api(`/v1/functions/${fn}`, token, { method: 'PATCH', ...jsonBody({ subscriptions }) });
+    const nodeRequests = async (fn: string, token: Record<string, string>): Promise<string[]> =>
+      ((await api(`/v1/requests?function_id=${fn}&source=node`, token)).body.requests as { payload: { type: string; path: string } }[]).map((r) => `${r.payload.type} ${r.payload.path}`).sort();
+    assertStatus(await subscribe(fA, tokens.a, [{ path: '/tenancy', children: true }]), 200);
+    assertStatus(await subscribe(fB, tokens.b, [{ path: '/tenancy', children: true }]), 200);
+    assertStatus(await api('/v1/coordination/nodes/tenancy', tokens.a, { method: 'POST', ...jsonBody({}) }), 201);
+    assertStatus(await api('/v1/coordination/nodes/tenancy/x', tokens.a, { method: 'POST', ...jsonBody({}) }), 201);
+    assertStatus(await api('/v1/coordination/nodes/tenancy', tokens.b, { method: 'POST', ...jsonBody({}) }), 201);
+    assert.deepEqual(await nodeRequests(fA, tokens.a), ['NodeCreated /tenancy', 'NodeCreated /tenancy/x']);
+    assert.deepEqual(await nodeRequests(fB, tokens.b), ['NodeCreated /tenancy'], "B's own tree only");
+    assertStatus(await subscribe(fA, tokens.a, []), 200);
+    assertStatus(await subscribe(fB, tokens.b, []), 200);
+  });
 });
 
 describe('versions and aliases', () => {

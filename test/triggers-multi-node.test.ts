@@ -7,74 +7,16 @@
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import type { Platform } from '../server/platform.js';
-import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from './helpers/databases.js';
+import { Cluster } from './helpers/cluster.js';
+import { createTestDatabase, type TestDatabaseKind } from './helpers/databases.js';
 import { call, deployFunction, ECHO_MODULE, removeFunctionImages, waitFor } from './helpers/platform.js';
-import { freePort, startPratai, type PrataiProcess } from './helpers/processes.js';
+import type { PrataiProcess } from './helpers/processes.js';
 
-const rabbitmqctl = (...args: string[]): string => execFileSync('rabbitmqctl', ['-q', ...args], { encoding: 'utf8' });
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const json = (method: string, body: unknown): RequestInit => ({ method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const SECOND = 1000;
-
-/** Four processes over one database and one vhost, each restartable as it was started. */
-class Cluster {
-  readonly vhost = `pratai-test-${randomBytes(4).toString('hex')}`;
-  readonly runnerNames = [0, 1].map((i) => `triggers-${i}-${process.pid}-${randomBytes(2).toString('hex')}`);
-  private readonly ports: { api: number; webhook: number }[] = [];
-  readonly processes: (PrataiProcess | undefined)[] = [undefined, undefined, undefined, undefined];
-  private env: NodeJS.ProcessEnv = {};
-
-  constructor(readonly database: TestDatabase) {}
-
-  async start(): Promise<void> {
-    rabbitmqctl('add_vhost', this.vhost);
-    rabbitmqctl('set_permissions', '-p', this.vhost, 'guest', '.*', '.*', '.*');
-    this.env = {
-      PRATAI_DATABASE_CONNECTION: this.database.url,
-      PRATAI_DEFAULT_TRANSPORT_URL: `rabbit://guest:guest@127.0.0.1:5672/${this.vhost}`,
-      PRATAI_RUNNER_HEARTBEAT_INTERVAL: '1',
-      PRATAI_RUNNER_PREWARM: '0',
-      PRATAI_SECRETS_KEYS: randomBytes(32).toString('base64'),
-    };
-    for (let i = 0; i < 2; i += 1) this.ports.push({ api: await freePort(), webhook: await freePort() });
-    await Promise.all([0, 1, 2, 3].map((i) => this.startOne(i)));
-  }
-
-  /** Processes 0 and 1 are APIs, 2 and 3 runners. */
-  async startOne(i: number): Promise<void> {
-    const ports = this.ports[i % 2] as { api: number; webhook: number };
-    const proc =
-      i < 2
-        ? startPratai('pratai-api', { env: { ...this.env, PRATAI_API_HOST: '127.0.0.1', PRATAI_API_PORT: String(ports.api), PRATAI_API_WEBHOOK_PORT: String(ports.webhook) } })
-        : startPratai('pratai-runner', { env: { ...this.env, PRATAI_RUNNER_NAME: this.runnerNames[i - 2] } });
-    this.processes[i] = proc;
-    await proc.started(i < 2 ? /webhooks on/ : /runner triggers-\d-\d+-\w+ started/);
-  }
-
-  api(i = 0): Pick<Platform, 'apiUrl' | 'webhookUrl'> {
-    const ports = this.ports[i] as { api: number; webhook: number };
-    return { apiUrl: `http://127.0.0.1:${ports.api}`, webhookUrl: `http://127.0.0.1:${ports.webhook}` };
-  }
-
-  async stopAll(signal: NodeJS.Signals): Promise<void> {
-    await Promise.all(this.processes.map((proc) => (proc ? proc.stop(signal) : Promise.resolve(null))));
-  }
-
-  async close(): Promise<void> {
-    await this.stopAll('SIGTERM');
-    // A SIGKILLed runner's containers, should its restart not have removed them: ours only, by our runner names.
-    for (const name of this.runnerNames) {
-      const left = execFileSync('docker', ['ps', '-aq', '--filter', `label=pratai.runner=${name}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
-      if (left.length > 0) execFileSync('docker', ['rm', '-f', ...left], { stdio: 'ignore' });
-    }
-    rabbitmqctl('delete_vhost', this.vhost);
-    await this.database.drop();
-  }
-}
 
 const functions: string[] = [];
 after(() => removeFunctionImages(functions));
@@ -82,7 +24,8 @@ after(() => removeFunctionImages(functions));
 for (const kind of ['sqlite', 'postgres'] as const satisfies readonly TestDatabaseKind[]) {
   describe(`two API and two runner processes on ${kind === 'sqlite' ? 'one shared SQLite file' : 'PostgreSQL'}`, () => {
     test('a one-second job fires each tick exactly once while a process is SIGKILLed and restarted, and once (not ten times) after a 10 s stop of every process', async (t) => {
-      const cluster = new Cluster(await createTestDatabase(kind));
+      // Processes 0 and 1 are APIs, 2 and 3 runners.
+      const cluster = new Cluster(await createTestDatabase(kind), { name: 'triggers' });
       t.after(() => cluster.close());
       await cluster.start();
       const [a, b] = [cluster.api(0), cluster.api(1)];

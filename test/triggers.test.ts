@@ -18,7 +18,8 @@ const deployed: string[] = [];
 let echo: { function_id: string; name: string };
 
 before(async () => {
-  platform = await startTestPlatform();
+  // A public function takes 5 anonymous calls at once, then one a minute: no test waits that long.
+  platform = await startTestPlatform({ api: { public_webhook_rate: '1', public_webhook_burst: '5' } });
   echo = await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'echo' });
   deployed.push(echo.function_id);
 });
@@ -249,6 +250,41 @@ describe('bulk calls', () => {
     refused(await bulk(Array.from({ length: 1001 }, (_, i) => i)), 400, 'InvalidParameter', /1001/);
     refused(await bulk('many'), 400, 'InvalidParameter', /`payloads`/);
     assert.equal((await api(`/v1/requests?function_id=${echo.function_id}&limit=1000`)).body.requests.length, before);
+  });
+});
+
+describe('bulk calls of a public function', () => {
+  afterEach(() => assertNoLeftoverContainers(platform.runnerName));
+
+  test("each payload of an anonymous bulk call takes one call of the function's rate limit, all or none", async () => {
+    const fn = await deployFunction(platform, { 'new_module.py': ECHO_MODULE }, { name: 'public-echo', public: 'true' });
+    deployed.push(fn.function_id);
+    const bulk = (payloads: unknown[]): Promise<Json> => call(`${platform.webhookUrl}/function/${fn.function_id}`, json('POST', { payloads }));
+    const stored = async (): Promise<number> => (await api(`/v1/requests?function_id=${fn.function_id}&limit=1000`)).body.requests.length;
+    const accepted: string[] = [];
+
+    refused(await bulk([1, 2, 3, 4, 5, 6]), 400, 'InvalidParameter', /at most 5 payloads.*got 6/);
+    const three = await bulk([1, 2, 3]);
+    assert.equal(three.status, 202, JSON.stringify(three.body));
+    accepted.push(...(three.body.request_ids as string[]));
+    // 2 calls are left: 3 payloads are refused, and take none of them.
+    const tooMany = await bulk([4, 5, 6]);
+    refused(tooMany, 429, 'TooManyRequests', new RegExp(fn.function_id));
+    const retryAfter = Number(tooMany.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    assert.equal(await stored(), 3, 'nothing stored of a refused bulk call');
+    const two = await bulk([4, 5]);
+    assert.equal(two.status, 202, JSON.stringify(two.body));
+    accepted.push(...(two.body.request_ids as string[]));
+    // Express's spelling (the lean route serves `/function/…`) takes from the same limit.
+    refused(await call(`${platform.webhookUrl}/Function/${fn.function_id}`, json('POST', { payload: 6 })), 429, 'TooManyRequests', /call again/);
+    assert.equal(await stored(), 5);
+
+    // A private function's calls (the caller's token is its project's) are not rate-limited.
+    const many = await call(`${platform.webhookUrl}/function/${echo.function_id}`, json('POST', { payloads: Array.from({ length: 8 }, (_, i) => i) }));
+    assert.equal(many.status, 202, JSON.stringify(many.body));
+    accepted.push(...(many.body.request_ids as string[]));
+    await allFinished(accepted);
   });
 });
 

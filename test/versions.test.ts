@@ -3,7 +3,9 @@
  * function (the same function twice is one version), an alias runs its version's code while
  * `latest` runs the new one, moving an alias changes the next calls while a request under way
  * finishes on its version, weights split calls, a version an alias targets cannot be deleted and a
- * deleted one loses its image, and bad input is refused naming the problem with nothing stored.
+ * deleted one loses its image, a job or a subscription runs the version or alias it names (and
+ * keeps it from deletion) while a node subscription beside it runs `latest`, and bad input is
+ * refused naming the problem with nothing stored.
  * Tenancy with the real Keystone is in test/tenancy.test.ts.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests read HTTP JSON bodies, whose shape is what they assert */
@@ -201,6 +203,72 @@ describe('versions and aliases', () => {
     const weighed = await api(`/v1/functions/${functionId}/versions/2`, { method: 'DELETE' });
     refused(weighed, 409, 'VersionInUse', /canary.*prod|prod/);
     assert.equal((await api(`/v1/functions/${functionId}/versions/1`)).status, 200);
+  });
+
+  test('a job and a subscription run the version or alias they name, resolved at each firing; what they run cannot be deleted', async () => {
+    const jobRequests = async (jobId: string): Promise<any[]> =>
+      (await api(`/v1/requests?job_id=${jobId}&limit=100`)).body.requests.sort((a: any, b: any) => (a.created_at < b.created_at ? -1 : 1));
+    const fired = (jobId: string, executions: number): Promise<unknown> =>
+      waitFor(`job ${jobId} to fire ${executions} time(s)`, async () => ((await api(`/v1/jobs/${jobId}`)).body.job.executions >= executions ? true : undefined), 30_000);
+    refused(await api('/v1/jobs', json('POST', { function_id: `${functionId}:nope`, pattern: '* * * * *' })), 404, 'AliasNotFound', /`nope`/);
+    refused(await api('/v1/jobs', json('POST', { function_id: `versioned:9`, pattern: '* * * * *' })), 404, 'VersionNotFound', /version 9/);
+    refused(await api('/v1/jobs', json('POST', { function_id: `${functionId}:0`, pattern: '* * * * *' })), 400, 'InvalidParameter', /NAME:QUALIFIER/);
+    assert.deepEqual((await api(`/v1/jobs?function_id=${functionId}`)).body.jobs, [], 'nothing stored');
+
+    // A job on alias prod (now on version 2) fires once; the alias moves to 1; the job, given a new count, fires again on 1.
+    const created = await api('/v1/jobs', json('POST', { function_id: 'versioned:prod', pattern: '* * * * * *', count: 1 }));
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const job = created.body.job;
+    assert.deepEqual([job.function_id, job.qualifier], [functionId, 'prod']);
+    await fired(job.job_id, 1);
+    assert.equal((await api(`/v1/functions/${functionId}/aliases/prod`, json('PATCH', { version: 1 }))).status, 200);
+    assert.equal((await api(`/v1/jobs/${job.job_id}`, json('PATCH', { count: 1 }))).status, 200);
+    await fired(job.job_id, 2);
+    const ticks = await Promise.all((await jobRequests(job.job_id)).map((r: any) => waitForRequest(platform, r.request_id)));
+    assert.deepEqual(ticks.map((r) => [r.version, r.alias, (r.response as any)?.code]), [[2, 'prod', 'B'], [1, 'prod', 'A']], 'each tick ran what the alias targeted then');
+    assert.equal((await api(`/v1/functions/${functionId}/aliases/prod`, json('PATCH', { version: 2 }))).status, 200);
+
+    // A subscription to `deploys` on version 1: a message runs version 1, latest being other code.
+    assert.equal((await api('/v1/events', json('POST', { name: 'deploys' }))).status, 201);
+    refused(await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:nope'] })), 404, 'AliasNotFound', /`nope`/);
+    const form = new FormData();
+    form.append('name', 'subscribed-at-birth');
+    form.append('subscriptions', 'deploys:1');
+    form.append('zip', new Blob([zipOf({ 'new_module.py': module('X') })]), 'package.zip');
+    refused(await api('/v1/functions', { method: 'POST', body: form }), 400, 'InvalidParameter', /new function.*`deploys:1`/);
+    refused(await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:1', 'deploys'] })), 400, 'InvalidParameter', /`deploys` twice/);
+    // Beside it, a node subscription: its changes run `latest`, whatever the event's qualifier.
+    const node = { path: '/deploys', children: false };
+    const subscribed = await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:1', node] }));
+    assert.equal(subscribed.status, 200, JSON.stringify(subscribed.body));
+    assert.deepEqual(subscribed.body.function.subscriptions, ['deploys:1', node]);
+    assert.deepEqual((await api('/v1/events/deploys')).body.event.functions, [{ function_id: functionId, name: 'versioned', qualifier: '1' }]);
+    const published = await api('/v1/events/deploys/messages', json('POST', { payload: null }));
+    assert.equal(published.status, 202, JSON.stringify(published.body));
+    const message = await waitForRequest(platform, published.body.request_ids[0]);
+    assert.deepEqual([message.source, message.version, message.alias, message.response], ['event', 1, null, { code: 'A' }]);
+    assert.equal((await api('/v1/coordination/nodes/deploys', json('POST', {}))).status, 201);
+    const [changed] = await waitFor('the node change to make a request', async () => {
+      const made = (await api(`/v1/requests?function_id=${functionId}&source=node`)).body.requests as any[];
+      return made.length > 0 ? made : undefined;
+    });
+    const byNode = await waitForRequest(platform, changed.request_id);
+    assert.deepEqual([byNode.source, byNode.version, byNode.alias, byNode.status], ['node', 'latest', null, 'succeeded'], 'a node change runs latest');
+
+    // What a job or a subscription runs stays until they no longer do.
+    const aliasRefusal = await api(`/v1/functions/${functionId}/aliases/prod`, { method: 'DELETE' });
+    refused(aliasRefusal, 409, 'AliasInUse', new RegExp(job.job_id));
+    assert.deepEqual(aliasRefusal.body.error.details, { jobs: [job.job_id], subscriptions: [] });
+    const versionRefusal = await api(`/v1/functions/${functionId}/versions/1`, { method: 'DELETE' });
+    refused(versionRefusal, 409, 'VersionInUse', /deploys/);
+    assert.deepEqual(versionRefusal.body.error.details.subscriptions, ['deploys'], 'its node subscription names no version');
+
+    assert.equal((await api(`/v1/jobs/${job.job_id}`, { method: 'DELETE' })).status, 204);
+    const latestAgain = await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: ['deploys:latest'] }));
+    assert.deepEqual(latestAgain.body.function.subscriptions, ['deploys'], '`:latest` is the function itself; the node subscription left out is gone');
+    assert.equal((await api('/v1/coordination/nodes/deploys', { method: 'DELETE' })).status, 200);
+    assert.equal((await api(`/v1/functions/${functionId}`, json('PATCH', { subscriptions: [] }))).status, 200);
+    assert.equal((await api('/v1/events/deploys', { method: 'DELETE' })).status, 204);
   });
 
   test('bad input is refused naming the problem, and nothing is stored', async () => {

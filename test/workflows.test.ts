@@ -5,7 +5,7 @@
  * join after a skipped branch), its files and FaaSr's logs where FaaSr puts them; a failing action
  * fails the invocation and starts nothing after it while the running branch finishes; an
  * InvocationID is used once; bad documents are 400s naming the problem with nothing stored; the
- * hidden function is not a function of the API nor a webhook.
+ * hidden function is not a function of the API, a webhook, a job's, a version's or an alias's.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -183,12 +183,31 @@ describe('workflows over the local data store', () => {
     assert.deepEqual(functions.body.functions, [], 'no function stored for a refused workflow, and the hidden ones are not listed');
   });
 
-  test("a workflow's hidden function is neither shown as a function nor callable through a webhook", async () => {
+  test("a workflow's hidden function is not a function anything may name: its routes, webhooks, jobs, versions, aliases and subscriptions find none", async () => {
     const { body } = await call(`${platform.apiUrl}/v1/workflows`);
     const functionId = body.workflows[0].function_id as string;
-    assert.equal((await call(`${platform.apiUrl}/v1/functions/${functionId}`)).status, 404);
-    const webhook = await call(`${platform.webhookUrl}/function/${functionId}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payload: {} }) });
-    assert.equal(webhook.status, 404);
+    const name = `_workflow.${body.workflows[0].workflow_id as string}`;
+    const json = (method: string, payload: unknown): RequestInit => ({ method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+    const notFound = (response: Awaited<ReturnType<typeof call>>, what: string): void => {
+      assert.equal(response.status, 404, `${what}: ${JSON.stringify(response.body)}`);
+      assert.equal(response.body.error.code, 'FunctionNotFound', what);
+    };
+    notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}`), 'GET the function');
+    notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}`, json('PATCH', { subscriptions: [] })), 'PATCH its subscriptions');
+    // `/function/…` is served by the lean route, `/Function/…` by Express (ARCHITECTURE.md invariant 20).
+    for (const prefix of ['/function', '/Function']) {
+      for (const path of ['', '/versions/1', '/aliases/prod']) {
+        notFound(await call(`${platform.webhookUrl}${prefix}/${functionId}${path}`, json('POST', { payload: {} })), `its webhook${prefix}${path}`);
+      }
+    }
+    notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}/versions`, { method: 'POST' }), 'publish a version');
+    notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}/versions`), 'list its versions');
+    notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}/aliases`, json('POST', { name: 'prod', version: 1 })), 'create an alias');
+    for (const ref of [functionId, name, `${functionId}:1`, `${name}:prod`]) {
+      notFound(await call(`${platform.apiUrl}/v1/jobs`, json('POST', { function_id: ref, pattern: '* * * * * *' })), `a job of ${ref}`);
+    }
+    assert.deepEqual((await call(`${platform.apiUrl}/v1/jobs`)).body.jobs, [], 'no job stored');
+    assert.deepEqual((await call(`${platform.apiUrl}/v1/workflows/${body.workflows[0].workflow_id as string}`)).status, 200, 'the workflow is untouched');
   });
 
   test("another project's workflows and invocations are not found in the store", async () => {

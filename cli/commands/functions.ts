@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
+import { eventSubscriptions, nodeSubscriptions, type FunctionSubscription, type NodeSubscription } from '../../common/domain.js';
 import { PrataiError } from '../../common/errors.js';
 import { parseContextFile } from '../../common/function-context.js';
 import type { FunctionView } from '../api.js';
@@ -35,7 +36,12 @@ function addSettingOptions(command: Command): Command {
     .option('--context-file <path>', 'its context: a file of KEY=value lines (blank lines and # comments allowed), replacing the context it had')
     .addOption(new Option('--context <KEY=VALUE>', 'a context setting (repeat for more; over those of --context-file)').argParser(collect).default(undefined))
     .addOption(new Option('--secret <name>', 'a secret of the project it is given (repeat for more; replaces the ones it had)').argParser(collect).default(undefined))
-    .addOption(new Option('--subscribe-to <event>', 'an event of the project it subscribes to (repeat for more; replaces the ones it had): each message published to it makes a request').argParser(collect).default(undefined))
+    .addOption(new Option('--subscribe-to <event>', 'an event of the project it subscribes to, EVENT:N or EVENT:ALIAS to run that version or alias (repeat for more; replaces the events it subscribed to): each message published to it makes a request').argParser(collect).default(undefined))
+    .addOption(new Option('--subscribe-node <path>', 'a coordination node of the project it subscribes to (repeat for more; with --subscribe-children, replaces the nodes it subscribed to): its creation, each set and its deletion make a request').argParser(collect).default(undefined))
+    .addOption(new Option('--subscribe-children <path>', 'as --subscribe-node, and the creation and deletion of each direct child of the node make a request too').argParser(collect).default(undefined))
+    .option('--openstack-auth', 'give it an OpenStack identity: a Keystone trust from you to Pratai, whose token each request gets in context.openstack (Keystone only)')
+    .option('--no-openstack-auth', "take its OpenStack identity away (a new function's default); its trust is deleted")
+    .addOption(new Option('--openstack-role <role>', "a role its trust delegates (repeat for more; default member); you must have it in the function's project").argParser(collect).default(undefined))
     .option('--wait', 'wait until its image is built, showing progress on stderr');
 }
 
@@ -75,6 +81,7 @@ function contextField(opts: Opts): string | undefined {
 
 /** The settings given on the command line, as form fields. */
 function settingFields(opts: Opts): [string, string][] {
+  if (opts.openstackAuth === false && opts.openstackRole !== undefined) throw usageError('Give --openstack-role with --openstack-auth (or to change the roles of an identity the function has), not with --no-openstack-auth');
   const fields = (['name', 'description', 'runtime', 'memory', 'cpus', 'timeout', 'retries', 'type', 'event'] as const)
     .filter((key) => typeof opts[key] === 'string')
     .map((key): [string, string] => [key, opts[key] as string]);
@@ -85,9 +92,34 @@ function settingFields(opts: Opts): [string, string][] {
   const context = contextField(opts);
   if (context !== undefined) fields.push(['context', context]);
   if (Array.isArray(opts.secret)) fields.push(['secrets', (opts.secret as string[]).join(',')]);
-  if (Array.isArray(opts.subscribeTo)) fields.push(['subscriptions', (opts.subscribeTo as string[]).join(',')]);
+  // --openstack-auth and --no-openstack-auth set one value (the last given wins), as --network does.
+  if (typeof opts.openstackAuth === 'boolean') fields.push(['openstack_auth', String(opts.openstackAuth)]);
+  if (Array.isArray(opts.openstackRole)) fields.push(['openstack_roles', (opts.openstackRole as string[]).join(',')]);
   if (typeof opts.frequency === 'string') fields.push(['frequency', opts.frequency]);
   return fields;
+}
+
+/** Whether the command line changes the events (`events`) or the nodes (`nodes`) a function subscribes to. */
+function subscriptionsGiven(opts: Opts): { events: boolean; nodes: boolean } {
+  return { events: Array.isArray(opts.subscribeTo), nodes: Array.isArray(opts.subscribeNode) || Array.isArray(opts.subscribeChildren) };
+}
+
+/**
+ * The `subscriptions` field of `--subscribe-to`, `--subscribe-node` and `--subscribe-children`: the
+ * events given (or, when none is, those of `current`, the function as it is) and the nodes given
+ * (or those of `current`), as a JSON array; an empty value (`--subscribe-to ''`) gives none.
+ */
+function subscriptionsField(opts: Opts, current: readonly FunctionSubscription[] = []): string | undefined {
+  const given = subscriptionsGiven(opts);
+  if (!given.events && !given.nodes) return undefined;
+  // Event names may come separated by commas; a node's path may hold a comma, so it comes alone.
+  const listed = (key: string, separator?: string): string[] =>
+    (Array.isArray(opts[key]) ? (opts[key] as string[]) : []).flatMap((value) => (separator === undefined ? [value] : value.split(separator))).map((value) => value.trim()).filter((value) => value !== '');
+  const events = given.events ? listed('subscribeTo', ',') : eventSubscriptions(current);
+  const nodes: NodeSubscription[] = given.nodes
+    ? [...listed('subscribeNode').map((path) => ({ path, children: false })), ...listed('subscribeChildren').map((path) => ({ path, children: true }))]
+    : nodeSubscriptions(current);
+  return JSON.stringify([...events, ...nodes]);
 }
 
 function formOf(fields: [string, string][], zip: Buffer | undefined): FormData {
@@ -116,12 +148,14 @@ export function registerFunctionCommands(program: Command, context: CliContext):
         .argument('<name>', 'name of the function')
         .requiredOption('--zip <path>', 'zip file with new_module.py and requirements.txt at its root, or a folder holding them'),
     )
-      .option('--event <event>', 'what calls the function besides its webhook: webhook (the default), timer (with --frequency) or message (with --subscribe-to)')
+      .option('--event <event>', 'what calls the function besides its webhook: webhook (the default), timer (with --frequency) or message (with --subscribe-to, --subscribe-node or --subscribe-children)')
       .option('--frequency <minutes>', 'with --event timer: a job calls it every N minutes (N dividing an hour, or a day in whole hours)'),
     'show',
   ).action(async (name: string, opts: Opts) => {
     const fields = settingFields({ ...opts, name });
     if (opts.public === true) fields.push(['public', 'true']);
+    const subscriptions = subscriptionsField(opts);
+    if (subscriptions !== undefined) fields.push(['subscriptions', subscriptions]);
     await printWritten(context, await context.api().createFunction(formOf(fields, readFunctionZip(opts.zip as string))), opts);
   });
 
@@ -159,9 +193,16 @@ export function registerFunctionCommands(program: Command, context: CliContext):
     const fields = settingFields(opts);
     if (opts.public === true || opts.private === true) fields.push(['public', String(opts.public === true)]);
     const zip = typeof opts.zip === 'string' ? readFunctionZip(opts.zip) : undefined;
-    if (fields.length === 0 && zip === undefined) throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context, --secret or --subscribe-to');
+    const given = subscriptionsGiven(opts);
+    if (fields.length === 0 && zip === undefined && !given.events && !given.nodes) {
+      throw usageError('Nothing to update: give --zip, --name, --description, --type, --runtime, --memory, --cpus, --timeout, --retries, --[no-]retry-on-error, --max-concurrency, --public, --private, --[no-]network, --context-file, --context, --secret, --subscribe-to, --subscribe-node, --subscribe-children, --[no-]openstack-auth or --openstack-role');
+    }
     const api = context.api();
-    await printWritten(context, await api.updateFunction(await api.resolveFunction(idOrName), formOf(fields, zip)), opts);
+    // Changing one kind of subscription keeps the other: the API takes both in one list.
+    const fn = given.events !== given.nodes ? await api.findFunction(idOrName) : undefined;
+    const subscriptions = subscriptionsField(opts, fn?.subscriptions);
+    if (subscriptions !== undefined) fields.push(['subscriptions', subscriptions]);
+    await printWritten(context, await api.updateFunction(fn?.function_id ?? (await api.resolveFunction(idOrName)), formOf(fields, zip)), opts);
   });
 
   program

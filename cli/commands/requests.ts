@@ -23,7 +23,7 @@ export function registerRequestCommands(program: Command, context: CliContext): 
       .option('--filter <request_id>', 'only the request with this id')
       .option('--function <function>', 'only the requests of this function (ID or name)')
       .addOption(new Option('--status <status>', 'only the requests with this status').choices(REQUEST_STATUSES))
-      .addOption(new Option('--source <source>', 'only the requests made by a webhook call, a job or an event').choices(REQUEST_SOURCES))
+      .addOption(new Option('--source <source>', 'only the requests made by a webhook call, a job, an event, a workflow or a node change').choices(REQUEST_SOURCES))
       .option('--dead-letter', 'only the dead letters: requests that ran out of retries or expired')
       .option('--version <n>', 'only the requests that ran this version (a number, or latest)')
       .option('--alias <name>', 'only the requests that came through this alias')

@@ -8,6 +8,7 @@ import type { JobView } from '../api.js';
 import type { CliContext } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { withOutputOptions } from '../output.js';
+import { versionArgument } from './versions.js';
 import { eventListing, eventShown, jobListing, jobShown } from '../views.js';
 
 type Opts = Record<string, unknown>;
@@ -49,14 +50,29 @@ export function registerTriggerCommands(program: Command, context: CliContext): 
       program
         .command('job-create')
         .description("Create a job: a request of the function at each instant of a cron pattern, with the job's payload")
-        .argument('<function>', 'ID or name of the function')
+        .argument('<function>', 'ID or name of the function; FUNCTION:N or FUNCTION:ALIAS runs that version or alias')
         .requiredOption('--pattern <cron>', "cron pattern: 5 fields ('*/5 * * * *'), or 6 with seconds first ('*/10 * * * * *')")
-        .option('--first-execution-time <time>', 'no firing before this ISO 8601 time'),
+        .option('--first-execution-time <time>', 'no firing before this ISO 8601 time')
+        .option('--version <n>', "run this published version of the function (FUNCTION:N says the same)")
+        .option('--alias <name>', "run the version this alias targets at each firing (FUNCTION:NAME says the same)"),
     ),
     'show',
-  ).action(async (idOrName: string, opts: Opts) => {
+  ).action(async (given: string, opts: Opts) => {
     const api = context.api();
-    const fields = { function_id: await api.resolveFunction(idOrName), ...jobFields(opts), ...(typeof opts.firstExecutionTime === 'string' && { first_execution_time: opts.firstExecutionTime }) };
+    const colon = given.indexOf(':');
+    const idOrName = colon < 0 ? given : given.slice(0, colon);
+    const qualifiers = [
+      ...(colon < 0 ? [] : [given.slice(colon + 1)]),
+      ...(typeof opts.version === 'string' ? [String(versionArgument('--version', opts.version))] : []),
+      ...(typeof opts.alias === 'string' ? [opts.alias] : []),
+    ];
+    if (qualifiers.length > 1) throw usageError('Name one version or alias: FUNCTION:QUALIFIER, --version or --alias');
+    const functionId = await api.resolveFunction(idOrName);
+    const fields = {
+      function_id: qualifiers[0] === undefined ? functionId : `${functionId}:${qualifiers[0]}`,
+      ...jobFields(opts),
+      ...(typeof opts.firstExecutionTime === 'string' && { first_execution_time: opts.firstExecutionTime }),
+    };
     context.printOne(jobShown(await api.createJob(fields)), opts);
   });
 

@@ -24,8 +24,8 @@ export interface CoordinationStore {
   /**
    * Applies `ops` all or none, in order, as one write (one zxid). `sessionId` owns the ephemeral
    * nodes it creates and must be alive at `nowMs`. Throws NoNode, NodeExists, BadVersion,
-   * NotEmpty, NoChildrenForEphemerals, BadArguments or SessionExpired; in a multi of more than
-   * one op, `details.index` names the op that failed.
+   * NotEmpty, NoChildrenForEphemerals, BadArguments or SessionExpired, with `details.index` naming
+   * the op that failed (the ops before it are rolled back, those after it not tried).
    */
   write(tenantId: string, sessionId: string | undefined, ops: readonly Op[], nowMs: number): Promise<WriteResult>;
   /** One read; one that sets a watch (for `sessionId`, alive at `nowMs`) is ordered with the writes, so no change falls between the two. */

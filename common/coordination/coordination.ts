@@ -1,14 +1,15 @@
 /**
  * Coordination as the API and the runners serve it: sessions (opened, kept alive, closed, and
- * swept once expired), the writes and reads of the port, and the notifications that wake
- * whoever waits for a session's events. Every process that serves coordination runs the sweep:
- * closing a session is one write that only one of them wins.
+ * swept once expired), the writes and reads of the port, the notifications that wake whoever
+ * waits for a session's events, and the run jobs of the requests a write's node changes made
+ * (stored with the write; published after its commit, else by a runner's sweeper). Every process
+ * that serves coordination runs the sweep: closing a session is one write that only one of them wins.
  */
 import { randomBytes } from 'node:crypto';
 import { describeValue, PrataiError } from '../errors.js';
 import { now } from '../ids.js';
 import type { Logger } from '../log.js';
-import type { Notifier } from '../notifications/notifier.js';
+import { publishStoredRequests, type SubmitDeps } from '../submit-request.js';
 import type { CoordinationStore } from './coordination-store.js';
 import type { Op, Read, ReadResult, SessionRecord, WatchEvent, WriteResult } from './nodes.js';
 
@@ -38,7 +39,7 @@ export class Coordination {
   private sweeping: Promise<number> | undefined;
 
   constructor(
-    private readonly deps: { store: CoordinationStore; notifier: Notifier; log: Logger },
+    private readonly deps: Omit<SubmitDeps, 'store'> & { store: CoordinationStore; log: Logger },
     private readonly options: CoordinationOptions,
   ) {}
 
@@ -85,13 +86,13 @@ export class Coordination {
   async closeSession(tenantId: string, sessionId: string): Promise<boolean> {
     const result = await this.deps.store.closeSession(tenantId, sessionId, Date.now());
     if (result === undefined) return false;
-    this.announce(tenantId, result);
+    await this.written(tenantId, result);
     return true;
   }
 
   async write(tenantId: string, sessionId: string | undefined, ops: readonly Op[]): Promise<WriteResult> {
     const result = await this.deps.store.write(tenantId, sessionId, ops, Date.now());
-    this.announce(tenantId, result);
+    await this.written(tenantId, result);
     return result;
   }
 
@@ -121,8 +122,16 @@ export class Coordination {
     return this.sweeping;
   }
 
-  private announce(tenantId: string, result: WriteResult): void {
+  /**
+   * After a write's commit: wakes the sessions whose watches it fired, and publishes the jobs of
+   * the requests its node changes made before the write answers (one that cannot be published
+   * stays queued for a runner's sweeper: late, never lost).
+   */
+  private async written(tenantId: string, result: WriteResult): Promise<void> {
     if (result.notified.length > 0) this.deps.notifier.publish({ kind: 'coordination', tenant_id: tenantId, zxid: result.zxid, sessions: result.notified });
+    if (result.requests.length === 0) return;
+    this.deps.log.debug(`zxid ${result.zxid} of ${tenantId}: ${result.requests.length} request(s) of node subscriptions`);
+    await publishStoredRequests(this.deps, result.requests);
   }
 }
 

@@ -2,13 +2,12 @@
 import type { Settings } from '../config.js';
 import { PrataiError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Notifier } from '../notifications/notifier.js';
-import type { Store } from '../store/store.js';
+import type { SubmitDeps } from '../submit-request.js';
 import { Coordination } from './coordination.js';
 
-export function createCoordination(settings: Settings, deps: { store: Store; notifier: Notifier; log: Logger }): Coordination | undefined {
+export function createCoordination(settings: Settings, deps: SubmitDeps & { log: Logger }): Coordination | undefined {
   try {
-    return new Coordination({ store: deps.store.coordination(), notifier: deps.notifier, log: deps.log }, { sweepIntervalMs: settings.coordination.sweep_interval_ms });
+    return new Coordination({ ...deps, store: deps.store.coordination() }, { sweepIntervalMs: settings.coordination.sweep_interval_ms });
   } catch (error) {
     if (error instanceof PrataiError && error.code === 'CoordinationUnsupported') return undefined;
     throw error;

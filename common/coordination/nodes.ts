@@ -3,6 +3,7 @@
  * a **session** (whose **ephemeral** nodes live as long as it does), a one-shot **watch** and the
  * **event** it fires, and the **zxid**, the place of a write in its project's one order.
  */
+import type { RequestRecord } from '../domain.js';
 
 /** A node's metadata, ZooKeeper's Stat without ACLs; times in milliseconds since the epoch. */
 export interface Stat {
@@ -48,6 +49,8 @@ export interface WriteResult {
   results: OpResult[];
   /** Sessions whose watches it fired: they have events to take. */
   notified: string[];
+  /** The requests its changes made of the functions subscribed to their nodes, stored with it: their jobs are to be published. */
+  requests: RequestRecord[];
 }
 
 /** Which watches a read sets: `data` (get, exists) or `child` (get_children). */

@@ -20,10 +20,15 @@ export function dataOf(value: unknown): Buffer {
   return data;
 }
 
+/**
+ * The version a set, delete or check expects: -1 (or none) for any, else an integer that must be
+ * the node's. As in ZooKeeper, one no node can have (-2, say) is not refused here: it is a
+ * BadVersion when compared.
+ */
 export function versionOf(value: unknown): number {
   if (value === undefined || value === null) return ANY_VERSION;
   const version = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-  if (typeof version !== 'number' || !Number.isInteger(version) || version < ANY_VERSION) throw expected('`version` to be an integer from -1 (any version) up', value);
+  if (typeof version !== 'number' || !Number.isSafeInteger(version)) throw expected('`version` to be an integer (-1: any version)', value);
   return version;
 }
 
@@ -52,11 +57,20 @@ export function opOf(fields: Fields): Op {
   }
 }
 
-/** The ops of a multi: a non-empty array of op objects. */
+/**
+ * The ops of a multi: an array of op objects (empty too: ZooKeeper commits an empty multi), all
+ * read (and their paths checked) before any is applied, as ZooKeeper's client library does;
+ * `details.index` names the one refused.
+ */
 export function opsOf(value: unknown): Op[] {
-  if (!Array.isArray(value) || value.length === 0) throw expected('`ops` to be a non-empty array of operations', value);
+  if (!Array.isArray(value)) throw expected('`ops` to be an array of operations', value);
   return value.map((item, index) => {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw expected(`\`ops[${index}]\` to be an object`, item);
-    return opOf(item as Fields);
+    try {
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) throw expected('an object', item);
+      return opOf(item as Fields);
+    } catch (error) {
+      if (!(error instanceof PrataiError)) throw error;
+      throw new PrataiError(error.code, `\`ops[${index}]\`: ${error.message}`, { details: { ...error.details, index } });
+    }
   });
 }

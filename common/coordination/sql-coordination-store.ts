@@ -13,14 +13,21 @@
  * older than what their caller saw, since there is one primary.
  *
  * Data is kept as base64 text: portable on every dialect (and MongoDB), at a third more bytes.
+ *
+ * A write also makes, in its own transaction, the requests its changes make of the functions
+ * subscribed to their nodes (common/coordination/triggers.ts): a change and its requests commit
+ * together or not at all, whichever process wrote it and whatever happens after the commit.
  */
-import { SqliteAdapter, sql, type Kysely, type Transaction } from 'kysely';
+import { SqliteAdapter, sql, type Compilable, type Kysely, type Transaction } from 'kysely';
+import type { RequestRecord } from '../domain.js';
 import { PrataiError } from '../errors.js';
 import { PrecompiledQuery } from '../store/precompiled-query.js';
+import { requestRow, type NodeSubscriptionRow, type RequestRow } from '../store/rows.js';
 import { isUniqueViolation } from '../store/sql-errors.js';
 import type { CoordinationStore } from './coordination-store.js';
 import { ANY_VERSION, type EventType, type Op, type OpResult, type Read, type ReadResult, type SessionRecord, type Stat, type WatchEvent, type WatchKind, type WriteResult } from './nodes.js';
 import { nameOf, parentOf, sequentialPath } from './paths.js';
+import { fires, nodeRequest, pathsFiredBy, type NodeChange } from './triggers.js';
 
 /** Integers as the drivers give them back: PostgreSQL's bigint comes as a string. */
 type Int = number | string;
@@ -49,7 +56,14 @@ export interface CoordinationTables {
   coord_sessions: { session_id: string; tenant_id: string; timeout_ms: Int; expires_at: Int; request_id: string | null; created_at: string };
   coord_watches: { session_id: string; tenant_id: string; path: string; kind: WatchKind };
   coord_events: { session_id: string; tenant_id: string; zxid: Int; seq: Int; type: EventType; path: string; kind: WatchKind };
+  // The platform's own tables a write reads (who subscribes) and writes (the requests that makes).
+  node_subscriptions: NodeSubscriptionRow;
+  functions: { function_id: string; tenant_id: string; user_id: string };
+  requests: RequestRow;
 }
+
+/** Requests inserted per statement: well under every database's limit of parameters. */
+const INSERT_BATCH = 200;
 
 type Db = Kysely<CoordinationTables> | Transaction<CoordinationTables>;
 
@@ -84,18 +98,49 @@ export function statOf(row: NodeRow): Stat {
   };
 }
 
+/**
+ * ZooKeeper's sequential counter: how many children the node ever had created, which only grows,
+ * so no name comes twice. A deletion moves cversion but not the counter (ZooKeeper keeps the
+ * count of creations and reports cversion as creations + deletions); num_children is creations -
+ * deletions, so the count is (cversion + num_children) / 2.
+ */
+const childrenCreated = (row: NodeRow): number => (Number(row.cversion) + Number(row.num_children)) / 2;
+
 function checkVersion(row: NodeRow, path: string, version: number): void {
   if (version !== ANY_VERSION && Number(row.version) !== version) {
     throw new PrataiError('BadVersion', `Expected node ${path} at version ${version}, got version ${Number(row.version)}`, { details: { path, version: Number(row.version) } });
   }
 }
 
-/** Watches on up to this many paths are looked up by a query compiled once per count; more (a long multi's), by one built each time. */
-const COMPILED_WATCH_PATHS = 8;
+/** Rows on up to this many paths are looked up by a query compiled once per count; more (a long multi's), by one built each time. */
+const COMPILED_PATHS = 8;
+
+/** A query of a project's rows on any of a list of paths, compiled once per count of paths (up to COMPILED_PATHS). */
+class PathsQuery<R> {
+  private readonly byCount = new Map<number, PrecompiledQuery<Record<string, string>, R>>();
+
+  constructor(
+    private readonly db: Kysely<CoordinationTables>,
+    private readonly build: (tenantId: string, paths: readonly string[]) => Compilable<R>,
+  ) {}
+
+  async execute(runner: Db, tenantId: string, paths: readonly string[]): Promise<R[]> {
+    if (paths.length > COMPILED_PATHS) return (await runner.executeQuery(this.build(tenantId, paths).compile())).rows;
+    let query = this.byCount.get(paths.length);
+    if (query === undefined) {
+      const names = ['tenantId', ...paths.map((_, i) => `path${i}`)];
+      query = new PrecompiledQuery<Record<string, string>, R>(this.db, names, (p) => this.build(p.tenantId as string, paths.map((_, i) => p[`path${i}`] as string)));
+      this.byCount.set(paths.length, query);
+    }
+    const values: Record<string, string> = { tenantId };
+    for (const [i, path] of paths.entries()) values[`path${i}`] = path;
+    return (await query.execute(values, runner)).rows;
+  }
+}
 
 /**
  * The statements of the calls clients make most (a node's get, set, create and delete, a
- * session's check), compiled once (common/store/precompiled-query.ts): Kysely would build and
+ * session's check, the watches and node subscriptions a write fires), compiled once (common/store/precompiled-query.ts): Kysely would build and
  * compile each again at every call, at more CPU than the database spends running it.
  */
 class CoordinationQueries {
@@ -103,26 +148,29 @@ class CoordinationQueries {
   /** Adds one to the project's zxid, returning it where the database can. */
   readonly bump;
   readonly zxid;
-  readonly sessionExpiry;
+  /** A session's expiry and the function request it serves, if any. */
+  readonly session;
   readonly setData;
   readonly insertNode;
   readonly deleteNode;
   readonly childrenChanged;
   readonly children;
   readonly anyEvent;
-  private readonly watchesOnPaths = new Map<number, PrecompiledQuery<Record<string, string>, CoordinationTables['coord_watches']>>();
+  /** The project's watches on any of some paths. */
+  readonly watchesOn;
+  /** The project's node subscriptions on any of some paths, each with its function's owner. */
+  readonly subscribersOn;
+  /** A request's place in a chain of node requests. */
+  readonly triggerDepth;
 
-  constructor(
-    private readonly db: Kysely<CoordinationTables>,
-    returning: boolean,
-  ) {
+  constructor(db: Kysely<CoordinationTables>, returning: boolean) {
     type Where = { tenantId: string; path: string };
     this.node = new PrecompiledQuery<Where, NodeRow>(db, ['tenantId', 'path'], (p) => db.selectFrom('coord_nodes').selectAll().where('tenant_id', '=', p.tenantId).where('path', '=', p.path));
     const bump = (p: { tenantId: string }) => db.updateTable('coord_tenants').set({ zxid: sql<Int>`zxid + 1` }).where('tenant_id', '=', p.tenantId);
     this.bump = new PrecompiledQuery<{ tenantId: string }, { zxid: Int }>(db, ['tenantId'], (p) => (returning ? bump(p).returning('zxid') : bump(p)));
     this.zxid = new PrecompiledQuery<{ tenantId: string }, { zxid: Int }>(db, ['tenantId'], (p) => db.selectFrom('coord_tenants').select('zxid').where('tenant_id', '=', p.tenantId));
-    this.sessionExpiry = new PrecompiledQuery<{ tenantId: string; sessionId: string }, { expires_at: Int }>(db, ['tenantId', 'sessionId'], (p) =>
-      db.selectFrom('coord_sessions').select('expires_at').where('session_id', '=', p.sessionId).where('tenant_id', '=', p.tenantId),
+    this.session = new PrecompiledQuery<{ tenantId: string; sessionId: string }, { expires_at: Int; request_id: string | null }>(db, ['tenantId', 'sessionId'], (p) =>
+      db.selectFrom('coord_sessions').select(['expires_at', 'request_id']).where('session_id', '=', p.sessionId).where('tenant_id', '=', p.tenantId),
     );
     type Changed = Where & { data: string; dataLength: number; version: number; zxid: number; mtime: number };
     this.setData = new PrecompiledQuery<Changed, never>(db, ['tenantId', 'path', 'data', 'dataLength', 'version', 'zxid', 'mtime'], (p) =>
@@ -144,21 +192,19 @@ class CoordinationQueries {
     this.anyEvent = new PrecompiledQuery<{ tenantId: string; sessionId: string }, { zxid: Int }>(db, ['tenantId', 'sessionId'], (p) =>
       db.selectFrom('coord_events').select('zxid').where('session_id', '=', p.sessionId).where('tenant_id', '=', p.tenantId).limit(1),
     );
-  }
-
-  /** The project's watches on any of `paths`. */
-  watchesOn(runner: Db, tenantId: string, paths: readonly string[]): Promise<CoordinationTables['coord_watches'][]> {
-    const build = (tenant: string, on: readonly string[]) => this.db.selectFrom('coord_watches').selectAll().where('tenant_id', '=', tenant).where('path', 'in', on);
-    if (paths.length > COMPILED_WATCH_PATHS) return runner.executeQuery(build(tenantId, paths).compile()).then((result) => result.rows);
-    let query = this.watchesOnPaths.get(paths.length);
-    if (query === undefined) {
-      const names = ['tenantId', ...paths.map((_, i) => `path${i}`)];
-      query = new PrecompiledQuery<Record<string, string>, CoordinationTables['coord_watches']>(this.db, names, (p) => build(p.tenantId as string, paths.map((_, i) => p[`path${i}`] as string)));
-      this.watchesOnPaths.set(paths.length, query);
-    }
-    const values: Record<string, string> = { tenantId };
-    for (const [i, path] of paths.entries()) values[`path${i}`] = path;
-    return query.execute(values, runner).then((result) => result.rows);
+    this.watchesOn = new PathsQuery(db, (tenantId, paths) => db.selectFrom('coord_watches').selectAll().where('tenant_id', '=', tenantId).where('path', 'in', paths));
+    this.subscribersOn = new PathsQuery(db, (tenantId, paths) =>
+      db
+        .selectFrom('node_subscriptions as s')
+        .innerJoin('functions as f', 'f.function_id', 's.function_id')
+        .select(['s.function_id as function_id', 's.path as path', 's.children as children', 'f.user_id as user_id'])
+        .where('s.tenant_id', '=', tenantId)
+        .where('s.path', 'in', paths)
+        .orderBy('s.function_id'),
+    );
+    this.triggerDepth = new PrecompiledQuery<{ requestId: string }, { trigger_depth: number | null }>(db, ['requestId'], (p) =>
+      db.selectFrom('requests').select('trigger_depth').where('request_id', '=', p.requestId),
+    );
   }
 }
 
@@ -200,6 +246,8 @@ export class SqlCoordinationStore implements CoordinationStore {
     await this.prepareTenant(tenantId);
     return this.db.transaction().execute(async (trx) => {
       await this.lockTenant(trx, tenantId);
+      const session = await trx.selectFrom('coord_sessions').select('request_id').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
+      if (session === undefined) return undefined;
       const gone = await trx.deleteFrom('coord_sessions').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
       if (gone.numDeletedRows === 0n) return undefined;
       const zxid = await this.nextZxid(trx, tenantId);
@@ -210,7 +258,7 @@ export class SqlCoordinationStore implements CoordinationStore {
       const changes: Change[] = [];
       const results: OpResult[] = [];
       for (const { path } of ephemerals) results.push(await this.apply(trx, tenantId, sessionId, { op: 'delete', path, version: ANY_VERSION }, zxid, nowMs, changes));
-      return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes) };
+      return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes), requests: await this.trigger(trx, tenantId, session.request_id, zxid, changes, nowMs) };
     });
   }
 
@@ -222,18 +270,19 @@ export class SqlCoordinationStore implements CoordinationStore {
     await this.prepareTenant(tenantId);
     return this.db.transaction().execute(async (trx) => {
       const zxid = await this.nextZxid(trx, tenantId);
-      if (sessionId !== undefined) await this.liveSession(trx, tenantId, sessionId, nowMs);
+      const writer = sessionId === undefined ? null : await this.liveSession(trx, tenantId, sessionId, nowMs);
       const changes: Change[] = [];
       const results: OpResult[] = [];
       for (const [index, op] of ops.entries()) {
         try {
           results.push(await this.apply(trx, tenantId, sessionId, op, zxid, nowMs, changes));
         } catch (error) {
-          if (ops.length > 1 && error instanceof PrataiError) throw new PrataiError(error.code, `Operation ${index} of the multi: ${error.message}`, { details: { ...error.details, index } });
-          throw error;
+          if (!(error instanceof PrataiError)) throw error;
+          // A multi of one op names its op too: a client builds ZooKeeper's per-op results from it.
+          throw new PrataiError(error.code, ops.length > 1 ? `Operation ${index} of the multi: ${error.message}` : error.message, { details: { ...error.details, index } });
         }
       }
-      return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes) };
+      return { zxid, results, notified: await this.fire(trx, tenantId, zxid, changes), requests: await this.trigger(trx, tenantId, writer, zxid, changes, nowMs) };
     });
   }
 
@@ -302,11 +351,13 @@ export class SqlCoordinationStore implements CoordinationStore {
     return Number(row.zxid);
   }
 
-  private async liveSession(trx: Db, tenantId: string, sessionId: string, nowMs: number): Promise<void> {
-    const [row] = (await this.queries.sessionExpiry.execute({ tenantId, sessionId }, trx)).rows;
+  /** Throws SessionExpired unless the session is alive at `nowMs`; returns the function request it serves, if any. */
+  private async liveSession(trx: Db, tenantId: string, sessionId: string, nowMs: number): Promise<string | null> {
+    const [row] = (await this.queries.session.execute({ tenantId, sessionId }, trx)).rows;
     if (row === undefined || Number(row.expires_at) <= nowMs) {
       throw new PrataiError('SessionExpired', `Session ${sessionId} has expired or was closed: its ephemeral nodes and watches are gone; open a new session`, { details: { session_id: sessionId } });
     }
+    return row.request_id;
   }
 
   private async node(db: Db, tenantId: string, path: string): Promise<NodeRow | undefined> {
@@ -332,8 +383,7 @@ export class SqlCoordinationStore implements CoordinationStore {
         if (parent.ephemeral_owner !== '') {
           throw new PrataiError('NoChildrenForEphemerals', `Node ${parentPath} is ephemeral: an ephemeral node has no children`, { details: { path: parentPath } });
         }
-        // ZooKeeper's counter: the parent's cversion, which only grows, so no name comes twice.
-        const path = op.sequential ? sequentialPath(op.path, Number(parent.cversion)) : op.path;
+        const path = op.sequential ? sequentialPath(op.path, childrenCreated(parent)) : op.path;
         if ((await this.node(trx, tenantId, path)) !== undefined) throw new PrataiError('NodeExists', `Node ${path} exists`, { details: { path } });
         if (op.ephemeral && sessionId === undefined) throw new PrataiError('BadArguments', `Expected a session to own the ephemeral node ${path}, got none`);
         const row: NodeRow = {
@@ -390,11 +440,46 @@ export class SqlCoordinationStore implements CoordinationStore {
     await this.queries.childrenChanged.execute({ tenantId, path: parent, by, zxid }, trx);
   }
 
+  /**
+   * Makes, in the write's transaction, the requests its changes make of the functions subscribed
+   * to their nodes: one per change and function, however many of the function's subscriptions
+   * the change fires, in the changes' order. `writer`: the function request whose session wrote,
+   * whose place in a chain of node requests the new ones follow (none: an outside write).
+   */
+  private async trigger(trx: Transaction<CoordinationTables>, tenantId: string, writer: string | null, zxid: number, changes: readonly Change[], nowMs: number): Promise<RequestRecord[]> {
+    const nodeChanges = changes.filter((change): change is NodeChange => change.type !== 'NodeChildrenChanged');
+    if (nodeChanges.length === 0) return [];
+    const subscribers = await this.queries.subscribersOn.execute(trx, tenantId, [...new Set(nodeChanges.flatMap(pathsFiredBy))]);
+    if (subscribers.length === 0) return [];
+    const depth = (await this.depthOf(trx, writer)) + 1;
+    const at = new Date(nowMs).toISOString();
+    const requests: RequestRecord[] = [];
+    for (const change of nodeChanges) {
+      const made = new Set<string>();
+      for (const { function_id, path, children, user_id } of subscribers) {
+        if (made.has(function_id) || !fires(change, { path, children: Number(children) === 1 })) continue;
+        made.add(function_id);
+        requests.push(nodeRequest({ function_id, tenant_id: tenantId, user_id }, { type: change.type, path: change.path, zxid }, depth, at));
+      }
+    }
+    for (let start = 0; start < requests.length; start += INSERT_BATCH) {
+      await trx.insertInto('requests').values(requests.slice(start, start + INSERT_BATCH).map(requestRow)).execute();
+    }
+    return requests;
+  }
+
+  /** A request's place in a chain of node requests: 0 for none, or one a node change did not make. */
+  private async depthOf(trx: Transaction<CoordinationTables>, requestId: string | null): Promise<number> {
+    if (requestId === null) return 0;
+    const [row] = (await this.queries.triggerDepth.execute({ requestId }, trx)).rows;
+    return Number(row?.trigger_depth ?? 0);
+  }
+
   /** Fires the watches the changes trigger, each once: its event stored for its session, the watch removed. */
   private async fire(trx: Transaction<CoordinationTables>, tenantId: string, zxid: number, changes: readonly Change[]): Promise<string[]> {
     if (changes.length === 0) return [];
     const paths = [...new Set(changes.map((change) => change.path))];
-    const watches = await this.queries.watchesOn(trx, tenantId, paths);
+    const watches = await this.queries.watchesOn.execute(trx, tenantId, paths);
     if (watches.length === 0) return [];
     const pending = new Set(watches);
     const events: CoordinationTables['coord_events'][] = [];

@@ -160,7 +160,9 @@ export class AmqpNotifier implements Notifier {
 
   publish(notification: Notification): void {
     if (this.closed) return;
-    if (this.batch.push(notification) === 1) setImmediate(this.flush);
+    // A final request's outcome stays in its process (notifier.ts): the broker carries the change.
+    const sent = notification.kind === 'request' && notification.outcome !== undefined ? { kind: notification.kind, request: notification.request } : notification;
+    if (this.batch.push(sent) === 1) setImmediate(this.flush);
   }
 
   subscribe(filter: NotificationFilter, subscriber: Subscriber): Subscription {

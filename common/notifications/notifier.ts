@@ -7,12 +7,18 @@
  * Notifications are hints, never the record: the store is. They are sent after the change is
  * stored, at most once, and may be lost (a broker connection that drops). A subscriber therefore
  * reads the store when it hears of a change that matters to it, when it is told that it may have
- * missed some (`onResync`, after a reconnection), and once before it gives up waiting.
+ * missed some (`onResync`, after a reconnection), and once before it gives up waiting. One
+ * exception saves that read where it is on a caller's path: a runner's final notification
+ * carries the outcome it stored (`outcome`) within its own process, so that a sync webhook there
+ * answers from it; across processes (AmqpNotifier) it is left out and the waiter reads the store.
  *
  * Adapters: LocalNotifier (in one process), AmqpNotifier (RabbitMQ topic exchange, for many
  * processes); test/notifier-contract.ts holds both to the same behaviour.
  */
 import type { LogRecord, RequestRecord, RequestStatus } from '../domain.js';
+
+/** A final request's outcome as stored: what a sync caller is answered. */
+export type StoredOutcome = Pick<RequestRecord, 'response' | 'error'>;
 
 /** What a watcher of requests sees of one: its status and times, never its payload, response or logs. */
 export interface RequestChange {
@@ -29,8 +35,11 @@ export interface RequestChange {
 }
 
 export type Notification =
-  /** A request was stored with a new status (or a new attempt). */
-  | { kind: 'request'; request: RequestChange }
+  /**
+   * A request was stored with a new status (or a new attempt); a final one, published by the
+   * runner that stored it, may carry what it stored (only in-process: see the file's comment).
+   */
+  | { kind: 'request'; request: RequestChange; outcome?: StoredOutcome }
   /**
    * Log records of a running attempt, as the function wrote them; `index` is the first one's
    * position among the attempt's records, which the stored logs hold in the same order once the

@@ -404,4 +404,33 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('workflow_actions_status').on('workflow_actions').column('status').execute();
     },
   },
+  '0013_qualified_triggers': {
+    /**
+     * A job (timer) and a subscription may run a version or an alias of their function rather
+     * than `latest`: its `qualifier` (a version number or an alias name; null on earlier rows:
+     * `latest`), resolved at each firing. A version or alias one names is in use.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('timers').addColumn('qualifier', 'varchar(64)').execute();
+      await db.schema.alterTable('subscriptions').addColumn('qualifier', 'varchar(64)').execute();
+    },
+  },
+  '0014_node_subscriptions': {
+    /**
+     * Functions' node subscriptions (common/coordination/triggers.ts): one row per function and
+     * path, found by a coordination write by project and path in its own transaction; and, on a
+     * request a node change made, its place in the chain of such requests (null on others).
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await portableTable(db, db.schema.createTable('node_subscriptions'))
+        .addColumn('function_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())
+        .addColumn('path', 'varchar(512)', (c) => c.notNull())
+        .addColumn('children', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('node_subscriptions_function_path', ['function_id', 'path'])
+        .execute();
+      await db.schema.createIndex('node_subscriptions_path').on('node_subscriptions').columns(['tenant_id', 'path']).execute();
+      await db.schema.alterTable('requests').addColumn('trigger_depth', 'integer').execute();
+    },
+  },
 };

@@ -25,17 +25,22 @@
  * the very same moment may both make a version (numbers stay unique: the function's counter is
  * incremented atomically).
  *
+ * Coordination needs several documents changed atomically with a project's counter: MongoDB has
+ * none (CoordinationUnsupported), so a function subscribing to a node is refused with that error.
+ *
  * No MongoDB server can be had on the machines this is developed on: test/store-mongodb.test.ts
  * runs the store contract only when PRATAI_TEST_MONGODB_URL names one.
  */
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import {
   FINAL_STATUSES,
+  nodeSubscriptions,
   type AliasRecord,
   type EventRecord,
   type FunctionCode,
   type FunctionRecord,
   type FunctionStatus,
+  type FunctionSubscription,
   type FunctionVersion,
   type RequestRecord,
   type RuntimeRecord,
@@ -84,7 +89,7 @@ const requestSchema = new Schema<RequestRow>(
     request_id: text, function_id: text, tenant_id: text, user_id: text, status: text, payload: text, response: textOrNull,
     error: textOrNull, logs: text, attempts: number, dead_letter: zero, holds_slot: zero, job_id: textOrNull, queued_at: text, source: textOrNull, timer_id: textOrNull, scheduled_at: textOrNull, created_at: text,
     started_at: textOrNull, finished_at: textOrNull,
-    duration_ms: { type: Number, default: null }, headers: textOrNull, version: textOrNull, alias: textOrNull,
+    duration_ms: { type: Number, default: null }, headers: textOrNull, version: textOrNull, alias: textOrNull, trigger_depth: { type: Number, default: null },
   },
   { ...options, collection: 'requests' },
 );
@@ -103,7 +108,7 @@ const timerSchema = new Schema<TimerRow>(
   {
     timer_id: text, tenant_id: text, user_id: text, function_id: text, name: { type: String, default: '' }, pattern: text, timezone: text, payload: text,
     status: text, count: nullableNumber, executions: zero, skipped: zero, first_execution_time: textOrNull, next_execution_time: textOrNull,
-    last_execution_time: textOrNull, last_request_ids: text, version: number, created_at: text, updated_at: text,
+    last_execution_time: textOrNull, last_request_ids: text, qualifier: textOrNull, version: number, created_at: text, updated_at: text,
   },
   { ...options, collection: 'timers' },
 );
@@ -115,7 +120,7 @@ timerSchema.index({ function_id: 1 });
 const eventSchema = new Schema<EventRow>({ tenant_id: text, name: text, description: { type: String, default: '' }, created_at: text }, { ...options, collection: 'events' });
 eventSchema.index({ tenant_id: 1, name: 1 }, { unique: true });
 
-const subscriptionSchema = new Schema<SubscriptionRow>({ function_id: text, tenant_id: text, event_name: text }, { ...options, collection: 'subscriptions' });
+const subscriptionSchema = new Schema<SubscriptionRow>({ function_id: text, tenant_id: text, event_name: text, qualifier: textOrNull }, { ...options, collection: 'subscriptions' });
 subscriptionSchema.index({ function_id: 1, event_name: 1 }, { unique: true });
 subscriptionSchema.index({ tenant_id: 1, event_name: 1 });
 
@@ -250,8 +255,11 @@ export class MongoStore implements Store {
   }
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
+    // A new function has no versions nor aliases for a subscription to run.
+    const unknown = codec.unknownQualifier(fn.function_id, codec.namedQualifiers(fn), [], []);
+    if (unknown) throw unknown;
     await this.checkSecrets(fn.tenant_id, fn.secrets);
-    await this.checkEvents(fn.tenant_id, fn.subscriptions);
+    await this.checkSubscriptions(fn.tenant_id, fn.subscriptions);
     await this.run(async () => {
       try {
         await this.functions.create(codec.functionRow(fn, code));
@@ -264,20 +272,51 @@ export class MongoStore implements Store {
     await this.subscribe(fn.function_id, fn.tenant_id, fn.subscriptions);
   }
 
-  /** Throws UnknownEvent when one of `names` is not an event of the tenant. */
-  private async checkEvents(tenantId: string, names: readonly string[]): Promise<void> {
+  /**
+   * Throws UnknownEvent when one of the events is not the tenant's, CoordinationUnsupported for a
+   * node subscription: without coordination here, no node ever changes.
+   */
+  private async checkSubscriptions(tenantId: string, subscriptions: readonly FunctionSubscription[]): Promise<void> {
+    const node = nodeSubscriptions(subscriptions)[0];
+    if (node !== undefined) {
+      throw new PrataiError('CoordinationUnsupported', `Expected no node subscription in \`subscriptions\`, got one of ${node.path}: nodes need coordination, which needs a SQL database ([database] connection: SQLite, MariaDB or PostgreSQL); this deployment uses MongoDB`);
+    }
+    const names = codec.subscribedEvents(subscriptions);
     if (names.length === 0) return;
     const found = await this.run(() => this.events.find({ tenant_id: tenantId, name: { $in: names } }, { _id: 0, name: 1 }).lean<{ name: string }[]>());
     const error = codec.unknownEvent(names, found.map((row) => row.name));
     if (error) throw error;
   }
 
-  /** Makes `names` the events the function subscribes to. */
-  private async subscribe(functionId: string, tenantId: string, names: readonly string[]): Promise<void> {
+  /** Makes the events of `subscriptions` (`EVENT` or `EVENT:QUALIFIER`) the function's event subscriptions (checkSubscriptions allowed no node). */
+  private async subscribe(functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): Promise<void> {
+    const rows = codec.subscriptionRows(functionId, tenantId, subscriptions);
     await this.run(async () => {
-      await this.subscriptionRows.deleteMany({ function_id: functionId, event_name: { $nin: names } });
-      for (const row of codec.subscriptionRows(functionId, tenantId, names)) await this.subscriptionRows.updateOne(row, { $setOnInsert: row }, { upsert: true });
+      await this.subscriptionRows.deleteMany({ function_id: functionId, event_name: { $nin: rows.map((row) => row.event_name) } });
+      for (const row of rows) {
+        const { qualifier, ...key } = row;
+        await this.subscriptionRows.updateOne(key, { $set: { qualifier } }, { upsert: true });
+      }
     });
+  }
+
+  /** Throws VersionNotFound or AliasNotFound when a qualifier names none of the function's (checked, not locked: no transactions here). */
+  private async checkQualifiers(functionId: string, qualifiers: readonly string[]): Promise<void> {
+    if (qualifiers.length === 0) return;
+    const [versions, aliases] = await Promise.all([this.listVersions(functionId), this.listAliases(functionId)]);
+    const unknown = codec.unknownQualifier(functionId, qualifiers, versions.map((v) => v.version), aliases.map((a) => a.name));
+    if (unknown) throw unknown;
+  }
+
+  /** The function's jobs and subscriptions that run `qualifier`. */
+  private async qualifierUsers(functionId: string, qualifier: string): Promise<codec.QualifierUsers> {
+    const [timers, subscriptions] = await this.run(() =>
+      Promise.all([
+        this.timers.find({ function_id: functionId, qualifier }, { _id: 0, timer_id: 1, qualifier: 1 }).sort({ timer_id: 1 }).lean<Pick<TimerRow, 'timer_id' | 'qualifier'>[]>(),
+        this.subscriptionRows.find({ function_id: functionId, qualifier }, { _id: 0, event_name: 1, qualifier: 1 }).sort({ event_name: 1 }).lean<Pick<SubscriptionRow, 'event_name' | 'qualifier'>[]>(),
+      ]),
+    );
+    return codec.qualifierUsers(qualifier, timers, subscriptions);
   }
 
   /** Throws UnknownSecret when one of `names` is not a secret of the tenant. */
@@ -325,7 +364,10 @@ export class MongoStore implements Store {
       if (fn === null) return false;
       tenantId = fn.tenant_id;
       if (changes.secrets !== undefined) await this.checkSecrets(tenantId, changes.secrets);
-      if (changes.subscriptions !== undefined) await this.checkEvents(tenantId, changes.subscriptions);
+      if (changes.subscriptions !== undefined) {
+        await this.checkSubscriptions(tenantId, changes.subscriptions);
+        await this.checkQualifiers(functionId, codec.namedQualifiers({ subscriptions: changes.subscriptions }));
+      }
     }
     const changed = await this.run(async () => {
       try {
@@ -379,7 +421,7 @@ export class MongoStore implements Store {
   }
 
   async deleteVersion(functionId: string, version: number): Promise<boolean> {
-    const inUse = codec.versionInUse(version, await this.listAliases(functionId));
+    const inUse = codec.versionInUse(version, await this.listAliases(functionId), await this.qualifierUsers(functionId, String(version)));
     if (inUse) throw inUse;
     const result = await this.run(() => this.versions.deleteOne({ function_id: functionId, version }));
     return result.deletedCount > 0;
@@ -424,6 +466,8 @@ export class MongoStore implements Store {
   }
 
   async deleteAlias(functionId: string, name: string): Promise<boolean> {
+    const inUse = codec.aliasInUse(name, await this.qualifierUsers(functionId, name));
+    if (inUse) throw inUse;
     const result = await this.run(() => this.aliases.deleteOne({ function_id: functionId, name }));
     return result.deletedCount > 0;
   }
@@ -625,6 +669,10 @@ export class MongoStore implements Store {
   }
 
   async createTimer(timer: TimerRecord): Promise<void> {
+    if (timer.qualifier !== null) {
+      if ((await this.getFunction(timer.function_id, 'all-tenants')) === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${timer.function_id}\``);
+      await this.checkQualifiers(timer.function_id, codec.namedQualifiers(timer));
+    }
     await this.run(() => this.timers.create(codec.timerRow(timer)));
   }
 
@@ -706,7 +754,7 @@ export class MongoStore implements Store {
     const names = new Map(functions.map((fn) => [fn.function_id, fn.name]));
     return rows
       .filter((row) => names.has(row.function_id))
-      .map((row) => ({ event: row.event_name, function_id: row.function_id, function_name: names.get(row.function_id) as string }))
+      .map((row) => ({ event: row.event_name, function_id: row.function_id, function_name: names.get(row.function_id) as string, qualifier: row.qualifier ?? null }))
       .sort((a, b) => (a.event === b.event ? (a.function_name < b.function_name ? -1 : 1) : a.event < b.event ? -1 : 1));
   }
 
@@ -769,6 +817,11 @@ export class MongoStore implements Store {
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {
     const rows = await this.run(() => this.runners.find({}, NO_ID).lean<RunnerRow[]>());
     return rows.map(codec.toHeartbeat);
+  }
+
+  async pruneHeartbeats(before: string): Promise<number> {
+    const result = await this.run(() => this.runners.deleteMany({ heartbeat_at: { $lt: before } }));
+    return result.deletedCount;
   }
 
   async requestDrain(name: string): Promise<boolean> {

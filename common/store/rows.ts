@@ -5,6 +5,8 @@
  * logs, image lists) as text.
  */
 import {
+  eventSubscriptions,
+  nodeSubscriptions,
   VERSION_SETTINGS,
   type AliasRecord,
   type FunctionCode,
@@ -12,6 +14,7 @@ import {
   type FunctionOpenStack,
   type FunctionRecord,
   type FunctionStatus,
+  type FunctionSubscription,
   type FunctionVersion,
   type RequestRecord,
   type RequestSource,
@@ -22,6 +25,7 @@ import {
   type VersionRef,
 } from '../domain.js';
 import { PrataiError } from '../errors.js';
+import { isVersionQualifier, splitQualified } from '../qualifier.js';
 import type { FailedAttempt, Outcome, RunnerHeartbeat, RunnerLoad, TimerChanges } from './store.js';
 
 export interface FunctionRow {
@@ -48,7 +52,7 @@ export interface FunctionRow {
   secrets: string | null;
   /** JSON of its FunctionOpenStack (trust id, roles); null without one (and before migration 0007). */
   openstack: string | null;
-  /** JSON array of event names; null on rows stored before migration 0008 (none). */
+  /** JSON array of event names and node subscriptions (`{"path", "children"}`); null on rows stored before migration 0008 (none). */
   subscriptions: string | null;
   /** Slots taken: requests of the function running now that hold one (only counted while max_concurrency > 0). */
   running: number;
@@ -97,6 +101,8 @@ export interface RequestRow {
   duration_ms: number | null;
   /** JSON object of the headers let through to the function; null for none (and before migration 0006). */
   headers: string | null;
+  /** A node change's request: its place in the chain of them (common/coordination/triggers.ts); null for others (and before migration 0014). */
+  trigger_depth: number | null;
 }
 
 /** A published version: its snapshot of the function's settings (as a function's row keeps them) and code. */
@@ -165,6 +171,17 @@ export interface SubscriptionRow {
   function_id: string;
   tenant_id: string;
   event_name: string;
+  /** The version number or alias name its messages run; null: `latest`. */
+  qualifier: string | null;
+}
+
+/** One node a function subscribes to: what a coordination write finds its subscribers by. */
+export interface NodeSubscriptionRow {
+  function_id: string;
+  tenant_id: string;
+  path: string;
+  /** 1 when the creation and deletion of its direct children count too. */
+  children: number;
 }
 
 export interface RunnerRow {
@@ -291,12 +308,13 @@ export function unknownVersion(alias: Pick<AliasRecord, 'version' | 'weights'>, 
     : new PrataiError('VersionNotFound', `Expected the alias to target published versions of the function, got version ${missing}, which it does not have (see GET /v1/functions/ID/versions)`);
 }
 
-/** Why a version that aliases target cannot be deleted, listing them. */
-export function versionInUse(version: number, aliases: readonly AliasRecord[]): PrataiError | undefined {
+/** Why a version that aliases target, or jobs or subscriptions run, cannot be deleted, listing them. */
+export function versionInUse(version: number, aliases: readonly AliasRecord[], runners: QualifierUsers = { jobs: [], subscriptions: [] }): PrataiError | undefined {
   const users = aliases.filter((alias) => aliasTargets(alias).includes(version)).map((alias) => alias.name);
-  return users.length === 0
+  const named = [...users.map((name) => `alias \`${name}\``), ...usersText(runners)];
+  return named.length === 0
     ? undefined
-    : new PrataiError('VersionInUse', `Version ${version} is targeted by alias ${users.map((name) => `\`${name}\``).join(', ')}; move or delete them first`, { details: { aliases: users } });
+    : new PrataiError('VersionInUse', `Version ${version} is targeted by ${named.join(', ')}; move or delete them first`, { details: { aliases: users, jobs: runners.jobs, subscriptions: runners.subscriptions } });
 }
 
 /** The columns `updateFunction` sets. */
@@ -336,7 +354,7 @@ export function toFunction(row: Pick<FunctionRow, (typeof FUNCTION_COLUMNS)[numb
     network: row.network === 1,
     context: row.context === null ? {} : (JSON.parse(row.context) as Record<string, string>),
     secrets: row.secrets === null ? [] : (JSON.parse(row.secrets) as string[]),
-    subscriptions: row.subscriptions === null || row.subscriptions === undefined ? [] : (JSON.parse(row.subscriptions) as string[]),
+    subscriptions: row.subscriptions === null || row.subscriptions === undefined ? [] : (JSON.parse(row.subscriptions) as FunctionSubscription[]),
     ...(row.openstack !== null && row.openstack !== undefined && { openstack: JSON.parse(row.openstack) as FunctionOpenStack }),
     status: row.status as FunctionStatus,
     build_log: row.build_log,
@@ -351,7 +369,7 @@ const jsonOrNull = (value: unknown): string | null => (value === null || value =
 /** Every column of a request's row, in the order it is inserted. */
 export const REQUEST_COLUMNS = [
   'request_id', 'function_id', 'tenant_id', 'user_id', 'status', 'payload', 'response', 'error', 'logs', 'attempts',
-  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'source', 'timer_id', 'scheduled_at', 'created_at', 'started_at', 'finished_at', 'duration_ms', 'headers', 'version', 'alias',
+  'dead_letter', 'holds_slot', 'job_id', 'queued_at', 'source', 'timer_id', 'scheduled_at', 'created_at', 'started_at', 'finished_at', 'duration_ms', 'headers', 'version', 'alias', 'trigger_depth',
 ] as const satisfies readonly (keyof RequestRow)[];
 
 /** A request's `version` as its row keeps it. */
@@ -389,6 +407,7 @@ export function requestRow(request: RequestRecord): RequestRow {
     headers: request.headers === undefined || Object.keys(request.headers).length === 0 ? null : JSON.stringify(request.headers),
     version: versionText(request.version),
     alias: request.alias,
+    trigger_depth: request.trigger_depth ?? null,
   };
 }
 
@@ -415,6 +434,7 @@ export function toRequest(row: RequestRow): RequestRecord {
     finished_at: row.finished_at,
     duration_ms: row.duration_ms,
     ...(row.headers !== null && row.headers !== undefined && { headers: JSON.parse(row.headers) as Record<string, string> }),
+    ...(row.trigger_depth !== null && row.trigger_depth !== undefined && { trigger_depth: Number(row.trigger_depth) }),
   };
 }
 
@@ -433,9 +453,62 @@ export function eventInUse(name: string, subscriptions: readonly Subscription[])
   return new PrataiError('EventInUse', `Event \`${name}\` has subscribers: ${functions.map((fn) => `function \`${fn.name}\` (${fn.function_id})`).join(', ')}; take it out of their \`subscriptions\` first`, { details: { functions } });
 }
 
-/** The rows that say which events a function subscribes to. */
-export const subscriptionRows = (functionId: string, tenantId: string, names: readonly string[]): SubscriptionRow[] =>
-  names.map((name) => ({ function_id: functionId, tenant_id: tenantId, event_name: name }));
+/** The rows that say which events a function subscribes to (its `subscriptions`' strings: `EVENT` or `EVENT:QUALIFIER`). */
+export const subscriptionRows = (functionId: string, tenantId: string, entries: readonly FunctionSubscription[]): SubscriptionRow[] =>
+  eventSubscriptions(entries).map((entry) => {
+    const { name, qualifier } = splitQualified('subscriptions', entry);
+    return { function_id: functionId, tenant_id: tenantId, event_name: name, qualifier };
+  });
+
+/** The events of a function's `subscriptions` (its node subscriptions left out). */
+export const subscribedEvents = (entries: readonly FunctionSubscription[]): string[] => eventSubscriptions(entries).map((entry) => splitQualified('subscriptions', entry).name);
+
+/** The rows that say which nodes a function subscribes to. */
+export const nodeSubscriptionRows = (functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): NodeSubscriptionRow[] =>
+  nodeSubscriptions(subscriptions).map(({ path, children }) => ({ function_id: functionId, tenant_id: tenantId, path, children: children ? 1 : 0 }));
+
+/** The qualifiers a timer or a function's subscriptions name, each once. */
+export function namedQualifiers(named: { qualifier?: string | null; subscriptions?: readonly FunctionSubscription[] }): string[] {
+  const all = [named.qualifier ?? null, ...eventSubscriptions(named.subscriptions ?? []).map((entry) => splitQualified('subscriptions', entry).qualifier)];
+  return [...new Set(all.filter((qualifier): qualifier is string => qualifier !== null))];
+}
+
+/** The first of `qualifiers` that names no version (by number) or alias (by name) of the function, as the error to give. */
+export function unknownQualifier(functionId: string, qualifiers: readonly string[], versions: readonly number[], aliases: readonly string[]): PrataiError | undefined {
+  for (const qualifier of qualifiers) {
+    if (isVersionQualifier(qualifier)) {
+      if (!versions.includes(Number(qualifier))) return new PrataiError('VersionNotFound', `Function \`${functionId}\` has no version ${qualifier} (see GET /v1/functions/${functionId}/versions)`);
+    } else if (!aliases.includes(qualifier)) {
+      return new PrataiError('AliasNotFound', `Function \`${functionId}\` has no alias \`${qualifier}\` (see GET /v1/functions/${functionId}/aliases)`);
+    }
+  }
+  return undefined;
+}
+
+/** Who runs a version or an alias of a function by its qualifier: its jobs (timers) and subscriptions that name it. */
+export interface QualifierUsers {
+  jobs: string[];
+  subscriptions: string[];
+}
+
+/** The jobs and subscriptions among these that name `qualifier`. */
+export const qualifierUsers = (qualifier: string, timers: readonly Pick<TimerRow, 'timer_id' | 'qualifier'>[], subscriptions: readonly Pick<SubscriptionRow, 'event_name' | 'qualifier'>[]): QualifierUsers => ({
+  jobs: timers.filter((timer) => timer.qualifier === qualifier).map((timer) => timer.timer_id),
+  subscriptions: subscriptions.filter((row) => row.qualifier === qualifier).map((row) => row.event_name),
+});
+
+const usersText = (users: QualifierUsers): string[] => [
+  ...users.jobs.map((id) => `job \`${id}\``),
+  ...users.subscriptions.map((event) => `its subscription to event \`${event}\``),
+];
+
+/** Why an alias that jobs or subscriptions run cannot be deleted, naming them. */
+export function aliasInUse(name: string, users: QualifierUsers): PrataiError | undefined {
+  const named = usersText(users);
+  return named.length === 0
+    ? undefined
+    : new PrataiError('AliasInUse', `Alias \`${name}\` is run by ${named.join(', ')}; delete them or make them run another version or alias first`, { details: { jobs: users.jobs, subscriptions: users.subscriptions } });
+}
 
 export function timerRow(timer: TimerRecord): TimerRow {
   return { ...timer, payload: JSON.stringify(timer.payload), last_request_ids: JSON.stringify(timer.last_request_ids) };
@@ -459,6 +532,7 @@ export function toTimer(row: TimerRow): TimerRecord {
     next_execution_time: row.next_execution_time ?? null,
     last_execution_time: row.last_execution_time ?? null,
     last_request_ids: JSON.parse(row.last_request_ids) as string[],
+    qualifier: row.qualifier ?? null,
     version: row.version,
     created_at: row.created_at,
     updated_at: row.updated_at,

@@ -15,6 +15,7 @@ import {
   type FunctionCode,
   type FunctionRecord,
   type FunctionStatus,
+  type FunctionSubscription,
   type FunctionVersion,
   type RequestRecord,
   type RuntimeRecord,
@@ -31,16 +32,24 @@ import { PrecompiledQuery } from './precompiled-query.js';
 import { createSqlDialect, type SqlLocation } from './sql-dialect.js';
 import { isUniqueViolation } from './sql-errors.js';
 import {
+  aliasInUse,
   aliasRow,
   cancelRow,
+  namedQualifiers,
+  qualifierUsers,
+  subscribedEvents,
+  unknownQualifier,
+  type QualifierUsers,
   eventInUse,
   expiredRow,
+  nodeSubscriptionRows,
   subscriptionRows,
   timerChangesRow,
   timerRow,
   toTimer,
   unknownEvent,
   type EventRow,
+  type NodeSubscriptionRow,
   type SubscriptionRow,
   type TimerRow,
   finishableFrom,
@@ -102,6 +111,7 @@ export interface Tables {
   timers: TimerRow;
   events: EventRow;
   subscriptions: SubscriptionRow;
+  node_subscriptions: NodeSubscriptionRow;
   function_versions: VersionRow;
   function_aliases: AliasRow;
 }
@@ -256,6 +266,9 @@ export class SqlStore implements Store {
   }
 
   async createFunction(fn: FunctionRecord, code: FunctionCode): Promise<void> {
+    // A new function has no versions nor aliases for a subscription to run.
+    const unknown = unknownQualifier(fn.function_id, namedQualifiers(fn), [], []);
+    if (unknown) throw unknown;
     try {
       if (fn.secrets.length === 0 && fn.subscriptions.length === 0) {
         await this.db.insertInto('functions').values(functionRow(fn, code)).execute();
@@ -263,10 +276,10 @@ export class SqlStore implements Store {
       }
       await this.db.transaction().execute(async (trx) => {
         await this.lockSecrets(trx, fn.tenant_id, fn.secrets);
-        await this.lockEvents(trx, fn.tenant_id, fn.subscriptions);
+        await this.lockEvents(trx, fn.tenant_id, subscribedEvents(fn.subscriptions));
         await trx.insertInto('functions').values(functionRow(fn, code)).execute();
         if (fn.secrets.length > 0) await trx.insertInto('function_secrets').values(functionSecretRows(fn.function_id, fn.tenant_id, fn.secrets)).execute();
-        if (fn.subscriptions.length > 0) await trx.insertInto('subscriptions').values(subscriptionRows(fn.function_id, fn.tenant_id, fn.subscriptions)).execute();
+        await this.insertSubscriptions(trx, fn.function_id, fn.tenant_id, fn.subscriptions);
       });
     } catch (error) {
       if (isUniqueViolation(error)) {
@@ -287,6 +300,14 @@ export class SqlStore implements Store {
     const found = await (this.sqlite ? query : query.forUpdate()).execute();
     const error = unknownSecret(names, found.map((row) => row.name));
     if (error) throw error;
+  }
+
+  /** Stores which events and nodes a function subscribes to (in the transaction that stores the function's row). */
+  private async insertSubscriptions(trx: Transaction<Tables>, functionId: string, tenantId: string, subscriptions: readonly FunctionSubscription[]): Promise<void> {
+    const events = subscriptionRows(functionId, tenantId, subscriptions);
+    const nodes = nodeSubscriptionRows(functionId, tenantId, subscriptions);
+    if (events.length > 0) await trx.insertInto('subscriptions').values(events).execute();
+    if (nodes.length > 0) await trx.insertInto('node_subscriptions').values(nodes).execute();
   }
 
   /** As lockSecrets, for the events a function subscribes to: UnknownEvent when one does not exist. */
@@ -334,10 +355,14 @@ export class SqlStore implements Store {
         return result.numUpdatedRows > 0n;
       }
       return await this.db.transaction().execute(async (trx) => {
-        const fn = await trx.selectFrom('functions').select('tenant_id').where('function_id', '=', functionId).executeTakeFirst();
+        // Locked: no version or alias a subscription comes to run is deleted meanwhile.
+        const fn = await this.lockFunction(trx, functionId);
         if (fn === undefined) return false;
         if (secrets !== undefined) await this.lockSecrets(trx, fn.tenant_id, secrets);
-        if (subscriptions !== undefined) await this.lockEvents(trx, fn.tenant_id, subscriptions);
+        if (subscriptions !== undefined) {
+          await this.lockEvents(trx, fn.tenant_id, subscribedEvents(subscriptions));
+          await this.checkQualifiers(trx, functionId, namedQualifiers({ subscriptions }));
+        }
         const result = await trx.updateTable('functions').set(functionChangesRow(changes, code)).where('function_id', '=', functionId).executeTakeFirst();
         if (secrets !== undefined) {
           await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
@@ -345,7 +370,8 @@ export class SqlStore implements Store {
         }
         if (subscriptions !== undefined) {
           await trx.deleteFrom('subscriptions').where('function_id', '=', functionId).execute();
-          if (subscriptions.length > 0) await trx.insertInto('subscriptions').values(subscriptionRows(functionId, fn.tenant_id, subscriptions)).execute();
+          await trx.deleteFrom('node_subscriptions').where('function_id', '=', functionId).execute();
+          await this.insertSubscriptions(trx, functionId, fn.tenant_id, subscriptions);
         }
         return result.numUpdatedRows > 0n;
       });
@@ -357,10 +383,11 @@ export class SqlStore implements Store {
 
   async deleteFunction(functionId: string): Promise<boolean> {
     // In one transaction: a function left naming secrets it no longer has would hold them forever,
-    // and its timers would fire requests of a function that is gone.
+    // and its timers and subscriptions would make requests of a function that is gone.
     return this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('function_secrets').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('subscriptions').where('function_id', '=', functionId).execute();
+      await trx.deleteFrom('node_subscriptions').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('timers').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('function_aliases').where('function_id', '=', functionId).execute();
       await trx.deleteFrom('function_versions').where('function_id', '=', functionId).execute();
@@ -411,7 +438,7 @@ export class SqlStore implements Store {
     return this.db.transaction().execute(async (trx) => {
       if ((await this.lockFunction(trx, functionId)) === undefined) return false;
       const aliases = await trx.selectFrom('function_aliases').selectAll().where('function_id', '=', functionId).execute();
-      const inUse = versionInUse(version, aliases.map(toAlias));
+      const inUse = versionInUse(version, aliases.map(toAlias), await this.qualifierUsers(trx, functionId, String(version)));
       if (inUse) throw inUse;
       const result = await trx.deleteFrom('function_versions').where('function_id', '=', functionId).where('version', '=', version).executeTakeFirst();
       return result.numDeletedRows > 0n;
@@ -462,8 +489,33 @@ export class SqlStore implements Store {
   }
 
   async deleteAlias(functionId: string, name: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('function_aliases').where('function_id', '=', functionId).where('name', '=', name).executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    return this.db.transaction().execute(async (trx) => {
+      if ((await this.lockFunction(trx, functionId)) === undefined) return false;
+      const inUse = aliasInUse(name, await this.qualifierUsers(trx, functionId, name));
+      if (inUse) throw inUse;
+      const result = await trx.deleteFrom('function_aliases').where('function_id', '=', functionId).where('name', '=', name).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
+  /** The function's jobs and subscriptions that run `qualifier` (its row locked by the caller). */
+  private async qualifierUsers(trx: Transaction<Tables>, functionId: string, qualifier: string): Promise<QualifierUsers> {
+    const [timers, subscriptions] = await Promise.all([
+      trx.selectFrom('timers').select(['timer_id', 'qualifier']).where('function_id', '=', functionId).where('qualifier', '=', qualifier).orderBy('timer_id').execute(),
+      trx.selectFrom('subscriptions').select(['event_name', 'qualifier']).where('function_id', '=', functionId).where('qualifier', '=', qualifier).orderBy('event_name').execute(),
+    ]);
+    return qualifierUsers(qualifier, timers, subscriptions);
+  }
+
+  /** Throws VersionNotFound or AliasNotFound when a qualifier names none of the function's (its row locked by the caller). */
+  private async checkQualifiers(trx: Transaction<Tables>, functionId: string, qualifiers: readonly string[]): Promise<void> {
+    if (qualifiers.length === 0) return;
+    const [versions, aliases] = await Promise.all([
+      trx.selectFrom('function_versions').select('version').where('function_id', '=', functionId).execute(),
+      trx.selectFrom('function_aliases').select('name').where('function_id', '=', functionId).execute(),
+    ]);
+    const unknown = unknownQualifier(functionId, qualifiers, versions.map((row) => Number(row.version)), aliases.map((row) => row.name));
+    if (unknown) throw unknown;
   }
 
   async createSecret(secret: SecretRecord): Promise<void> {
@@ -724,7 +776,16 @@ export class SqlStore implements Store {
   }
 
   async createTimer(timer: TimerRecord): Promise<void> {
-    await this.db.insertInto('timers').values(timerRow(timer)).execute();
+    if (timer.qualifier === null) {
+      await this.db.insertInto('timers').values(timerRow(timer)).execute();
+      return;
+    }
+    // The function's row locked: the version or alias it runs is not deleted meanwhile.
+    await this.db.transaction().execute(async (trx) => {
+      if ((await this.lockFunction(trx, timer.function_id)) === undefined) throw new PrataiError('FunctionNotFound', `No function with id \`${timer.function_id}\``);
+      await this.checkQualifiers(trx, timer.function_id, namedQualifiers(timer));
+      await trx.insertInto('timers').values(timerRow(timer)).execute();
+    });
   }
 
   async getTimer(timerId: string, scope: Scope): Promise<TimerRecord | undefined> {
@@ -824,7 +885,7 @@ export class SqlStore implements Store {
     let query = db
       .selectFrom('subscriptions')
       .innerJoin('functions', 'functions.function_id', 'subscriptions.function_id')
-      .select(['subscriptions.event_name as event', 'subscriptions.function_id as function_id', 'functions.name as function_name'])
+      .select(['subscriptions.event_name as event', 'subscriptions.function_id as function_id', 'functions.name as function_name', 'subscriptions.qualifier as qualifier'])
       .where('subscriptions.tenant_id', '=', tenantId)
       .orderBy('subscriptions.event_name')
       .orderBy('functions.name');
@@ -908,6 +969,11 @@ export class SqlStore implements Store {
   async listHeartbeats(): Promise<RunnerHeartbeat[]> {
     const rows = await this.db.selectFrom('runners').selectAll().execute();
     return rows.map(toHeartbeat);
+  }
+
+  async pruneHeartbeats(before: string): Promise<number> {
+    const result = await this.db.deleteFrom('runners').where('heartbeat_at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async requestDrain(name: string): Promise<boolean> {

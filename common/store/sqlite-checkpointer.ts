@@ -1,10 +1,16 @@
 /**
  * Checkpoints of the store's SQLite files, off the event loop. A checkpoint copies the pages the
- * WAL holds back into the database file and syncs both files: a few milliseconds, every thousand
- * pages written, that SQLite would otherwise spend inside whichever commit crossed the line,
- * blocking every request of the process meanwhile. A worker thread of this process does them
- * instead, with a connection of its own to each file (a PASSIVE checkpoint: it never waits for
- * or blocks a writer), when asked after commits and at most every CHECKPOINT_INTERVAL_MS.
+ * WAL holds back into the database file and syncs both files: a few milliseconds that SQLite
+ * would otherwise spend inside whichever commit crossed its threshold, blocking every request of
+ * the process meanwhile. A worker thread of this process does them instead, with a connection of
+ * its own to each file (a PASSIVE checkpoint: it never waits for or blocks a writer).
+ *
+ * It is asked once every CHECKPOINT_COMMITS commits (about a thousand pages: a commit writes 6 to
+ * 10), at most every CHECKPOINT_INTERVAL_MS, and AFTER_COMMIT_MS after the commit that asks, once
+ * what that commit was for (an answer, the next job) has gone out. Not more often: the first
+ * commit after a checkpoint that emptied the WAL starts it over and syncs its header, half a
+ * millisecond inside that commit; checkpointing every 100 ms made that the lot of every request
+ * of a quiet platform (a sync call every 100 ms or more).
  *
  * Durability is unchanged: a commit is in the WAL when it returns, as before, and the WAL is
  * synced before its pages are copied, as SQLite's own checkpoints do. Should the worker fall
@@ -16,6 +22,10 @@ import { Worker } from 'node:worker_threads';
 
 /** Least time between two checkpoints of one file. */
 const CHECKPOINT_INTERVAL_MS = 100;
+/** Least time between a commit and the checkpoint it asks for. */
+const AFTER_COMMIT_MS = 20;
+/** Commits between two checkpoints of one file. */
+const CHECKPOINT_COMMITS = 100;
 /** Pages in the WAL past which the writer checkpoints by itself (SQLite's default is 1000). */
 export const FALLBACK_AUTOCHECKPOINT_PAGES = 10_000;
 /** How long a checkpoint waits for another process's lock before it is left for the next one. */
@@ -78,6 +88,9 @@ function post(message: Message): void {
 /** Checkpoints one SQLite file in the background; `committed()` after each commit of its writer. */
 export class SqliteCheckpointer {
   private lastAskedAt = 0;
+  /** Commits since the last checkpoint was asked for. */
+  private commits = 0;
+  private scheduled: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(private readonly path: string) {
@@ -85,15 +98,25 @@ export class SqliteCheckpointer {
   }
 
   committed(): void {
+    this.commits += 1;
+    if (this.closed || this.scheduled !== undefined || this.commits < CHECKPOINT_COMMITS) return;
     const now = Date.now();
-    if (this.closed || now - this.lastAskedAt < CHECKPOINT_INTERVAL_MS) return;
-    this.lastAskedAt = now;
-    post({ kind: 'checkpoint', path: this.path });
+    const delayMs = Math.max(AFTER_COMMIT_MS, this.lastAskedAt + CHECKPOINT_INTERVAL_MS - now);
+    this.scheduled = setTimeout(() => {
+      this.scheduled = undefined;
+      this.lastAskedAt = Date.now();
+      this.commits = 0;
+      post({ kind: 'checkpoint', path: this.path });
+    }, delayMs);
+    // Owners close their files; a pending checkpoint keeps nobody alive.
+    this.scheduled.unref();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.scheduled);
+    this.scheduled = undefined;
     users -= 1;
     if (worker === undefined) return;
     worker.postMessage({ kind: 'close', path: this.path } satisfies Message);

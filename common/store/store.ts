@@ -304,6 +304,8 @@ export interface Store {
   /** Removes a runner's heartbeat while the process `instanceId` holds it (a clean stop); false otherwise. */
   deleteHeartbeat(name: string, instanceId: string): Promise<boolean>;
   listHeartbeats(): Promise<RunnerHeartbeat[]>;
+  /** Deletes the heartbeats of runners silent since before this ISO time (dead for long); returns how many. */
+  pruneHeartbeats(before: string): Promise<number>;
   /** Marks a runner to drain, which its next heartbeat reads; false when no runner has that id. */
   requestDrain(name: string): Promise<boolean>;
 

@@ -6,14 +6,18 @@
  * tick one wins and the others find it claimed; a process that dies loses no tick, since the
  * others find it still due.
  *
+ * A timer with a qualifier runs that version or alias of its function, resolved at each tick
+ * (common/version-routing.ts), as a webhook call of it would be.
+ *
  * Precision at low cost: the loop sleeps until the soonest tick the database knows, at most
  * `pollIntervalMs` (so that timers another process created or changed are seen), and this
  * process wakes it at once when it creates or changes one.
  */
-import { describeValue } from '../errors.js';
+import { describeValue, PrataiError } from '../errors.js';
 import type { TimerRecord } from '../domain.js';
 import type { Logger } from '../log.js';
 import { newRequest, publishStoredRequests, type SubmitDeps } from '../submit-request.js';
+import { qualifierTarget, resolveCall, type ResolvedCall } from '../version-routing.js';
 import { Schedule } from './schedule.js';
 
 /** How many request ids a timer keeps of its last firings. */
@@ -101,6 +105,24 @@ export class TimerScheduler {
     return schedule;
   }
 
+  /**
+   * The version this tick of a timer runs: `latest`, or its qualifier's, resolved now as a webhook
+   * call of that version or alias is (an alias's weights drawn for this tick). Undefined when the
+   * qualifier names nothing any more (the store refuses deleting what a timer runs, so only a
+   * database changed behind Pratai's back gets here): the timer is paused, and says why in the log.
+   */
+  private async target(timer: TimerRecord): Promise<Pick<ResolvedCall, 'version' | 'alias'> | undefined> {
+    if (timer.qualifier === null) return { version: 'latest', alias: null };
+    try {
+      return await resolveCall(this.deps.store, timer, qualifierTarget(timer.qualifier));
+    } catch (error) {
+      if (!(error instanceof PrataiError) || (error.code !== 'AliasNotFound' && error.code !== 'VersionNotFound')) throw error;
+      this.deps.log.error(`timer ${timer.timer_id} paused: ${error.message}`);
+      await this.deps.store.changeTimer(timer.timer_id, timer.version, { status: 'paused', updated_at: new Date().toISOString() });
+      return undefined;
+    }
+  }
+
   /** Tries to claim a timer's due tick; true when this process won it and fired it. */
   private async fire(timer: TimerRecord): Promise<boolean> {
     const { store, log } = this.deps;
@@ -114,9 +136,11 @@ export class TimerScheduler {
       await store.changeTimer(timer.timer_id, timer.version, { status: 'paused', updated_at: new Date().toISOString() });
       return false;
     }
+    const target = await this.target(timer);
+    if (target === undefined) return false;
     const at = new Date();
     const plan = schedule.plan(new Date(timer.next_execution_time), at);
-    const request = newRequest(timer, timer.payload, { source: 'job', timerId: timer.timer_id, scheduledAt: plan.fireAt.toISOString() }, at.toISOString());
+    const request = newRequest(timer, timer.payload, { source: 'job', timerId: timer.timer_id, scheduledAt: plan.fireAt.toISOString(), version: target.version, alias: target.alias }, at.toISOString());
     const count = timer.count === null ? null : timer.count - 1;
     const done = count === 0 || plan.next === null;
     const claimed = await store.changeTimer(

@@ -24,7 +24,7 @@ export function EventsPage() {
       <thead><tr><th scope="col">Event</th><th scope="col">Description</th><th scope="col">Subscribers</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${(events.data?.events ?? []).map((e) => html`<tr key=${e.name} data-event=${e.name}>
         <td>${e.name}</td><td>${e.description}</td>
-        <td>${e.functions.map((fn) => html`<a href=${`#/functions/${fn.function_id}`}>${fn.name}</a> `)}</td>
+        <td>${e.functions.map((fn) => html`<a href=${`#/functions/${fn.function_id}`}>${fn.name}</a>${fn.qualifier ? `:${fn.qualifier}` : ''} `)}</td>
         <td>${when(e.created_at)}</td>
         <td><button type="button" class="danger" onClick=${() => remove(e)} aria-label=${`Delete event ${e.name}`}>Delete</button></td>
       </tr>`)}</tbody>

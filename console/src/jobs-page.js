@@ -38,7 +38,7 @@ export function JobsPage() {
       <thead><tr><th scope="col">Job</th><th scope="col">Function</th><th scope="col">Pattern</th><th scope="col">Status</th><th scope="col">Runs</th><th scope="col">Next</th><th scope="col">Last</th><th scope="col">Last requests</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${(jobs.data?.jobs ?? []).map((job) => html`<tr key=${job.job_id} data-job=${job.job_id}>
         <td>${label(job)}</td>
-        <td><a href=${`#/functions/${job.function_id}`}>${names.get(job.function_id) ?? job.function_id.slice(0, 12)}</a></td>
+        <td><a href=${`#/functions/${job.function_id}`}>${names.get(job.function_id) ?? job.function_id.slice(0, 12)}</a>${job.qualifier ? `:${job.qualifier}` : ''}</td>
         <td><code>${job.pattern}</code> <span class="muted">${job.timezone}</span></td>
         <td><${Status} value=${job.status} /></td>
         <td>${job.executions}${job.count === null ? '' : ` (${job.count} left)`}</td>

@@ -19,7 +19,7 @@ import { runtimesRouter } from './runtimes.js';
 import { secretsRouter } from './secrets.js';
 import { signInRouter } from './sign-in.js';
 import { versionsRouter } from './versions.js';
-import { webhookRouter } from './webhook.js';
+import { webhookCalls, webhookRouter } from './webhook.js';
 import { workflowsRouter } from './workflows.js';
 
 function baseApp(deps: ApiDeps): Express {
@@ -35,7 +35,7 @@ function baseApp(deps: ApiDeps): Express {
  * `webhooks`: the webhook routes, served on the API's port too (one router, one rate limit), so
  * that the console calls them from its own origin.
  */
-export function createApiApp(deps: ApiDeps, webhooks: Router = webhookRouter(deps)): Express {
+export function createApiApp(deps: ApiDeps, webhooks: Router = webhookRouter(webhookCalls(deps))): Express {
   const app = baseApp(deps);
   app.use(discoveryRouter(deps));
   app.use(consoleRouter(deps.settings.DEFAULT.auth_strategy));
@@ -60,7 +60,7 @@ export function createApiApp(deps: ApiDeps, webhooks: Router = webhookRouter(dep
   return app;
 }
 
-export function createWebhookApp(deps: ApiDeps, webhooks: Router = webhookRouter(deps)): Express {
+export function createWebhookApp(deps: ApiDeps, webhooks: Router = webhookRouter(webhookCalls(deps))): Express {
   const app = baseApp(deps);
   // A webhook's answer is never cached nor compared: no ETag (a hash of every body) to make.
   app.set('etag', false);

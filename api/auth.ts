@@ -2,7 +2,7 @@
  * The auth port: establishes who is calling from the request's headers. Handlers read the result
  * from `identityOf(res)`; tenant and user ids never come from the request body.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { RequestHandler, Response } from 'express';
 import type { Identity } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
@@ -38,7 +38,7 @@ export function authenticate(auth: Authenticator): RequestHandler {
 }
 
 /** `auth.authenticate`, with `WWW-Authenticate` set on the response when it refuses. */
-export async function authenticateCaller(auth: Authenticator, headers: IncomingHttpHeaders, res: Response): Promise<Identity> {
+export async function authenticateCaller(auth: Authenticator, headers: IncomingHttpHeaders, res: ServerResponse): Promise<Identity> {
   try {
     return await auth.authenticate(headers);
   } catch (error) {
@@ -54,8 +54,12 @@ export async function authenticateCaller(auth: Authenticator, headers: IncomingH
  */
 const IDENTITY_HEADER = /^x-(identity-status|service-identity-status|(service-)?(domain|project|user|user-domain|project-domain)-(id|name)|(service-)?roles|service-catalog|tenant(-id|-name)?|user|role|is-admin-project|auth-(url|project-id)|trust-id|app-cred-id)$/;
 
+export function removeIdentityHeaders(headers: IncomingHttpHeaders): void {
+  for (const name of Object.keys(headers)) if (IDENTITY_HEADER.test(name)) delete headers[name];
+}
+
 export const stripIdentityHeaders: RequestHandler = (req, _res, next) => {
-  for (const name of Object.keys(req.headers)) if (IDENTITY_HEADER.test(name)) delete req.headers[name];
+  removeIdentityHeaders(req.headers);
   next();
 };
 

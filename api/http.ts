@@ -1,35 +1,59 @@
 /**
  * What every Pratai HTTP answer shares: an `x-openstack-request-id`, one error body shape with a
- * stable code, and an access log line.
+ * stable code, and an access log line. Written for Node's own request and response, which
+ * Express's extend: the lean routes (api/lean-router.ts) and the Express app share them.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { coerceError, PrataiError } from '../common/errors.js';
 import { newRequestId } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 
-/** The request id of the HTTP exchange a response belongs to. */
-export const requestIdOf = (res: Response): string => res.locals.requestId as string;
+const REQUEST_ID_HEADER = 'x-openstack-request-id';
+
+/** The request id of the HTTP exchange a response belongs to: the header it was given first. */
+export const requestIdOf = (res: ServerResponse): string => res.getHeader(REQUEST_ID_HEADER) as string;
+
+/** Gives the exchange its request id (the answer's header) and, when debugging, its access log line; returns the id. */
+export function beginExchange(req: IncomingMessage, res: ServerResponse, log: Logger): string {
+  const requestId = newRequestId();
+  res.setHeader(REQUEST_ID_HEADER, requestId);
+  if (log.debugging) {
+    const started = performance.now();
+    res.on('finish', () => {
+      log.debug(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms`, requestId);
+    });
+  }
+  return requestId;
+}
 
 export function requestIds(log: Logger): RequestHandler {
   return (req, res, next) => {
-    const requestId = newRequestId();
-    res.locals.requestId = requestId;
-    res.setHeader('x-openstack-request-id', requestId);
-    if (log.debugging) {
-      const started = performance.now();
-      res.on('finish', () => {
-        log.debug(`${req.method} ${req.originalUrl} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms`, requestId);
-      });
-    }
+    res.locals.requestId = beginExchange(req, res, log);
     next();
   };
 }
 
+/**
+ * A JSON answer, as Express's `res.status(status).json(body)` makes it (the same headers, in
+ * the same order), for Node's own response too.
+ */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) as string | undefined;
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  if (text === undefined) {
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
 /** The one error body: `{"error": {"status", "code", "title", "message", "request_id"}}`. */
-export function sendError(res: Response, error: PrataiError): void {
+export function sendError(res: ServerResponse, error: PrataiError): void {
   if (error.code === 'Unauthorized' || error.code === 'ServiceUnavailable') res.setHeader('Cache-Control', 'no-store');
-  res.status(error.status).json({
+  sendJson(res, error.status, {
     error: {
       status: error.status,
       code: error.code,
@@ -41,10 +65,13 @@ export function sendError(res: Response, error: PrataiError): void {
   });
 }
 
-/** Runs a middleware (a body parser) inside a handler, as a promise. */
-export function runMiddleware(middleware: RequestHandler, req: Request, res: Response): Promise<void> {
+/**
+ * Runs a middleware (a body parser) inside a handler, as a promise. Body parsers read Node's own
+ * request alone, so a lean route may run one too.
+ */
+export function runMiddleware(middleware: RequestHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
-    void middleware(req, res, (error?: unknown) => (error ? reject(error instanceof Error ? error : new Error('middleware failed', { cause: error })) : resolve()));
+    void middleware(req as Request, res as Response, (error?: unknown) => (error ? reject(error instanceof Error ? error : new Error('middleware failed', { cause: error })) : resolve()));
   });
 }
 
@@ -61,10 +88,15 @@ export const methodNotAllowed = (allowed: string[]): RequestHandler => (req, res
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (thrown: unknown, _req, res, next) => {
     if (res.headersSent) return next(thrown);
-    const error = coerceError(translateHttpError(thrown));
-    if (error.status >= 500) log.error(`${error.code}: ${error.message}${error.cause instanceof Error && error.cause.stack ? `\n${error.cause.stack}` : ''}`, requestIdOf(res));
-    sendError(res, error);
+    answerError(log, res, thrown);
   };
+}
+
+/** Answers what a handler threw with the error body; a server error is logged with its cause. */
+export function answerError(log: Logger, res: ServerResponse, thrown: unknown): void {
+  const error = coerceError(translateHttpError(thrown));
+  if (error.status >= 500) log.error(`${error.code}: ${error.message}${error.cause instanceof Error && error.cause.stack ? `\n${error.cause.stack}` : ''}`, requestIdOf(res));
+  sendError(res, error);
 }
 
 /** Body-parser errors carry a status and a type; they become registered codes. */

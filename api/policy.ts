@@ -15,6 +15,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Response } from 'express';
 import { parse as parseYaml } from 'yaml';
 import type { Settings } from '../common/config.js';
+import type { Identity } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Scope } from '../common/store/store.js';
@@ -303,14 +304,16 @@ export function policySample(): string {
   return `${lines.join('\n')}\n`;
 }
 
-const credentialsOf = (res: Response): Credentials => {
-  const identity = identityOf(res);
-  return { user_id: identity.userId, project_id: identity.tenantId, roles: identity.roles };
-};
+const credentialsOf = (identity: Identity): Credentials => ({ user_id: identity.userId, project_id: identity.tenantId, roles: identity.roles });
 
 /** Throws Forbidden unless the caller may do `action` on `target` (default: its own project). */
 export function authorize(policy: Policy, res: Response, action: string, target?: Target): void {
-  const credentials = credentialsOf(res);
+  authorizeCaller(policy, identityOf(res), action, target);
+}
+
+/** `authorize`, for a caller known by its identity rather than by the response it is answered with. */
+export function authorizeCaller(policy: Policy, identity: Identity, action: string, target?: Target): void {
+  const credentials = credentialsOf(identity);
   if (!policy.allows(action, credentials, target ?? { project_id: credentials.project_id })) {
     throw new PrataiError('Forbidden', `Policy does not allow ${action} with the roles ${credentials.roles.join(', ') || '(none)'}`);
   }
@@ -321,13 +324,18 @@ export function authorize(policy: Policy, res: Response, action: string, target?
  * else its own project's. What is outside is a 404, whatever the policy says of the action.
  */
 export function visibleScope(policy: Policy, res: Response): Scope {
-  const credentials = credentialsOf(res);
-  return policy.allows('context_is_admin', credentials, { project_id: credentials.project_id }) ? 'all-tenants' : scopeOf(res);
+  return callerScope(policy, identityOf(res));
+}
+
+/** `visibleScope` of a caller known by its identity. */
+export function callerScope(policy: Policy, identity: Identity): Scope {
+  const credentials = credentialsOf(identity);
+  return policy.allows('context_is_admin', credentials, { project_id: credentials.project_id }) ? 'all-tenants' : { tenantId: identity.tenantId };
 }
 
 /** Whether the caller may do `action` on a function or request (stored, or about to be): its tenant and owner are the target. */
 export function allowsOn(policy: Policy, res: Response, action: string, owned: { tenant_id: string; user_id: string }): boolean {
-  return policy.allows(action, credentialsOf(res), { project_id: owned.tenant_id, user_id: owned.user_id });
+  return policy.allows(action, credentialsOf(identityOf(res)), { project_id: owned.tenant_id, user_id: owned.user_id });
 }
 
 /** `authorize` on a stored function or request: its tenant and owner are the target. */

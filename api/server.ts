@@ -1,11 +1,17 @@
-/** Serves the REST API and the webhooks on their ports, and stops them gracefully. */
+/**
+ * Serves the REST API and the webhooks on their ports, and stops them gracefully. Each port's
+ * Express app serves every route; the calls clients make most, on their plain paths, are served
+ * by lean routes in front of it (api/lean-router.ts).
+ */
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApiApp, createWebhookApp } from './app.js';
+import { coordinationLeanRoutes } from './coordination.js';
 import type { ApiDeps } from './deps.js';
 import { OpenStreams } from './event-stream.js';
-import { webhookRouter } from './webhook.js';
+import { leanListener } from './lean-router.js';
+import { webhookCalls, webhookLeanRoutes, webhookRouter } from './webhook.js';
 
 export interface ApiServer {
   readonly apiPort: number;
@@ -14,8 +20,8 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-async function listen(app: ReturnType<typeof createApiApp>, host: string, port: number): Promise<Server> {
-  const server = app.listen(port, host);
+async function listen(listener: RequestListener, host: string, port: number): Promise<Server> {
+  const server = createServer(listener).listen(port, host);
   await once(server, 'listening');
   // Keep-alive connections idle between requests must not hold shutdown open.
   server.keepAliveTimeout = 5_000;
@@ -33,10 +39,14 @@ export async function startApi(deps: Omit<ApiDeps, 'webhookPort' | 'streams'>): 
   let webhookPort = webhookPortSetting;
   const streams = new OpenStreams();
   const full: ApiDeps = { ...deps, streams, webhookPort: () => webhookPort };
-  const webhookRoutes = webhookRouter(full);
-  const webhooks = await listen(createWebhookApp(full, webhookRoutes), host, webhookPortSetting);
+  // One per process: both ports' webhook routes share it, and the public functions' rate limit with it.
+  const serveWebhook = webhookCalls(full);
+  const webhookRoutes = webhookRouter(serveWebhook);
+  const webhookLean = webhookLeanRoutes(serveWebhook);
+  const webhooks = await listen(leanListener(webhookLean, createWebhookApp(full, webhookRoutes), deps.log), host, webhookPortSetting);
   webhookPort = (webhooks.address() as AddressInfo).port;
-  const api = await listen(createApiApp(full, webhookRoutes), host, port).catch(async (error: unknown) => {
+  const apiListener = leanListener([...coordinationLeanRoutes(full), ...webhookLean], createApiApp(full, webhookRoutes), deps.log);
+  const api = await listen(apiListener, host, port).catch(async (error: unknown) => {
     await closeServer(webhooks);
     throw error;
   });

@@ -8,33 +8,52 @@
  * Admission runs before the body is read: a caller of a public function with no call left is
  * refused before any body parsing; the calls are taken once the body says how many payloads.
  */
-import type { RequestHandler, Response } from 'express';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { FunctionRecord } from '../common/domain.js';
 import { PrataiError } from '../common/errors.js';
 import { authenticateCaller } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { authorizeOn, visibleScope } from './policy.js';
+import { authorizeCaller, callerScope } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
 import { userFunction } from './user-functions.js';
 
-/** The rate limit of public functions' anonymous calls (`[api] public_webhook_rate` and `public_webhook_burst`), per function. */
-export class PublicCallLimit {
+/**
+ * Admits callers of the webhooks of one API process: one rate limit per public function,
+ * whichever of its webhooks (latest, a version, an alias) and port is called.
+ */
+export class WebhookAccess {
   private readonly limiter: RateLimiter;
 
-  constructor(private readonly rate: number, burst: number) {
-    this.limiter = new RateLimiter(rate, burst);
+  constructor(private readonly deps: Pick<ApiDeps, 'store' | 'auth' | 'policy' | 'settings'>) {
+    this.limiter = new RateLimiter(deps.settings.api.public_webhook_rate, deps.settings.api.public_webhook_burst);
   }
 
-  /** Refuses (429) a call of a public function that has no call left, before its body is read. */
-  admit(fn: FunctionRecord, res: Response): void {
-    this.refuse(fn, res, this.limiter.wait(fn.function_id));
+  /**
+   * The function whose webhook is called, once its caller is admitted; `res` gets Retry-After or
+   * WWW-Authenticate when refused. A public function with no call left is refused (429) before its
+   * body is read; its calls are taken by `take` once the body says how many payloads.
+   */
+  async admit(functionId: string, headers: IncomingHttpHeaders, res: ServerResponse): Promise<FunctionRecord> {
+    const { store, auth, policy } = this.deps;
+    // A workflow's hidden function has no webhook: its requests are made by the workflow engine alone.
+    const fn = await userFunction(store, functionId, 'all-tenants');
+    if (fn === undefined) throw notFound(functionId);
+    if (fn.public) {
+      this.refuse(fn, res, this.limiter.wait(fn.function_id));
+    } else {
+      const identity = await authenticateCaller(auth, headers, res);
+      const scope = callerScope(policy, identity);
+      if (scope !== 'all-tenants' && scope.tenantId !== fn.tenant_id) throw notFound(functionId);
+      authorizeCaller(policy, identity, 'function:invoke', { project_id: fn.tenant_id, user_id: fn.user_id });
+    }
+    return fn;
   }
 
   /**
    * Takes `payloads` calls of a public function's limit, all or none: 429 with Retry-After when
    * fewer are left, 400 when more than its burst are asked at once (no wait would let them in).
    */
-  take(fn: FunctionRecord, res: Response, payloads: number): void {
+  take(fn: FunctionRecord, res: ServerResponse, payloads: number): void {
     if (!fn.public || !this.limiter.limited) return;
     if (payloads > this.limiter.burst) {
       throw new PrataiError(
@@ -45,33 +64,11 @@ export class PublicCallLimit {
     this.refuse(fn, res, this.limiter.take(fn.function_id, payloads));
   }
 
-  private refuse(fn: FunctionRecord, res: Response, wait: number): void {
+  private refuse(fn: FunctionRecord, res: ServerResponse, wait: number): void {
     if (wait === 0) return;
     res.setHeader('Retry-After', String(wait));
-    throw new PrataiError('TooManyRequests', `Function \`${fn.function_id}\` takes at most ${this.rate} anonymous calls (payloads) a minute; call again in ${wait} s`);
+    throw new PrataiError('TooManyRequests', `Function \`${fn.function_id}\` takes at most ${this.deps.settings.api.public_webhook_rate} anonymous calls (payloads) a minute; call again in ${wait} s`);
   }
 }
 
-/** Admits the caller of `POST /function/:function_id`, leaving the function for `admittedFunction`. */
-export function admitWebhookCaller(deps: ApiDeps, limit: PublicCallLimit): RequestHandler<{ function_id: string }> {
-  const notFound = (functionId: string): PrataiError => new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);
-  return async (req, res, next) => {
-    const functionId = req.params.function_id;
-    // A workflow's hidden function has no webhook: its requests are made by the workflow engine alone.
-    const fn = await userFunction(deps.store, functionId, 'all-tenants');
-    if (fn === undefined) throw notFound(functionId);
-    if (fn.public) {
-      limit.admit(fn, res);
-    } else {
-      res.locals.identity = await authenticateCaller(deps.auth, req.headers, res);
-      const scope = visibleScope(deps.policy, res);
-      if (scope !== 'all-tenants' && scope.tenantId !== fn.tenant_id) throw notFound(functionId);
-      authorizeOn(deps.policy, res, 'function:invoke', fn);
-    }
-    res.locals.function = fn;
-    next();
-  };
-}
-
-/** The function `admitWebhookCaller` admitted the caller to. */
-export const admittedFunction = (res: Response): FunctionRecord => res.locals.function as FunctionRecord;
+const notFound = (functionId: string): PrataiError => new PrataiError('FunctionNotFound', `No function with id \`${functionId}\``);

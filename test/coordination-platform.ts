@@ -217,6 +217,39 @@ export function coordinationPlatformSuite(kind: TestDatabaseKind): void {
       assert.equal((await put('/multi', { ops: [{ op: 'create', path: `${r}/m` }, { op: 'delete', path: `${r}/nope` }] })).body.error.details.index, 1);
     });
 
+    test('REST: a node path served the plain way and spelled otherwise (the lean route and Express) gets the same answers and errors', async () => {
+      const r = root();
+      await put(`/nodes${r}`, { data: b64('same') });
+      // `/V1/Coordination` is not the plain spelling: Express serves it, as it serves every route.
+      const both = async (path: string, init: RequestInit = {}) => {
+        const [plain, other] = await Promise.all([`/v1/coordination${path}`, `/V1/Coordination${path}`].map((url) => call(`${platform.apiUrl}${url}`, init)));
+        assert.ok(plain && other);
+        const id = plain.headers.get('x-openstack-request-id');
+        assert.match(id ?? '', /^req-[0-9a-f-]{36}$/);
+        assert.match(other.headers.get('x-openstack-request-id') ?? '', /^req-[0-9a-f-]{36}$/);
+        assert.equal(plain.headers.get('content-type'), other.headers.get('content-type'));
+        assert.equal(plain.status, other.status);
+        if (plain.body.error) {
+          assert.equal(plain.body.error.request_id, id, 'the error body names its own exchange');
+          assert.deepEqual({ ...plain.body.error, request_id: '' }, { ...other.body.error, request_id: '' });
+        } else {
+          assert.deepEqual(plain.body, other.body);
+        }
+        return plain;
+      };
+      assert.equal((await both(`/nodes${r}`)).body.data, b64('same'));
+      assert.deepEqual((await both(`/nodes${r}?children=true`)).body.children, []);
+      assert.equal((await both(`/nodes${r}/none`)).body.error.code, 'NoNode');
+      assert.equal((await both(`/nodes${r}?watch=maybe`)).body.error.code, 'InvalidParameter');
+      assert.equal((await both(`/nodes${r}`, { headers: { 'x-pratai-session': 'nope' } })).body.error.code, 'BadArguments');
+      const json = { 'content-type': 'application/json' };
+      assert.equal((await both(`/nodes${r}`, { method: 'PUT', headers: json, body: '{"data": ' })).body.error.code, 'InvalidJson');
+      assert.equal((await both(`/nodes${r}`, { method: 'PUT', headers: json, body: JSON.stringify({ data: b64('x'), version: 7 }) })).body.error.code, 'BadVersion');
+      // (An empty multi commits, each at its own zxid: a wrong one compares.)
+      assert.equal((await both('/multi', { method: 'POST', headers: json, body: JSON.stringify({ ops: [{ op: 'rename' }] }) })).body.error.code, 'InvalidParameter');
+      assert.equal((await both(`/nodes${r}/gone`, { method: 'DELETE' })).body.error.code, 'NoNode');
+    });
+
     test('REST: an expired session is swept, its ephemeral nodes deleted', async () => {
       const r = root();
       await put(`/nodes${r}`, {});

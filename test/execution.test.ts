@@ -335,6 +335,23 @@ describe('the webhook refuses bad calls', () => {
     assert.equal(response.status, 405);
     assert.equal(response.headers.get('allow'), 'POST');
   });
+
+  test('the webhook spelled otherwise (a trailing slash: Express, not the lean route) answers alike, on both ports', async () => {
+    const accepted: string[] = [];
+    for (const origin of [platform.webhookUrl, platform.apiUrl]) {
+      for (const [body, status, code] of [['{"payload": 1}', 202, undefined], ['{"data": 1}', 400, 'PayloadMissing'], ['', 400, 'InvalidJson']] as const) {
+        const answers = await Promise.all([`/function/${functionId}`, `/function/${functionId}/`].map((path) => call(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })));
+        for (const answer of answers) {
+          assert.equal(answer.status, status, `${origin} ${body}`);
+          assert.equal(answer.headers.get('content-type'), 'application/json; charset=utf-8');
+          assert.match(answer.headers.get('x-openstack-request-id') ?? '', /^req-/);
+          if (code === undefined) accepted.push(answer.body.request_id as string);
+          else assert.deepEqual({ ...answer.body.error, request_id: '' }, { status, code, title: 'Bad Request', message: answers[0]?.body.error.message, request_id: '' });
+        }
+      }
+    }
+    for (const requestId of accepted) assert.equal((await waitForRequest(platform, requestId)).status, 'succeeded');
+  });
 });
 
 describe('listing requests', () => {

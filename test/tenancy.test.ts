@@ -414,3 +414,35 @@ describe('webhooks', () => {
   });
 
 });
+
+describe('coordination', () => {
+  // The plain spelling is served by a lean route, the other by Express: both must hold tenancy and policy.
+  for (const base of ['/v1/coordination', '/V1/Coordination']) {
+    test(`project B sees none of project A's tree, A's reader reads but cannot write, and no token is a 401 (${base})`, async () => {
+      const path = `${base}/nodes/tenancy-${process.pid}-${base === '/v1/coordination' ? 'plain' : 'other'}`;
+      const data = (text: string): RequestInit => jsonBody({ data: Buffer.from(text).toString('base64') });
+      assertStatus(await api(path, tokens.a, { method: 'POST', ...data('of A') }), 201);
+
+      assertStatus(await api(path, tokens.b), 404, 'NoNode');
+      assertStatus(await api(path, tokens.b, { method: 'PUT', ...data('by B') }), 404, 'NoNode');
+      assertStatus(await api(path, tokens.b, { method: 'DELETE' }), 404, 'NoNode');
+      // B's tree is its own: the same path there is another node.
+      assertStatus(await api(path, tokens.b, { method: 'POST', ...data('of B') }), 201);
+
+      assertStatus(await api(`${path}?children=true`, tokens.aReader), 200);
+      assertStatus(await api(path, tokens.aReader, { method: 'PUT', ...data('by the reader') }), 403, 'Forbidden');
+      assertStatus(await api(`${path}/child`, tokens.aReader, { method: 'POST', ...data('') }), 403, 'Forbidden');
+      assertStatus(await api(path, tokens.aReader, { method: 'DELETE' }), 403, 'Forbidden');
+      assertStatus(await api(`${base}/multi`, tokens.aReader, { method: 'POST', ...jsonBody({ ops: [{ op: 'delete', path: '/x' }] }) }), 403, 'Forbidden');
+
+      const anonymous = await call(`${platform.apiUrl}${path}`);
+      assertStatus(anonymous, 401, 'Unauthorized');
+      assert.equal(anonymous.headers.get('www-authenticate'), `Keystone uri="${keystone.authUrl}"`);
+
+      const read = await api(path, tokens.aReader);
+      assertStatus(read, 200);
+      assert.equal(Buffer.from(read.body.data as string, 'base64').toString(), 'of A');
+      assert.equal(read.body.stat.version, 0, 'nothing of B nor of the reader changed it');
+    });
+  }
+});

@@ -194,8 +194,11 @@ describe('workflows over the local data store', () => {
     };
     notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}`), 'GET the function');
     notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}`, json('PATCH', { subscriptions: [] })), 'PATCH its subscriptions');
-    for (const path of ['', '/versions/1', '/aliases/prod']) {
-      notFound(await call(`${platform.webhookUrl}/function/${functionId}${path}`, json('POST', { payload: {} })), `its webhook${path}`);
+    // `/function/…` is served by the lean route, `/Function/…` by Express (ARCHITECTURE.md invariant 20).
+    for (const prefix of ['/function', '/Function']) {
+      for (const path of ['', '/versions/1', '/aliases/prod']) {
+        notFound(await call(`${platform.webhookUrl}${prefix}/${functionId}${path}`, json('POST', { payload: {} })), `its webhook${prefix}${path}`);
+      }
     }
     notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}/versions`, { method: 'POST' }), 'publish a version');
     notFound(await call(`${platform.apiUrl}/v1/functions/${functionId}/versions`), 'list its versions');

